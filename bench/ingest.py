@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Ingest benchmark for lookout with real sentry-sdk traffic (../shared/bench corpus).
+
+One command:  bench/ingest.sh [--postgres URL] [--duration 60] [--concurrency 24]
+
+  1. builds `lookout` and the `loadgen` example in release;
+  2. starts lookout on 127.0.0.1 with a fresh SQLite data dir (or a fresh database on the
+     PostgreSQL server given with --postgres), no rate limit or quota;
+  3. generates the corpus if missing (a venv with sentry-sdk + brotli is created in
+     ~/.cache/lookout-bench-venv unless $BENCH_PYTHON names a python that has them), and
+     builds one pack of raw requests with replay.py (fresh event ids, current timestamps;
+     cached in ~/.cache/lookout-bench for reuse within a day);
+  4. (a) idle RSS after start;
+     (b) saturating run: wrk + replay.lua at --concurrency for --duration s (or until the
+         pack's saturation share is used up), RSS sampled every 0.5 s; stored events/s =
+         rows added to the `events` table / wrk's active time; wrk's accepted/s, p50/p99;
+     (c) fixed-rate run: `loadgen` (open loop) at --rate events/s for --rate-duration s,
+         latency from each request's due time (p50/p99/max);
+  5. prints a summary table and writes it as JSON (--json-out, default bench/results/).
+
+Loopback only; every run is bounded in time and in request count. The load generators
+run on the same machine as the server: on a 2-core box they take a share of the CPU the
+server could have used, so the figures are a floor.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+KEY = "b0b0b0b0c1c1c1c1d2d2d2d2e3e3e3e3"
+PROJECT_ID = 7
+TOKEN = "bench-token-0123456789"
+CACHE = os.path.expanduser("~/.cache/lookout-bench")
+VENV = os.path.expanduser("~/.cache/lookout-bench-venv")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd, **kw):
+    log("$ " + " ".join(str(c) for c in cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# ------------------------------------------------------------------ setup
+
+def bench_python():
+    """A python with sentry-sdk and brotli: $BENCH_PYTHON, or the bench venv (created)."""
+    py = os.environ.get("BENCH_PYTHON") or os.path.join(VENV, "bin", "python")
+    probe = [py, "-c", "import sentry_sdk, brotli"]
+    if os.path.exists(py) and subprocess.run(probe, capture_output=True).returncode == 0:
+        return py
+    if os.environ.get("BENCH_PYTHON"):
+        sys.exit(f"$BENCH_PYTHON={py} lacks sentry-sdk or brotli")
+    log(f"creating {VENV} with sentry-sdk and brotli")
+    run([sys.executable, "-m", "venv", VENV])
+    run([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "sentry-sdk", "brotli"])
+    return py
+
+
+def ensure_corpus(py, shared, corpus):
+    if os.path.exists(os.path.join(corpus, "manifest.json")):
+        return
+    if os.path.isdir(corpus) and os.listdir(corpus):
+        sys.exit(f"{corpus} holds an incomplete corpus: remove it")
+    os.makedirs(corpus, exist_ok=True)
+    # Run from an empty folder: sentry-sdk marks frames under the working directory
+    # in_app, and the generator's own frames should not be.
+    with tempfile.TemporaryDirectory() as cwd:
+        run([py, os.path.join(shared, "gen_corpus.py"), "--out", corpus], cwd=cwd, stdout=subprocess.DEVNULL)
+
+
+def ensure_pack(py, shared, corpus, total):
+    """One pack of `total` unique requests (fresh event ids) for project PROJECT_ID/KEY."""
+    with open(os.path.join(corpus, "manifest.json")) as f:
+        generated = json.load(f)["generated_at"]
+    os.makedirs(CACHE, exist_ok=True)
+    meta_path = os.path.join(CACHE, "pack.json")
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+        fresh = time.time() - meta.get("built_at", 0) < 20 * 3600
+        if (fresh and meta.get("corpus") == corpus and meta.get("generated_at") == generated
+                and meta.get("requests", 0) >= total and os.path.exists(meta.get("pack", ""))):
+            log(f"reusing pack {meta['pack']} ({meta['requests']} requests, built {meta['built_iso']})")
+            return meta["pack"]
+        if os.path.exists(meta.get("pack", "")):
+            os.unlink(meta["pack"])
+    log(f"building a pack of {total} requests (re-compressing each; takes a while, cached after)")
+    out_json = os.path.join(CACHE, "pack-build.json")
+    # --client python --duration 0: build the pack, send nothing. The DSN's port is never
+    # contacted; wrk and loadgen send to the real server's address.
+    run([py, os.path.join(shared, "replay.py"), "--dsn", f"http://{KEY}@127.0.0.1:9/{PROJECT_ID}",
+         "--corpus", corpus, "--kinds", "events", "--client", "python", "--duration", "0",
+         "--count", str(total), "--unique", str(total), "--keep-pack", "--pack-dir", CACHE,
+         "--json-out", out_json], stdout=subprocess.DEVNULL)
+    with open(out_json) as f:
+        pack = json.load(f)["pack"]["pack"]
+    meta = {"pack": pack, "requests": total, "corpus": corpus, "generated_at": generated,
+            "built_at": time.time(), "built_iso": datetime.now(timezone.utc).isoformat()}
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    return pack
+
+
+# ----------------------------------------------------------------- server
+
+class Server:
+    def __init__(self, binary, workdir, database_url):
+        self.workdir = workdir
+        self.data = os.path.join(workdir, "data")
+        self.database_url = database_url
+        cfg = os.path.join(workdir, "lookout.toml")
+        db = f'database_url = "{database_url}"\n' if database_url else ""
+        with open(cfg, "w") as f:
+            f.write(f'[server]\nlisten = "127.0.0.1:0"\ndata_dir = "{self.data}"\napi_token = "{TOKEN}"\n{db}\n'
+                    f'[[projects]]\nslug = "app"\nid = {PROJECT_ID}\npublic_key = "{KEY}"\n'
+                    f'rate_limit_per_minute = 0\nmonthly_quota = 0\n')
+        self.log = open(os.path.join(workdir, "server.log"), "w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
+        env["LOOKOUT_LOG"] = "warn"
+        self.proc = subprocess.Popen([binary, "serve", "--config", cfg], stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, env=env)
+        self.url = None
+        deadline = time.time() + 60
+        while self.url is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                sys.exit(f"lookout exited at start; see {self.log.name}")
+            m = re.search(r"local address:\s*(http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+            if time.time() > deadline:
+                sys.exit("lookout did not print its address in 60 s")
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.addr = self.url.replace("http://", "")
+        self.wait_ready()
+
+    def wait_ready(self):
+        for _ in range(100):
+            try:
+                self.api("/api/v1/projects/app/stats")
+                return
+            except OSError:
+                time.sleep(0.1)
+        sys.exit("lookout's API did not answer")
+
+    def api(self, path):
+        req = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.load(r)
+
+    def rss_kib(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def events_stored(self):
+        """Rows in the events table (falls back to the API's accepted error count)."""
+        try:
+            if self.database_url:
+                out = subprocess.run(["psql", "-At", self.database_url, "-c", "select count(*) from events"],
+                                     capture_output=True, text=True, check=True).stdout
+            else:
+                out = subprocess.run(["sqlite3", os.path.join(self.data, "lookout.db"),
+                                      "select count(*) from events"],
+                                     capture_output=True, text=True, check=True).stdout
+            return int(out.strip())
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            stats = self.api("/api/v1/projects/app/stats")
+            return sum(o["quantity"] for o in stats["outcomes"]
+                       if o["outcome"] == "accepted" and o["category"] == "error")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class RssSampler:
+    def __init__(self, server, every=0.5):
+        self.server, self.every = server, every
+        self.samples = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append(self.server.rss_kib())
+            self._stop.wait(self.every)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join()
+        return max(self.samples or [0])
+
+
+def create_pg_database(url):
+    """A fresh database on the server of `url`; returns its URL."""
+    name = f"lookout_bench_{os.getpid()}_{int(time.time())}"
+    run(["psql", "-q", url, "-c", f"CREATE DATABASE {name}"], stdout=subprocess.DEVNULL)
+    u = urllib.parse.urlsplit(url)
+    return name, urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, ""))
+
+
+def drop_pg_database(url, name):
+    subprocess.run(["psql", "-q", url, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# ------------------------------------------------------------------- runs
+
+def saturate(server, shared, pack, count, concurrency, duration):
+    """wrk + replay.lua over the first `count` requests of the pack, as replay.py runs it."""
+    out_json = os.path.join(server.workdir, "wrk.json")
+    markers = [f"{out_json}.done.0"]
+    cmd = ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{duration}s", "--timeout", "30s",
+           "-s", os.path.join(shared, "replay.lua"), server.url, "--", pack, str(count), "1"]
+    log("$ " + " ".join(cmd))
+    proc = subprocess.Popen(cmd, env=dict(os.environ, REPLAY_OUT_JSON=out_json),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hard = time.monotonic() + duration + 120
+    while proc.poll() is None:
+        # wrk sleeps for the whole -d even after the request budget is spent
+        if all(os.path.exists(m) for m in markers):
+            proc.send_signal(signal.SIGINT)
+            break
+        if time.monotonic() > hard:
+            proc.kill()
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=120)
+    if not os.path.exists(out_json) or not os.path.getsize(out_json):
+        sys.exit(f"wrk failed ({proc.returncode}): {err}{out}")
+    with open(out_json) as f:
+        res = json.load(f)
+    ok = sum(v for k, v in res["statuses"].items() if 200 <= int(k) < 300)
+    active = res["active_s"] or res["duration_us"] / 1e6
+    lat = res["latency_us"]
+    return {
+        "active_s": active, "sent": res["sent"], "responses": res["responses"],
+        "statuses": res["statuses"], "socket_errors": res["errors"], "accepted_2xx": ok,
+        "accepted_per_s": ok / active if active else 0.0,
+        "latency_ms": {k: lat[k] / 1000 for k in ("p50", "p90", "p99", "p999", "max")},
+        "budget_exhausted": res["responses"] >= count,
+    }
+
+
+def fixed_rate(server, loadgen, pack, skip, rate, duration, connections):
+    out_json = os.path.join(server.workdir, "loadgen.json")
+    run([loadgen, "--pack", pack, "--addr", server.addr, "--rate", str(rate), "--duration", str(duration),
+         "--skip", str(skip), "--connections", str(connections), "--json-out", out_json],
+        stdout=subprocess.DEVNULL)
+    with open(out_json) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--postgres", metavar="URL", help="run on this PostgreSQL server (a fresh database is created)")
+    ap.add_argument("--duration", type=int, default=60, help="saturating run, seconds (bound)")
+    ap.add_argument("--concurrency", type=int, default=24, help="saturating run connections (16-32)")
+    ap.add_argument("--saturation-requests", type=int, default=100_000,
+                    help="request budget of the saturating run (each request is unique; bound)")
+    ap.add_argument("--rate", type=int, default=2000, help="fixed-rate run, events/s")
+    ap.add_argument("--rate-duration", type=int, default=30, help="fixed-rate run, seconds")
+    ap.add_argument("--rate-connections", type=int, default=64)
+    ap.add_argument("--shared-bench", default=os.path.join(REPO, "..", "shared", "bench"))
+    ap.add_argument("--corpus", default=os.path.join(CACHE, "sentry-corpus"))
+    ap.add_argument("--skip-build", action="store_true", help="use the existing target/release binaries")
+    ap.add_argument("--json-out", help="write the results here (default bench/results/ingest-<backend>-<time>.json)")
+    args = ap.parse_args()
+    shared = os.path.abspath(args.shared_bench)
+    if not os.path.exists(os.path.join(shared, "replay.py")):
+        sys.exit(f"no replay.py in {shared}: pass --shared-bench")
+    for tool in ("wrk", "sqlite3") + (("psql",) if args.postgres else ()):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found (apt-get install -y {'postgresql-client' if tool == 'psql' else tool})")
+
+    if not args.skip_build:
+        run(["cargo", "build", "--release", "-p", "lookout", "--bin", "lookout", "--example", "loadgen"], cwd=REPO)
+    binary = os.path.join(REPO, "target", "release", "lookout")
+    loadgen = os.path.join(REPO, "target", "release", "examples", "loadgen")
+
+    py = bench_python()
+    corpus = os.path.abspath(args.corpus)
+    ensure_corpus(py, shared, corpus)
+    rate_requests = args.rate * args.rate_duration
+    margin = args.concurrency + 64  # wrk may send up to `concurrency` past its budget
+    pack = ensure_pack(py, shared, corpus, args.saturation_requests + margin + rate_requests)
+    with open(os.path.join(CACHE, "pack.json")) as f:
+        pack_total = json.load(f)["requests"]
+
+    backend = "postgresql" if args.postgres else "sqlite"
+    pg_name = None
+    database_url = None
+    if args.postgres:
+        pg_name, database_url = create_pg_database(args.postgres)
+    workdir = tempfile.mkdtemp(prefix="lookout-bench-")
+    server = None
+    try:
+        t_start = time.monotonic()
+        server = Server(binary, workdir, database_url)
+        log(f"lookout ({backend}) at {server.url}, pid {server.proc.pid}, started in {time.monotonic() - t_start:.2f}s")
+        time.sleep(2)
+        idle_rss = server.rss_kib()
+
+        before = server.events_stored()
+        sampler = RssSampler(server)
+        sat = saturate(server, shared, pack, args.saturation_requests, args.concurrency, args.duration)
+        time.sleep(0.5)  # acks are commits; this only lets the last responses' rows be counted
+        after = server.events_stored()
+        sat_peak = sampler.stop()
+        sat["stored"] = after - before
+        sat["stored_per_s"] = sat["stored"] / sat["active_s"] if sat["active_s"] else 0.0
+        sat["peak_rss_kib"] = sat_peak
+        log(f"saturating run: {sat['stored']} events stored in {sat['active_s']:.1f}s")
+
+        before = server.events_stored()
+        sampler = RssSampler(server)
+        fr = fixed_rate(server, loadgen, pack, pack_total - rate_requests, args.rate, args.rate_duration,
+                        args.rate_connections)
+        time.sleep(0.5)
+        fr["stored"] = server.events_stored() - before
+        fr["peak_rss_kib"] = sampler.stop()
+        total_events = server.events_stored()
+        db_bytes = None
+        if not args.postgres:
+            db_bytes = sum(os.path.getsize(os.path.join(server.data, n)) for n in os.listdir(server.data)
+                           if n.startswith("lookout.db"))
+    finally:
+        if server:
+            server.stop()
+        if pg_name:
+            drop_pg_database(args.postgres, pg_name)
+
+    with open(os.path.join(corpus, "manifest.json")) as f:
+        manifest = json.load(f)
+    result = {
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "backend": backend,
+        "machine": {"cpus": os.cpu_count(), "note": "load generators share the CPUs with the server"},
+        "corpus": {"envelopes": manifest["envelopes"], "sentry_sdk": manifest["sentry_sdk_version"],
+                   "kinds": "events (exception, message, log_error)"},
+        "idle_rss_mib": idle_rss / 1024,
+        "saturating": sat,
+        "fixed_rate": fr,
+        "events_in_db": total_events,
+        "sqlite_bytes": db_bytes,
+        "command": " ".join([os.path.relpath(os.path.join(HERE, "ingest.sh"), os.getcwd())] + sys.argv[1:]),
+    }
+    out = args.json_out or os.path.join(HERE, "results", f"ingest-{backend}-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+
+    lat, frl = sat["latency_ms"], fr["latency_ms"]
+    ended = "request budget used up" if sat["budget_exhausted"] else "time bound"
+    rows = [
+        ("backend", backend),
+        ("machine", f"{os.cpu_count()} CPUs, shared by server and load generator (figures are a floor)"),
+        ("idle RSS", f"{idle_rss / 1024:.1f} MiB"),
+        ("saturating: client", f"wrk c={args.concurrency}, {sat['active_s']:.1f} s ({ended}), "
+                               f"{sat['responses']} responses, statuses {sat['statuses']}"),
+        ("saturating: stored events/s", f"{sat['stored_per_s']:.0f}  ({sat['stored']} rows added)"),
+        ("saturating: accepted/s (2xx)", f"{sat['accepted_per_s']:.0f}"),
+        ("saturating: latency", f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms"),
+        ("saturating: peak RSS", f"{sat_peak / 1024:.1f} MiB"),
+        (f"fixed {args.rate}/s: sent", f"{fr['completed']} in {fr['duration_s']:.1f} s = {fr['achieved_per_s']:.0f}/s, "
+                                       f"statuses {fr['statuses']}, errors {fr['errors']}, stored {fr['stored']}"),
+        (f"fixed {args.rate}/s: latency", f"p50 {frl['p50']:.2f} ms, p99 {frl['p99']:.2f} ms, max {frl['max']:.1f} ms "
+                                          f"(from due time; late starts {fr['late_starts']})"),
+        (f"fixed {args.rate}/s: peak RSS", f"{fr['peak_rss_kib'] / 1024:.1f} MiB"),
+        ("events in DB at end", f"{total_events}" + (f" ({db_bytes / 1e6:.1f} MB SQLite)" if db_bytes else "")),
+    ]
+    w = max(len(r[0]) for r in rows)
+    print()
+    print("=" * 100)
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+    print("=" * 100)
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

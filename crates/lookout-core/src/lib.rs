@@ -1,0 +1,10 @@
+//! Pure domain logic of lookout. Nothing here performs I/O or reads the wall clock:
+//! callers pass data and a [`clock::Clock`], and get decisions back.
+
+pub mod clock;
+pub mod grouping;
+pub mod health;
+pub mod limits;
+pub mod scrub;
+pub mod settings;
+pub mod signal;

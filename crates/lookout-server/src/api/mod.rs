@@ -1,0 +1,95 @@
+//! The JSON API under `/api/v1`, behind a bearer token.
+
+mod issues;
+mod projects;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use lookout_store::Store;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The `/api/v1` routes.
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/api/v1/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route("/api/v1/projects/{project}", get(projects::get))
+        .route("/api/v1/projects/{project}/issues", get(issues::list))
+        .route("/api/v1/projects/{project}/stats", get(projects::stats))
+        .route(
+            "/api/v1/projects/{project}/events/{event_id}",
+            get(issues::event),
+        )
+        .route(
+            "/api/v1/issues/{id}",
+            get(issues::get).put(issues::update),
+        )
+        .route("/api/v1/issues/{id}/events", get(issues::events))
+        .route("/api/v1/issues/{id}/{action}", post(issues::action))
+        .route("/api/v1/signals", get(issues::signals))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+async fn require_token(
+    State(app): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match given {
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing API token: send `Authorization: Bearer <token>` (printed at start, or LOOKOUT_API_TOKEN)",
+        )),
+        Some(t) if constant_time_eq(t.as_bytes(), app.api_token.expose().as_bytes()) => {
+            Ok(next.run(req).await)
+        }
+        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API token")),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs a store call on the blocking pool.
+pub(crate) async fn blocking<T, F>(app: &Arc<AppState>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> lookout_store::Result<T> + Send + 'static,
+{
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal("a database task failed", e))?
+        .map_err(|e| ApiError::internal("the database reported an error", e))
+}
+
+/// Resolves `{project}` given as a slug or a numeric id.
+pub(crate) async fn find_project(
+    app: &Arc<AppState>,
+    key: String,
+) -> Result<lookout_store::Project, ApiError> {
+    let k = key.clone();
+    let found = blocking(app, move |s| match k.parse::<i64>() {
+        Ok(id) => s.get_project(id),
+        Err(_) => s.get_project_by_slug(&k),
+    })
+    .await?;
+    found.ok_or_else(|| ApiError::not_found(format!("no project `{key}`")))
+}

@@ -1,0 +1,555 @@
+//! The configuration file: TOML with `${ENV}` interpolation, unknown keys rejected with
+//! their key path, defaults in code, and `LOOKOUT_*` environment overrides for the
+//! server keys.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use lookout_core::settings::{ProjectSettings, ScrubSettings};
+use lookout_sentry::limits::Limits;
+use serde::Deserialize;
+
+/// A configuration error that names the key and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A key is unknown, missing or of the wrong type.
+    #[error("{path}: {key}: {message}")]
+    Key {
+        /// The file.
+        path: String,
+        /// Key path such as `projects[1].public_key`.
+        key: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// A string that never shows up in logs or Debug output.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret value; call only where it is needed.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether no value was set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[ingest]`.
+    pub ingest: IngestConfig,
+    /// `[defaults]`: settings of projects that do not set their own.
+    pub defaults: ProjectDefaults,
+    /// `[[projects]]`.
+    pub projects: Vec<ProjectConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (`LOOKOUT_LISTEN`).
+    pub listen: String,
+    /// Where the SQLite database and generated secrets live (`LOOKOUT_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` switches to PostgreSQL (`LOOKOUT_DATABASE_URL`).
+    pub database_url: Secret,
+    /// Bearer token of the JSON API (`LOOKOUT_API_TOKEN`); generated and kept in the data
+    /// directory when empty.
+    pub api_token: Secret,
+    /// The URL SDKs and people reach this server at, used in DSNs and links
+    /// (`LOOKOUT_PUBLIC_URL`); defaults to `http://localhost:PORT`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".to_string(),
+            data_dir: PathBuf::from("lookout-data"),
+            database_url: Secret::default(),
+            api_token: Secret::default(),
+            public_url: None,
+        }
+    }
+}
+
+/// `[ingest]`: limits and the write queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body as sent (compressed), bytes.
+    pub max_envelope_bytes: usize,
+    /// Largest body after decompression, bytes.
+    pub max_decompressed_bytes: usize,
+    /// Largest event, bytes (Sentry: 1 MiB).
+    pub max_event_bytes: usize,
+    /// Largest transaction, bytes.
+    pub max_transaction_bytes: usize,
+    /// Largest attachment kept, bytes; larger ones are counted as dropped.
+    pub max_attachment_bytes: usize,
+    /// Events waiting for the writer before new ones get 429.
+    pub queue_capacity: usize,
+    /// Events per group commit at most.
+    pub batch_size: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            max_envelope_bytes: l.max_envelope_bytes,
+            max_decompressed_bytes: l.max_decompressed_bytes,
+            max_event_bytes: l.max_event_bytes,
+            max_transaction_bytes: l.max_transaction_bytes,
+            max_attachment_bytes: l.max_attachment_bytes,
+            queue_capacity: 20_000,
+            batch_size: 1_000,
+        }
+    }
+}
+
+/// `[defaults]`: project settings used where a project sets none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectDefaults {
+    /// Events per minute per project; 0 = unlimited.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Error events per UTC month per project; 0 = unlimited.
+    pub monthly_quota: Option<u64>,
+    /// Days events are kept; 0 = forever.
+    pub retention_days: Option<u32>,
+    /// Browser origins allowed to send.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Scrubbing rules.
+    pub scrubbing: Option<ScrubSettings>,
+}
+
+/// `[[projects]]`: a project known before start, so its DSN is stable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// URL-safe name.
+    pub slug: String,
+    /// Display name; defaults to the slug.
+    pub name: Option<String>,
+    /// Numeric id, as in the DSN path.
+    pub id: i64,
+    /// 32 hex digits.
+    pub public_key: String,
+    /// Overrides `[defaults]`.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Overrides `[defaults]`.
+    pub monthly_quota: Option<u64>,
+    /// Overrides `[defaults]`.
+    pub retention_days: Option<u32>,
+    /// Overrides `[defaults]`.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Overrides `[defaults]`.
+    pub scrubbing: Option<ScrubSettings>,
+}
+
+impl ProjectDefaults {
+    /// The settings a project gets from these defaults.
+    pub fn settings(&self) -> ProjectSettings {
+        let base = ProjectSettings::default();
+        ProjectSettings {
+            rate_limit_per_minute: self
+                .rate_limit_per_minute
+                .unwrap_or(base.rate_limit_per_minute),
+            monthly_quota: self.monthly_quota.unwrap_or(base.monthly_quota),
+            retention_days: self.retention_days.unwrap_or(base.retention_days),
+            allowed_origins: self
+                .allowed_origins
+                .clone()
+                .unwrap_or(base.allowed_origins),
+            scrubbing: self.scrubbing.clone().unwrap_or(base.scrubbing),
+        }
+    }
+}
+
+impl ProjectConfig {
+    /// This project's settings over `defaults`.
+    pub fn settings(&self, defaults: &ProjectDefaults) -> ProjectSettings {
+        let mut s = defaults.settings();
+        if let Some(v) = self.rate_limit_per_minute {
+            s.rate_limit_per_minute = v;
+        }
+        if let Some(v) = self.monthly_quota {
+            s.monthly_quota = v;
+        }
+        if let Some(v) = self.retention_days {
+            s.retention_days = v;
+        }
+        if let Some(v) = &self.allowed_origins {
+            s.allowed_origins = v.clone();
+        }
+        if let Some(v) = &self.scrubbing {
+            s.scrubbing = v.clone();
+        }
+        s
+    }
+}
+
+impl Config {
+    /// Where the config comes from: `--config`, else `LOOKOUT_CONFIG`, else `./lookout.toml`
+    /// if it exists, else none (defaults).
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os("LOOKOUT_CONFIG").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        let local = PathBuf::from("lookout.toml");
+        local.exists().then_some(local)
+    }
+
+    /// Loads a config file (or the defaults when `path` is `None`), then applies the
+    /// `LOOKOUT_*` environment overrides and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = |k: &str| std::env::var(k).ok();
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                Config::parse(&text, &p.display().to_string(), &env)?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(&env);
+        config.validate(&path.map(|p| p.display().to_string()).unwrap_or_default())?;
+        Ok(config)
+    }
+
+    /// Parses TOML text. `${VAR}` (or `${VAR:-default}`) in any string is replaced from
+    /// `env`; `$${` stands for a literal `${`.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        interpolate(&mut value, &mut String::new(), env).map_err(|(key, message)| {
+            ConfigError::Key {
+                path: origin.to_string(),
+                key,
+                message,
+            }
+        })?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Key {
+                path: origin.to_string(),
+                key: if key == "." { "(top level)".into() } else { key },
+                message: e.inner().to_string(),
+            }
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let set = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(v) = set("LOOKOUT_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = set("LOOKOUT_DATA_DIR") {
+            self.server.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = set("LOOKOUT_DATABASE_URL") {
+            self.server.database_url = Secret::new(v);
+        }
+        if let Some(v) = set("LOOKOUT_API_TOKEN") {
+            self.server.api_token = Secret::new(v);
+        }
+        if let Some(v) = set("LOOKOUT_PUBLIC_URL") {
+            self.server.public_url = Some(v);
+        }
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let err = |key: String, message: String| ConfigError::Key {
+            path: origin.to_string(),
+            key,
+            message,
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return Err(err(
+                "server.listen".into(),
+                format!(
+                    "`{}` is not an address:port; write e.g. \"0.0.0.0:8080\" or \"127.0.0.1:8080\"",
+                    self.server.listen
+                ),
+            ));
+        }
+        let db = self.server.database_url.expose();
+        if !db.is_empty()
+            && !db.starts_with("postgres://")
+            && !db.starts_with("postgresql://")
+            && !db.starts_with("sqlite:")
+        {
+            return Err(err(
+                "server.database_url".into(),
+                "must start with postgres:// (or be empty for the embedded SQLite database)"
+                    .into(),
+            ));
+        }
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(err(
+                    "server.public_url".into(),
+                    format!("`{url}` must start with http:// or https://"),
+                ));
+            }
+        }
+        if self.ingest.batch_size == 0 || self.ingest.queue_capacity == 0 {
+            return Err(err(
+                "ingest".into(),
+                "batch_size and queue_capacity must be at least 1".into(),
+            ));
+        }
+        let mut seen_ids = std::collections::HashSet::new();
+        let mut seen_slugs = std::collections::HashSet::new();
+        for (i, p) in self.projects.iter().enumerate() {
+            let key = |k: &str| format!("projects[{i}].{k}");
+            if p.id <= 0 {
+                return Err(err(key("id"), "must be a positive integer".into()));
+            }
+            if !is_slug(&p.slug) {
+                return Err(err(
+                    key("slug"),
+                    format!(
+                        "`{}` is not a slug: use lower-case letters, digits, `-` and `_`",
+                        p.slug
+                    ),
+                ));
+            }
+            if p.public_key.len() != 32 || !p.public_key.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(err(
+                    key("public_key"),
+                    "must be 32 hex digits (generate one with `openssl rand -hex 16`)".into(),
+                ));
+            }
+            if !seen_ids.insert(p.id) {
+                return Err(err(key("id"), format!("id {} is used twice", p.id)));
+            }
+            if !seen_slugs.insert(p.slug.as_str()) {
+                return Err(err(key("slug"), format!("slug `{}` is used twice", p.slug)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits the Sentry protocol layer enforces.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_envelope_bytes: self.ingest.max_envelope_bytes,
+            max_decompressed_bytes: self.ingest.max_decompressed_bytes,
+            max_event_bytes: self.ingest.max_event_bytes,
+            max_transaction_bytes: self.ingest.max_transaction_bytes,
+            max_attachment_bytes: self.ingest.max_attachment_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Whether `s` is a usable project slug.
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn interpolate(
+    value: &mut toml::Value,
+    path: &mut String,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), (String, String)> {
+    match value {
+        toml::Value::String(s) => {
+            if s.contains('$') {
+                *s = expand(s, env).map_err(|m| (path.clone(), m))?;
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                interpolate(item, path, env)?;
+                path.truncate(len);
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                interpolate(v, path, env)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| format!("`${{` without a closing `}}` in \"{s}\""))?;
+            let inner = &tail[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(format!("`${{{inner}}}` is not a valid environment variable name"));
+            }
+            match (env(name), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable {name} is not set; set it or write ${{{name}:-default}}"
+                    ))
+                }
+            }
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        match k {
+            "TOKEN" => Some("s3cret".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn interpolates_env_and_defaults() {
+        let c = Config::parse(
+            "[server]\napi_token = \"${TOKEN}\"\nlisten = \"${LISTEN:-127.0.0.1:9000}\"\npublic_url = \"http://x/$${literal}\"\n",
+            "t.toml",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.server.api_token.expose(), "s3cret");
+        assert_eq!(c.server.listen, "127.0.0.1:9000");
+        assert_eq!(c.server.public_url.as_deref(), Some("http://x/${literal}"));
+        assert_eq!(format!("{:?}", c.server.api_token), "\"***\"");
+    }
+
+    #[test]
+    fn missing_env_names_the_key() {
+        let e = Config::parse("[[projects]]\nslug=\"a\"\nid=1\npublic_key=\"${NOPE}\"\n", "t.toml", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("projects[0].public_key"), "{e}");
+        assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_name_their_path() {
+        let e = Config::parse("[server]\nlisten_on = \"x\"\n", "t.toml", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.listen_on") || e.contains("listen_on"), "{e}");
+        let e = Config::parse(
+            "[[projects]]\nslug=\"a\"\nid=1\npublic_key=\"0123456789abcdef0123456789abcdef\"\n[projects.scrubbing]\nenabeld = true\n",
+            "t.toml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("projects[0].scrubbing"), "{e}");
+        assert!(e.contains("enabeld"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::parse(
+            "[[projects]]\nslug=\"a\"\nid=1\npublic_key=\"xyz\"\n",
+            "t.toml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("projects[0].public_key") && e.contains("32 hex"), "{e}");
+        let e = Config::parse("[server]\nlisten = \"nope\"\n", "t.toml", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.listen"), "{e}");
+        let e = Config::parse("[server\n", "t.toml", &env).unwrap_err().to_string();
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+}

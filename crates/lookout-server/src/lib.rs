@@ -1,0 +1,263 @@
+//! lookout's server: Sentry ingest, the JSON API, `/api/health`, background jobs.
+//!
+//! [`start`] opens the store, loads projects, starts the writer and binds the listener;
+//! tests call it with port 0 and talk HTTP to the address it returns.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod jobs;
+pub mod projects;
+pub mod state;
+pub mod sysinfo;
+pub mod time_fmt;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use lookout_core::clock::{Clock, SystemClock};
+use lookout_store::{NewProject, Project, Store};
+use tokio::sync::{broadcast, oneshot};
+
+pub use config::Config;
+use config::Secret;
+use state::AppState;
+
+/// A running server.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Shared state (store, projects, token).
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    jobs: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Projects with their DSNs.
+    pub fn projects(&self) -> Vec<(Project, String)> {
+        self.state
+            .projects
+            .all()
+            .into_iter()
+            .map(|p| {
+                let dsn = self.state.dsn(&p.project.public_key, p.project.id);
+                (p.project.clone(), dsn)
+            })
+            .collect()
+    }
+
+    /// Stops accepting requests, lets requests in flight finish, and waits until the
+    /// writer has committed everything queued.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server).await??;
+        self.jobs.abort();
+        self.state.writer.stop();
+        if let Some(w) = self.writer.take() {
+            tokio::task::spawn_blocking(move || w.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.server).await??;
+        Ok(())
+    }
+}
+
+/// Opens the store the config names: PostgreSQL for a `postgres://` URL, else SQLite in
+/// the data directory.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.server.database_url.expose();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = lookout_store::postgres::PostgresStore::connect(url)
+            .context("cannot connect to PostgreSQL (server.database_url)")?;
+        Ok(Arc::new(s))
+    } else {
+        let dir = match url.strip_prefix("sqlite:") {
+            Some(p) if !p.is_empty() => Path::new(p).to_path_buf(),
+            _ => config.server.data_dir.clone(),
+        };
+        let s = lookout_store::sqlite::SqliteStore::open(&dir).with_context(|| {
+            format!(
+                "cannot open the SQLite database in {} (server.data_dir)",
+                dir.display()
+            )
+        })?;
+        Ok(Arc::new(s))
+    }
+}
+
+/// Starts the server with the wall clock.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with(config, Arc::new(SystemClock)).await
+}
+
+/// Starts the server with an injected clock.
+pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (server.data_dir)",
+            config.server.data_dir.display()
+        )
+    })?;
+    let store = {
+        let c = config.clone();
+        tokio::task::spawn_blocking(move || open_store(&c)).await??
+    };
+    let now = clock.now_ms();
+    {
+        let (store, config) = (store.clone(), config.clone());
+        tokio::task::spawn_blocking(move || sync_projects(store.as_ref(), &config, now))
+            .await??;
+    }
+    let projects = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now))
+            .await??
+    };
+    let api_token = match config.server.api_token.is_empty() {
+        false => config.server.api_token.clone(),
+        true => load_or_create_token(&config.server.data_dir)?,
+    };
+
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| {
+        let host = if addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        format!("http://{host}:{}", addr.port())
+    });
+
+    let (signals, _) = broadcast::channel(1024);
+    let (writer, writer_thread) = writer::Writer::start(
+        store.clone(),
+        config.ingest.queue_capacity,
+        config.ingest.batch_size,
+        signals.clone(),
+    );
+    let state = Arc::new(AppState {
+        store,
+        projects,
+        writer,
+        limits: config.limits(),
+        clock,
+        api_token,
+        public_url,
+        started: Instant::now(),
+        signals,
+        metrics: Default::default(),
+    });
+    let jobs = jobs::spawn(state.clone());
+
+    let app = router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, store = state.store.kind(), "lookout is listening");
+    Ok(Running {
+        addr,
+        state,
+        shutdown: Some(tx),
+        server,
+        writer: Some(writer_thread),
+        jobs,
+    })
+}
+
+/// All routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/health", get(health::handler))
+        .merge(ingest::routes())
+        .merge(api::routes(state.clone()))
+        .with_state(state)
+}
+
+/// Makes the store's projects match the config's `[[projects]]`, and creates a default
+/// project on a first start without any.
+fn sync_projects(store: &dyn Store, config: &Config, now_ms: i64) -> anyhow::Result<()> {
+    for (i, p) in config.projects.iter().enumerate() {
+        store
+            .upsert_project(&NewProject {
+                id: Some(p.id),
+                slug: p.slug.clone(),
+                name: p.name.clone().unwrap_or_else(|| p.slug.clone()),
+                public_key: Some(p.public_key.to_ascii_lowercase()),
+                settings: p.settings(&config.defaults),
+                now_ms,
+            })
+            .with_context(|| format!("projects[{i}] ({}) cannot be stored", p.slug))?;
+    }
+    if store.list_projects()?.is_empty() {
+        store.create_project(&NewProject {
+            id: None,
+            slug: "default".into(),
+            name: "Default".into(),
+            public_key: None,
+            settings: config.defaults.settings(),
+            now_ms,
+        })?;
+    }
+    Ok(())
+}
+
+/// The API token kept in the data directory, created on first start.
+fn load_or_create_token(dir: &Path) -> anyhow::Result<Secret> {
+    let path = dir.join("api-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim();
+        if !t.is_empty() {
+            return Ok(Secret::new(t));
+        }
+    }
+    let token = format!("lk_{}", uuid::Uuid::new_v4().simple());
+    write_private(&path, &token)
+        .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+    Ok(Secret::new(token))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
+}

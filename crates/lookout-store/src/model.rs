@@ -1,0 +1,408 @@
+//! Records the store reads and writes.
+
+use lookout_core::settings::ProjectSettings;
+use serde::{Deserialize, Serialize};
+
+/// A project to create or upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProject {
+    /// Fixed numeric id (config-declared projects), or `None` to assign one.
+    pub id: Option<i64>,
+    /// URL-safe unique name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// 32 hex digits, or `None` to generate one.
+    pub public_key: Option<String>,
+    /// Limits, quota, scrubbing, CORS, retention.
+    pub settings: ProjectSettings,
+    /// Creation time, Unix ms.
+    pub now_ms: i64,
+}
+
+/// A stored project.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    /// Numeric id, as in the DSN path.
+    pub id: i64,
+    /// URL-safe unique name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// The DSN's public key, 32 hex digits.
+    pub public_key: String,
+    /// Limits, quota, scrubbing, CORS, retention.
+    pub settings: ProjectSettings,
+    /// Creation time, Unix ms.
+    pub created_ms: i64,
+}
+
+/// Issue status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueStatus {
+    /// Open (new, ongoing or regressed: see [`Issue::substatus`]).
+    Unresolved,
+    /// Marked fixed; the next event reopens it as regressed.
+    Resolved,
+    /// Muted; events are still counted, no signals are raised.
+    Ignored,
+}
+
+impl IssueStatus {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::Unresolved => "unresolved",
+            IssueStatus::Resolved => "resolved",
+            IssueStatus::Ignored => "ignored",
+        }
+    }
+    /// Parses [`IssueStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unresolved" => IssueStatus::Unresolved,
+            "resolved" => IssueStatus::Resolved,
+            "ignored" => IssueStatus::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+/// An event ready to store, already scrubbed, grouped and compressed by ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Project id.
+    pub project_id: i64,
+    /// 32 lower-case hex digits.
+    pub event_id: String,
+    /// When it happened (client time), Unix ms.
+    pub timestamp_ms: i64,
+    /// When lookout received it, Unix ms.
+    pub received_ms: i64,
+    /// debug / info / warning / error / fatal.
+    pub level: String,
+    /// `platform` as sent.
+    pub platform: Option<String>,
+    /// `release`.
+    pub release: Option<String>,
+    /// `environment`.
+    pub environment: Option<String>,
+    /// Issue title this event would give (type: value, or message).
+    pub title: String,
+    /// Where it happened (function in module, or transaction).
+    pub culprit: String,
+    /// The grouping hash (32 hex digits).
+    pub fingerprint: String,
+    /// Which grouping algorithm produced `fingerprint`.
+    pub grouping_version: String,
+    /// `Some(false)` when the exception mechanism says unhandled.
+    pub handled: Option<bool>,
+    /// A stable key for the affected user (id, email, username or IP), if known.
+    pub user_key: Option<String>,
+    /// The scrubbed event JSON, zstd-compressed.
+    pub payload: Vec<u8>,
+}
+
+/// A transaction summary (performance data; p95 latency comes from these).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransactionRow {
+    /// Project id.
+    pub project_id: i64,
+    /// 32 hex digits.
+    pub event_id: String,
+    /// `transaction` (route name).
+    pub name: String,
+    /// `contexts.trace.op`.
+    pub op: Option<String>,
+    /// `contexts.trace.status` (ok, internal_error, …).
+    pub status: Option<String>,
+    /// Start, Unix ms.
+    pub start_ms: i64,
+    /// Duration in milliseconds.
+    pub duration_ms: f64,
+    /// `release`.
+    pub release: Option<String>,
+    /// `environment`.
+    pub environment: Option<String>,
+}
+
+/// Session counts to add, for one project, release, environment and hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionCounts {
+    /// Project id.
+    pub project_id: i64,
+    /// `attrs.release`.
+    pub release: String,
+    /// `attrs.environment` (empty when absent).
+    pub environment: String,
+    /// Start of the hour the sessions started in, Unix ms.
+    pub bucket_ms: i64,
+    /// Sessions that ended ok.
+    pub healthy: u64,
+    /// Sessions with handled errors.
+    pub errored: u64,
+    /// Sessions that crashed.
+    pub crashed: u64,
+    /// Sessions that ended abnormally.
+    pub abnormal: u64,
+}
+
+/// Session health of one release.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseHealth {
+    /// Release.
+    pub release: String,
+    /// Environment.
+    pub environment: String,
+    /// Total sessions.
+    pub sessions: u64,
+    /// Crashed sessions.
+    pub crashed: u64,
+    /// Errored (but not crashed) sessions.
+    pub errored: u64,
+    /// Abnormal sessions.
+    pub abnormal: u64,
+    /// Share of sessions that did not crash, 0–100.
+    pub crash_free_rate: f64,
+}
+
+/// A counter of what happened to submitted data, per hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeIncrement {
+    /// Project id.
+    pub project_id: i64,
+    /// Start of the hour, Unix ms.
+    pub bucket_ms: i64,
+    /// accepted, rate_limited, quota, invalid, too_large, client_discard, …
+    pub outcome: String,
+    /// error, transaction, session, attachment, check_in, client_report, …
+    pub category: String,
+    /// Why (for dropped data): e.g. `queue_overflow` from a client report.
+    pub reason: String,
+    /// How many.
+    pub quantity: u64,
+}
+
+/// Summed outcome counters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeCount {
+    /// Outcome.
+    pub outcome: String,
+    /// Category.
+    pub category: String,
+    /// Reason.
+    pub reason: String,
+    /// Total.
+    pub quantity: u64,
+}
+
+/// A cron check-in (schedule logic comes with the uptime capability).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckInRow {
+    /// Project id.
+    pub project_id: i64,
+    /// `check_in_id`, 32 hex digits.
+    pub check_in_id: String,
+    /// `monitor_slug`.
+    pub monitor_slug: String,
+    /// in_progress, ok, error.
+    pub status: String,
+    /// `duration` in seconds, when sent.
+    pub duration_s: Option<f64>,
+    /// `environment`.
+    pub environment: Option<String>,
+    /// `monitor_config` as JSON text, when sent.
+    pub monitor_config: Option<String>,
+    /// When received, Unix ms.
+    pub received_ms: i64,
+}
+
+/// An attachment kept with its event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttachmentRow {
+    /// Project id.
+    pub project_id: i64,
+    /// The event it belongs to, 32 hex digits.
+    pub event_id: String,
+    /// `filename`.
+    pub filename: String,
+    /// `content_type`.
+    pub content_type: Option<String>,
+    /// `attachment_type`.
+    pub attachment_type: Option<String>,
+    /// The bytes.
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    /// Size in bytes.
+    pub size: u64,
+    /// When received, Unix ms.
+    pub received_ms: i64,
+}
+
+/// Everything one group commit writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    /// Error and message events.
+    pub events: Vec<NewEvent>,
+    /// Transactions.
+    pub transactions: Vec<TransactionRow>,
+    /// Session counts to add.
+    pub sessions: Vec<SessionCounts>,
+    /// Cron check-ins.
+    pub check_ins: Vec<CheckInRow>,
+    /// Attachments.
+    pub attachments: Vec<AttachmentRow>,
+    /// Outcome counters to add (accepted, dropped, client reports).
+    pub outcomes: Vec<OutcomeIncrement>,
+}
+
+/// What happened to one event of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventOutcome {
+    /// The issue it joined (or, for a duplicate, the issue of the stored original).
+    pub issue_id: i64,
+    /// It created the issue.
+    pub new_issue: bool,
+    /// It reopened a resolved issue.
+    pub regressed: bool,
+    /// An event with this id was already stored; nothing was written for it.
+    pub duplicate: bool,
+}
+
+/// The result of [`crate::Store::write_batch`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchResult {
+    /// One per event of the batch, in order.
+    pub events: Vec<EventOutcome>,
+    /// Signals recorded by this batch.
+    pub signals: Vec<lookout_core::signal::Signal>,
+}
+
+/// A stored issue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Issue {
+    /// Id.
+    pub id: i64,
+    /// Project id.
+    pub project_id: i64,
+    /// Grouping hash.
+    pub fingerprint: String,
+    /// Grouping algorithm that made it.
+    pub grouping_version: String,
+    /// Title (type: value, or message).
+    pub title: String,
+    /// Where it happens.
+    pub culprit: String,
+    /// Level of the latest event.
+    pub level: String,
+    /// unresolved / resolved / ignored.
+    pub status: IssueStatus,
+    /// For unresolved issues: new, ongoing or regressed.
+    pub substatus: Option<String>,
+    /// Platform of the first event.
+    pub platform: Option<String>,
+    /// First event, Unix ms (received time).
+    pub first_seen_ms: i64,
+    /// Latest event, Unix ms (received time).
+    pub last_seen_ms: i64,
+    /// Number of events.
+    pub count: u64,
+    /// Distinct users affected.
+    pub user_count: u64,
+    /// Events whose mechanism said unhandled.
+    pub unhandled_count: u64,
+    /// Release of the first event.
+    pub first_release: Option<String>,
+    /// Release of the latest event.
+    pub last_release: Option<String>,
+    /// When it was last resolved, Unix ms.
+    pub resolved_ms: Option<i64>,
+}
+
+/// A value (release or environment) an issue was seen with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeenValue {
+    /// The release or environment.
+    pub value: String,
+    /// Events with it.
+    pub count: u64,
+    /// First seen, Unix ms.
+    pub first_seen_ms: i64,
+    /// Last seen, Unix ms.
+    pub last_seen_ms: i64,
+}
+
+/// An issue with the releases and environments it was seen in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IssueDetail {
+    /// The issue.
+    pub issue: Issue,
+    /// Releases, newest last seen first.
+    pub releases: Vec<SeenValue>,
+    /// Environments, newest last seen first.
+    pub environments: Vec<SeenValue>,
+}
+
+/// Sort order of issue lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueSort {
+    /// Most recently seen first.
+    #[default]
+    LastSeen,
+    /// Newest issues first.
+    FirstSeen,
+    /// Most events first.
+    Count,
+}
+
+/// Filters for [`crate::Store::list_issues`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IssueFilter {
+    /// Project id (required).
+    pub project_id: i64,
+    /// Only this status.
+    pub status: Option<IssueStatus>,
+    /// Only this level.
+    pub level: Option<String>,
+    /// Only issues seen in this release.
+    pub release: Option<String>,
+    /// Only issues seen in this environment.
+    pub environment: Option<String>,
+    /// Case-insensitive substring of title or culprit.
+    pub text: Option<String>,
+    /// Order.
+    pub sort: IssueSort,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Row id (for paging).
+    pub id: i64,
+    /// Project id.
+    pub project_id: i64,
+    /// Issue id.
+    pub issue_id: i64,
+    /// 32 hex digits.
+    pub event_id: String,
+    /// Client time, Unix ms.
+    pub timestamp_ms: i64,
+    /// Received, Unix ms.
+    pub received_ms: i64,
+    /// Level.
+    pub level: String,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Title.
+    pub title: String,
+    /// The scrubbed event JSON, zstd-compressed, as written.
+    pub payload: Vec<u8>,
+}

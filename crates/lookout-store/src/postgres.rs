@@ -1,0 +1,1171 @@
+//! The PostgreSQL store, for several lookout instances sharing one database. Every write
+//! that could race with another instance is an upsert or takes a row lock; migrations and
+//! signal ids are serialised with advisory locks.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use lookout_core::signal::{Signal, SignalKind};
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+
+use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// Advisory lock keys (arbitrary constants, "lookout" in ASCII plus a suffix).
+const MIGRATION_LOCK: i64 = 0x6c6f_6f6b_6f75_7401;
+const SIGNAL_LOCK: i64 = 0x6c6f_6f6b_6f75_7402;
+
+const POOL_SIZE: u32 = 8;
+
+const ISSUE_COLS: &str = "id, project_id, fingerprint, grouping_version, title, culprit, \
+    level, status, substatus, platform, first_seen_ms, last_seen_ms, count, user_count, \
+    unhandled_count, first_release, last_release, resolved_ms";
+const EVENT_COLS: &str = "id, project_id, issue_id, event_id, timestamp_ms, received_ms, \
+    level, release, environment, title, payload";
+const PROJECT_COLS: &str = "id, slug, name, public_key, settings, created_ms";
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: r2d2::Pool<PgManager>,
+    schema: Option<String>,
+}
+
+/// A client with its prepared statements, which PostgreSQL keeps per session.
+struct PgConn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl PgConn {
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let stmt = prepared(&mut self.client, &mut self.statements, sql)?;
+        Ok(self.client.query(&stmt, params)?)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        let stmt = prepared(&mut self.client, &mut self.statements, sql)?;
+        Ok(self.client.query_opt(&stmt, params)?)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let stmt = prepared(&mut self.client, &mut self.statements, sql)?;
+        Ok(self.client.execute(&stmt, params)?)
+    }
+}
+
+/// Anything that can prepare a statement: a client or a transaction on it.
+trait Prepare {
+    fn prepare_now(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error>;
+}
+
+impl Prepare for Client {
+    fn prepare_now(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        self.prepare(sql)
+    }
+}
+
+impl Prepare for Transaction<'_> {
+    fn prepare_now(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        self.prepare(sql)
+    }
+}
+
+/// Prepares once per connection; saves a round trip on every later use.
+fn prepared(
+    on: &mut impl Prepare,
+    cache: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement> {
+    if let Some(stmt) = cache.get(sql) {
+        return Ok(stmt.clone());
+    }
+    let stmt = on.prepare_now(sql)?;
+    cache.insert(sql.to_string(), stmt.clone());
+    Ok(stmt)
+}
+
+/// Opens pooled connections, each with the store's `search_path`.
+struct PgManager {
+    config: postgres::Config,
+    schema: Option<String>,
+}
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        if let Some(schema) = &self.schema {
+            client.batch_execute(&format!("SET search_path TO {}", quote_ident(schema)))?;
+        }
+        Ok(PgConn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// Schema names are restricted, so quoting them needs no escaping logic.
+fn valid_schema(schema: &str) -> bool {
+    !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL or key=value string) and applies pending
+    /// migrations in the default schema.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::open(url, None)
+    }
+
+    /// Like [`PostgresStore::connect`], but in `schema` (created if missing; lower-case
+    /// letters, digits and `_`), which every pooled connection puts on its `search_path`.
+    pub fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Open(format!(
+                "schema name {schema:?} must be 1-63 lower-case letters, digits or '_'"
+            )));
+        }
+        Self::open(url, Some(schema.to_string()))
+    }
+
+    fn open(url: &str, schema: Option<String>) -> Result<Self> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Open(format!("bad PostgreSQL URL: {e}")))?;
+        if let Some(schema) = &schema {
+            let mut client = config
+                .connect(NoTls)
+                .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    quote_ident(schema)
+                ))
+                .map_err(|e| StoreError::Open(format!("cannot create schema {schema}: {e}")))?;
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(PgManager {
+                config,
+                schema: schema.clone(),
+            })
+            .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL: {e}")))?;
+        let store = Self { pool, schema };
+        store
+            .migrate()
+            .map_err(|e| StoreError::Open(format!("migration failed: {e}")))?;
+        Ok(store)
+    }
+
+    /// Drops the schema given to [`PostgresStore::connect_in_schema`] with everything in
+    /// it (test cleanup); does nothing for a store in the default schema.
+    pub fn drop_schema(&self) -> Result<()> {
+        if let Some(schema) = &self.schema {
+            self.conn()?
+                .client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema)))?;
+        }
+        Ok(())
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<PgManager>> {
+        Ok(self.pool.get()?)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = conn.client.transaction()?;
+            // Several instances may start at once: one migrates, the others wait and then
+            // find the version recorded.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                     version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+            )?;
+            let done = tx
+                .query_opt(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[version],
+                )?
+                .is_some();
+            if !done {
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+                    &[version, &now_ms()],
+                )?;
+                tracing::info!(version, "applied PostgreSQL migration");
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Turns uniqueness violations into [`StoreError::Conflict`].
+fn conflict(e: postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        let msg = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string());
+        return StoreError::Conflict(msg);
+    }
+    StoreError::Postgres(e)
+}
+
+fn status_of(s: &str) -> Result<IssueStatus> {
+    IssueStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("issue status {s:?}")))
+}
+
+fn project_from_row(row: &Row) -> Result<Project> {
+    let settings: &str = row.try_get(4)?;
+    Ok(Project {
+        id: row.try_get(0)?,
+        slug: row.try_get(1)?,
+        name: row.try_get(2)?,
+        public_key: row.try_get(3)?,
+        settings: serde_json::from_str(settings)
+            .map_err(|e| StoreError::Corrupt(format!("project settings: {e}")))?,
+        created_ms: row.try_get(5)?,
+    })
+}
+
+fn issue_from_row(row: &Row) -> Result<Issue> {
+    Ok(Issue {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        fingerprint: row.try_get(2)?,
+        grouping_version: row.try_get(3)?,
+        title: row.try_get(4)?,
+        culprit: row.try_get(5)?,
+        level: row.try_get(6)?,
+        status: status_of(row.try_get(7)?)?,
+        substatus: row.try_get(8)?,
+        platform: row.try_get(9)?,
+        first_seen_ms: row.try_get(10)?,
+        last_seen_ms: row.try_get(11)?,
+        count: batch::to_u64(row.try_get(12)?),
+        user_count: batch::to_u64(row.try_get(13)?),
+        unhandled_count: batch::to_u64(row.try_get(14)?),
+        first_release: row.try_get(15)?,
+        last_release: row.try_get(16)?,
+        resolved_ms: row.try_get(17)?,
+    })
+}
+
+fn event_from_row(row: &Row) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        issue_id: row.try_get(2)?,
+        event_id: row.try_get(3)?,
+        timestamp_ms: row.try_get(4)?,
+        received_ms: row.try_get(5)?,
+        level: row.try_get(6)?,
+        release: row.try_get(7)?,
+        environment: row.try_get(8)?,
+        title: row.try_get(9)?,
+        payload: row.try_get(10)?,
+    })
+}
+
+fn seen_from_row(row: &Row) -> Result<SeenValue> {
+    Ok(SeenValue {
+        value: row.try_get(0)?,
+        count: batch::to_u64(row.try_get(1)?),
+        first_seen_ms: row.try_get(2)?,
+        last_seen_ms: row.try_get(3)?,
+    })
+}
+
+fn signal_from_row(row: &Row) -> Result<Signal> {
+    let kind: &str = row.try_get(1)?;
+    Ok(Signal {
+        id: row.try_get(0)?,
+        kind: SignalKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("signal kind {kind:?}")))?,
+        project_id: row.try_get(2)?,
+        issue_id: row.try_get(3)?,
+        event_id: row.try_get(4)?,
+        created_ms: row.try_get(5)?,
+    })
+}
+
+fn map_rows<T>(rows: Vec<Row>, map: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(map).collect()
+}
+
+/// The batch primitives over an open write transaction.
+struct PgTx<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl PgTx<'_, '_> {
+    fn stmt(&mut self, sql: &str) -> Result<Statement> {
+        prepared(self.tx, self.statements, sql)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let stmt = self.stmt(sql)?;
+        Ok(self.tx.execute(&stmt, params)?)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let stmt = self.stmt(sql)?;
+        Ok(self.tx.query(&stmt, params)?)
+    }
+
+    /// Locks the project's issues with these fingerprints, in fingerprint order (the
+    /// same order every instance uses, so they cannot deadlock).
+    fn lock_issues(
+        &mut self,
+        project_id: i64,
+        fingerprints: &[&str],
+    ) -> Result<HashMap<String, IssueState>> {
+        let rows = self.query(
+            "SELECT id, fingerprint, status, substatus, last_seen_ms FROM issues
+             WHERE project_id = $1 AND fingerprint = ANY($2)
+             ORDER BY fingerprint FOR UPDATE",
+            &[&project_id, &fingerprints],
+        )?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            found.insert(
+                row.try_get(1)?,
+                IssueState {
+                    id: row.try_get(0)?,
+                    created: false,
+                    status: status_of(row.try_get(2)?)?,
+                    substatus: row.try_get(3)?,
+                    last_seen_ms: row.try_get(4)?,
+                },
+            );
+        }
+        Ok(found)
+    }
+}
+
+
+impl BatchTx for PgTx<'_, '_> {
+    fn existing_events(&mut self, project_id: i64, ids: &[&str]) -> Result<HashMap<String, i64>> {
+        let rows = self.query(
+            "SELECT event_id, issue_id FROM events WHERE project_id = $1 AND event_id = ANY($2)",
+            &[&project_id, &ids],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    fn find_or_create_issues(
+        &mut self,
+        project_id: i64,
+        groups: &[(&NewEvent, i64)],
+    ) -> Result<Vec<IssueState>> {
+        let fingerprints: Vec<&str> = groups.iter().map(|(e, _)| e.fingerprint.as_str()).collect();
+        let mut found = self.lock_issues(project_id, &fingerprints)?;
+        let missing: Vec<&(&NewEvent, i64)> = groups
+            .iter()
+            .filter(|(e, _)| !found.contains_key(&e.fingerprint))
+            .collect();
+        if !missing.is_empty() {
+            let fp: Vec<&str> = missing.iter().map(|(e, _)| e.fingerprint.as_str()).collect();
+            let gv: Vec<&str> = missing.iter().map(|(e, _)| e.grouping_version.as_str()).collect();
+            let title: Vec<&str> = missing.iter().map(|(e, _)| e.title.as_str()).collect();
+            let culprit: Vec<&str> = missing.iter().map(|(e, _)| e.culprit.as_str()).collect();
+            let level: Vec<&str> = missing.iter().map(|(e, _)| e.level.as_str()).collect();
+            let platform: Vec<Option<&str>> =
+                missing.iter().map(|(e, _)| e.platform.as_deref()).collect();
+            let first_seen: Vec<i64> = missing.iter().map(|(_, t)| *t).collect();
+            let release: Vec<Option<&str>> =
+                missing.iter().map(|(e, _)| e.release.as_deref()).collect();
+            let rows = self.query(
+                "INSERT INTO issues (project_id, fingerprint, grouping_version, title, culprit,
+                     level, status, substatus, platform, first_seen_ms, last_seen_ms, count,
+                     user_count, unhandled_count, first_release, last_release)
+                 SELECT $1, u.fp, u.gv, u.title, u.culprit, u.level, 'unresolved', 'new',
+                     u.platform, u.first_seen, u.first_seen, 0, 0, 0, u.release, u.release
+                 FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::int8[], $9::text[])
+                     AS u(fp, gv, title, culprit, level, platform, first_seen, release)
+                 ORDER BY u.fp
+                 ON CONFLICT (project_id, fingerprint) DO NOTHING
+                 RETURNING id, fingerprint, first_seen_ms",
+                &[
+                    &project_id,
+                    &fp,
+                    &gv,
+                    &title,
+                    &culprit,
+                    &level,
+                    &platform,
+                    &first_seen,
+                    &release,
+                ],
+            )?;
+            for row in &rows {
+                let first_seen: i64 = row.try_get(2)?;
+                found.insert(
+                    row.try_get(1)?,
+                    IssueState {
+                        id: row.try_get(0)?,
+                        created: true,
+                        status: IssueStatus::Unresolved,
+                        substatus: Some(batch::SUB_NEW.to_string()),
+                        last_seen_ms: first_seen,
+                    },
+                );
+            }
+            if rows.len() < missing.len() {
+                // Other instances created some since our look-up; their inserts have
+                // committed (ours waited for them), so the rows are there to lock now.
+                let raced: Vec<&str> = fp
+                    .iter()
+                    .copied()
+                    .filter(|f| !found.contains_key(*f))
+                    .collect();
+                found.extend(self.lock_issues(project_id, &raced)?);
+            }
+        }
+        groups
+            .iter()
+            .map(|(e, _)| {
+                found.remove(&e.fingerprint).ok_or_else(|| {
+                    StoreError::Corrupt(format!("issue {} vanished", e.fingerprint))
+                })
+            })
+            .collect()
+    }
+
+    fn insert_events(&mut self, rows: &[(i64, &NewEvent)]) -> Result<Vec<bool>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for the whole batch: arrays unnested server-side, inserted in
+        // key order so that instances inserting the same ids cannot deadlock.
+        let project: Vec<i64> = rows.iter().map(|(_, e)| e.project_id).collect();
+        let issue: Vec<i64> = rows.iter().map(|(i, _)| *i).collect();
+        let ids: Vec<&str> = rows.iter().map(|(_, e)| e.event_id.as_str()).collect();
+        let ts: Vec<i64> = rows.iter().map(|(_, e)| e.timestamp_ms).collect();
+        let recv: Vec<i64> = rows.iter().map(|(_, e)| e.received_ms).collect();
+        let level: Vec<&str> = rows.iter().map(|(_, e)| e.level.as_str()).collect();
+        let release: Vec<Option<&str>> = rows.iter().map(|(_, e)| e.release.as_deref()).collect();
+        let env: Vec<Option<&str>> = rows.iter().map(|(_, e)| e.environment.as_deref()).collect();
+        let title: Vec<&str> = rows.iter().map(|(_, e)| e.title.as_str()).collect();
+        let payload: Vec<&[u8]> = rows.iter().map(|(_, e)| e.payload.as_slice()).collect();
+        let written_rows = self.query(
+            "INSERT INTO events (project_id, issue_id, event_id, timestamp_ms, received_ms,
+                 level, release, environment, title, payload)
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
+                 AS u(project_id, issue_id, event_id, timestamp_ms, received_ms, level,
+                      release, environment, title, payload)
+             ORDER BY u.project_id, u.event_id
+             ON CONFLICT (project_id, event_id) DO NOTHING
+             RETURNING project_id, event_id",
+            &[
+                &project, &issue, &ids, &ts, &recv, &level, &release, &env, &title, &payload,
+            ],
+        )?;
+        let mut written = HashSet::with_capacity(written_rows.len());
+        for row in &written_rows {
+            written.insert((row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?));
+        }
+        Ok(rows
+            .iter()
+            .map(|(_, e)| written.contains(&(e.project_id, e.event_id.clone())))
+            .collect())
+    }
+
+    fn insert_users(&mut self, rows: &[(i64, &str)]) -> Result<Vec<bool>> {
+        let issue: Vec<i64> = rows.iter().map(|(i, _)| *i).collect();
+        let key: Vec<&str> = rows.iter().map(|(_, k)| *k).collect();
+        let added_rows = self.query(
+            "INSERT INTO issue_users (issue_id, user_key)
+             SELECT * FROM UNNEST($1::int8[], $2::text[]) AS u(issue_id, user_key)
+             ORDER BY u.issue_id, u.user_key
+             ON CONFLICT DO NOTHING
+             RETURNING issue_id, user_key",
+            &[&issue, &key],
+        )?;
+        let mut added = HashSet::with_capacity(added_rows.len());
+        for row in &added_rows {
+            added.insert((row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?));
+        }
+        Ok(rows
+            .iter()
+            .map(|(i, k)| added.contains(&(*i, (*k).to_string())))
+            .collect())
+    }
+
+    fn upsert_values(&mut self, rows: &[(i64, ValueUpdate<'_>)]) -> Result<()> {
+        let issue: Vec<i64> = rows.iter().map(|(i, _)| *i).collect();
+        let kind: Vec<&str> = rows.iter().map(|(_, v)| v.kind).collect();
+        let value: Vec<&str> = rows.iter().map(|(_, v)| v.value).collect();
+        let count: Vec<i64> = rows.iter().map(|(_, v)| v.count).collect();
+        let first: Vec<i64> = rows.iter().map(|(_, v)| v.first_seen_ms).collect();
+        let last: Vec<i64> = rows.iter().map(|(_, v)| v.last_seen_ms).collect();
+        self.execute(
+            "INSERT INTO issue_values (issue_id, kind, value, count, first_seen_ms, last_seen_ms)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[],
+                 $6::int8[]) AS u(issue_id, kind, value, count, first_seen_ms, last_seen_ms)
+             ORDER BY u.issue_id, u.kind, u.value
+             ON CONFLICT (issue_id, kind, value) DO UPDATE SET
+                 count = issue_values.count + excluded.count,
+                 first_seen_ms = LEAST(issue_values.first_seen_ms, excluded.first_seen_ms),
+                 last_seen_ms = GREATEST(issue_values.last_seen_ms, excluded.last_seen_ms)",
+            &[&issue, &kind, &value, &count, &first, &last],
+        )?;
+        Ok(())
+    }
+
+    fn update_issues(&mut self, updates: &[IssueUpdate<'_>]) -> Result<()> {
+        let id: Vec<i64> = updates.iter().map(|u| u.id).collect();
+        let add_count: Vec<i64> = updates.iter().map(|u| u.add_count).collect();
+        let add_users: Vec<i64> = updates.iter().map(|u| u.add_users).collect();
+        let add_unhandled: Vec<i64> = updates.iter().map(|u| u.add_unhandled).collect();
+        let first: Vec<i64> = updates.iter().map(|u| u.first_seen_ms).collect();
+        let last: Vec<i64> = updates.iter().map(|u| u.last_seen_ms).collect();
+        let status: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
+        let substatus: Vec<Option<&str>> = updates.iter().map(|u| u.substatus).collect();
+        let title: Vec<Option<&str>> =
+            updates.iter().map(|u| u.latest.map(|e| e.title.as_str())).collect();
+        let culprit: Vec<Option<&str>> = updates
+            .iter()
+            .map(|u| u.latest.map(|e| e.culprit.as_str()))
+            .collect();
+        let level: Vec<Option<&str>> =
+            updates.iter().map(|u| u.latest.map(|e| e.level.as_str())).collect();
+        let release: Vec<Option<&str>> = updates
+            .iter()
+            .map(|u| u.latest.and_then(|e| e.release.as_deref()))
+            .collect();
+        self.execute(
+            "UPDATE issues SET
+                 count = issues.count + u.add_count,
+                 user_count = issues.user_count + u.add_users,
+                 unhandled_count = issues.unhandled_count + u.add_unhandled,
+                 first_seen_ms = LEAST(issues.first_seen_ms, u.first_seen_ms),
+                 last_seen_ms = GREATEST(issues.last_seen_ms, u.last_seen_ms),
+                 status = u.status,
+                 substatus = u.substatus,
+                 title = COALESCE(u.title, issues.title),
+                 culprit = COALESCE(u.culprit, issues.culprit),
+                 level = COALESCE(u.level, issues.level),
+                 last_release = COALESCE(u.release, issues.last_release)
+             FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                 AS u(id, add_count, add_users, add_unhandled, first_seen_ms, last_seen_ms,
+                      status, substatus, title, culprit, level, release)
+             WHERE issues.id = u.id",
+            &[
+                &id,
+                &add_count,
+                &add_users,
+                &add_unhandled,
+                &first,
+                &last,
+                &status,
+                &substatus,
+                &title,
+                &culprit,
+                &level,
+                &release,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_issue(&mut self, id: i64) -> Result<()> {
+        self.execute("DELETE FROM issues WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    fn insert_signals(&mut self, signals: &mut [Signal]) -> Result<()> {
+        // Held until commit: signal ids then become visible in id order, so a reader
+        // paging with `id > last_seen` cannot skip a signal committed late by another
+        // instance.
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&SIGNAL_LOCK])?;
+        for s in signals {
+            let rows = self.query(
+                "INSERT INTO signals (kind, project_id, issue_id, event_id, created_ms)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &s.kind.as_str(),
+                    &s.project_id,
+                    &s.issue_id,
+                    &s.event_id,
+                    &s.created_ms,
+                ],
+            )?;
+            let row = rows
+                .first()
+                .ok_or_else(|| StoreError::Corrupt("signal insert returned no id".into()))?;
+            s.id = row.try_get(0)?;
+        }
+        Ok(())
+    }
+
+    fn insert_transaction(&mut self, t: &TransactionRow) -> Result<()> {
+        self.execute(
+            "INSERT INTO transactions (project_id, event_id, name, op, status, start_ms,
+                 duration_ms, release, environment)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (project_id, event_id) DO NOTHING",
+            &[
+                &t.project_id,
+                &t.event_id,
+                &t.name,
+                &t.op,
+                &t.status,
+                &t.start_ms,
+                &t.duration_ms,
+                &t.release,
+                &t.environment,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_sessions(&mut self, s: &SessionCounts) -> Result<()> {
+        self.execute(
+            "INSERT INTO session_counts (project_id, release, environment, bucket_ms,
+                 healthy, errored, crashed, abnormal)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (project_id, release, environment, bucket_ms) DO UPDATE SET
+                 healthy = session_counts.healthy + excluded.healthy,
+                 errored = session_counts.errored + excluded.errored,
+                 crashed = session_counts.crashed + excluded.crashed,
+                 abnormal = session_counts.abnormal + excluded.abnormal",
+            &[
+                &s.project_id,
+                &s.release,
+                &s.environment,
+                &s.bucket_ms,
+                &batch::to_i64(s.healthy),
+                &batch::to_i64(s.errored),
+                &batch::to_i64(s.crashed),
+                &batch::to_i64(s.abnormal),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_check_in(&mut self, c: &CheckInRow) -> Result<()> {
+        self.execute(
+            "INSERT INTO check_ins (project_id, check_in_id, monitor_slug, status,
+                 duration_s, environment, monitor_config, received_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &c.project_id,
+                &c.check_in_id,
+                &c.monitor_slug,
+                &c.status,
+                &c.duration_s,
+                &c.environment,
+                &c.monitor_config,
+                &c.received_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_attachment(&mut self, a: &AttachmentRow) -> Result<()> {
+        self.execute(
+            "INSERT INTO attachments (project_id, event_id, filename, content_type,
+                 attachment_type, data, size, received_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &a.project_id,
+                &a.event_id,
+                &a.filename,
+                &a.content_type,
+                &a.attachment_type,
+                &a.data,
+                &batch::to_i64(a.size),
+                &a.received_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_outcome(&mut self, o: &OutcomeIncrement) -> Result<()> {
+        self.execute(
+            "INSERT INTO outcomes (project_id, bucket_ms, outcome, category, reason, quantity)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (project_id, bucket_ms, outcome, category, reason) DO UPDATE SET
+                 quantity = outcomes.quantity + excluded.quantity",
+            &[
+                &o.project_id,
+                &o.bucket_ms,
+                &o.outcome,
+                &o.category,
+                &o.reason,
+                &batch::to_i64(o.quantity),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Store for PostgresStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.conn()?.client.simple_query("SELECT 1")?;
+        Ok(())
+    }
+
+    fn create_project(&self, new: &NewProject) -> Result<Project> {
+        let settings = serde_json::to_string(&new.settings)
+            .map_err(|e| StoreError::Corrupt(format!("project settings: {e}")))?;
+        let key = new.public_key.clone().unwrap_or_else(batch::new_public_key);
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO projects (id, slug, name, public_key, settings, created_ms)
+                     VALUES (COALESCE($1::int8, nextval(pg_get_serial_sequence('projects', 'id'))),
+                         $2, $3, $4, $5, $6)
+                     RETURNING {PROJECT_COLS}"
+                ),
+                &[&new.id, &new.slug, &new.name, &key, &settings, &new.now_ms],
+            )
+            .map_err(conflict)?;
+        if new.id.is_some() {
+            bump_project_sequence(&mut tx)?;
+        }
+        tx.commit()?;
+        project_from_row(&row)
+    }
+
+    fn upsert_project(&self, new: &NewProject) -> Result<Project> {
+        let Some(id) = new.id else {
+            let existing = self
+                .conn()?
+                .query_opt("SELECT id FROM projects WHERE slug = $1", &[&new.slug])?;
+            return match existing {
+                Some(row) => self.upsert_project(&NewProject {
+                    id: Some(row.try_get(0)?),
+                    ..new.clone()
+                }),
+                None => self.create_project(new),
+            };
+        };
+        let settings = serde_json::to_string(&new.settings)
+            .map_err(|e| StoreError::Corrupt(format!("project settings: {e}")))?;
+        let key = new.public_key.clone().unwrap_or_else(batch::new_public_key);
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO projects (id, slug, name, public_key, settings, created_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (id) DO UPDATE SET
+                         slug = excluded.slug,
+                         name = excluded.name,
+                         public_key = CASE WHEN $7 THEN excluded.public_key
+                                      ELSE projects.public_key END,
+                         settings = excluded.settings
+                     RETURNING {PROJECT_COLS}"
+                ),
+                &[
+                    &id,
+                    &new.slug,
+                    &new.name,
+                    &key,
+                    &settings,
+                    &new.now_ms,
+                    &new.public_key.is_some(),
+                ],
+            )
+            .map_err(conflict)?;
+        bump_project_sequence(&mut tx)?;
+        tx.commit()?;
+        project_from_row(&row)
+    }
+
+    fn list_projects(&self) -> Result<Vec<Project>> {
+        let rows = self.conn()?.query(
+            &format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id"),
+            &[],
+        )?;
+        map_rows(rows, project_from_row)
+    }
+
+    fn get_project(&self, id: i64) -> Result<Option<Project>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(project_from_row)
+            .transpose()
+    }
+
+    fn get_project_by_slug(&self, slug: &str) -> Result<Option<Project>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {PROJECT_COLS} FROM projects WHERE slug = $1"),
+                &[&slug],
+            )?
+            .as_ref()
+            .map(project_from_row)
+            .transpose()
+    }
+
+    fn write_batch(&self, b: &WriteBatch) -> Result<BatchResult> {
+        let mut conn = self.conn()?;
+        let PgConn { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let result = batch::write_batch(
+            &mut PgTx {
+                tx: &mut tx,
+                statements,
+            },
+            b,
+        )?;
+        tx.commit()?;
+        Ok(result)
+    }
+
+    fn list_issues(&self, f: &IssueFilter) -> Result<Vec<Issue>> {
+        let mut sql = format!("SELECT {ISSUE_COLS} FROM issues i WHERE project_id = $1");
+        let status = f.status.map(IssueStatus::as_str);
+        let pattern = f
+            .text
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(batch::like_pattern);
+        let limit = batch::page_limit(f.limit);
+        let offset = i64::from(f.offset);
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.project_id];
+        if let Some(status) = &status {
+            sql.push_str(&format!(" AND status = {}", push_arg(&mut args, status)));
+        }
+        if let Some(level) = &f.level {
+            sql.push_str(&format!(" AND level = {}", push_arg(&mut args, level)));
+        }
+        if let Some(release) = &f.release {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM issue_values v WHERE v.issue_id = i.id
+                   AND v.kind = 'release' AND v.value = {})",
+                push_arg(&mut args, release)
+            ));
+        }
+        if let Some(environment) = &f.environment {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM issue_values v WHERE v.issue_id = i.id
+                   AND v.kind = 'environment' AND v.value = {})",
+                push_arg(&mut args, environment)
+            ));
+        }
+        if let Some(pattern) = &pattern {
+            let p = push_arg(&mut args, pattern);
+            sql.push_str(&format!(
+                " AND (title ILIKE {p} ESCAPE '\\' OR culprit ILIKE {p} ESCAPE '\\')"
+            ));
+        }
+        sql.push_str(match f.sort {
+            IssueSort::LastSeen => " ORDER BY last_seen_ms DESC, id DESC",
+            IssueSort::FirstSeen => " ORDER BY first_seen_ms DESC, id DESC",
+            IssueSort::Count => " ORDER BY count DESC, id DESC",
+        });
+        let l = push_arg(&mut args, &limit);
+        let o = push_arg(&mut args, &offset);
+        sql.push_str(&format!(" LIMIT {l} OFFSET {o}"));
+        let rows = self.conn()?.query(&sql, &args)?;
+        map_rows(rows, issue_from_row)
+    }
+
+    fn get_issue(&self, id: i64) -> Result<Option<IssueDetail>> {
+        let mut conn = self.conn()?;
+        let Some(row) = conn.query_opt(
+            &format!("SELECT {ISSUE_COLS} FROM issues WHERE id = $1"),
+            &[&id],
+        )?
+        else {
+            return Ok(None);
+        };
+        let issue = issue_from_row(&row)?;
+        let mut values = |kind: &str| -> Result<Vec<SeenValue>> {
+            let rows = conn.query(
+                "SELECT value, count, first_seen_ms, last_seen_ms FROM issue_values
+                 WHERE issue_id = $1 AND kind = $2 ORDER BY last_seen_ms DESC, value",
+                &[&id, &kind],
+            )?;
+            map_rows(rows, seen_from_row)
+        };
+        Ok(Some(IssueDetail {
+            releases: values(batch::KIND_RELEASE)?,
+            environments: values(batch::KIND_ENVIRONMENT)?,
+            issue,
+        }))
+    }
+
+    fn set_issue_status(&self, id: i64, status: IssueStatus, now_ms: i64) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "UPDATE issues SET
+                 status = $2::text,
+                 substatus = CASE $2::text WHEN 'unresolved' THEN 'ongoing' ELSE NULL END,
+                 resolved_ms = CASE $2::text WHEN 'resolved' THEN $3 ELSE resolved_ms END
+             WHERE id = $1",
+            &[&id, &status.as_str(), &now_ms],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn list_events(
+        &self,
+        issue_id: i64,
+        limit: u32,
+        before_id: Option<i64>,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = self.conn()?.query(
+            &format!(
+                "SELECT {EVENT_COLS} FROM events WHERE issue_id = $1 AND id < $2
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            &[
+                &issue_id,
+                &before_id.unwrap_or(i64::MAX),
+                &batch::page_limit(limit),
+            ],
+        )?;
+        map_rows(rows, event_from_row)
+    }
+
+    fn latest_event(&self, issue_id: i64) -> Result<Option<StoredEvent>> {
+        self.conn()?
+            .query_opt(
+                &format!(
+                    "SELECT {EVENT_COLS} FROM events WHERE issue_id = $1 ORDER BY id DESC LIMIT 1"
+                ),
+                &[&issue_id],
+            )?
+            .as_ref()
+            .map(event_from_row)
+            .transpose()
+    }
+
+    fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {EVENT_COLS} FROM events WHERE project_id = $1 AND event_id = $2"),
+                &[&project_id, &event_id],
+            )?
+            .as_ref()
+            .map(event_from_row)
+            .transpose()
+    }
+
+    fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        tx.execute(
+            "DELETE FROM attachments WHERE project_id = $1 AND event_id IN
+                 (SELECT event_id FROM events WHERE project_id = $1 AND received_ms < $2)",
+            &[&project_id, &cutoff_ms],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM events WHERE project_id = $1 AND received_ms < $2",
+            &[&project_id, &cutoff_ms],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn outcome_total(
+        &self,
+        project_id: i64,
+        category: &str,
+        outcome: &str,
+        since_ms: i64,
+    ) -> Result<u64> {
+        let rows = self.conn()?.query(
+            "SELECT COALESCE(SUM(quantity), 0)::int8 FROM outcomes
+             WHERE project_id = $1 AND category = $2 AND outcome = $3 AND bucket_ms >= $4",
+            &[&project_id, &category, &outcome, &since_ms],
+        )?;
+        match rows.first() {
+            Some(row) => Ok(batch::to_u64(row.try_get(0)?)),
+            None => Ok(0),
+        }
+    }
+
+    fn outcome_summary(&self, project_id: i64, since_ms: i64) -> Result<Vec<OutcomeCount>> {
+        let rows = self.conn()?.query(
+            "SELECT outcome, category, reason, SUM(quantity)::int8 FROM outcomes
+             WHERE project_id = $1 AND bucket_ms >= $2
+             GROUP BY outcome, category, reason ORDER BY outcome, category, reason",
+            &[&project_id, &since_ms],
+        )?;
+        map_rows(rows, |r| {
+            Ok(OutcomeCount {
+                outcome: r.try_get(0)?,
+                category: r.try_get(1)?,
+                reason: r.try_get(2)?,
+                quantity: batch::to_u64(r.try_get(3)?),
+            })
+        })
+    }
+
+    fn release_health(&self, project_id: i64, since_ms: i64) -> Result<Vec<ReleaseHealth>> {
+        let rows = self.conn()?.query(
+            "SELECT release, environment, SUM(healthy)::int8, SUM(errored)::int8,
+                 SUM(crashed)::int8, SUM(abnormal)::int8
+             FROM session_counts WHERE project_id = $1 AND bucket_ms >= $2
+             GROUP BY release, environment ORDER BY release, environment",
+            &[&project_id, &since_ms],
+        )?;
+        map_rows(rows, |r| {
+            let healthy = batch::to_u64(r.try_get(2)?);
+            let errored = batch::to_u64(r.try_get(3)?);
+            let crashed = batch::to_u64(r.try_get(4)?);
+            let abnormal = batch::to_u64(r.try_get(5)?);
+            let sessions = healthy + errored + crashed + abnormal;
+            Ok(ReleaseHealth {
+                release: r.try_get(0)?,
+                environment: r.try_get(1)?,
+                sessions,
+                crashed,
+                errored,
+                abnormal,
+                crash_free_rate: batch::crash_free_rate(sessions, crashed),
+            })
+        })
+    }
+
+    fn list_transactions(
+        &self,
+        project_id: i64,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<TransactionRow>> {
+        let rows = self.conn()?.query(
+            "SELECT project_id, event_id, name, op, status, start_ms, duration_ms, release,
+                 environment
+             FROM transactions WHERE project_id = $1 AND start_ms >= $2
+             ORDER BY start_ms DESC, id DESC LIMIT $3",
+            &[&project_id, &since_ms, &batch::page_limit(limit)],
+        )?;
+        map_rows(rows, |r| {
+            Ok(TransactionRow {
+                project_id: r.try_get(0)?,
+                event_id: r.try_get(1)?,
+                name: r.try_get(2)?,
+                op: r.try_get(3)?,
+                status: r.try_get(4)?,
+                start_ms: r.try_get(5)?,
+                duration_ms: r.try_get(6)?,
+                release: r.try_get(7)?,
+                environment: r.try_get(8)?,
+            })
+        })
+    }
+
+    fn list_check_ins(&self, project_id: i64, limit: u32) -> Result<Vec<CheckInRow>> {
+        let rows = self.conn()?.query(
+            "SELECT project_id, check_in_id, monitor_slug, status, duration_s, environment,
+                 monitor_config, received_ms
+             FROM check_ins WHERE project_id = $1
+             ORDER BY received_ms DESC, id DESC LIMIT $2",
+            &[&project_id, &batch::page_limit(limit)],
+        )?;
+        map_rows(rows, |r| {
+            Ok(CheckInRow {
+                project_id: r.try_get(0)?,
+                check_in_id: r.try_get(1)?,
+                monitor_slug: r.try_get(2)?,
+                status: r.try_get(3)?,
+                duration_s: r.try_get(4)?,
+                environment: r.try_get(5)?,
+                monitor_config: r.try_get(6)?,
+                received_ms: r.try_get(7)?,
+            })
+        })
+    }
+
+    fn list_attachments(&self, project_id: i64, event_id: &str) -> Result<Vec<AttachmentRow>> {
+        let rows = self.conn()?.query(
+            "SELECT project_id, event_id, filename, content_type, attachment_type, data, size,
+                 received_ms
+             FROM attachments WHERE project_id = $1 AND event_id = $2 ORDER BY id",
+            &[&project_id, &event_id],
+        )?;
+        map_rows(rows, |r| {
+            Ok(AttachmentRow {
+                project_id: r.try_get(0)?,
+                event_id: r.try_get(1)?,
+                filename: r.try_get(2)?,
+                content_type: r.try_get(3)?,
+                attachment_type: r.try_get(4)?,
+                data: r.try_get(5)?,
+                size: batch::to_u64(r.try_get(6)?),
+                received_ms: r.try_get(7)?,
+            })
+        })
+    }
+
+    fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {
+        let rows = self.conn()?.query(
+            "SELECT id, kind, project_id, issue_id, event_id, created_ms FROM signals
+             WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after_id, &batch::page_limit(limit)],
+        )?;
+        map_rows(rows, signal_from_row)
+    }
+}
+
+/// Adds a query argument and returns its placeholder.
+fn push_arg<'a>(args: &mut Vec<&'a (dyn ToSql + Sync)>, v: &'a (dyn ToSql + Sync)) -> String {
+    args.push(v);
+    format!("${}", args.len())
+}
+
+/// Keeps `nextval` ahead of ids given explicitly (config-declared projects).
+fn bump_project_sequence(tx: &mut Transaction<'_>) -> Result<()> {
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('projects', 'id'),
+             GREATEST((SELECT MAX(id) FROM projects), 1))",
+        &[],
+    )?;
+    Ok(())
+}

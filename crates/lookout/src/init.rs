@@ -1,0 +1,103 @@
+//! `lookout init`: a commented config to start from, with a freshly generated project key
+//! so the DSN is known before the first start.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+pub fn run(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            path.display()
+        );
+    }
+    let key = uuid::Uuid::new_v4().simple().to_string();
+    let text = sample(&key);
+    // The sample must always load: a broken starting point would be the worst first
+    // impression.
+    lookout_server::Config::parse(&text, "sample", &|_| None)
+        .context("the built-in sample config does not parse (a bug in lookout)")?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("Wrote {}.", path.display());
+    println!("Start the server with: lookout serve --config {}", path.display());
+    println!("Your app's DSN will be: http://{key}@localhost:8080/1");
+    Ok(())
+}
+
+/// The sample config.
+pub fn sample(key: &str) -> String {
+    format!(
+        r#"# lookout configuration.
+# Strings may use ${{ENV_VAR}} or ${{ENV_VAR:-default}}, so secrets stay in the environment.
+# Unknown keys are refused, with their path in the message.
+
+[server]
+# Address to listen on (env LOOKOUT_LISTEN).
+listen = "0.0.0.0:8080"
+# Where the embedded SQLite database and the generated API token live (env LOOKOUT_DATA_DIR).
+data_dir = "./lookout-data"
+# Set a postgres:// URL to use PostgreSQL instead, e.g. when several lookout instances
+# share one database (env LOOKOUT_DATABASE_URL).
+database_url = "${{LOOKOUT_DATABASE_URL:-}}"
+# Bearer token of the JSON API (env LOOKOUT_API_TOKEN). Empty: one is generated at first
+# start and kept in data_dir/api-token.
+api_token = "${{LOOKOUT_API_TOKEN:-}}"
+# The URL your apps reach lookout at; used in DSNs and links (env LOOKOUT_PUBLIC_URL).
+# public_url = "https://lookout.example.org"
+
+[ingest]
+# Limits follow Sentry's: 1 MiB per event, 20 MiB per request (before and after
+# decompression). Larger data is refused with 413.
+# max_event_bytes = 1048576
+# max_envelope_bytes = 20971520
+# max_decompressed_bytes = 20971520
+# max_attachment_bytes = 10485760
+# Events waiting to be written before new ones get 429 with Retry-After.
+# queue_capacity = 20000
+
+[defaults]
+# Applied to every project that does not set its own.
+# Events accepted per minute per project (0 = no limit).
+rate_limit_per_minute = 6000
+# Error events accepted per calendar month (UTC) per project; 0 = no quota.
+# The Sentry free tier the reference setup lived on allowed 5000.
+monthly_quota = 0
+# Days events are kept; issues are kept forever (0 = keep events forever).
+retention_days = 90
+# Browser origins allowed to send events ("*" = any), e.g. ["https://example.org"].
+allowed_origins = ["*"]
+
+# Server-side scrubbing before anything is stored (on by default): passwords, secrets,
+# tokens, Authorization and Cookie headers, credit-card numbers.
+[defaults.scrubbing]
+enabled = true
+credit_cards = true
+ip_addresses = false
+# extra_keys = ["ssn", "iban"]
+# safe_keys = ["token_count"]
+
+# Projects declared here keep their id and key, so the DSN is known before start:
+#   DSN = http://PUBLIC_KEY@HOST:PORT/ID
+[[projects]]
+slug = "web"
+name = "Web app"
+id = 1
+public_key = "{key}"
+# Any [defaults] key can be overridden per project, e.g.:
+# monthly_quota = 5000
+# allowed_origins = ["https://example.org"]
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sample_loads() {
+        let text = super::sample("0123456789abcdef0123456789abcdef");
+        let c = lookout_server::Config::parse(&text, "sample", &|_| None).unwrap();
+        assert_eq!(c.projects.len(), 1);
+        assert_eq!(c.projects[0].id, 1);
+    }
+}

@@ -1,0 +1,161 @@
+//! The `lookout` command: run the server, write a starting config, send a test event.
+
+mod init;
+mod send_test;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lookout_server::Config;
+
+#[derive(Parser)]
+#[command(name = "lookout", version, about = "Production monitoring for small teams, as one self-hosted binary.")]
+struct Cli {
+    /// Config file (default: $LOOKOUT_CONFIG, else ./lookout.toml if present).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default command).
+    Serve,
+    /// Write a commented sample config to start from.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "lookout.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a config file and print what it sets up.
+    CheckConfig,
+    /// Send a test error to a DSN and wait until lookout has stored it.
+    SendTestEvent {
+        /// The project's DSN (default: $SENTRY_DSN).
+        #[arg(long, env = "SENTRY_DSN")]
+        dsn: String,
+        /// The message of the test error.
+        #[arg(long, default_value = "This is a test error sent by `lookout send-test-event`")]
+        message: String,
+        /// How long to wait for it to be stored.
+        #[arg(long, default_value = "10s", value_parser = humantime_duration)]
+        timeout: std::time::Duration,
+    },
+}
+
+fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 10s or 2m"))?;
+    Ok(match unit {
+        "" | "s" => std::time::Duration::from_secs(n),
+        "ms" => std::time::Duration::from_millis(n),
+        "m" => std::time::Duration::from_secs(n * 60),
+        _ => return Err(format!("`{s}` is not a duration like 10s or 2m")),
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config),
+        Command::Init { path, force } => init::run(&path, force),
+        Command::CheckConfig => check_config(cli.config),
+        Command::SendTestEvent {
+            dsn,
+            message,
+            timeout,
+        } => send_test::run(&dsn, &message, timeout),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(explicit: Option<PathBuf>) -> anyhow::Result<Config> {
+    let path = Config::locate(explicit.as_deref());
+    Ok(Config::load(path.as_deref())?)
+}
+
+fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = Config::locate(explicit.as_deref());
+    let config = Config::load(path.as_deref())?;
+    match &path {
+        Some(p) => println!("{} is valid.", p.display()),
+        None => println!("No config file found; the defaults apply."),
+    }
+    println!("  listen:   {}", config.server.listen);
+    println!(
+        "  database: {}",
+        if config.server.database_url.is_empty() {
+            format!("SQLite in {}", config.server.data_dir.display())
+        } else {
+            "PostgreSQL (server.database_url)".to_string()
+        }
+    );
+    for p in &config.projects {
+        println!("  project:  {} (id {})", p.slug, p.id);
+    }
+    Ok(())
+}
+
+fn serve(explicit: Option<PathBuf>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = load_config(explicit)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let running = lookout_server::start(config).await?;
+        println!("lookout is listening on {}", running.state.public_url);
+        println!("  local address: http://{}", running.addr);
+        println!("  database:      {}", running.state.store.kind());
+        println!(
+            "  API token:     {}",
+            running.state.api_token.expose()
+        );
+        for (p, dsn) in running.projects() {
+            println!("  project {:<12} DSN: {dsn}", p.slug);
+        }
+        println!("Send a test error: lookout send-test-event --dsn '<DSN>'");
+        shutdown_signal().await;
+        tracing::info!("shutting down; waiting for queued writes");
+        running.shutdown().await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

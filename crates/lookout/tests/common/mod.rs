@@ -1,0 +1,211 @@
+//! Runs the real `lookout` binary for end-to-end tests: a fresh data directory, a config
+//! with a project whose DSN is known in advance, port 0, and helpers to read the API.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The public key of the project every test server has.
+pub const KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+/// Its id.
+pub const PROJECT_ID: i64 = 7;
+/// The API token.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A running `lookout serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// Base URL.
+    pub url: String,
+    /// The project's DSN.
+    pub dsn: String,
+    /// The data directory (kept across restarts).
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    extra: String,
+}
+
+/// Whether an optional suite is switched on: returns the value of `var`, or `None` after
+/// printing why it is skipped. With `LOOKOUT_REQUIRE_ALL_SUITES=1` (as CI sets) a missing
+/// switch fails instead, so a suite can never pass by not running.
+pub fn suite_switch(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
+                panic!("{what}: {var} is not set, but LOOKOUT_REQUIRE_ALL_SUITES=1 requires this suite to run");
+            }
+            eprintln!("skipped: {what} (set {var} to run it)");
+            None
+        }
+    }
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory.
+    pub fn start() -> Server {
+        Self::start_with("")
+    }
+
+    /// Starts a server with extra TOML appended to the config (e.g. `[ingest]` settings or
+    /// project keys, which go into the `[[projects]]` table written last).
+    pub fn start_with(extra: &str) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server {
+            child: None,
+            url: String::new(),
+            dsn: String::new(),
+            dir,
+            _tmp: Some(tmp),
+            extra: extra.to_string(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("lookout.toml")
+    }
+
+    fn spawn(&mut self) {
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{TOKEN}\"\n\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\n{}\n",
+            self.dir.join("data").display(),
+            self.extra
+        );
+        std::fs::write(self.config_path(), config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .arg("serve")
+            .arg("--config")
+            .arg(self.config_path())
+            .env_remove("LOOKOUT_DATABASE_URL")
+            .env_remove("LOOKOUT_LISTEN")
+            .env_remove("LOOKOUT_DATA_DIR")
+            .env_remove("LOOKOUT_API_TOKEN")
+            .env("LOOKOUT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start lookout");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut url = None;
+        let mut dsn = None;
+        while url.is_none() || dsn.is_none() {
+            assert!(Instant::now() < deadline, "lookout did not start in 30 s");
+            let Some(Ok(line)) = lines.next() else {
+                panic!("lookout exited before printing its address");
+            };
+            if let Some(u) = line.trim().strip_prefix("local address: ") {
+                url = Some(u.trim().to_string());
+            }
+            if line.contains("DSN: ") && line.contains(" app ") {
+                dsn = line.split("DSN: ").nth(1).map(|d| d.trim().to_string());
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.url = url.unwrap();
+        self.dsn = dsn.unwrap();
+        self.child = Some(child);
+    }
+
+    /// A DSN that points at the local address (the printed one uses `public_url`).
+    pub fn local_dsn(&self) -> String {
+        let host = self.url.trim_start_matches("http://");
+        format!("http://{KEY}@{host}/{PROJECT_ID}")
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data directory (a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// GETs an API path (e.g. `/api/v1/projects`) with the token; returns status and JSON.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        request("GET", &format!("{}{path}", self.url), None)
+    }
+
+    /// Sends a JSON body with the token.
+    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        request(method, &format!("{}{path}", self.url), Some(body))
+    }
+
+    /// The project's issues (first 1000).
+    pub fn issues(&self, query: &str) -> Vec<serde_json::Value> {
+        let (status, v) = self.get(&format!("/api/v1/projects/app/issues?limit=1000&{query}"));
+        assert_eq!(status, 200, "{v}");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `f` holds, polling every 100 ms.
+    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The data directory's path.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn request(method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let auth = format!("Bearer {TOKEN}");
+    let mut resp = match body {
+        Some(b) => agent
+            .run(
+                ureq::http::Request::builder()
+                    .method(method)
+                    .uri(url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(b.to_string())
+                    .unwrap(),
+            )
+            .expect("request"),
+        None => agent
+            .run(
+                ureq::http::Request::builder()
+                    .method(method)
+                    .uri(url)
+                    .header("authorization", &auth)
+                    .body(())
+                    .unwrap(),
+            )
+            .expect("request"),
+    };
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
