@@ -68,7 +68,13 @@ impl IntoResponse for ApiError {
         let ascii: String = self
             .detail
             .chars()
-            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .take(200)
             .collect();
         if let Ok(v) = HeaderValue::from_str(&ascii) {
@@ -77,7 +83,10 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             h.insert("retry-after", HeaderValue::from(s));
         }
-        if let Some(v) = self.rate_limits.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        if let Some(v) = self
+            .rate_limits
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
             h.insert("x-sentry-rate-limits", v);
         }
         resp

@@ -99,12 +99,17 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             Some(p) if !p.is_empty() => Path::new(p).to_path_buf(),
             _ => config.server.data_dir.clone(),
         };
-        let s = lookout_store::sqlite::SqliteStore::open(&dir).with_context(|| {
-            format!(
-                "cannot open the SQLite database in {} (server.data_dir)",
-                dir.display()
-            )
-        })?;
+        let durability = match config.server.sqlite_synchronous {
+            config::SqliteSynchronous::Full => lookout_store::sqlite::Durability::PowerLoss,
+            config::SqliteSynchronous::Normal => lookout_store::sqlite::Durability::Process,
+        };
+        let s =
+            lookout_store::sqlite::SqliteStore::open_with(&dir, durability).with_context(|| {
+                format!(
+                    "cannot open the SQLite database in {} (server.data_dir)",
+                    dir.display()
+                )
+            })?;
         Ok(Arc::new(s))
     }
 }
@@ -129,13 +134,11 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     let now = clock.now_ms();
     {
         let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || sync_projects(store.as_ref(), &config, now))
-            .await??;
+        tokio::task::spawn_blocking(move || sync_projects(store.as_ref(), &config, now)).await??;
     }
     let projects = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now))
-            .await??
+        tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now)).await??
     };
     let api_token = match config.server.api_token.is_empty() {
         false => config.server.api_token.clone(),

@@ -47,11 +47,16 @@ fn wildcard_host_match(pattern: &str, origin: &str) -> bool {
     let Some((scheme, host)) = pattern.split_once("://*.") else {
         return false;
     };
-    let Some(rest) = origin.strip_prefix(scheme).and_then(|r| r.strip_prefix("://")) else {
+    let Some(rest) = origin
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+    else {
         return false;
     };
     rest.len() > host.len() + 1
-        && rest.to_ascii_lowercase().ends_with(&host.to_ascii_lowercase())
+        && rest
+            .to_ascii_lowercase()
+            .ends_with(&host.to_ascii_lowercase())
         && rest.as_bytes()[rest.len() - host.len() - 1] == b'.'
 }
 
@@ -116,9 +121,21 @@ mod tests {
 
     #[test]
     fn wildcard_origins() {
-        assert!(wildcard_host_match("https://*.example.org", "https://app.example.org"));
-        assert!(!wildcard_host_match("https://*.example.org", "https://example.org"));
-        assert!(!wildcard_host_match("https://*.example.org", "https://evilexample.org"));
-        assert!(!wildcard_host_match("https://*.example.org", "http://app.example.org"));
+        assert!(wildcard_host_match(
+            "https://*.example.org",
+            "https://app.example.org"
+        ));
+        assert!(!wildcard_host_match(
+            "https://*.example.org",
+            "https://example.org"
+        ));
+        assert!(!wildcard_host_match(
+            "https://*.example.org",
+            "https://evilexample.org"
+        ));
+        assert!(!wildcard_host_match(
+            "https://*.example.org",
+            "http://app.example.org"
+        ));
     }
 }

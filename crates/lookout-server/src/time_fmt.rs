@@ -8,7 +8,9 @@ pub fn iso(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
         .and_then(|t| {
-            let t = t.replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000).ok()?;
+            let t = t
+                .replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000)
+                .ok()?;
             t.format(&Rfc3339).ok()
         })
         .unwrap_or_default()

@@ -180,7 +180,9 @@ fn run(
         match &result {
             Ok(res) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.events.fetch_add(merged.events.len(), Ordering::Relaxed);
+                stats
+                    .events
+                    .fetch_add(merged.events.len(), Ordering::Relaxed);
                 tracing::debug!(
                     events = merged.events.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -199,11 +201,9 @@ fn run(
             stats.queued.fetch_sub(r.weight, Ordering::AcqRel);
             if let Some(reply) = r.reply {
                 let answer = match &result {
-                    Ok(res) => res
-                        .events
-                        .get(span)
-                        .map(|s| s.to_vec())
-                        .ok_or_else(|| "the store answered for fewer events than it was given".to_string()),
+                    Ok(res) => res.events.get(span).map(|s| s.to_vec()).ok_or_else(|| {
+                        "the store answered for fewer events than it was given".to_string()
+                    }),
                     Err(e) => Err(e.to_string()),
                 };
                 let _ = reply.send(answer);

@@ -18,12 +18,24 @@ fn issues_group_filter_sort_and_show_stack_traces() {
         assert_eq!(r.status, 200, "{}", r.body);
     };
     // Site A twice, with different values and line numbers: one issue.
-    send(exception_event("KeyError", "'user_1'", "app.users", "load_user", 40));
+    send(exception_event(
+        "KeyError",
+        "'user_1'",
+        "app.users",
+        "load_user",
+        40,
+    ));
     let mut moved = exception_event("KeyError", "'user_2'", "app.users", "load_user", 50);
     moved["user"] = json!({"id": "u2"});
     send(moved);
     // Site B: another issue, in staging and another release.
-    let mut b = exception_event("ZeroDivisionError", "division by zero", "app.billing", "ratio", 7);
+    let mut b = exception_event(
+        "ZeroDivisionError",
+        "division by zero",
+        "app.billing",
+        "ratio",
+        7,
+    );
     b["environment"] = json!("staging");
     b["release"] = json!("web@2.0.0");
     b["level"] = json!("fatal");
@@ -36,10 +48,25 @@ fn issues_group_filter_sort_and_show_stack_traces() {
 
     let issues = app.issues("");
     assert_eq!(issues.len(), 3, "{issues:#?}");
-    for field in ["id", "title", "culprit", "level", "status", "count", "first_seen", "last_seen"] {
+    for field in [
+        "id",
+        "title",
+        "culprit",
+        "level",
+        "status",
+        "count",
+        "first_seen",
+        "last_seen",
+    ] {
         assert!(issues[0].get(field).is_some(), "missing {field}");
     }
-    let by_title = |t: &str| issues.iter().find(|i| i["title"].as_str().unwrap().starts_with(t)).unwrap().clone();
+    let by_title = |t: &str| {
+        issues
+            .iter()
+            .find(|i| i["title"].as_str().unwrap().starts_with(t))
+            .unwrap()
+            .clone()
+    };
     let a = by_title("KeyError");
     assert_eq!(a["count"], json!(2));
     assert_eq!(a["user_count"], json!(1));
@@ -52,7 +79,10 @@ fn issues_group_filter_sort_and_show_stack_traces() {
     let by_count = app.issues("sort=count");
     assert_eq!(by_count[0]["count"], json!(3));
     let first_seen = app.issues("sort=first_seen");
-    assert!(first_seen[0]["title"].as_str().unwrap().starts_with("Order"));
+    assert!(first_seen[0]["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Order"));
     let last_seen = app.issues("sort=last_seen");
     assert!(last_seen[0]["title"].as_str().unwrap().starts_with("Order"));
     // Filters.
@@ -75,7 +105,9 @@ fn issues_group_filter_sort_and_show_stack_traces() {
     let r = app.get(&format!("/api/v1/issues/{}", a["id"]));
     assert_eq!(r.status, 200);
     let ev = &r.body["latest_event"];
-    let frames = ev["exceptions"][0]["stacktrace"]["frames"].as_array().unwrap();
+    let frames = ev["exceptions"][0]["stacktrace"]["frames"]
+        .as_array()
+        .unwrap();
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[1]["function"], json!("load_user"));
     assert_eq!(frames[1]["lineno"], json!(50));
@@ -87,7 +119,10 @@ fn issues_group_filter_sort_and_show_stack_traces() {
     let events = r.body.as_array().unwrap();
     assert_eq!(events.len(), 2);
     assert!(events[0]["id"].as_i64() > events[1]["id"].as_i64());
-    let r = app.get(&format!("/api/v1/issues/{}/events?limit=1&before={}", a["id"], events[0]["id"]));
+    let r = app.get(&format!(
+        "/api/v1/issues/{}/events?limit=1&before={}",
+        a["id"], events[0]["id"]
+    ));
     assert_eq!(r.body.as_array().unwrap().len(), 1);
 
     assert_eq!(app.get("/api/v1/issues/999999").status, 404);
@@ -119,20 +154,34 @@ fn resolve_then_regress_ignore_and_signals() {
     assert_eq!(issue["count"], json!(2));
 
     let signals = app.get("/api/v1/signals").body;
-    let kinds: Vec<_> = signals.as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<_> = signals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, vec!["new_issue", "regression"], "{signals}");
 
     // Ignored issues still count events but raise no signals.
-    let r = app.send("PUT", &format!("/api/v1/issues/{id}"), &json!({"status": "ignored"}));
+    let r = app.send(
+        "PUT",
+        &format!("/api/v1/issues/{id}"),
+        &json!({"status": "ignored"}),
+    );
     assert_eq!(r.body["status"], json!("ignored"));
     let mut unhandled = ev.clone();
-    unhandled["exception"]["values"][0]["mechanism"] = json!({"type": "excepthook", "handled": false});
+    unhandled["exception"]["values"][0]["mechanism"] =
+        json!({"type": "excepthook", "handled": false});
     let (_, body) = envelope(&unhandled);
     assert_eq!(app.post_envelope(body, &[]).status, 200);
     assert_eq!(app.get("/api/v1/signals").body.as_array().unwrap().len(), 2);
     assert_eq!(app.issues("status=ignored")[0]["count"], json!(3));
 
-    let r = app.send("PUT", &format!("/api/v1/issues/{id}"), &json!({"status": "open"}));
+    let r = app.send(
+        "PUT",
+        &format!("/api/v1/issues/{id}"),
+        &json!({"status": "open"}),
+    );
     assert_eq!(r.status, 400);
     let r = app.send("POST", &format!("/api/v1/issues/{id}/reopen"), &json!({}));
     assert_eq!(r.body["status"], json!("unresolved"));
@@ -141,7 +190,10 @@ fn resolve_then_regress_ignore_and_signals() {
     let (_, body) = envelope(&unhandled);
     assert_eq!(app.post_envelope(body, &[]).status, 200);
     let signals = app.get("/api/v1/signals?after=0").body;
-    assert_eq!(signals.as_array().unwrap().last().unwrap()["kind"], json!("unhandled"));
+    assert_eq!(
+        signals.as_array().unwrap().last().unwrap()["kind"],
+        json!("unhandled")
+    );
     assert!(app.issues("")[0]["unhandled_count"].as_u64().unwrap() >= 1);
 }
 
@@ -150,18 +202,31 @@ fn the_api_needs_its_token() {
     let app = spawn_app("");
     let url = format!("{}/api/v1/projects", app.url);
     assert_eq!(request("GET", &url, &[], vec![]).status, 401);
-    assert_eq!(request("GET", &url, &[("authorization", "Bearer wrong")], vec![]).status, 401);
+    assert_eq!(
+        request("GET", &url, &[("authorization", "Bearer wrong")], vec![]).status,
+        401
+    );
     let r = app.get("/api/v1/projects");
     assert_eq!(r.status, 200);
     let p = &r.body[0];
     assert_eq!(p["slug"], json!("app"));
-    assert_eq!(p["dsn"], json!(format!("{}/{PROJECT_ID}", app.url.replace("http://", &format!("http://{KEY}@")))));
+    assert_eq!(
+        p["dsn"],
+        json!(format!(
+            "{}/{PROJECT_ID}",
+            app.url.replace("http://", &format!("http://{KEY}@"))
+        ))
+    );
 }
 
 #[test]
 fn projects_created_at_run_time_accept_events() {
     let app = spawn_app("");
-    let r = app.send("POST", "/api/v1/projects", &json!({"slug": "mobile", "name": "Mobile"}));
+    let r = app.send(
+        "POST",
+        "/api/v1/projects",
+        &json!({"slug": "mobile", "name": "Mobile"}),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let dsn = r.body["dsn"].as_str().unwrap().to_string();
     let key = r.body["public_key"].as_str().unwrap().to_string();
@@ -171,7 +236,11 @@ fn projects_created_at_run_time_accept_events() {
     assert_eq!(r2.status, 409, "{}", r2.body);
     let r3 = app.send("POST", "/api/v1/projects", &json!({"slug": "Bad Slug"}));
     assert_eq!(r3.status, 400);
-    let r4 = app.send("POST", "/api/v1/projects", &json!({"slug": "x", "colour": "red"}));
+    let r4 = app.send(
+        "POST",
+        "/api/v1/projects",
+        &json!({"slug": "x", "colour": "red"}),
+    );
     assert_eq!(r4.status, 400, "{}", r4.body);
 
     let (_, body) = envelope(&json!({"message": "hi"}));
@@ -198,8 +267,16 @@ fn retention_deletes_old_events_and_keeps_issues() {
     assert_eq!(clock.now_ms(), app.state().clock.now_ms());
     let deleted = lookout_server::jobs::apply_retention(app.state());
     assert_eq!(deleted, 1);
-    assert_eq!(app.get(&format!("/api/v1/projects/app/events/{old}")).status, 404);
-    assert_eq!(app.get(&format!("/api/v1/projects/app/events/{new}")).status, 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/projects/app/events/{old}"))
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/projects/app/events/{new}"))
+            .status,
+        200
+    );
     let issues = app.issues("");
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0]["count"], json!(2));

@@ -86,7 +86,10 @@ fn malformed_requests_get_specific_errors() {
     assert_eq!(r.status, 400, "{}", r.body);
 
     // Corrupt gzip.
-    let r = app.post_envelope(b"\x1f\x8b\x08garbage".to_vec(), &[("content-encoding", "gzip")]);
+    let r = app.post_envelope(
+        b"\x1f\x8b\x08garbage".to_vec(),
+        &[("content-encoding", "gzip")],
+    );
     assert_eq!(r.status, 400, "{}", r.body);
 
     // Unknown encoding.
@@ -124,7 +127,8 @@ fn raw_post(app: &TestApp, headers: &str, body: &[u8]) -> (u16, String) {
     use std::io::Read;
     let addr = app.url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     let head = format!(
         "POST /api/{PROJECT_ID}/envelope/ HTTP/1.1\r\nhost: {addr}\r\nx-sentry-auth: {}\r\n{headers}connection: close\r\n\r\n",
         auth_header()
@@ -168,7 +172,12 @@ fn authentication_is_checked_in_every_form() {
 
     // sentry_key in the query (browser and Node SDKs).
     let (_, body) = envelope(&ev);
-    let r = request("POST", &format!("{url}?sentry_key={KEY}&sentry_version=7"), &[], body);
+    let r = request(
+        "POST",
+        &format!("{url}?sentry_key={KEY}&sentry_version=7"),
+        &[],
+        body,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Authorization: Sentry …
@@ -299,10 +308,18 @@ fn unknown_items_are_counted_and_other_items_are_kept() {
     let txns = state.store.list_transactions(PROJECT_ID, 0, 10).unwrap();
     assert_eq!(txns.len(), 1);
     assert_eq!(txns[0].name, "/checkout");
-    assert!((txns[0].duration_ms - 250.0).abs() < 5.0, "{}", txns[0].duration_ms);
+    assert!(
+        (txns[0].duration_ms - 250.0).abs() < 5.0,
+        "{}",
+        txns[0].duration_ms
+    );
     let checks = state.store.list_check_ins(PROJECT_ID, 10).unwrap();
     assert_eq!(checks[0].monitor_slug, "nightly");
-    assert!(checks[0].monitor_config.as_deref().unwrap().contains("crontab"));
+    assert!(checks[0]
+        .monitor_config
+        .as_deref()
+        .unwrap()
+        .contains("crontab"));
     let atts = state.store.list_attachments(PROJECT_ID, &id).unwrap();
     assert_eq!(atts.len(), 1);
     assert_eq!(atts[0].data, attachment);
@@ -320,7 +337,11 @@ fn rate_limit_answers_429_with_sentry_headers_and_counts_drops() {
     let (_, body) = envelope(&ev);
     let r = app.post_envelope(body, &[]);
     assert_eq!(r.status, 429, "{}", r.body);
-    let retry: u64 = r.header("retry-after").unwrap().parse().expect("integer Retry-After");
+    let retry: u64 = r
+        .header("retry-after")
+        .unwrap()
+        .parse()
+        .expect("integer Retry-After");
     assert!(retry >= 1);
     let limits = r.header("x-sentry-rate-limits").unwrap();
     assert!(limits.contains(":error"), "{limits}");
@@ -348,7 +369,10 @@ fn monthly_quota_refuses_with_usage_exceeded() {
     let (_, body) = envelope(&ev);
     let r = app.post_envelope(body, &[]);
     assert_eq!(r.status, 429, "{}", r.body);
-    assert!(r.header("x-sentry-rate-limits").unwrap().contains("usage_exceeded"));
+    assert!(r
+        .header("x-sentry-rate-limits")
+        .unwrap()
+        .contains("usage_exceeded"));
     assert!(r.detail().contains("quota"), "{}", r.detail());
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!(retry <= 31 * 86_400);
@@ -370,7 +394,10 @@ fn the_quota_survives_a_restart() {
         let running = app.running.take().unwrap();
         app.rt.block_on(running.shutdown()).unwrap();
         // Keep the directory: restart on it below.
-        std::mem::forget(std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap()));
+        std::mem::forget(std::mem::replace(
+            &mut app.dir,
+            tempfile::tempdir().unwrap(),
+        ));
     }
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{TOKEN}\"\n\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\nmonthly_quota = 2\n",
@@ -401,8 +428,14 @@ fn cors_preflight_and_origin_rules() {
         vec![],
     );
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
-    assert!(r.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
     let expose = r.header("access-control-expose-headers").unwrap();
     for h in ["retry-after", "x-sentry-rate-limits", "x-sentry-error"] {
         assert!(expose.contains(h), "{expose}");
@@ -412,7 +445,10 @@ fn cors_preflight_and_origin_rules() {
     let (_, body) = envelope(&ev);
     let r = app.post_envelope(body, &[("origin", "https://app.example")]);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
 
     let (_, body) = envelope(&ev);
     let r = app.post_envelope(body, &[("origin", "https://evil.example")]);
@@ -438,12 +474,22 @@ fn scrubbing_happens_before_storage() {
     let r = app.get(&format!("/api/v1/projects/app/events/{id}"));
     assert_eq!(r.status, 200, "{}", r.body);
     let text = r.body.to_string();
-    for secret in ["hunter2", "sekrit", "session=xyz", "k-123", "4111 1111 1111 1111", "abc123"] {
+    for secret in [
+        "hunter2",
+        "sekrit",
+        "session=xyz",
+        "k-123",
+        "4111 1111 1111 1111",
+        "abc123",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
     assert!(text.contains("[Filtered]"));
     assert_eq!(r.body["data"]["extra"]["harmless"], json!("value"));
-    assert_eq!(r.body["data"]["request"]["headers"]["User-Agent"], json!("curl"));
+    assert_eq!(
+        r.body["data"]["request"]["headers"]["User-Agent"],
+        json!("curl")
+    );
     let issues = app.issues("");
     assert!(!issues[0]["title"].as_str().unwrap().contains("4111"));
 }
@@ -454,7 +500,12 @@ fn legacy_store_endpoint_accepts_json_and_base64_deflate() {
     let url = format!("{}/api/{PROJECT_ID}/store/", app.url);
     let auth = auth_header();
     let ev = exception_event("TypeError", "x is undefined", "app.legacy", "f", 3);
-    let r = request("POST", &url, &[("x-sentry-auth", &auth)], ev.to_string().into_bytes());
+    let r = request(
+        "POST",
+        &url,
+        &[("x-sentry-auth", &auth)],
+        ev.to_string().into_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["id"].as_str().unwrap().len(), 32);
 
@@ -473,7 +524,9 @@ fn base64_encode(data: &[u8]) -> String {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);

@@ -82,7 +82,16 @@ fn the_rust_sdk_reports_errors_messages_and_panics() {
         .expect("a stack trace");
     assert!(!frames.is_empty());
     let signals = app.get("/api/v1/signals").body;
-    let kinds: Vec<&str> = signals.as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "new_issue").count(), 4, "{kinds:?}");
+    let kinds: Vec<&str> = signals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "new_issue").count(),
+        4,
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&"unhandled"), "{kinds:?}");
 }

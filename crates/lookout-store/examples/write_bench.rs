@@ -37,8 +37,12 @@ fn batches(project_id: i64, n: usize) -> Vec<WriteBatch> {
                         level: if fp % 7 == 0 { "warning" } else { "error" }.to_string(),
                         platform: Some("javascript".to_string()),
                         release: Some(format!("web@1.{}.0", fp % 3)),
-                        environment: Some(if fp % 5 == 0 { "staging" } else { "production" }.to_string()),
-                        title: format!("TypeError: Cannot read properties of undefined (reading 'f{fp}')"),
+                        environment: Some(
+                            if fp % 5 == 0 { "staging" } else { "production" }.to_string(),
+                        ),
+                        title: format!(
+                            "TypeError: Cannot read properties of undefined (reading 'f{fp}')"
+                        ),
                         culprit: format!("app/routes/page{fp}.tsx in handler"),
                         fingerprint: format!("{:032x}", fp * 0x9e37_79b9_7f4a_7c15),
                         grouping_version: "v1".to_string(),

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use lookout_core::signal::{Signal, SignalKind};
 
 use crate::model::{
-    AttachmentRow, BatchResult, CheckInRow, EventOutcome, IssueStatus, NewEvent,
-    OutcomeIncrement, SessionCounts, TransactionRow, WriteBatch,
+    AttachmentRow, BatchResult, CheckInRow, EventOutcome, IssueStatus, NewEvent, OutcomeIncrement,
+    SessionCounts, TransactionRow, WriteBatch,
 };
 use crate::Result;
 
@@ -18,9 +18,9 @@ pub(crate) const SUB_ONGOING: &str = "ongoing";
 /// Substatus of an issue reopened by an event after being resolved.
 pub(crate) const SUB_REGRESSED: &str = "regressed";
 
-/// Kinds of `issue_values` rows.
+/// `issue_values.kind` of releases.
 pub(crate) const KIND_RELEASE: &str = "release";
-/// Kinds of `issue_values` rows.
+/// `issue_values.kind` of environments.
 pub(crate) const KIND_ENVIRONMENT: &str = "environment";
 
 /// The state of an issue row as found (or just created) inside the batch transaction.
@@ -200,13 +200,20 @@ pub(crate) fn write_batch<T: BatchTx>(tx: &mut T, batch: &WriteBatch) -> Result<
     }
     let mut counters: Vec<&OutcomeIncrement> = batch.outcomes.iter().collect();
     counters.sort_by(|a, b| {
-        (a.project_id, a.bucket_ms, &a.outcome, &a.category, &a.reason).cmp(&(
-            b.project_id,
-            b.bucket_ms,
-            &b.outcome,
-            &b.category,
-            &b.reason,
-        ))
+        (
+            a.project_id,
+            a.bucket_ms,
+            &a.outcome,
+            &a.category,
+            &a.reason,
+        )
+            .cmp(&(
+                b.project_id,
+                b.bucket_ms,
+                &b.outcome,
+                &b.category,
+                &b.reason,
+            ))
     });
     for row in counters {
         tx.add_outcome(row)?;
@@ -217,7 +224,10 @@ pub(crate) fn write_batch<T: BatchTx>(tx: &mut T, batch: &WriteBatch) -> Result<
     }
 
     Ok(BatchResult {
-        events: outcomes.into_iter().map(|o| o.unwrap_or(DUPLICATE)).collect(),
+        events: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(DUPLICATE))
+            .collect(),
         signals,
     })
 }
@@ -347,7 +357,9 @@ fn write_groups<T: BatchTx>(
         .iter_mut()
         .flat_map(|w| {
             let id = w.issue.id;
-            std::mem::take(&mut w.values).into_iter().map(move |v| (id, v))
+            std::mem::take(&mut w.values)
+                .into_iter()
+                .map(move |v| (id, v))
         })
         .collect();
     if !value_rows.is_empty() {

@@ -93,8 +93,12 @@ pub trait Store: Send + Sync + 'static {
     /// Session health per release and environment since `since_ms`.
     fn release_health(&self, project_id: i64, since_ms: i64) -> Result<Vec<ReleaseHealth>>;
     /// Transactions of a project, newest first (for latency percentiles later).
-    fn list_transactions(&self, project_id: i64, since_ms: i64, limit: u32)
-        -> Result<Vec<TransactionRow>>;
+    fn list_transactions(
+        &self,
+        project_id: i64,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<TransactionRow>>;
     /// Check-ins of a project, newest first.
     fn list_check_ins(&self, project_id: i64, limit: u32) -> Result<Vec<CheckInRow>>;
     /// Attachments of an event.

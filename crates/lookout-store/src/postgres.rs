@@ -185,9 +185,10 @@ impl PostgresStore {
     /// it (test cleanup); does nothing for a store in the default schema.
     pub fn drop_schema(&self) -> Result<()> {
         if let Some(schema) = &self.schema {
-            self.conn()?
-                .client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema)))?;
+            self.conn()?.client.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                quote_ident(schema)
+            ))?;
         }
         Ok(())
     }
@@ -377,11 +378,13 @@ impl PgTx<'_, '_> {
     }
 }
 
-
 impl BatchTx for PgTx<'_, '_> {
     fn existing_events(&mut self, project_id: i64, ids: &[&str]) -> Result<HashMap<String, i64>> {
         let rows = self.query(
-            "SELECT event_id, issue_id FROM events WHERE project_id = $1 AND event_id = ANY($2)",
+            // A join against the unnested ids, not `= ANY($2)`: the planner then probes
+            // the unique index per id instead of scanning the project's events.
+            "SELECT e.event_id, e.issue_id FROM UNNEST($2::text[]) AS u(event_id)
+             JOIN events e ON e.project_id = $1 AND e.event_id = u.event_id",
             &[&project_id, &ids],
         )?;
         rows.iter()
@@ -401,8 +404,14 @@ impl BatchTx for PgTx<'_, '_> {
             .filter(|(e, _)| !found.contains_key(&e.fingerprint))
             .collect();
         if !missing.is_empty() {
-            let fp: Vec<&str> = missing.iter().map(|(e, _)| e.fingerprint.as_str()).collect();
-            let gv: Vec<&str> = missing.iter().map(|(e, _)| e.grouping_version.as_str()).collect();
+            let fp: Vec<&str> = missing
+                .iter()
+                .map(|(e, _)| e.fingerprint.as_str())
+                .collect();
+            let gv: Vec<&str> = missing
+                .iter()
+                .map(|(e, _)| e.grouping_version.as_str())
+                .collect();
             let title: Vec<&str> = missing.iter().map(|(e, _)| e.title.as_str()).collect();
             let culprit: Vec<&str> = missing.iter().map(|(e, _)| e.culprit.as_str()).collect();
             let level: Vec<&str> = missing.iter().map(|(e, _)| e.level.as_str()).collect();
@@ -462,9 +471,9 @@ impl BatchTx for PgTx<'_, '_> {
         groups
             .iter()
             .map(|(e, _)| {
-                found.remove(&e.fingerprint).ok_or_else(|| {
-                    StoreError::Corrupt(format!("issue {} vanished", e.fingerprint))
-                })
+                found
+                    .remove(&e.fingerprint)
+                    .ok_or_else(|| StoreError::Corrupt(format!("issue {} vanished", e.fingerprint)))
             })
             .collect()
     }
@@ -560,14 +569,18 @@ impl BatchTx for PgTx<'_, '_> {
         let last: Vec<i64> = updates.iter().map(|u| u.last_seen_ms).collect();
         let status: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
         let substatus: Vec<Option<&str>> = updates.iter().map(|u| u.substatus).collect();
-        let title: Vec<Option<&str>> =
-            updates.iter().map(|u| u.latest.map(|e| e.title.as_str())).collect();
+        let title: Vec<Option<&str>> = updates
+            .iter()
+            .map(|u| u.latest.map(|e| e.title.as_str()))
+            .collect();
         let culprit: Vec<Option<&str>> = updates
             .iter()
             .map(|u| u.latest.map(|e| e.culprit.as_str()))
             .collect();
-        let level: Vec<Option<&str>> =
-            updates.iter().map(|u| u.latest.map(|e| e.level.as_str())).collect();
+        let level: Vec<Option<&str>> = updates
+            .iter()
+            .map(|u| u.latest.map(|e| e.level.as_str()))
+            .collect();
         let release: Vec<Option<&str>> = updates
             .iter()
             .map(|u| u.latest.and_then(|e| e.release.as_deref()))
@@ -618,22 +631,35 @@ impl BatchTx for PgTx<'_, '_> {
         // paging with `id > last_seen` cannot skip a signal committed late by another
         // instance.
         self.execute("SELECT pg_advisory_xact_lock($1)", &[&SIGNAL_LOCK])?;
-        for s in signals {
-            let rows = self.query(
-                "INSERT INTO signals (kind, project_id, issue_id, event_id, created_ms)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[
-                    &s.kind.as_str(),
-                    &s.project_id,
-                    &s.issue_id,
-                    &s.event_id,
-                    &s.created_ms,
-                ],
-            )?;
-            let row = rows
-                .first()
-                .ok_or_else(|| StoreError::Corrupt("signal insert returned no id".into()))?;
-            s.id = row.try_get(0)?;
+        let kind: Vec<&str> = signals.iter().map(|s| s.kind.as_str()).collect();
+        let project: Vec<i64> = signals.iter().map(|s| s.project_id).collect();
+        let issue: Vec<Option<i64>> = signals.iter().map(|s| s.issue_id).collect();
+        let event: Vec<Option<&str>> = signals.iter().map(|s| s.event_id.as_deref()).collect();
+        let created: Vec<i64> = signals.iter().map(|s| s.created_ms).collect();
+        let rows = self.query(
+            "INSERT INTO signals (kind, project_id, issue_id, event_id, created_ms)
+             SELECT u.kind, u.project_id, u.issue_id, u.event_id, u.created_ms
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[])
+                 WITH ORDINALITY AS u(kind, project_id, issue_id, event_id, created_ms, n)
+             ORDER BY u.n
+             RETURNING id",
+            &[&kind, &project, &issue, &event, &created],
+        )?;
+        // Rows are inserted in ordinality order, so the ids, sorted, follow `signals`.
+        let mut ids = rows
+            .iter()
+            .map(|r| r.try_get::<_, i64>(0))
+            .collect::<std::result::Result<Vec<i64>, _>>()?;
+        if ids.len() != signals.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} signals written, {} ids returned",
+                signals.len(),
+                ids.len()
+            )));
+        }
+        ids.sort_unstable();
+        for (s, id) in signals.iter_mut().zip(ids) {
+            s.id = id;
         }
         Ok(())
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use lookout_core::signal::{Signal, SignalKind};
 use rusqlite::{
-    params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row,
-    ToSql, TransactionBehavior,
+    params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, ToSql,
+    TransactionBehavior,
 };
 
 use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
@@ -70,12 +70,29 @@ impl r2d2::ManageConnection for ReaderManager {
     }
 }
 
+/// How far a committed write is guaranteed to survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives the process dying (kill -9, panic, OOM kill); the OS writes the WAL to disk
+    /// later (`synchronous=NORMAL`). A power cut may lose the last second of writes.
+    Process,
+    /// Also survives a power cut or kernel crash: every commit is fsynced
+    /// (`synchronous=FULL`). Costs one fsync per group commit.
+    #[default]
+    PowerLoss,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database and applies pending migrations. A directory
     /// (existing, or a missing path without extension) gets `lookout.db` inside it.
     pub fn open(dir_or_file: &Path) -> Result<Self> {
-        let is_dir = dir_or_file.is_dir()
-            || (!dir_or_file.exists() && dir_or_file.extension().is_none());
+        Self::open_with(dir_or_file, Durability::default())
+    }
+
+    /// [`SqliteStore::open`] with a chosen durability.
+    pub fn open_with(dir_or_file: &Path, durability: Durability) -> Result<Self> {
+        let is_dir =
+            dir_or_file.is_dir() || (!dir_or_file.exists() && dir_or_file.extension().is_none());
         let path = if is_dir {
             dir_or_file.join("lookout.db")
         } else {
@@ -100,9 +117,13 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        // FULL: an event acknowledged to an SDK must survive power loss, not only a crash;
-        // at one fsync per batch of hundreds of events this costs little.
-        writer.pragma_update(None, "synchronous", "FULL")?;
+        // In WAL mode both levels keep every committed transaction across a crash of the
+        // process; only FULL also fsyncs each commit against power loss.
+        let sync = match durability {
+            Durability::Process => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        };
+        writer.pragma_update(None, "synchronous", sync)?;
         writer.pragma_update(None, "foreign_keys", "OFF")?;
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         // The writer touches index pages all over (random event ids, issue rows): a larger
@@ -354,7 +375,6 @@ impl SqliteTx<'_> {
             last_seen_ms: first_seen_ms,
         })
     }
-
 }
 
 impl BatchTx for SqliteTx<'_> {
@@ -832,7 +852,9 @@ impl Store for SqliteStore {
     fn latest_event(&self, issue_id: i64) -> Result<Option<StoredEvent>> {
         first(
             &*self.reader()?,
-            &format!("SELECT {EVENT_COLS} FROM events WHERE issue_id = ?1 ORDER BY id DESC LIMIT 1"),
+            &format!(
+                "SELECT {EVENT_COLS} FROM events WHERE issue_id = ?1 ORDER BY id DESC LIMIT 1"
+            ),
             [issue_id],
             event_from_row,
         )

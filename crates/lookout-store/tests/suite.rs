@@ -57,11 +57,16 @@ mod cases {
     use super::*;
 
     fn project(s: &dyn Store, slug: &str) -> i64 {
-        s.create_project(&new_project(slug)).expect("create project").id
+        s.create_project(&new_project(slug))
+            .expect("create project")
+            .id
     }
 
     fn issue(s: &dyn Store, id: i64) -> Issue {
-        s.get_issue(id).expect("get issue").expect("issue exists").issue
+        s.get_issue(id)
+            .expect("get issue")
+            .expect("issue exists")
+            .issue
     }
 
     fn issues(s: &dyn Store, filter: IssueFilter) -> Vec<i64> {
@@ -105,7 +110,10 @@ mod cases {
         assert!(c.id != a.id && c.id != 42, "id {} reused", c.id);
 
         let dup_slug = s.create_project(&new_project("alpha"));
-        assert!(matches!(dup_slug, Err(StoreError::Conflict(_))), "{dup_slug:?}");
+        assert!(
+            matches!(dup_slug, Err(StoreError::Conflict(_))),
+            "{dup_slug:?}"
+        );
         let dup_id = s.create_project(&NewProject {
             id: Some(42),
             ..new_project("delta")
@@ -115,7 +123,10 @@ mod cases {
             public_key: Some(b.public_key.clone()),
             ..new_project("epsilon")
         });
-        assert!(matches!(dup_key, Err(StoreError::Conflict(_))), "{dup_key:?}");
+        assert!(
+            matches!(dup_key, Err(StoreError::Conflict(_))),
+            "{dup_key:?}"
+        );
 
         assert_eq!(s.get_project(42).unwrap().as_ref(), Some(&b));
         assert_eq!(s.get_project(999).unwrap(), None);
@@ -405,7 +416,10 @@ mod cases {
             .iter()
             .map(|v| (v.value.as_str(), v.count, v.first_seen_ms, v.last_seen_ms))
             .collect();
-        assert_eq!(rel, vec![("1.1", 2, 2_000, 2_100), ("1.0", 3, 1_000, 1_300)]);
+        assert_eq!(
+            rel,
+            vec![("1.1", 2, 2_000, 2_100), ("1.0", 3, 1_000, 1_300)]
+        );
         let env: Vec<(&str, u64)> = d
             .environments
             .iter()
@@ -445,7 +459,11 @@ mod cases {
         }
         batch.push(event(other, 1, "a", 5_000));
         let r = s.write_batch(&events_batch(batch)).unwrap();
-        let (a, b, c) = (r.events[0].issue_id, r.events[3].issue_id, r.events[4].issue_id);
+        let (a, b, c) = (
+            r.events[0].issue_id,
+            r.events[3].issue_id,
+            r.events[4].issue_id,
+        );
         let f = |filter: IssueFilter| IssueFilter {
             project_id: p,
             ..filter
@@ -530,7 +548,11 @@ mod cases {
                 }),
             )
         };
-        assert_eq!(text("zerodivision"), vec![a], "case-insensitive title match");
+        assert_eq!(
+            text("zerodivision"),
+            vec![a],
+            "case-insensitive title match"
+        );
         assert_eq!(text("AUTH.login"), vec![c], "culprit match");
         assert_eq!(text("100%"), vec![b], "% is literal");
         assert!(text("1_0%").is_empty(), "_ is literal");
@@ -611,13 +633,17 @@ mod cases {
             .write_batch(&events_batch(vec![event(p, 1, "x", 1_000)]))
             .unwrap();
         let x = r.events[0].issue_id;
-        assert!(!s.set_issue_status(999_999, IssueStatus::Resolved, 1).unwrap());
+        assert!(!s
+            .set_issue_status(999_999, IssueStatus::Resolved, 1)
+            .unwrap());
         assert!(s.set_issue_status(x, IssueStatus::Resolved, 2_000).unwrap());
         let i = issue(s, x);
         assert_eq!(i.status, IssueStatus::Resolved);
         assert_eq!(i.substatus, None);
         assert_eq!(i.resolved_ms, Some(2_000));
-        assert!(s.set_issue_status(x, IssueStatus::Unresolved, 3_000).unwrap());
+        assert!(s
+            .set_issue_status(x, IssueStatus::Unresolved, 3_000)
+            .unwrap());
         let i = issue(s, x);
         assert_eq!(i.status, IssueStatus::Unresolved);
         assert_eq!(i.substatus.as_deref(), Some("ongoing"));
@@ -652,7 +678,10 @@ mod cases {
         assert_eq!(s.delete_events_before(p, 2_500).unwrap(), 2);
         assert_eq!(s.get_event(p, &eid(1)).unwrap(), None);
         assert!(s.get_event(p, &eid(3)).unwrap().is_some());
-        assert!(s.get_event(q, &eid(1)).unwrap().is_some(), "other project kept");
+        assert!(
+            s.get_event(q, &eid(1)).unwrap().is_some(),
+            "other project kept"
+        );
         assert!(s.list_attachments(p, &eid(1)).unwrap().is_empty());
         assert_eq!(s.list_attachments(p, &eid(3)).unwrap().len(), 1);
         let i = issue(s, x);
@@ -729,7 +758,15 @@ mod cases {
         );
     }
 
-    fn sessions(p: i64, release: &str, bucket: i64, h: u64, e: u64, c: u64, a: u64) -> SessionCounts {
+    fn sessions(
+        p: i64,
+        release: &str,
+        bucket: i64,
+        h: u64,
+        e: u64,
+        c: u64,
+        a: u64,
+    ) -> SessionCounts {
         SessionCounts {
             project_id: p,
             release: release.to_string(),
@@ -836,7 +873,11 @@ mod cases {
             received_ms: ms,
         };
         s.write_batch(&WriteBatch {
-            check_ins: vec![ci(1, "in_progress", 1_000), ci(1, "ok", 2_000), ci(2, "error", 3_000)],
+            check_ins: vec![
+                ci(1, "in_progress", 1_000),
+                ci(1, "ok", 2_000),
+                ci(2, "error", 3_000),
+            ],
             ..WriteBatch::default()
         })
         .unwrap();
@@ -924,9 +965,12 @@ mod cases {
             std::thread::spawn(move || {
                 for b in 0..20u64 {
                     let batch: Vec<NewEvent> = (0..200u64)
-                        .map(|i| event(p, b * 1_000 + i, &format!("fp{}", i % 10), 1_000 + i as i64))
+                        .map(|i| {
+                            event(p, b * 1_000 + i, &format!("fp{}", i % 10), 1_000 + i as i64)
+                        })
                         .collect();
-                    s.write_batch(&events_batch(batch)).expect("write while reading");
+                    s.write_batch(&events_batch(batch))
+                        .expect("write while reading");
                 }
             })
         };
@@ -1067,11 +1111,19 @@ fn postgres_concurrent_instances() {
                     .map(|i| {
                         // Half the ids are shared by both instances (an SDK retrying
                         // through another one), half are their own.
-                        let n = if i % 2 == 0 { round * 1_000 + i } else { offset + round * 1_000 + i };
+                        let own = match i % 2 {
+                            0 => 0,
+                            _ => offset,
+                        };
+                        let n = own + round * 1_000 + i;
                         event(p, n, &format!("fp{}", i % 10), 1_000 + i as i64)
                     })
                     .collect();
-                results.push(store.write_batch(&events_batch(batch)).expect("concurrent write"));
+                results.push(
+                    store
+                        .write_batch(&events_batch(batch))
+                        .expect("concurrent write"),
+                );
             }
             results
         })
@@ -1093,9 +1145,8 @@ fn postgres_concurrent_instances() {
         .filter(|s| s.kind == SignalKind::NewIssue)
         .count();
     assert_eq!(new_issues, 10, "each issue created once");
-    let list = a
-        .0
-        .list_issues(&IssueFilter {
+    let list =
+        a.0.list_issues(&IssueFilter {
             project_id: p,
             ..IssueFilter::default()
         })
@@ -1104,7 +1155,10 @@ fn postgres_concurrent_instances() {
     // Even fingerprints got only shared ids, odd ones only each instance's own.
     for issue in &list {
         let fp: u64 = issue.fingerprint[2..].parse().expect("fpN");
-        let expected = if fp % 2 == 0 { 100 } else { 200 };
+        let expected = match fp % 2 {
+            0 => 100,
+            _ => 200,
+        };
         assert_eq!(issue.count, expected, "{issue:?}");
     }
     let signals = a.0.signals_after(0, 1000).unwrap();

@@ -20,7 +20,10 @@ pub fn run(path: &Path, force: bool) -> anyhow::Result<()> {
         .context("the built-in sample config does not parse (a bug in lookout)")?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     println!("Wrote {}.", path.display());
-    println!("Start the server with: lookout serve --config {}", path.display());
+    println!(
+        "Start the server with: lookout serve --config {}",
+        path.display()
+    );
     println!("Your app's DSN will be: http://{key}@localhost:8080/1");
     Ok(())
 }

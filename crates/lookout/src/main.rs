@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use lookout_server::Config;
 
 #[derive(Parser)]
-#[command(name = "lookout", version, about = "Production monitoring for small teams, as one self-hosted binary.")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Production monitoring for small teams, as one self-hosted binary."
+)]
 struct Cli {
     /// Config file (default: $LOOKOUT_CONFIG, else ./lookout.toml if present).
     #[arg(long, short, global = true)]
@@ -40,7 +44,10 @@ enum Command {
         #[arg(long, env = "SENTRY_DSN")]
         dsn: String,
         /// The message of the test error.
-        #[arg(long, default_value = "This is a test error sent by `lookout send-test-event`")]
+        #[arg(
+            long,
+            default_value = "This is a test error sent by `lookout send-test-event`"
+        )]
         message: String,
         /// How long to wait for it to be stored.
         #[arg(long, default_value = "10s", value_parser = humantime_duration)]
@@ -51,7 +58,9 @@ enum Command {
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 10s or 2m"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 10s or 2m"))?;
     Ok(match unit {
         "" | "s" => std::time::Duration::from_secs(n),
         "ms" => std::time::Duration::from_millis(n),
@@ -126,10 +135,7 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<()> {
         println!("lookout is listening on {}", running.state.public_url);
         println!("  local address: http://{}", running.addr);
         println!("  database:      {}", running.state.store.kind());
-        println!(
-            "  API token:     {}",
-            running.state.api_token.expose()
-        );
+        println!("  API token:     {}", running.state.api_token.expose());
         for (p, dsn) in running.projects() {
             println!("  project {:<12} DSN: {dsn}", p.slug);
         }
@@ -146,8 +152,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

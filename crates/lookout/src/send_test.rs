@@ -33,9 +33,7 @@ pub fn run(dsn: &str, message: &str, timeout: Duration) -> anyhow::Result<()> {
         "sdk": {"name": "lookout.send-test-event", "version": env!("CARGO_PKG_VERSION")},
     });
     let header = serde_json::json!({ "event_id": event_id, "dsn": dsn.to_string() });
-    let body = format!(
-        "{header}\n{{\"type\":\"event\"}}\n{event}\n",
-    );
+    let body = format!("{header}\n{{\"type\":\"event\"}}\n{event}\n",);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -52,11 +50,16 @@ pub fn run(dsn: &str, message: &str, timeout: Duration) -> anyhow::Result<()> {
         .header("X-Sentry-Auth", &auth)
         .header("Content-Type", "application/x-sentry-envelope")
         .send(body.as_bytes())
-        .map_err(|e| anyhow!("could not reach lookout at {url}: {e}. Is `lookout serve` running there?"))?;
+        .map_err(|e| {
+            anyhow!("could not reach lookout at {url}: {e}. Is `lookout serve` running there?")
+        })?;
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     if status != 200 {
-        bail!("lookout refused the event with HTTP {status}: {}", detail(&text));
+        bail!(
+            "lookout refused the event with HTTP {status}: {}",
+            detail(&text)
+        );
     }
     println!("Sent event {event_id}; lookout answered 200.");
 
@@ -88,7 +91,10 @@ pub fn run(dsn: &str, message: &str, timeout: Duration) -> anyhow::Result<()> {
             }
             404 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
             404 => bail!("lookout accepted the event but it was not visible within {timeout:?}"),
-            _ => bail!("checking the event failed with HTTP {status}: {}", detail(&text)),
+            _ => bail!(
+                "checking the event failed with HTTP {status}: {}",
+                detail(&text)
+            ),
         }
     }
 }

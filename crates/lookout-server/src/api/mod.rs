@@ -30,10 +30,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/api/v1/projects/{project}/events/{event_id}",
             get(issues::event),
         )
-        .route(
-            "/api/v1/issues/{id}",
-            get(issues::get).put(issues::update),
-        )
+        .route("/api/v1/issues/{id}", get(issues::get).put(issues::update))
         .route("/api/v1/issues/{id}/events", get(issues::events))
         .route("/api/v1/issues/{id}/{action}", post(issues::action))
         .route("/api/v1/signals", get(issues::signals))
@@ -49,7 +46,10 @@ async fn require_token(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match given {
         None => Err(ApiError::new(

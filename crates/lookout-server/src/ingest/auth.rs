@@ -54,10 +54,7 @@ pub fn resolve_key(
             "missing authentication: send X-Sentry-Auth, ?sentry_key=… or a dsn in the envelope header (use the project's DSN)".into(),
         ));
     };
-    if let Some((other, _)) = found
-        .iter()
-        .find(|(_, k)| !k.eq_ignore_ascii_case(first))
-    {
+    if let Some((other, _)) = found.iter().find(|(_, k)| !k.eq_ignore_ascii_case(first)) {
         return Err(ApiError::bad_request(format!(
             "conflicting authentication: {} and {other} carry different keys",
             found[0].0
@@ -83,12 +80,24 @@ mod tests {
     #[test]
     fn every_form_is_accepted() {
         let auth = format!("Sentry sentry_key={KEY}, sentry_version=7");
-        assert_eq!(resolve_key(&headers(&[("x-sentry-auth", auth.clone())]), None, None, 1).unwrap(), KEY);
-        assert_eq!(resolve_key(&headers(&[("authorization", auth)]), None, None, 1).unwrap(), KEY);
+        assert_eq!(
+            resolve_key(&headers(&[("x-sentry-auth", auth.clone())]), None, None, 1).unwrap(),
+            KEY
+        );
+        assert_eq!(
+            resolve_key(&headers(&[("authorization", auth)]), None, None, 1).unwrap(),
+            KEY
+        );
         let q = format!("sentry_version=7&sentry_key={KEY}");
-        assert_eq!(resolve_key(&HeaderMap::new(), Some(&q), None, 1).unwrap(), KEY);
+        assert_eq!(
+            resolve_key(&HeaderMap::new(), Some(&q), None, 1).unwrap(),
+            KEY
+        );
         let dsn = format!("http://{KEY}@localhost:8080/1");
-        assert_eq!(resolve_key(&HeaderMap::new(), None, Some(&dsn), 1).unwrap(), KEY);
+        assert_eq!(
+            resolve_key(&HeaderMap::new(), None, Some(&dsn), 1).unwrap(),
+            KEY
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub fn decorate(mut resp: Response, req: &HeaderMap) -> Response {
     if let Some(origin) = req.get("origin") {
         let h = resp.headers_mut();
         h.insert("access-control-allow-origin", origin.clone());
-        h.insert("access-control-expose-headers", HeaderValue::from_static(EXPOSE));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static(EXPOSE),
+        );
         h.append("vary", HeaderValue::from_static("Origin"));
     }
     resp

@@ -68,7 +68,10 @@ async fn event_status(
         .get(pid)
         .filter(|p| p.project.public_key.eq_ignore_ascii_case(&key))
         .ok_or_else(|| {
-            ApiError::new(StatusCode::FORBIDDEN, format!("unknown project {pid} or key"))
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("unknown project {pid} or key"),
+            )
         })?;
     let eid = event_id.replace('-', "").to_ascii_lowercase();
     let store = app.store.clone();
@@ -151,16 +154,16 @@ async fn ingest_inner(
         .get("content-encoding")
         .map(|v| v.to_str().unwrap_or("?"))
         .unwrap_or("");
-    let encoding = ContentEncoding::parse(encoding).map_err(|e| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())
-    })?;
+    let encoding = ContentEncoding::parse(encoding)
+        .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let decoded = match endpoint {
         Endpoint::Envelope => body::decode(encoding, &raw, limits.max_decompressed_bytes),
-        Endpoint::Store => body::decode(encoding, &raw, limits.max_decompressed_bytes)
-            .and_then(|d| {
+        Endpoint::Store => {
+            body::decode(encoding, &raw, limits.max_decompressed_bytes).and_then(|d| {
                 body::decode_legacy_store_body(&d, limits.max_decompressed_bytes)
                     .map(|c| std::borrow::Cow::Owned(c.into_owned()))
-            }),
+            })
+        }
     }
     .map_err(body_error)?;
 
@@ -241,7 +244,8 @@ async fn ingest_inner(
 
     if processed.kept == 0 {
         // Nothing to keep: still record why, then answer with the most specific error.
-        app.writer.submit_detached(std::mem::take(&mut processed.batch));
+        app.writer
+            .submit_detached(std::mem::take(&mut processed.batch));
         if let Some(err) = limited {
             return Err(err);
         }
@@ -250,21 +254,27 @@ async fn ingest_inner(
                 Rejection::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
             };
-            return Err(ApiError::new(status, format!("{} item: {}", ty.as_str(), r.message())));
+            return Err(ApiError::new(
+                status,
+                format!("{} item: {}", ty.as_str(), r.message()),
+            ));
         }
         return Ok(ok_response(envelope_event_id, None));
     }
 
     let n_events = processed.batch.events.len();
-    let rx = app.writer.submit(std::mem::take(&mut processed.batch)).map_err(|_| {
-        app.metrics.queue_full.inc();
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "lookout is busy writing; retry in a second",
-        )
-        .retry_after(1)
-        .rate_limits(format_rate_limits(&[(1, &[], "organization", None)]))
-    })?;
+    let rx = app
+        .writer
+        .submit(std::mem::take(&mut processed.batch))
+        .map_err(|_| {
+            app.metrics.queue_full.inc();
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "lookout is busy writing; retry in a second",
+            )
+            .retry_after(1)
+            .rate_limits(format_rate_limits(&[(1, &[], "organization", None)]))
+        })?;
     match rx.await {
         Ok(Ok(outcomes)) => {
             app.metrics.events_accepted.add(n_events as u64);
@@ -313,10 +323,18 @@ fn admit(project: &ProjectRuntime, now_ms: i64, n: u64) -> Result<(), Refusal> {
             "project_rate_limit",
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("project {id} is over its rate limit of {} events per minute", project.project.settings.rate_limit_per_minute),
+                format!(
+                    "project {id} is over its rate limit of {} events per minute",
+                    project.project.settings.rate_limit_per_minute
+                ),
             )
             .retry_after(secs)
-            .rate_limits(format_rate_limits(&[(secs, &["error", "default"], "project", None)])),
+            .rate_limits(format_rate_limits(&[(
+                secs,
+                &["error", "default"],
+                "project",
+                None,
+            )])),
         ));
     }
     if let Err(secs) = project
@@ -347,7 +365,11 @@ fn admit(project: &ProjectRuntime, now_ms: i64, n: u64) -> Result<(), Refusal> {
     Ok(())
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

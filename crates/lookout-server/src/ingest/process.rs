@@ -85,7 +85,13 @@ impl Processed {
         match result {
             Ok(()) => self.kept += 1,
             Err(r) => {
-                self.count(ctx, r.outcome(), item.ty.data_category(), item.ty.as_str(), 1);
+                self.count(
+                    ctx,
+                    r.outcome(),
+                    item.ty.data_category(),
+                    item.ty.as_str(),
+                    1,
+                );
                 self.rejected.push((item.ty.clone(), r));
             }
         }
@@ -94,9 +100,12 @@ impl Processed {
     /// Records an outcome counter in this request's batch.
     pub fn count(&mut self, ctx: &Ctx<'_>, outcome: &str, category: &str, reason: &str, n: u64) {
         let bucket_ms = hour_bucket_ms(ctx.now_ms);
-        if let Some(o) = self.batch.outcomes.iter_mut().find(|o| {
-            o.outcome == outcome && o.category == category && o.reason == reason
-        }) {
+        if let Some(o) = self
+            .batch
+            .outcomes
+            .iter_mut()
+            .find(|o| o.outcome == outcome && o.category == category && o.reason == reason)
+        {
             o.quantity += n;
             return;
         }
@@ -132,7 +141,8 @@ impl Processed {
             return self.add_transaction(ctx, json);
         }
         let event = new_event(ctx, &view, json);
-        self.first_event_id.get_or_insert_with(|| event.event_id.clone());
+        self.first_event_id
+            .get_or_insert_with(|| event.event_id.clone());
         self.batch.events.push(event);
         self.count(ctx, "accepted", "error", "", 1);
         Ok(())

@@ -113,7 +113,10 @@ impl TestApp {
     }
 
     pub fn dsn(&self) -> String {
-        format!("http://{KEY}@{}/{PROJECT_ID}", self.url.trim_start_matches("http://"))
+        format!(
+            "http://{KEY}@{}/{PROJECT_ID}",
+            self.url.trim_start_matches("http://")
+        )
     }
 
     /// Posts an envelope with X-Sentry-Auth and extra headers.
@@ -126,7 +129,12 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> Resp {
         let auth = format!("Bearer {TOKEN}");
-        request("GET", &format!("{}{path}", self.url), &[("authorization", &auth)], vec![])
+        request(
+            "GET",
+            &format!("{}{path}", self.url),
+            &[("authorization", &auth)],
+            vec![],
+        )
     }
 
     pub fn send(&self, method: &str, path: &str, body: &Value) -> Resp {
@@ -134,7 +142,10 @@ impl TestApp {
         request(
             method,
             &format!("{}{path}", self.url),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body.to_string().into_bytes(),
         )
     }

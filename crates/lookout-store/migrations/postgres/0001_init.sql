@@ -64,6 +64,10 @@ CREATE TABLE events (
     payload      BYTEA NOT NULL,
     UNIQUE (project_id, event_id)
 );
+-- Payloads are zstd-compressed already: never try to compress them again, and keep
+-- typical ones (~2 KB) in the row rather than in the TOAST table.
+ALTER TABLE events ALTER COLUMN payload SET STORAGE EXTERNAL;
+ALTER TABLE events SET (toast_tuple_target = 4080);
 CREATE INDEX events_issue ON events (issue_id, id DESC);
 CREATE INDEX events_received ON events (project_id, received_ms);
 

@@ -140,7 +140,12 @@ impl Server {
     }
 
     /// Sends a JSON body with the token.
-    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         request(method, &format!("{}{path}", self.url), Some(body))
     }
 
@@ -152,7 +157,12 @@ impl Server {
     }
 
     /// Waits until `f` holds, polling every 100 ms.
-    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = f() {
@@ -207,5 +217,8 @@ fn request(method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, s
     };
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }

@@ -1,0 +1,188 @@
+//! The `lookout` command as a user runs it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn lookout() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    for v in [
+        "LOOKOUT_CONFIG",
+        "LOOKOUT_LISTEN",
+        "LOOKOUT_DATA_DIR",
+        "LOOKOUT_DATABASE_URL",
+        "LOOKOUT_API_TOKEN",
+        "LOOKOUT_PUBLIC_URL",
+        "SENTRY_DSN",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+#[test]
+fn send_test_event_waits_until_the_event_is_stored() {
+    let server = Server::start();
+    let out = lookout()
+        .args(["send-test-event", "--dsn", &server.local_dsn()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Stored: issue"), "{stdout}");
+    let issues = server.issues("");
+    assert_eq!(issues.len(), 1);
+    assert!(issues[0]["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("LookoutTestError"));
+}
+
+#[test]
+fn send_test_event_explains_what_went_wrong() {
+    let server = Server::start();
+    // A key the server does not know.
+    let bad = server
+        .local_dsn()
+        .replace(KEY, "ffffffffffffffffffffffffffffffff");
+    let out = lookout()
+        .args(["send-test-event", "--dsn", &bad])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401") && err.contains("key"), "{err}");
+    // Nothing listening.
+    let out = lookout()
+        .args([
+            "send-test-event",
+            "--dsn",
+            "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not reach lookout"), "{err}");
+    // Not a DSN.
+    let out = lookout()
+        .args(["send-test-event", "--dsn", "localhost:8080"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DSN"));
+}
+
+#[test]
+fn serve_without_config_creates_a_default_project_and_prints_what_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = lookout()
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("LOOKOUT_LISTEN", "127.0.0.1:0")
+        .env("LOOKOUT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains("DSN:") {
+        assert!(Instant::now() < deadline, "{seen}");
+        match lines.next() {
+            Some(Ok(l)) => {
+                seen.push_str(&l);
+                seen.push('\n');
+            }
+            _ => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("lookout is listening on http://"), "{seen}");
+    assert!(seen.contains("API token:     lk_"), "{seen}");
+    assert!(seen.contains("project default"), "{seen}");
+    assert!(dir.path().join("lookout-data/lookout.db").exists());
+    let token = std::fs::read_to_string(dir.path().join("lookout-data/api-token")).unwrap();
+    assert!(seen.contains(token.trim()));
+}
+
+#[test]
+fn init_writes_a_config_that_serve_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    let out = lookout()
+        .args(["init", "--path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("[[projects]]"));
+    // Refuses to overwrite without --force.
+    let out = lookout()
+        .args(["init", "--path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    let out = lookout()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("project:  web (id 1)"));
+}
+
+#[test]
+fn bad_config_names_the_key_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    let cases = [
+        ("[server]\nlisten = \"8080\"\n", "server.listen"),
+        ("[sever]\nlisten = \"127.0.0.1:1\"\n", "sever"),
+        (
+            "[[projects]]\nslug = \"web\"\nid = 1\npublic_key = \"short\"\n",
+            "projects[0].public_key",
+        ),
+        (
+            "[[projects]]\nslug = \"web\"\nid = 1\npublic_key = \"${LOOKOUT_TEST_UNSET_VAR}\"\n",
+            "LOOKOUT_TEST_UNSET_VAR",
+        ),
+        (
+            "[defaults]\nmonthly_quota = \"lots\"\n",
+            "defaults.monthly_quota",
+        ),
+    ];
+    for (text, needle) in cases {
+        std::fs::write(&path, text).unwrap();
+        let out = lookout()
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .env_remove("LOOKOUT_TEST_UNSET_VAR")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "expected {needle} in: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
