@@ -196,6 +196,7 @@ fn stacktrace_components(event: &EventView<'_>) -> Option<Vec<String>> {
         .flat_map(|st| st.frames.iter())
         .any(|f| f.in_app == Some(true));
     let mut components = Vec::new();
+    let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
     let mut any_frames = false;
     for exc in &event.exceptions {
         let start = components.len();
@@ -212,6 +213,18 @@ fn stacktrace_components(event: &EventView<'_>) -> Option<Vec<String>> {
             // Like Sentry: the value counts only for an exception whose frames did not.
             components.truncate(start);
             push_type_and_value(&mut components, exc.ty.as_deref(), exc.value.as_deref());
+        }
+        // An exception group raised with 2, 3 or 4 identical children is one problem: a
+        // block that repeats an earlier one adds nothing, so the count of children does
+        // not split the issue.
+        let block = start..components.len();
+        if blocks
+            .iter()
+            .any(|b| components[b.clone()] == components[block.clone()])
+        {
+            components.truncate(start);
+        } else {
+            blocks.push(block);
         }
     }
     any_frames.then_some(components)

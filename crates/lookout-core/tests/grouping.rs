@@ -233,6 +233,32 @@ fn chained_exceptions_use_each_type_and_frames() {
 }
 
 #[test]
+fn exception_groups_with_more_identical_children_stay_one_issue() {
+    // Python's ExceptionGroup("3 rows failed") with N identical ValueError children: the
+    // number of children must not split the issue.
+    let group_of = |n: usize| {
+        let mut e = python_error("x", 0);
+        e.exceptions.clear();
+        for i in 0..n {
+            e.exceptions.push(exception(
+                "ValueError",
+                &format!("row {i} is invalid"),
+                vec![py_frame("myapp.importer", "parse_row", 30, true)],
+            ));
+        }
+        e.exceptions.push(exception(
+            "ExceptionGroup",
+            &format!("{n} rows failed to import"),
+            vec![py_frame("myapp.importer", "bulk_import", 12, true)],
+        ));
+        group(&e).hash
+    };
+    assert_eq!(group_of(2), group_of(3));
+    assert_eq!(group_of(2), group_of(4));
+    assert_ne!(group_of(1), group_of(0));
+}
+
+#[test]
 fn without_frames_type_and_parameterised_value_group() {
     let event = |value: &str| EventView {
         exceptions: vec![ExceptionView {

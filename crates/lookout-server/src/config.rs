@@ -426,10 +426,8 @@ fn interpolate(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), (String, String)> {
     match value {
-        toml::Value::String(s) => {
-            if s.contains('$') {
-                *s = expand(s, env).map_err(|m| (path.clone(), m))?;
-            }
+        toml::Value::String(s) if s.contains('$') => {
+            *s = expand(s, env).map_err(|m| (path.clone(), m))?;
         }
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -481,9 +479,11 @@ fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Strin
             match (env(name), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
-                (None, None) => return Err(format!(
+                (None, None) => {
+                    return Err(format!(
                     "environment variable {name} is not set; set it or write ${{{name}:-default}}"
-                )),
+                ))
+                }
             }
             rest = &tail[end + 1..];
         } else {

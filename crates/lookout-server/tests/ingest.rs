@@ -18,7 +18,8 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn every_content_encoding_is_accepted() {
     let app = spawn_app("");
     let ev = exception_event("ValueError", "bad 1", "app.enc", "f", 1);
-    let cases: Vec<(&str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+    type Encode = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let cases: Vec<(&str, Encode)> = vec![
         ("identity", Box::new(|d: &[u8]| d.to_vec())),
         ("gzip", Box::new(gzip)),
         ("x-gzip", Box::new(gzip)),
