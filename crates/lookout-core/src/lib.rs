@@ -5,6 +5,7 @@ pub mod clock;
 pub mod grouping;
 pub mod health;
 pub mod limits;
+pub mod monitor;
 pub mod scrub;
 pub mod settings;
 pub mod signal;

@@ -13,7 +13,16 @@ use lookout_store::sqlite::SqliteStore;
 use lookout_store::{NewEvent, NewProject, OutcomeIncrement, Store, WriteBatch};
 use rand::Rng;
 
-const BATCH: usize = 500;
+const DEFAULT_BATCH: usize = 500;
+
+/// Events per batch: `LOOKOUT_BENCH_BATCH`, else 500. Ingest's group commits are as large
+/// as the number of requests in flight, so small batches matter too.
+fn batch_size() -> usize {
+    std::env::var("LOOKOUT_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_BATCH)
+}
 const PAYLOAD: usize = 2_200;
 const FINGERPRINTS: u64 = 75;
 
@@ -22,7 +31,7 @@ fn batches(project_id: i64, n: usize) -> Vec<WriteBatch> {
     let mut seq = 0u64;
     (0..n)
         .map(|b| {
-            let events = (0..BATCH)
+            let events = (0..batch_size())
                 .map(|_| {
                     seq += 1;
                     let fp = rng.random_range(0..FINGERPRINTS);
@@ -60,7 +69,7 @@ fn batches(project_id: i64, n: usize) -> Vec<WriteBatch> {
                     outcome: "accepted".to_string(),
                     category: "error".to_string(),
                     reason: String::new(),
-                    quantity: BATCH as u64,
+                    quantity: batch_size() as u64,
                 }],
                 ..WriteBatch::default()
             }
@@ -89,10 +98,11 @@ fn run(name: &str, store: &dyn Store, n: usize) {
     }
     let total = start.elapsed();
     latencies.sort();
-    let rows = n * BATCH;
+    let rows = n * batch_size();
     println!(
-        "{name:>8}: {rows} events in {n} batches of {BATCH}: {:.2} s, {:.0} events/s; \
+        "{name:>8}: {rows} events in {n} batches of {}: {:.2} s, {:.0} events/s; \
          batch p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        batch_size(),
         total.as_secs_f64(),
         rows as f64 / total.as_secs_f64(),
         latencies[n / 2].as_secs_f64() * 1e3,
@@ -109,7 +119,12 @@ fn main() {
         .max(1);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = SqliteStore::open(dir.path()).expect("open sqlite");
+    // LOOKOUT_BENCH_SYNC=normal measures `server.sqlite_synchronous = "normal"`.
+    let durability = match std::env::var("LOOKOUT_BENCH_SYNC").as_deref() {
+        Ok("normal") => lookout_store::sqlite::Durability::Process,
+        _ => lookout_store::sqlite::Durability::PowerLoss,
+    };
+    let sqlite = SqliteStore::open_with(dir.path(), durability).expect("open sqlite");
     run("sqlite", &sqlite, n);
     drop(sqlite);
 

@@ -48,6 +48,9 @@ database_url = "${{LOOKOUT_DATABASE_URL:-}}"
 api_token = "${{LOOKOUT_API_TOKEN:-}}"
 # The URL your apps reach lookout at; used in DSNs and links (env LOOKOUT_PUBLIC_URL).
 # public_url = "https://lookout.example.org"
+# SQLite durability: "normal" keeps every acknowledged event across a crash of the
+# process (kill -9); "full" also across a power cut, at one disk flush per commit.
+sqlite_synchronous = "normal"
 
 [ingest]
 # Limits follow Sentry's: 1 MiB per event, 20 MiB per request (before and after
