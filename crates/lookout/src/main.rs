@@ -1,5 +1,6 @@
 //! The `lookout` command: run the server, write a starting config, send a test event.
 
+mod check;
 mod init;
 mod send_test;
 
@@ -53,6 +54,8 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime_duration)]
         timeout: std::time::Duration,
     },
+    /// Run one uptime check (http(s):// URL or tcp://host:port) and print timings and verdict.
+    Check(check::CheckArgs),
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -80,6 +83,7 @@ fn main() -> std::process::ExitCode {
             message,
             timeout,
         } => send_test::run(&dsn, &message, timeout),
+        Command::Check(args) => return check::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,117 @@
+//! Outbound checks of lookout: HTTP(S) with per-phase timings, TCP connect, TLS
+//! certificates, and the interpretation of health documents. One check runs once and
+//! returns a [`CheckResult`]; scheduling, retries and state belong to the caller.
+
+mod der;
+mod error;
+pub mod health;
+pub mod http;
+pub mod json_condition;
+mod net;
+pub mod status_codes;
+pub mod tcp;
+pub mod tls;
+
+use serde::Serialize;
+
+pub use error::{CheckError, Phase, TlsErrorKind};
+pub use http::{HttpCheck, Redirect};
+pub use json_condition::JsonCondition;
+pub use status_codes::StatusCodes;
+pub use tcp::TcpCheck;
+pub use tls::{TlsCheck, TlsInfo, TlsOptions};
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Everything asked for held.
+    Up,
+    /// The target answered but reports or shows a problem (a degraded health check, a slow
+    /// response): worth a warning, not an outage.
+    Degraded,
+    /// The target is unreachable or failed a condition.
+    Down,
+}
+
+/// Milliseconds spent in each phase; `None` for phases that did not run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Name resolution.
+    pub dns_ms: Option<f64>,
+    /// TCP connect.
+    pub connect_ms: Option<f64>,
+    /// TLS handshake.
+    pub tls_ms: Option<f64>,
+    /// From sending the request to receiving the response head.
+    pub first_byte_ms: Option<f64>,
+    /// The whole check (for HTTP: the final hop of a redirect chain, body included).
+    pub total_ms: Option<f64>,
+}
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    /// `status == Up`, for callers that only need yes or no.
+    pub ok: bool,
+    /// The verdict.
+    pub status: Status,
+    /// Per-phase timings.
+    pub timings: Timings,
+    /// The final HTTP status code, when a response arrived.
+    pub http_status: Option<u16>,
+    /// Why the check is not up.
+    pub error: Option<CheckError>,
+    /// The server certificate, for TLS and https checks that got one.
+    pub tls: Option<TlsInfo>,
+    /// Redirects followed before the final response, in order.
+    pub redirects: Vec<Redirect>,
+    /// Extra facts worth showing (e.g. a health document's summary).
+    pub detail: Option<String>,
+}
+
+impl CheckResult {
+    fn new(timings: Timings) -> Self {
+        CheckResult {
+            ok: true,
+            status: Status::Up,
+            timings,
+            http_status: None,
+            error: None,
+            tls: None,
+            redirects: Vec::new(),
+            detail: None,
+        }
+    }
+
+    /// Marks the result with a verdict and its cause.
+    fn fail(mut self, status: Status, error: CheckError) -> Self {
+        self.ok = status == Status::Up;
+        self.status = status;
+        self.error = Some(error);
+        self
+    }
+}
+
+/// Any check lookout can run.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// HTTP(S), optionally interpreting a health document (boxed: it is much larger than
+    /// the others).
+    Http(Box<HttpCheck>),
+    /// A TCP connect.
+    Tcp(TcpCheck),
+    /// A TLS handshake and certificate inspection.
+    Tls(TlsCheck),
+}
+
+impl Check {
+    /// Runs the check once.
+    pub async fn run(&self) -> CheckResult {
+        match self {
+            Check::Http(c) => c.run().await,
+            Check::Tcp(c) => c.run().await,
+            Check::Tls(c) => c.run().await,
+        }
+    }
+}
