@@ -96,6 +96,11 @@ pub struct Scrubber {
     patterns: Vec<Vec<u8>>,
     /// Pattern indices by first byte, so a key is scanned once instead of once per pattern.
     by_first: Vec<Vec<usize>>,
+    /// The first two bytes of every pattern, plus `ss` (for the `ssn` rule), as a bit set
+    /// over byte pairs: a key without one of them cannot match, and most keys have none.
+    bigrams: Box<[u64; 1024]>,
+    /// Whether a (custom) pattern is a single byte, which the pair filter cannot see.
+    single_byte: bool,
     safe: Vec<Vec<u8>>,
     credit_cards: bool,
     ip_addresses: bool,
@@ -116,10 +121,23 @@ impl Scrubber {
         for (i, p) in patterns.iter().enumerate() {
             by_first[usize::from(p[0])].push(i);
         }
+        let mut bigrams = Box::new([0u64; 1024]);
+        let mut single_byte = false;
+        for p in patterns.iter().map(Vec::as_slice).chain([b"ss".as_slice()]) {
+            match p {
+                [a, b, ..] => {
+                    let i = usize::from(*a) << 8 | usize::from(*b);
+                    bigrams[i >> 6] |= 1 << (i & 63);
+                }
+                _ => single_byte = true,
+            }
+        }
         Self {
             enabled: settings.enabled,
             patterns,
             by_first,
+            bigrams,
+            single_byte,
             safe: settings
                 .safe_keys
                 .iter()
@@ -199,16 +217,39 @@ impl Scrubber {
         if self.safe.iter().any(|s| s.as_slice() == norm) {
             return false;
         }
-        for (j, &c) in norm.iter().enumerate() {
-            for &pi in &self.by_first[usize::from(c)] {
-                if norm[j..].starts_with(&self.patterns[pi]) {
+        if self.single_byte {
+            for (j, &c) in norm.iter().enumerate() {
+                if self.matches_at(norm, j, c) {
                     return true;
                 }
+            }
+        } else {
+            // Only positions starting a known pair can start a pattern.
+            let mut maybe_ssn = false;
+            for (j, w) in norm.windows(2).enumerate() {
+                let i = usize::from(w[0]) << 8 | usize::from(w[1]);
+                if self.bigrams[i >> 6] & (1 << (i & 63)) == 0 {
+                    continue;
+                }
+                if self.matches_at(norm, j, w[0]) {
+                    return true;
+                }
+                maybe_ssn |= w == b"ss" && norm.get(j + 2) == Some(&b'n');
+            }
+            // The letters of a word "ssn" stay together (lower-cased) in the normalised key.
+            if !maybe_ssn {
+                return false;
             }
         }
         // "ssn" only as a word of its own: a bare substring would hit "classname".
         key.split(|c| !c.is_ascii_alphanumeric())
             .any(|w| w.eq_ignore_ascii_case(b"ssn"))
+    }
+
+    fn matches_at(&self, norm: &[u8], j: usize, c: u8) -> bool {
+        self.by_first[usize::from(c)]
+            .iter()
+            .any(|&pi| norm[j..].starts_with(&self.patterns[pi]))
     }
 }
 
@@ -254,6 +295,55 @@ const CLASS: [u8; 256] = {
     t[b':' as usize] = SEPARATOR;
     t
 };
+
+/// Advances `p` over bytes that are neither `"`, `\\` nor control bytes, 16 at a time,
+/// counting digits and noting separators as the byte loop does; stops short of the last
+/// 15 bytes, which the byte loop reads.
+#[cfg(target_arch = "x86_64")]
+fn skip_plain(src: &[u8], mut p: usize, st: &mut Str) -> usize {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86_64; every load reads `src[p..p + 16]`, in bounds.
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let ctrl_max = _mm_set1_epi8(0x1f);
+        let zero = _mm_set1_epi8(b'0' as i8);
+        let nine = _mm_set1_epi8(9);
+        let eq = _mm_set1_epi8(b'=' as i8);
+        let colon = _mm_set1_epi8(b':' as i8);
+        while p + 16 <= src.len() {
+            let v = _mm_loadu_si128(src.as_ptr().add(p).cast());
+            let ctrl = _mm_cmpeq_epi8(_mm_min_epu8(v, ctrl_max), v);
+            let stop = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                ctrl,
+            );
+            let d = _mm_sub_epi8(v, zero);
+            let digit = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d);
+            let sep = _mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, colon));
+            let stop = _mm_movemask_epi8(stop) as u32;
+            let mut digit = _mm_movemask_epi8(digit) as u32;
+            let mut sep = _mm_movemask_epi8(sep) as u32;
+            if stop != 0 {
+                let before = (1u32 << stop.trailing_zeros()) - 1;
+                digit &= before;
+                sep &= before;
+            }
+            st.digits += digit.count_ones();
+            st.separators |= sep != 0;
+            if stop != 0 {
+                return p + stop.trailing_zeros() as usize;
+            }
+            p += 16;
+        }
+    }
+    p
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn skip_plain(_src: &[u8], p: usize, _st: &mut Str) -> usize {
+    p
+}
 
 /// Which object we are in, for the few rules that depend on the path, not only the key.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -396,6 +486,8 @@ impl Rewriter<'_, '_> {
         let src = self.src;
         let mut p = self.pos;
         loop {
+            // Plain runs 16 bytes at a time, up to the next `"`, `\\` or control byte.
+            p = skip_plain(src, p, &mut st);
             let Some(&c) = src.get(p) else {
                 self.pos = p;
                 return Err(self.invalid());

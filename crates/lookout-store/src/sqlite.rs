@@ -107,9 +107,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        // Only takes effect on a new file: 8 KiB pages hold three ~2.2 KB event rows where
-        // 4 KiB pages hold one, so a batch writes (and fsyncs) fewer pages.
-        writer.pragma_update(None, "page_size", 8192)?;
+        // Only takes effect on a new file. A group commit of a few dozen events dirties one
+        // leaf of each random index per event (event ids, issue users, per-issue event
+        // lists) far more than table pages: 4 KiB pages write (and fsync) ~40 % fewer WAL
+        // bytes per event than 8 KiB ones, for ~20 % more file.
+        writer.pragma_update(None, "page_size", 4096)?;
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Open(format!(
@@ -131,7 +133,7 @@ impl SqliteStore {
         writer.pragma_update(None, "cache_size", -32_768)?;
         // Checkpoints copy each dirty page once however many batches dirtied it: spacing
         // them out (64 MB of WAL) copies the hot index pages far fewer times.
-        writer.pragma_update(None, "wal_autocheckpoint", 8_192)?;
+        writer.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         writer.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrate(&mut writer).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
 
