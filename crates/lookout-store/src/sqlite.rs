@@ -37,6 +37,74 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: r2d2::Pool<ReaderManager>,
     path: PathBuf,
+    /// Held for its `Drop`, which stops the thread.
+    _checkpointer: Checkpointer,
+}
+
+/// Copies the WAL back into the database on its own thread and connection. SQLite's
+/// automatic checkpoint runs inside whichever commit crosses the threshold and stalls
+/// ingest for 100–300 ms; a PASSIVE checkpoint beside the writer never blocks it.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// WAL size past which the checkpointer copies it back without blocking anyone.
+const CHECKPOINT_WAL_BYTES: u64 = 8 * 1024 * 1024;
+/// Under steady writes a PASSIVE checkpoint never catches the last frames, so the WAL
+/// never restarts and grows without end; past this size a RESTART checkpoint briefly
+/// holds the writer back to copy the few frames left and start the WAL over.
+const RESTART_WAL_BYTES: u64 = 32 * 1024 * 1024;
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lookout-checkpoint".into())
+            .spawn(move || {
+                // Wakes every 250 ms; ends when the store is dropped (the sender goes away).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(250))
+                {
+                    let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                    if size < CHECKPOINT_WAL_BYTES {
+                        continue;
+                    }
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                        continue;
+                    }
+                    if size >= RESTART_WAL_BYTES {
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+                        {
+                            tracing::warn!(error = %e, "WAL restart checkpoint failed; will retry");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Open(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Opens read connections for the pool.
@@ -131,9 +199,8 @@ impl SqliteStore {
         // The writer touches index pages all over (random event ids, issue rows): a larger
         // cache than the 2 MB default saves reading them back on every batch.
         writer.pragma_update(None, "cache_size", -32_768)?;
-        // Checkpoints copy each dirty page once however many batches dirtied it: spacing
-        // them out (64 MB of WAL) copies the hot index pages far fewer times.
-        writer.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        // Checkpoints run on their own thread (see `Checkpointer`), never inside a commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrate(&mut writer).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
 
@@ -142,10 +209,12 @@ impl SqliteStore {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(ReaderManager { path: path.clone() })?;
+        let checkpointer = Checkpointer::start(&path)?;
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
             path,
+            _checkpointer: checkpointer,
         })
     }
 
