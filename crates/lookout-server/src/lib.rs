@@ -78,12 +78,6 @@ impl Running {
         }
         Ok(())
     }
-
-    /// Waits until the server stops by itself (it does not, unless it fails).
-    pub async fn wait(mut self) -> anyhow::Result<()> {
-        (&mut self.server).await??;
-        Ok(())
-    }
 }
 
 /// Opens the store the config names: PostgreSQL for a `postgres://` URL, else SQLite in
