@@ -22,8 +22,6 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001
 const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
-/// SQLite's bound-parameter limit is far higher; this keeps statements small.
-const ID_CHUNK: usize = 500;
 
 const ISSUE_COLS: &str = "id, project_id, fingerprint, grouping_version, title, culprit, \
     level, status, substatus, platform, first_seen_ms, last_seen_ms, count, user_count, \
@@ -450,19 +448,18 @@ impl SqliteTx<'_> {
 
 impl BatchTx for SqliteTx<'_> {
     fn existing_events(&mut self, project_id: i64, ids: &[&str]) -> Result<HashMap<String, i64>> {
+        // One cached point lookup per id: in-process there is no round trip to save, and an
+        // `IN (…)` list would be a new statement to compile for every batch size.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT issue_id FROM events WHERE project_id = ?1 AND event_id = ?2",
+        )?;
         let mut found = HashMap::new();
-        for chunk in ids.chunks(ID_CHUNK) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT event_id, issue_id FROM events WHERE project_id = ? AND event_id IN ({marks})"
-            );
-            // Not cached: the statement's shape changes with the chunk size.
-            let mut stmt = self.conn.prepare(&sql)?;
-            let params = std::iter::once(&project_id as &dyn ToSql)
-                .chain(chunk.iter().map(|id| id as &dyn ToSql));
-            let mut rows = stmt.query(params_from_iter(params))?;
-            while let Some(row) = rows.next()? {
-                found.insert(row.get(0)?, row.get(1)?);
+        for id in ids {
+            if let Some(issue_id) = stmt
+                .query_row(params![project_id, id], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                found.insert((*id).to_string(), issue_id);
             }
         }
         Ok(found)
