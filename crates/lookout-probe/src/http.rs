@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::net::{connect, ms_since, resolve, Deadline};
+use crate::net::{ms_since, open, Deadline};
 use crate::{
     health, CheckError, CheckResult, JsonCondition, Phase, Status, StatusCodes, Timings, TlsInfo,
     TlsOptions,
@@ -247,14 +247,7 @@ impl HttpCheck {
         let target = Target::parse(url)?;
         // Built before connecting so a bad header never reaches the target half-sent.
         let request = self.request(&target, method, body)?;
-        let t = Instant::now();
-        let addrs = deadline
-            .run(Phase::Dns, resolve(&target.host, target.port))
-            .await?;
-        hop.timings.dns_ms = Some(ms_since(t));
-        let t = Instant::now();
-        let tcp = deadline.run(Phase::Connect, connect(&addrs)).await?;
-        hop.timings.connect_ms = Some(ms_since(t));
+        let tcp = open(&target.host, target.port, &deadline, &mut hop.timings).await?;
         if target.https {
             let t = Instant::now();
             let (stream, info) = deadline

@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 
-use crate::{CheckError, Phase};
+use crate::{CheckError, Phase, Timings};
 
 /// The overall deadline of a check, so each phase gets what is left.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,22 @@ impl Deadline {
 /// Milliseconds since `start`, as a float so fast loopback phases do not read as 0.
 pub(crate) fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Resolves `host` and connects under `deadline`, recording both phases in `timings`.
+pub(crate) async fn open(
+    host: &str,
+    port: u16,
+    deadline: &Deadline,
+    timings: &mut Timings,
+) -> Result<TcpStream, CheckError> {
+    let t = Instant::now();
+    let addrs = deadline.run(Phase::Dns, resolve(host, port)).await?;
+    timings.dns_ms = Some(ms_since(t));
+    let t = Instant::now();
+    let tcp = deadline.run(Phase::Connect, connect(&addrs)).await?;
+    timings.connect_ms = Some(ms_since(t));
+    Ok(tcp)
 }
 
 /// Resolves `host`. Names under `.invalid` fail at once without asking a resolver, as

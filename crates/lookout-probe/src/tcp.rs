@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::net::{connect, ms_since, resolve, Deadline};
-use crate::{CheckError, CheckResult, Phase, Status, Timings};
+use crate::net::{ms_since, open, Deadline};
+use crate::{CheckError, CheckResult, Status, Timings};
 
 /// Connect to `host:port`.
 #[derive(Debug, Clone)]
@@ -36,14 +36,7 @@ impl TcpCheck {
         let mut timings = Timings::default();
         let start = Instant::now();
         let outcome = async {
-            let t = Instant::now();
-            let addrs = deadline
-                .run(Phase::Dns, resolve(&self.host, self.port))
-                .await?;
-            timings.dns_ms = Some(ms_since(t));
-            let t = Instant::now();
-            deadline.run(Phase::Connect, connect(&addrs)).await?;
-            timings.connect_ms = Some(ms_since(t));
+            open(&self.host, self.port, &deadline, &mut timings).await?;
             Ok::<(), CheckError>(())
         }
         .await;

@@ -16,7 +16,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::der::cert_facts;
-use crate::net::{connect, ms_since, resolve, Deadline};
+use crate::net::{ms_since, open, Deadline};
 use crate::{CheckError, CheckResult, Phase, Status, Timings, TlsErrorKind};
 
 /// What the server's certificate says.
@@ -273,14 +273,7 @@ impl TlsCheck {
         let mut tls = None;
         let start = Instant::now();
         let outcome = async {
-            let t = Instant::now();
-            let addrs = deadline
-                .run(Phase::Dns, resolve(&self.host, self.port))
-                .await?;
-            timings.dns_ms = Some(ms_since(t));
-            let t = Instant::now();
-            let tcp = deadline.run(Phase::Connect, connect(&addrs)).await?;
-            timings.connect_ms = Some(ms_since(t));
+            let tcp = open(&self.host, self.port, &deadline, &mut timings).await?;
             let t = Instant::now();
             let (stream, info) = deadline
                 .run(Phase::Tls, async {
