@@ -115,6 +115,14 @@ fn serve_without_config_creates_a_default_project_and_prints_what_is_needed() {
     assert!(seen.contains(token.trim()));
 }
 
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn init_writes_a_config_that_serve_accepts() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,11 +132,7 @@ fn init_writes_a_config_that_serve_accepts() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("[[projects]]"));
     // Refuses to overwrite without --force.
@@ -144,11 +148,7 @@ fn init_writes_a_config_that_serve_accepts() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("project:  web (id 1)"));
 }
 
