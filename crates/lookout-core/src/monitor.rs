@@ -22,6 +22,33 @@ pub enum State {
     Maintenance,
 }
 
+impl State {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            State::Up => "up",
+            State::Degraded => "degraded",
+            State::Down => "down",
+            State::Paused => "paused",
+            State::Maintenance => "maintenance",
+        }
+    }
+
+    /// Parses [`State::as_str`] back.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unknown" => State::Unknown,
+            "up" => State::Up,
+            "degraded" => State::Degraded,
+            "down" => State::Down,
+            "paused" => State::Paused,
+            "maintenance" => State::Maintenance,
+            _ => return None,
+        })
+    }
+}
+
 /// The outcome of one check, as the state machine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -13,6 +13,20 @@ pub enum SignalKind {
     Regression,
     /// An event whose exception mechanism says `handled: false`.
     Unhandled,
+    /// A monitor's failure was confirmed.
+    MonitorDown,
+    /// A monitor that was down answers again.
+    MonitorUp,
+    /// A monitor answers but reports a problem (confirmed).
+    MonitorDegraded,
+    /// A degraded monitor is healthy again.
+    MonitorUndegraded,
+    /// A certificate crossed one of its expiry warning thresholds (or expired).
+    TlsExpiring,
+    /// A heartbeat or cron monitor did not ping in time, or ran too long.
+    HeartbeatMissed,
+    /// A heartbeat or cron monitor reported a failed run.
+    HeartbeatFailed,
 }
 
 impl SignalKind {
@@ -22,6 +36,13 @@ impl SignalKind {
             SignalKind::NewIssue => "new_issue",
             SignalKind::Regression => "regression",
             SignalKind::Unhandled => "unhandled",
+            SignalKind::MonitorDown => "monitor_down",
+            SignalKind::MonitorUp => "monitor_up",
+            SignalKind::MonitorDegraded => "monitor_degraded",
+            SignalKind::MonitorUndegraded => "monitor_undegraded",
+            SignalKind::TlsExpiring => "tls_expiring",
+            SignalKind::HeartbeatMissed => "heartbeat_missed",
+            SignalKind::HeartbeatFailed => "heartbeat_failed",
         }
     }
 
@@ -31,6 +52,13 @@ impl SignalKind {
             "new_issue" => SignalKind::NewIssue,
             "regression" => SignalKind::Regression,
             "unhandled" => SignalKind::Unhandled,
+            "monitor_down" => SignalKind::MonitorDown,
+            "monitor_up" => SignalKind::MonitorUp,
+            "monitor_degraded" => SignalKind::MonitorDegraded,
+            "monitor_undegraded" => SignalKind::MonitorUndegraded,
+            "tls_expiring" => SignalKind::TlsExpiring,
+            "heartbeat_missed" => SignalKind::HeartbeatMissed,
+            "heartbeat_failed" => SignalKind::HeartbeatFailed,
             _ => return None,
         })
     }
@@ -43,12 +71,17 @@ pub struct Signal {
     pub id: i64,
     /// What happened.
     pub kind: SignalKind,
-    /// The project it happened in.
-    pub project_id: i64,
+    /// The project it happened in (monitors need not belong to one).
+    pub project_id: Option<i64>,
     /// The issue concerned, if any.
     pub issue_id: Option<i64>,
     /// The event that caused it, if any (32 hex digits).
     pub event_id: Option<String>,
+    /// The monitor concerned, if any.
+    pub monitor_id: Option<i64>,
+    /// What happened, in plain words (a monitor's failure reason, days left on a
+    /// certificate); `None` for issue signals, whose issue says it all.
+    pub detail: Option<String>,
     /// When it was recorded, Unix milliseconds.
     pub created_ms: i64,
 }

@@ -412,9 +412,11 @@ fn write_groups<T: BatchTx>(
                 Signal {
                     id: 0,
                     kind,
-                    project_id: ev.project_id,
+                    project_id: Some(ev.project_id),
                     issue_id: Some(w.issue.id),
                     event_id: Some(ev.event_id.clone()),
+                    monitor_id: None,
+                    detail: None,
                     created_ms: ev.received_ms,
                 },
             ))

@@ -14,6 +14,8 @@ pub mod sqlite;
 pub use error::StoreError;
 pub use model::*;
 
+use std::collections::HashMap;
+
 use lookout_core::signal::Signal;
 
 /// Result of store operations.
@@ -103,6 +105,81 @@ pub trait Store: Send + Sync + 'static {
     fn list_check_ins(&self, project_id: i64, limit: u32) -> Result<Vec<CheckInRow>>;
     /// Attachments of an event.
     fn list_attachments(&self, project_id: i64, event_id: &str) -> Result<Vec<AttachmentRow>>;
+
+    // --- monitors ---
+
+    /// Creates a monitor with a default status. Fails with `Conflict` on a duplicate name
+    /// within the project, token, or slug within the project.
+    fn create_monitor(&self, new: &NewMonitor) -> Result<Monitor>;
+    /// Creates the monitor, or updates the one with the same project and name (kind, spec,
+    /// source, token, slug, `updated_ms`); its status, paused flag and history stay.
+    fn upsert_monitor(&self, new: &NewMonitor) -> Result<Monitor>;
+    /// Replaces a monitor's definition; `None` if unknown. Status and history stay.
+    fn update_monitor(&self, id: i64, new: &NewMonitor) -> Result<Option<Monitor>>;
+    /// Deletes a monitor with its results, roll-ups, outages and maintenance windows;
+    /// `false` if unknown.
+    fn delete_monitor(&self, id: i64) -> Result<bool>;
+    /// Deletes the config-declared monitors whose ids are not in `keep` (they were removed
+    /// from the config); returns how many went.
+    fn prune_config_monitors(&self, keep: &[i64]) -> Result<u64>;
+    /// All monitors, by id.
+    fn list_monitors(&self) -> Result<Vec<Monitor>>;
+    /// One monitor by id.
+    fn get_monitor(&self, id: i64) -> Result<Option<Monitor>>;
+    /// The heartbeat monitor whose ping token this is.
+    fn get_monitor_by_token(&self, token: &str) -> Result<Option<Monitor>>;
+    /// The monitor a project's Sentry check-ins name by slug.
+    fn get_monitor_by_slug(&self, project_id: i64, slug: &str) -> Result<Option<Monitor>>;
+    /// Pauses or resumes; `false` if unknown.
+    fn set_monitor_paused(&self, id: i64, paused: bool, now_ms: i64) -> Result<bool>;
+
+    /// Writes results, statuses, outage changes and signals in one transaction and
+    /// returns the signals with their ids.
+    fn write_checks(&self, batch: &CheckBatch) -> Result<Vec<Signal>>;
+    /// Raw results of a monitor in `[from_ms, to_ms)`, newest first, at most `limit`.
+    fn check_results(
+        &self,
+        monitor_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<CheckRecord>>;
+    /// Rolls up every complete bucket (minute, hour, day) up to `now_ms` that is not yet
+    /// rolled up, from the raw results; idempotent. Returns how many roll-ups were written.
+    fn rollup_checks(&self, now_ms: i64) -> Result<u64>;
+    /// Deletes raw results and roll-ups past their retention; returns how many rows went.
+    fn prune_checks(&self, retention: &CheckRetention, now_ms: i64) -> Result<u64>;
+    /// Roll-ups of a monitor at one resolution with `start_ms` in `[from_ms, to_ms)`,
+    /// oldest first.
+    fn check_rollups(
+        &self,
+        monitor_id: i64,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Rollup>>;
+    /// Count, failures and latency percentiles of a monitor over `[from_ms, to_ms)`: exact
+    /// from raw results where they are kept, else from hour roll-ups.
+    fn latency_summary(&self, monitor_id: i64, from_ms: i64, to_ms: i64)
+        -> Result<LatencySummary>;
+    /// Outages of a monitor overlapping `[from_ms, to_ms)`, newest first, at most `limit`.
+    fn outages(
+        &self,
+        monitor_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Outage>>;
+    /// Downtime in ms per monitor within `[from_ms, to_ms)` (outages clipped to the range,
+    /// an open one counting up to `to_ms`); monitors without downtime are absent.
+    fn downtime(&self, from_ms: i64, to_ms: i64) -> Result<HashMap<i64, i64>>;
+
+    /// Creates a one-off maintenance window.
+    fn create_maintenance(&self, new: &NewMaintenance) -> Result<Maintenance>;
+    /// Maintenance windows that end after `after_ms`, by start.
+    fn list_maintenance(&self, after_ms: i64) -> Result<Vec<Maintenance>>;
+    /// Deletes a maintenance window; `false` if unknown.
+    fn delete_maintenance(&self, id: i64) -> Result<bool>;
 
     // --- signals ---
 

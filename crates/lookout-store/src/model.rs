@@ -406,3 +406,316 @@ pub struct StoredEvent {
     /// The scrubbed event JSON, zstd-compressed, as written.
     pub payload: Vec<u8>,
 }
+
+// --- monitors ---
+
+/// Where a monitor was declared; config-declared monitors are re-synced at each start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorSource {
+    /// `[[monitors]]` in the config file.
+    Config,
+    /// Created through the JSON API.
+    Api,
+    /// Created by a Sentry cron check-in carrying a `monitor_config`.
+    CheckIn,
+}
+
+impl MonitorSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorSource::Config => "config",
+            MonitorSource::Api => "api",
+            MonitorSource::CheckIn => "check_in",
+        }
+    }
+
+    /// Parses [`MonitorSource::as_str`] back.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "config" => MonitorSource::Config,
+            "api" => MonitorSource::Api,
+            "check_in" => MonitorSource::CheckIn,
+            _ => return None,
+        })
+    }
+}
+
+/// A monitor to create, upsert or update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMonitor {
+    /// Display name; unique within its project (or among monitors without one).
+    pub name: String,
+    /// `http`, `health`, `tcp`, `tls` or `heartbeat`.
+    pub kind: String,
+    /// The validated definition as JSON; the server owns its shape, the store keeps it.
+    pub spec: serde_json::Value,
+    /// Where it was declared.
+    pub source: MonitorSource,
+    /// The project it belongs to, if any (heartbeats fed by Sentry check-ins need one).
+    pub project_id: Option<i64>,
+    /// The secret in a heartbeat's ping URL `/ping/{token}`; unique.
+    pub token: Option<String>,
+    /// The Sentry monitor slug that check-ins name; unique within the project.
+    pub slug: Option<String>,
+    /// Creation or update time, Unix ms.
+    pub now_ms: i64,
+}
+
+/// The outcome of one check (or heartbeat ping) as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckOutcome {
+    /// Everything held.
+    Up,
+    /// Answering, with a problem.
+    Degraded,
+    /// Failed (or, for a heartbeat, a failed or missed run).
+    Down,
+}
+
+/// What a monitor's state is right now; written with each check batch, read at start to
+/// restore the state machines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    /// `unknown`, `up`, `degraded`, `down`, `paused` or `maintenance`.
+    pub state: lookout_core::monitor::State,
+    /// When the last check ran (or the last ping arrived).
+    pub last_check_ms: Option<i64>,
+    /// The last check's total time, or a heartbeat run's duration.
+    pub last_latency_ms: Option<i64>,
+    /// The last failure's reason, while failing.
+    pub last_error: Option<String>,
+    /// When the current outage began, while down.
+    pub down_since_ms: Option<i64>,
+    /// When the certificate seen by the last https/tls check expires.
+    pub tls_expires_ms: Option<i64>,
+    /// The smallest expiry threshold (days) already warned about; cleared on renewal.
+    pub tls_warned_days: Option<i64>,
+    /// Heartbeat: when a `/start` ping came without its end yet.
+    pub running_since_ms: Option<i64>,
+}
+
+impl Default for MonitorStatus {
+    fn default() -> Self {
+        MonitorStatus {
+            state: lookout_core::monitor::State::Unknown,
+            last_check_ms: None,
+            last_latency_ms: None,
+            last_error: None,
+            down_since_ms: None,
+            tls_expires_ms: None,
+            tls_warned_days: None,
+            running_since_ms: None,
+        }
+    }
+}
+
+/// A stored monitor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Monitor {
+    /// Numeric id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// `http`, `health`, `tcp`, `tls` or `heartbeat`.
+    pub kind: String,
+    /// The definition, as given to create/upsert.
+    pub spec: serde_json::Value,
+    /// Where it was declared.
+    pub source: MonitorSource,
+    /// Its project, if any.
+    pub project_id: Option<i64>,
+    /// Heartbeat ping token.
+    pub token: Option<String>,
+    /// Sentry monitor slug.
+    pub slug: Option<String>,
+    /// Paused by a user.
+    pub paused: bool,
+    /// Creation time, Unix ms.
+    pub created_ms: i64,
+    /// Last change of its definition, Unix ms.
+    pub updated_ms: i64,
+    /// Current state.
+    pub status: MonitorStatus,
+}
+
+/// One raw check result. Kept small on purpose: raw results are the bulk of uptime data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRecord {
+    /// The monitor checked.
+    pub monitor_id: i64,
+    /// When the check started (or the ping arrived), Unix ms; unique per monitor.
+    pub at_ms: i64,
+    /// Total time in ms (for heartbeats, the run's duration when known).
+    pub latency_ms: Option<u32>,
+    /// The verdict.
+    pub outcome: CheckOutcome,
+    /// Ran inside a maintenance window: shown, never counted as downtime.
+    pub maintenance: bool,
+    /// Why it failed, for Degraded and Down.
+    pub error: Option<String>,
+}
+
+/// A change to a monitor's outage record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutageChange {
+    /// Down confirmed: an outage starting at `start_ms` (its first failing check).
+    Open {
+        /// The monitor.
+        monitor_id: i64,
+        /// When the first failing check of the streak ran.
+        start_ms: i64,
+        /// The failure's reason.
+        cause: String,
+    },
+    /// Up again: the monitor's open outage ends at `end_ms`.
+    Close {
+        /// The monitor.
+        monitor_id: i64,
+        /// When the recovering check ran.
+        end_ms: i64,
+    },
+}
+
+/// A period a monitor was down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outage {
+    /// Numeric id.
+    pub id: i64,
+    /// The monitor.
+    pub monitor_id: i64,
+    /// When it began.
+    pub start_ms: i64,
+    /// When it ended; `None` while ongoing.
+    pub end_ms: Option<i64>,
+    /// Why, in plain words.
+    pub cause: String,
+}
+
+/// What the scheduler writes in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckBatch {
+    /// Raw results (duplicates by `(monitor_id, at_ms)` are ignored).
+    pub results: Vec<CheckRecord>,
+    /// New current state per monitor id.
+    pub statuses: Vec<(i64, MonitorStatus)>,
+    /// Outages opened and closed, in order.
+    pub outages: Vec<OutageChange>,
+    /// Signals to record (ids assigned by the store).
+    pub signals: Vec<lookout_core::signal::Signal>,
+}
+
+/// Roll-up granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// One-minute buckets.
+    Minute,
+    /// One-hour buckets.
+    Hour,
+    /// One-day buckets (UTC days).
+    Day,
+}
+
+impl Resolution {
+    /// The bucket length in ms.
+    pub fn bucket_ms(self) -> i64 {
+        match self {
+            Resolution::Minute => 60_000,
+            Resolution::Hour => 3_600_000,
+            Resolution::Day => 86_400_000,
+        }
+    }
+}
+
+/// Check results aggregated over one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rollup {
+    /// The monitor.
+    pub monitor_id: i64,
+    /// Bucket size.
+    pub resolution: Resolution,
+    /// Bucket start, Unix ms (a multiple of the bucket length).
+    pub start_ms: i64,
+    /// Checks in the bucket.
+    pub count: u32,
+    /// Of which Down.
+    pub failures: u32,
+    /// Of which Degraded.
+    pub degraded: u32,
+    /// Of which in maintenance.
+    pub maintenance: u32,
+    /// Latency percentiles and maximum over checks with a latency, ms.
+    pub p50_ms: Option<u32>,
+    /// 95th percentile.
+    pub p95_ms: Option<u32>,
+    /// 99th percentile.
+    pub p99_ms: Option<u32>,
+    /// Maximum.
+    pub max_ms: Option<u32>,
+}
+
+/// How long each kind of uptime history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckRetention {
+    /// Raw results.
+    pub raw_ms: i64,
+    /// Minute roll-ups.
+    pub minute_ms: i64,
+    /// Hour roll-ups.
+    pub hour_ms: i64,
+    /// Day roll-ups.
+    pub day_ms: i64,
+}
+
+/// Latency and failure figures over a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct LatencySummary {
+    /// Checks in the range.
+    pub count: u64,
+    /// Of which Down.
+    pub failures: u64,
+    /// Latency percentiles and maximum, ms.
+    pub p50_ms: Option<u32>,
+    /// 95th percentile.
+    pub p95_ms: Option<u32>,
+    /// 99th percentile.
+    pub p99_ms: Option<u32>,
+    /// Maximum.
+    pub max_ms: Option<u32>,
+}
+
+/// A one-off maintenance window created through the API (recurring ones live in the
+/// config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Maintenance {
+    /// Numeric id.
+    pub id: i64,
+    /// The monitor it covers; `None` for every monitor.
+    pub monitor_id: Option<i64>,
+    /// Start, Unix ms.
+    pub start_ms: i64,
+    /// End, Unix ms.
+    pub end_ms: i64,
+    /// Why (e.g. "deploy").
+    pub reason: String,
+    /// Creation time, Unix ms.
+    pub created_ms: i64,
+}
+
+/// A maintenance window to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMaintenance {
+    /// The monitor it covers; `None` for every monitor.
+    pub monitor_id: Option<i64>,
+    /// Start, Unix ms.
+    pub start_ms: i64,
+    /// End, Unix ms.
+    pub end_ms: i64,
+    /// Why.
+    pub reason: String,
+    /// Creation time, Unix ms.
+    pub now_ms: i64,
+}

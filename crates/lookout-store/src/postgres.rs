@@ -319,6 +319,8 @@ fn signal_from_row(row: &Row) -> Result<Signal> {
         project_id: row.try_get(2)?,
         issue_id: row.try_get(3)?,
         event_id: row.try_get(4)?,
+        monitor_id: None,
+        detail: None,
         created_ms: row.try_get(5)?,
     })
 }
@@ -632,7 +634,7 @@ impl BatchTx for PgTx<'_, '_> {
         // instance.
         self.execute("SELECT pg_advisory_xact_lock($1)", &[&SIGNAL_LOCK])?;
         let kind: Vec<&str> = signals.iter().map(|s| s.kind.as_str()).collect();
-        let project: Vec<i64> = signals.iter().map(|s| s.project_id).collect();
+        let project: Vec<Option<i64>> = signals.iter().map(|s| s.project_id).collect();
         let issue: Vec<Option<i64>> = signals.iter().map(|s| s.issue_id).collect();
         let event: Vec<Option<&str>> = signals.iter().map(|s| s.event_id.as_deref()).collect();
         let created: Vec<i64> = signals.iter().map(|s| s.created_ms).collect();
@@ -1168,6 +1170,70 @@ impl Store for PostgresStore {
                 received_ms: r.try_get(7)?,
             })
         })
+    }
+
+    fn create_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
+        todo!()
+    }
+    fn upsert_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
+        todo!()
+    }
+    fn update_monitor(&self, _id: i64, _new: &NewMonitor) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn delete_monitor(&self, _id: i64) -> Result<bool> {
+        todo!()
+    }
+    fn prune_config_monitors(&self, _keep: &[i64]) -> Result<u64> {
+        todo!()
+    }
+    fn list_monitors(&self) -> Result<Vec<Monitor>> {
+        todo!()
+    }
+    fn get_monitor(&self, _id: i64) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn get_monitor_by_token(&self, _token: &str) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn get_monitor_by_slug(&self, _project_id: i64, _slug: &str) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn set_monitor_paused(&self, _id: i64, _paused: bool, _now_ms: i64) -> Result<bool> {
+        todo!()
+    }
+    fn write_checks(&self, _batch: &CheckBatch) -> Result<Vec<Signal>> {
+        todo!()
+    }
+    fn check_results(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<CheckRecord>> {
+        todo!()
+    }
+    fn rollup_checks(&self, _now_ms: i64) -> Result<u64> {
+        todo!()
+    }
+    fn prune_checks(&self, _r: &CheckRetention, _now_ms: i64) -> Result<u64> {
+        todo!()
+    }
+    fn check_rollups(&self, _m: i64, _r: Resolution, _f: i64, _t: i64) -> Result<Vec<Rollup>> {
+        todo!()
+    }
+    fn latency_summary(&self, _m: i64, _f: i64, _t: i64) -> Result<LatencySummary> {
+        todo!()
+    }
+    fn outages(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<Outage>> {
+        todo!()
+    }
+    fn downtime(&self, _f: i64, _t: i64) -> Result<HashMap<i64, i64>> {
+        todo!()
+    }
+    fn create_maintenance(&self, _new: &NewMaintenance) -> Result<Maintenance> {
+        todo!()
+    }
+    fn list_maintenance(&self, _after_ms: i64) -> Result<Vec<Maintenance>> {
+        todo!()
+    }
+    fn delete_maintenance(&self, _id: i64) -> Result<bool> {
+        todo!()
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {

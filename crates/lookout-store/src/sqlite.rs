@@ -351,6 +351,8 @@ fn signal_from_row(row: &Row<'_>) -> Result<Signal> {
         project_id: row.get(2)?,
         issue_id: row.get(3)?,
         event_id: row.get(4)?,
+        monitor_id: None,
+        detail: None,
         created_ms: row.get(5)?,
     })
 }
@@ -1088,6 +1090,70 @@ impl Store for SqliteStore {
                 })
             },
         )
+    }
+
+    fn create_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
+        todo!()
+    }
+    fn upsert_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
+        todo!()
+    }
+    fn update_monitor(&self, _id: i64, _new: &NewMonitor) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn delete_monitor(&self, _id: i64) -> Result<bool> {
+        todo!()
+    }
+    fn prune_config_monitors(&self, _keep: &[i64]) -> Result<u64> {
+        todo!()
+    }
+    fn list_monitors(&self) -> Result<Vec<Monitor>> {
+        todo!()
+    }
+    fn get_monitor(&self, _id: i64) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn get_monitor_by_token(&self, _token: &str) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn get_monitor_by_slug(&self, _project_id: i64, _slug: &str) -> Result<Option<Monitor>> {
+        todo!()
+    }
+    fn set_monitor_paused(&self, _id: i64, _paused: bool, _now_ms: i64) -> Result<bool> {
+        todo!()
+    }
+    fn write_checks(&self, _batch: &CheckBatch) -> Result<Vec<Signal>> {
+        todo!()
+    }
+    fn check_results(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<CheckRecord>> {
+        todo!()
+    }
+    fn rollup_checks(&self, _now_ms: i64) -> Result<u64> {
+        todo!()
+    }
+    fn prune_checks(&self, _r: &CheckRetention, _now_ms: i64) -> Result<u64> {
+        todo!()
+    }
+    fn check_rollups(&self, _m: i64, _r: Resolution, _f: i64, _t: i64) -> Result<Vec<Rollup>> {
+        todo!()
+    }
+    fn latency_summary(&self, _m: i64, _f: i64, _t: i64) -> Result<LatencySummary> {
+        todo!()
+    }
+    fn outages(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<Outage>> {
+        todo!()
+    }
+    fn downtime(&self, _f: i64, _t: i64) -> Result<HashMap<i64, i64>> {
+        todo!()
+    }
+    fn create_maintenance(&self, _new: &NewMaintenance) -> Result<Maintenance> {
+        todo!()
+    }
+    fn list_maintenance(&self, _after_ms: i64) -> Result<Vec<Maintenance>> {
+        todo!()
+    }
+    fn delete_maintenance(&self, _id: i64) -> Result<bool> {
+        todo!()
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {
