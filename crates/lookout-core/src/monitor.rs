@@ -162,6 +162,27 @@ impl MonitorState {
         }
     }
 
+    /// A monitor as it was before a restart: its confirmed health, the start of an
+    /// ongoing outage and its last check. Streaks start over, so a failure seen just before
+    /// the restart needs confirming again rather than being forgotten or double-counted.
+    pub fn restore(
+        settings: MonitorSettings,
+        confirmed: State,
+        down_since_ms: Option<i64>,
+        last_check_ms: Option<i64>,
+    ) -> Self {
+        let confirmed = match confirmed {
+            State::Up | State::Degraded | State::Down => confirmed,
+            _ => State::Unknown,
+        };
+        MonitorState {
+            confirmed,
+            down_since_ms: down_since_ms.filter(|_| confirmed == State::Down),
+            last_check_ms,
+            ..MonitorState::new(settings)
+        }
+    }
+
     /// What the monitor shows: Paused and Maintenance take precedence over health.
     pub fn state(&self) -> State {
         if self.paused {
@@ -650,6 +671,28 @@ mod tests {
         assert_eq!(m.next_due_ms(), 50_000);
         assert!(m.record(50_000, down()).is_empty(), "the streak restarted");
         assert_eq!(m.next_due_ms(), 70_000);
+    }
+
+    #[test]
+    fn restore_keeps_the_outage_and_the_schedule() {
+        let mut m = MonitorState::restore(
+            MonitorSettings::default(),
+            State::Down,
+            Some(1_000),
+            Some(5 * MIN),
+        );
+        assert_eq!(m.state(), State::Down);
+        assert_eq!(m.next_due_ms(), 6 * MIN);
+        let t = m.record(6 * MIN, Outcome::Up);
+        assert_eq!(
+            t,
+            vec![Transition::Recovered {
+                down_for_ms: 6 * MIN - 1_000
+            }]
+        );
+        let m = MonitorState::restore(MonitorSettings::default(), State::Paused, Some(1), None);
+        assert_eq!(m.state(), State::Unknown);
+        assert_eq!(m.down_since_ms(), None);
     }
 
     #[test]

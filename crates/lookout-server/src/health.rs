@@ -35,7 +35,23 @@ pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
     let database = health::database_check(db, &t);
     let (used, total) = sysinfo::memory();
     let memory = health::memory_check(used, total, &t);
-    let status = health::overall([database.status, memory.status]);
+    let sched = app.monitors.stats();
+    let max_late = app.uptime.max_lateness.as_millis() as i64;
+    // Late checks mean outages are noticed late: worth a warning, not an outage of lookout.
+    let sched_status = if sched.late_p99_ms > max_late {
+        health::HealthStatus::Degraded
+    } else {
+        health::HealthStatus::Ok
+    };
+    let scheduler = serde_json::json!({
+        "status": sched_status,
+        "monitors": sched.monitors,
+        "running": sched.running,
+        "late_p50_ms": sched.late_p50_ms,
+        "late_p99_ms": sched.late_p99_ms,
+        "max_lateness_ms": max_late,
+    });
+    let status = health::overall([database.status, memory.status, sched_status]);
     let body = serde_json::json!({
         "status": status,
         "timestamp": crate::time_fmt::iso(app.clock.now_ms()),
@@ -43,6 +59,7 @@ pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
         "checks": {
             "database": database,
             "memory": memory,
+            "scheduler": scheduler,
         }
     });
     let code = StatusCode::from_u16(status.http_code()).unwrap_or(StatusCode::OK);

@@ -9,6 +9,8 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
+pub mod monitors;
+pub mod ping;
 pub mod projects;
 pub mod state;
 pub mod sysinfo;
@@ -41,6 +43,9 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer: Option<std::thread::JoinHandle<()>>,
     jobs: tokio::task::JoinHandle<()>,
+    scheduler: tokio::task::JoinHandle<()>,
+    recorder: tokio::task::JoinHandle<()>,
+    stop_recorder: Option<oneshot::Sender<()>>,
 }
 
 impl Running {
@@ -70,6 +75,11 @@ impl Running {
         }
         (&mut self.server).await??;
         self.jobs.abort();
+        self.scheduler.abort();
+        if let Some(tx) = self.stop_recorder.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.recorder).await?;
         self.state.writer.stop();
         if let Some(w) = self.writer.take() {
             tokio::task::spawn_blocking(move || w.join())
@@ -134,6 +144,15 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         let store = store.clone();
         tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now)).await??
     };
+    let monitor_defs = {
+        let (store, config) = (store.clone(), config.clone());
+        tokio::task::spawn_blocking(move || monitors::sync_config(store.as_ref(), &config, now))
+            .await??
+    };
+    let api_windows = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.list_maintenance(now)).await??
+    };
     let api_token = match config.server.api_token.is_empty() {
         false => config.server.api_token.clone(),
         true => load_or_create_token(&config.server.data_dir)?,
@@ -159,6 +178,20 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         config.ingest.batch_size,
         signals.clone(),
     );
+    let (records_tx, records_rx) = tokio::sync::mpsc::channel(monitors::recorder::QUEUE);
+    let monitors = Arc::new(monitors::Monitors::new(
+        clock.clone(),
+        records_tx,
+        config.uptime.max_concurrent_checks,
+    ));
+    monitors.set_windows(
+        monitors::config_windows(&config, &monitor_defs),
+        api_windows,
+    );
+    let n_monitors = monitor_defs.len();
+    for (m, def) in monitor_defs {
+        monitors.upsert(m, def);
+    }
     let state = Arc::new(AppState {
         store,
         projects,
@@ -170,8 +203,13 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         started: Instant::now(),
         signals,
         metrics: Default::default(),
+        monitors: monitors.clone(),
+        uptime: config.uptime.clone(),
     });
     let jobs = jobs::spawn(state.clone());
+    let (stop_recorder, stopped) = oneshot::channel();
+    let recorder = tokio::spawn(monitors::recorder::run(state.clone(), records_rx, stopped));
+    let scheduler = tokio::spawn(monitors::scheduler::run(monitors));
 
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -182,7 +220,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             })
             .await
     });
-    tracing::info!(%addr, store = state.store.kind(), "lookout is listening");
+    tracing::info!(%addr, store = state.store.kind(), monitors = n_monitors, "lookout is listening");
     Ok(Running {
         addr,
         state,
@@ -190,6 +228,9 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         server,
         writer: Some(writer_thread),
         jobs,
+        scheduler,
+        recorder,
+        stop_recorder: Some(stop_recorder),
     })
 }
 
@@ -198,6 +239,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/health", get(health::handler))
         .merge(ingest::routes())
+        .merge(ping::routes())
         .merge(api::routes(state.clone()))
         .with_state(state)
 }

@@ -66,6 +66,10 @@ pub struct AppState {
     pub signals: broadcast::Sender<Signal>,
     /// Counters.
     pub metrics: Metrics,
+    /// Uptime monitors and their scheduler.
+    pub monitors: Arc<crate::monitors::Monitors>,
+    /// `[uptime]` settings.
+    pub uptime: crate::config::UptimeConfig,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, behind a bearer token.
 
 mod issues;
+mod monitors;
 mod projects;
 
 use std::sync::Arc;
@@ -34,6 +35,30 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/issues/{id}/events", get(issues::events))
         .route("/api/v1/issues/{id}/{action}", post(issues::action))
         .route("/api/v1/signals", get(issues::signals))
+        .route(
+            "/api/v1/monitors",
+            get(monitors::list).post(monitors::create),
+        )
+        .route(
+            "/api/v1/monitors/{id}",
+            get(monitors::get)
+                .put(monitors::update)
+                .delete(monitors::delete),
+        )
+        .route("/api/v1/monitors/{id}/results", get(monitors::results))
+        .route("/api/v1/monitors/{id}/rollups", get(monitors::rollups))
+        .route("/api/v1/monitors/{id}/outages", get(monitors::outages))
+        .route("/api/v1/monitors/{id}/uptime", get(monitors::uptime))
+        .route("/api/v1/monitors/{id}/{action}", post(monitors::action))
+        .route(
+            "/api/v1/maintenance",
+            get(monitors::list_maintenance).post(monitors::create_maintenance),
+        )
+        .route(
+            "/api/v1/maintenance/{id}",
+            axum::routing::delete(monitors::delete_maintenance),
+        )
+        .route("/api/v1/scheduler", get(monitors::scheduler))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 

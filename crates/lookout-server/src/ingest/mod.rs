@@ -119,7 +119,7 @@ async fn store(
 }
 
 async fn ingest(
-    app: &AppState,
+    app: &Arc<AppState>,
     endpoint: Endpoint,
     project_id: &str,
     query: Option<String>,
@@ -136,7 +136,7 @@ async fn ingest(
 }
 
 async fn ingest_inner(
-    app: &AppState,
+    app: &Arc<AppState>,
     endpoint: Endpoint,
     project_id: &str,
     query: Option<String>,
@@ -263,6 +263,7 @@ async fn ingest_inner(
     }
 
     let n_events = processed.batch.events.len();
+    let check_ins = processed.batch.check_ins.clone();
     let rx = app
         .writer
         .submit(std::mem::take(&mut processed.batch))
@@ -278,6 +279,9 @@ async fn ingest_inner(
     match rx.await {
         Ok(Ok(outcomes)) => {
             app.metrics.events_accepted.add(n_events as u64);
+            if !check_ins.is_empty() {
+                crate::monitors::checkin::apply(app.clone(), check_ins);
+            }
             debug_assert_eq!(outcomes.len(), n_events);
             let id = envelope_event_id.or(processed.first_event_id);
             Ok(ok_response(id, limited.and_then(|l| l.rate_limits)))

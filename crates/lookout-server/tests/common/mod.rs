@@ -28,7 +28,11 @@ pub fn spawn_app(extra: &str) -> TestApp {
 }
 
 pub fn spawn_app_with_clock(extra: &str, clock: Arc<dyn Clock>) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(extra, clock, tempfile::tempdir().unwrap())
+}
+
+/// Starts the server on an existing data directory (a restart).
+pub fn spawn_app_in(extra: &str, clock: Arc<dyn Clock>, dir: tempfile::TempDir) -> TestApp {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{TOKEN}\"\n\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\n{extra}\n",
         dir.path().display()

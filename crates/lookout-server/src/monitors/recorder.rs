@@ -1,0 +1,131 @@
+//! Writes what the scheduler and heartbeats produce (results, statuses, outages, signals)
+//! in batches: at 10,000 monitors that is ~170 results a second, one transaction each
+//! would be wasteful, and a batch per quarter second keeps the API current.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_core::signal::Signal;
+use lookout_store::{CheckBatch, CheckRecord, MonitorStatus, OutageChange};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::state::AppState;
+
+/// Results per transaction at most.
+const MAX_BATCH: usize = 1_000;
+/// How long results wait for company before being written.
+const LINGER: Duration = Duration::from_millis(250);
+/// Records waiting for the recorder before new ones are dropped.
+pub const QUEUE: usize = 50_000;
+
+/// What one check or ping produced.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// The raw result, if the event was a check or a finishing ping.
+    pub result: Option<CheckRecord>,
+    /// The monitor's new status.
+    pub status: Option<(i64, MonitorStatus)>,
+    /// Outages opened or closed.
+    pub outages: Vec<OutageChange>,
+    /// Signals for the alert engine.
+    pub signals: Vec<Signal>,
+    /// Told once the record is durable (a ping is answered only then).
+    pub ack: Option<oneshot::Sender<()>>,
+}
+
+impl Record {
+    /// A status change alone (pause, resume).
+    pub fn status(id: i64, status: MonitorStatus) -> Self {
+        Record {
+            status: Some((id, status)),
+            ..Record::default()
+        }
+    }
+}
+
+/// Drains `rx` into the store until `stop` fires; then writes what is queued and returns.
+pub async fn run(
+    state: Arc<AppState>,
+    mut rx: mpsc::Receiver<Record>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut acks = Vec::new();
+    loop {
+        let mut batch = CheckBatch::default();
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            _ = &mut stop => None,
+        };
+        let Some(first) = first else { break };
+        add(&mut batch, &mut acks, first);
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.results.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => add(&mut batch, &mut acks, r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        write(&state, batch).await;
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+    let mut batch = CheckBatch::default();
+    while let Ok(r) = rx.try_recv() {
+        add(&mut batch, &mut acks, r);
+    }
+    if !batch.results.is_empty() || !batch.statuses.is_empty() || !batch.signals.is_empty() {
+        write(&state, batch).await;
+    }
+    for ack in acks {
+        let _ = ack.send(());
+    }
+}
+
+fn add(batch: &mut CheckBatch, acks: &mut Vec<oneshot::Sender<()>>, r: Record) {
+    acks.extend(r.ack);
+    batch.results.extend(r.result);
+    if let Some((id, status)) = r.status {
+        // Only the latest status of a monitor matters.
+        match batch.statuses.iter_mut().find(|(i, _)| *i == id) {
+            Some(slot) => slot.1 = status,
+            None => batch.statuses.push((id, status)),
+        }
+    }
+    batch.outages.extend(r.outages);
+    batch.signals.extend(r.signals);
+}
+
+/// Writes a batch, retrying while the database is unavailable: signals and outages must
+/// not be lost to a transient failure.
+async fn write(state: &Arc<AppState>, batch: CheckBatch) {
+    let batch = Arc::new(batch);
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let (s, b) = (state.clone(), batch.clone());
+        let res = tokio::task::spawn_blocking(move || s.store.write_checks(&b)).await;
+        match res {
+            Ok(Ok(signals)) => {
+                for sig in signals {
+                    tracing::info!(
+                        kind = sig.kind.as_str(),
+                        monitor = sig.monitor_id,
+                        detail = sig.detail.as_deref().unwrap_or(""),
+                        "monitor signal"
+                    );
+                    let _ = state.signals.send(sig);
+                }
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot write check results; retrying");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the check writer panicked; results of one batch are lost");
+                return;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}

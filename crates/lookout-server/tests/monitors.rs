@@ -1,0 +1,791 @@
+//! Uptime monitors end to end: the real server in-process with an injected clock, real
+//! targets on loopback (an HTTP server that can be switched up, down, slow, to a wrong
+//! status, to a body without the keyword, to a degraded or unhealthy health document; a
+//! closed port; a name that does not resolve; TLS servers with generated certificates that
+//! expire in 5 days, have expired, or are for another host), heartbeat pings, maintenance
+//! windows, the API and `/api/health`.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../../lookout-probe/tests/common/mod.rs"]
+mod probe_common;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lookout_core::clock::ManualClock;
+use serde_json::{json, Value};
+
+const MIN: i64 = 60_000;
+/// A round start time, so schedules are easy to read in failures.
+const T0: i64 = 1_800_000_000_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Mode {
+    Up = 0,
+    Down = 1,
+    Slow = 2,
+    WrongStatus = 3,
+    NoKeyword = 4,
+    Degraded = 5,
+    Unhealthy = 6,
+}
+
+/// An HTTP target on loopback whose behaviour the test switches.
+struct Target {
+    mode: Arc<AtomicU8>,
+    url: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Target {
+    fn start() -> Target {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mode = Arc::new(AtomicU8::new(Mode::Up as u8));
+        let m = mode.clone();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(move || {
+            let m = m.clone();
+            async move { respond(m.load(Ordering::SeqCst)).await }
+        });
+        rt.spawn(async move { axum::serve(listener, app).await });
+        Target {
+            mode,
+            url: format!("http://{addr}"),
+            _rt: rt,
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+}
+
+async fn respond(mode: u8) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let health = |status: &str, db: &str| {
+        json!({
+            "status": status,
+            "timestamp": "2027-01-15T08:00:00Z",
+            "uptime": 12.5,
+            "checks": {
+                "database": {"status": db, "latency": 250},
+                "memory": {"status": "ok", "used": 100, "total": 1000, "percentage": 10}
+            }
+        })
+        .to_string()
+    };
+    match mode {
+        0 => (StatusCode::OK, health("ok", "ok")).into_response(),
+        1 => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        2 => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            (StatusCode::OK, health("ok", "ok")).into_response()
+        }
+        3 => (StatusCode::NOT_FOUND, "not here").into_response(),
+        4 => (StatusCode::OK, "{\"hello\": \"world\"}").into_response(),
+        5 => (StatusCode::OK, health("degraded", "degraded")).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            health("unhealthy", "unhealthy"),
+        )
+            .into_response(),
+    }
+}
+
+fn app_at(extra: &str) -> (TestApp, ManualClock) {
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(extra, Arc::new(clock.clone()));
+    (app, clock)
+}
+
+/// Polls `f` until it returns `Some`, for at most 10 s of real time.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn monitor_by_name(app: &TestApp, name: &str) -> Value {
+    let r = app.get("/api/v1/monitors");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no monitor {name} in {}", r.body))
+}
+
+fn monitor(app: &TestApp, id: i64) -> Value {
+    let r = app.get(&format!("/api/v1/monitors/{id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// The newest persisted raw result's time, if any.
+fn newest_result(app: &TestApp, id: i64) -> Option<i64> {
+    let r = app.get(&format!("/api/v1/monitors/{id}/results?limit=1"));
+    r.body
+        .as_array()?
+        .first()
+        .map(|r| parse_iso(r["at"].as_str().unwrap()))
+}
+
+/// Runs the monitor's first check, at the phase within its interval that the scheduler
+/// chose (shown as `next_check`); returns the monitor and that time.
+fn first_check(app: &TestApp, clock: &ManualClock, id: i64) -> (Value, i64) {
+    let next = monitor(app, id)["status"]["next_check"]
+        .as_str()
+        .map(parse_iso)
+        .expect("next_check");
+    assert!(next >= clock_now(clock));
+    (step_to(app, clock, id, next), next)
+}
+
+/// Sets the clock to a check's due time `at` and waits until that check ran and its
+/// result, status, outage and signals are persisted (they are written together).
+fn step_to(app: &TestApp, clock: &ManualClock, id: i64, at: i64) -> Value {
+    clock.set(at);
+    wait_for("the check due at the new time", || {
+        let m = monitor(app, id);
+        let last = parse_iso(m["status"]["last_check"].as_str()?);
+        (last == at && newest_result(app, id)? == at).then_some(m)
+    })
+}
+
+fn clock_now(clock: &ManualClock) -> i64 {
+    use lookout_core::clock::Clock;
+    clock.now_ms()
+}
+
+fn parse_iso(s: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s}: {e}"));
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn signals(app: &TestApp, monitor_id: i64) -> Vec<Value> {
+    let r = app.get("/api/v1/signals?after=0&limit=1000");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["monitor_id"] == monitor_id)
+        .cloned()
+        .collect()
+}
+
+fn kinds(signals: &[Value]) -> Vec<String> {
+    signals
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn http_monitor(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[[monitors]]\nname = \"{name}\"\nkind = \"http\"\nurl = \"{url}\"\ninterval = \"60s\"\nretry_interval = \"20s\"\ntimeout = \"2s\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
+    let target = Target::start();
+    let (app, clock) = app_at(&http_monitor("Homepage", &target.url, ""));
+    let id = monitor_by_name(&app, "Homepage")["id"].as_i64().unwrap();
+
+    let (m, f) = first_check(&app, &clock, id);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+
+    target.set(Mode::Down);
+    let m = step_to(&app, &clock, id, f + MIN);
+    assert_eq!(
+        m["status"]["state"], "up",
+        "one failure is not an outage: {m}"
+    );
+    assert!(
+        m["status"]["last_error"].as_str().unwrap().contains("500"),
+        "{m}"
+    );
+    // The retry comes 20 s later, not a whole interval later.
+    let m = step_to(&app, &clock, id, f + MIN + 20_000);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    assert_eq!(
+        parse_iso(m["status"]["down_since"].as_str().unwrap()),
+        f + MIN,
+        "the outage starts at its first failing check"
+    );
+    let sig = wait_for("the down signal", || {
+        let s = signals(&app, id);
+        (!s.is_empty()).then_some(s)
+    });
+    assert_eq!(kinds(&sig), ["monitor_down"]);
+    assert!(
+        sig[0]["detail"].as_str().unwrap().contains("Homepage"),
+        "{sig:?}"
+    );
+
+    // Still down: no second signal.
+    step_to(&app, &clock, id, f + 2 * MIN + 20_000);
+    assert_eq!(signals(&app, id).len(), 1);
+    target.set(Mode::Up);
+    let m = step_to(&app, &clock, id, f + 3 * MIN + 20_000);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    let sig = wait_for("the up signal", || {
+        let s = signals(&app, id);
+        (s.len() == 2).then_some(s)
+    });
+    assert_eq!(kinds(&sig), ["monitor_down", "monitor_up"]);
+
+    let outages = app.get(&format!("/api/v1/monitors/{id}/outages")).body;
+    let outages = outages.as_array().unwrap();
+    assert_eq!(outages.len(), 1, "{outages:?}");
+    assert_eq!(outages[0]["ongoing"], false);
+    assert_eq!(outages[0]["duration_ms"], 2 * MIN + 20_000, "{outages:?}");
+    assert!(outages[0]["cause"].as_str().unwrap().contains("500"));
+
+    let results = app.get(&format!("/api/v1/monitors/{id}/results")).body;
+    let outcomes: Vec<&str> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["up", "down", "down", "down", "up"]
+            .iter()
+            .rev()
+            .copied()
+            .collect::<Vec<_>>()
+    );
+
+    // Uptime over the last hour: 3 minutes down since the monitor was created at T0.
+    let u = app
+        .get(&format!("/api/v1/monitors/{id}/uptime?from={T0}"))
+        .body;
+    assert_eq!(u["downtime_ms"], 2 * MIN + 20_000, "{u}");
+    let span = (clock_now(&clock) + 1 - T0) as f64;
+    let expect = 100.0 * (1.0 - (2 * MIN + 20_000) as f64 / span);
+    assert!(
+        (u["uptime_pct"].as_f64().unwrap() - expect).abs() < 0.01,
+        "{u}"
+    );
+}
+
+#[test]
+fn each_failure_is_named_in_plain_words() {
+    let target = Target::start();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cfg = String::new();
+    cfg += &http_monitor(
+        "keyword",
+        &target.url,
+        "kind = \"keyword\"\nkeyword = \"\\\"status\\\":\\\"ok\\\"\"",
+    );
+    cfg = cfg.replacen("kind = \"http\"\n", "", 1);
+    cfg += &http_monitor("status", &target.url, "");
+    cfg += &http_monitor("slow", &target.url, "");
+    cfg += &http_monitor("dns", "http://lookout-test.invalid/", "");
+    cfg += &format!(
+        "[[monitors]]\nname = \"port\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {closed}\ninterval = \"60s\"\n"
+    );
+    let (app, clock) = app_at(&cfg);
+    let id = |n: &str| monitor_by_name(&app, n)["id"].as_i64().unwrap();
+    let (kw, st, slow, dns, port) = (
+        id("keyword"),
+        id("status"),
+        id("slow"),
+        id("dns"),
+        id("port"),
+    );
+    // The target answers compact JSON in Up mode, so the keyword is found at first.
+    target.set(Mode::Up);
+    clock.advance(MIN);
+    for i in [kw, st, slow] {
+        wait_for("first checks", || {
+            (monitor(&app, i)["status"]["state"] == "up").then_some(())
+        });
+    }
+    target.set(Mode::NoKeyword);
+    clock.advance(MIN);
+    let err = |i: i64| {
+        wait_for("a failure", || {
+            monitor(&app, i)["status"]["last_error"]
+                .as_str()
+                .map(str::to_string)
+        })
+    };
+    assert!(err(kw).contains("keyword"), "{}", err(kw));
+    target.set(Mode::WrongStatus);
+    clock.advance(20_000);
+    wait_for("the status failure", || {
+        err(st).contains("404").then_some(())
+    });
+    target.set(Mode::Slow);
+    clock.advance(20_000);
+    wait_for("the timeout", || {
+        err(slow).contains("timed out").then_some(())
+    });
+    assert!(err(dns).contains("DNS"), "{}", err(dns));
+    assert!(err(port).contains("refused"), "{}", err(port));
+}
+
+#[test]
+fn health_documents_degrade_rather_than_fail() {
+    let target = Target::start();
+    let cfg = format!(
+        "[[monitors]]\nname = \"Health Endpoint\"\nkind = \"health\"\nurl = \"{}/api/health\"\ninterval = \"60s\"\n",
+        target.url
+    );
+    let (app, clock) = app_at(&cfg);
+    let id = monitor_by_name(&app, "Health Endpoint")["id"]
+        .as_i64()
+        .unwrap();
+    let (_, f) = first_check(&app, &clock, id);
+    target.set(Mode::Degraded);
+    step_to(&app, &clock, id, f + MIN);
+    let m = step_to(&app, &clock, id, f + MIN + 20_000);
+    assert_eq!(m["status"]["state"], "degraded", "{m}");
+    assert!(
+        m["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("database"),
+        "names the failing check: {m}"
+    );
+    target.set(Mode::Unhealthy);
+    step_to(&app, &clock, id, f + 2 * MIN + 20_000);
+    let m = step_to(&app, &clock, id, f + 2 * MIN + 40_000);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    assert_eq!(
+        kinds(&signals(&app, id)),
+        ["monitor_degraded", "monitor_down"]
+    );
+}
+
+#[test]
+fn maintenance_windows_suppress_alerts_and_downtime() {
+    let target = Target::start();
+    let start = "2027-01-15T08:00:00Z";
+    let t0 = parse_iso(start);
+    let cfg = format!(
+        "{}[[maintenance]]\nname = \"Deploy window\"\nmonitors = [\"Homepage\"]\nstart = \"2027-01-15T08:05:00Z\"\nend = \"2027-01-15T08:15:00Z\"\n",
+        http_monitor("Homepage", &target.url, "")
+    );
+    let clock = ManualClock::new(t0);
+    let app = spawn_app_with_clock(&cfg, Arc::new(clock.clone()));
+    let id = monitor_by_name(&app, "Homepage")["id"].as_i64().unwrap();
+    // The first check runs at f in [08:00, 08:01), so checks f + 5 min … f + 14 min fall
+    // inside the 08:05–08:15 window and f + 15 min after it.
+    let (_, f) = first_check(&app, &clock, id);
+    for k in 1..5 {
+        step_to(&app, &clock, id, f + k * MIN);
+    }
+    target.set(Mode::Down);
+    for k in 5..15 {
+        let m = step_to(&app, &clock, id, f + k * MIN);
+        assert_eq!(m["status"]["state"], "maintenance", "{m}");
+        assert_eq!(m["status"]["down_since"], Value::Null, "{m}");
+    }
+    assert!(signals(&app, id).is_empty(), "no alert in the window");
+    // The window is over; failures inside it did not count toward the alert.
+    let m = step_to(&app, &clock, id, f + 15 * MIN);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    let m = step_to(&app, &clock, id, f + 15 * MIN + 20_000);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    let u = app
+        .get(&format!(
+            "/api/v1/monitors/{id}/uptime?from={t0}&to={}",
+            f + 15 * MIN
+        ))
+        .body;
+    assert_eq!(
+        u["downtime_ms"], 0,
+        "the window's failures are not downtime: {u}"
+    );
+    let results = app.get(&format!("/api/v1/monitors/{id}/results")).body;
+    let in_window = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["maintenance"] == true)
+        .count();
+    assert_eq!(in_window, 10, "{results}");
+
+    // One-off windows through the API, e.g. opened by a deploy.
+    let r = app.send(
+        "POST",
+        "/api/v1/maintenance",
+        &json!({"monitor_id": id, "duration": "10m", "reason": "deploy"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let m = step_to(&app, &clock, id, f + 16 * MIN + 20_000);
+    assert_eq!(m["status"]["state"], "maintenance", "{m}");
+    let r = app.send("POST", "/api/v1/maintenance", &json!({"reason": "x"}));
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[test]
+fn heartbeats_detect_missed_failed_and_too_long_runs() {
+    let cfg = "[[monitors]]\nname = \"backup\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ngrace = \"5m\"\nmax_runtime = \"30m\"\ntoken = \"backup-token-1234\"\n";
+    let (app, clock) = app_at(cfg);
+    let m = monitor_by_name(&app, "backup");
+    let id = m["id"].as_i64().unwrap();
+    assert!(
+        m["ping_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ping/backup-token-1234"),
+        "{m}"
+    );
+    let ping = |path: &str| {
+        request(
+            "GET",
+            &format!("{}/ping/backup-token-1234{path}", app.url),
+            &[],
+            vec![],
+        )
+    };
+    assert_eq!(ping("").status, 200);
+    assert_eq!(monitor(&app, id)["status"]["state"], "up");
+
+    // On time: nothing happens.
+    clock.advance(60 * MIN);
+    assert_eq!(ping("").status, 200);
+    // Late beyond the grace: missed, once.
+    clock.advance(65 * MIN - 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(signals(&app, id).is_empty(), "not before period + grace");
+    clock.advance(1);
+    let sig = wait_for("the missed signal", || {
+        let s = signals(&app, id);
+        (!s.is_empty()).then_some(s)
+    });
+    assert_eq!(kinds(&sig), ["heartbeat_missed"]);
+    clock.advance(3 * 60 * MIN);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(signals(&app, id).len(), 1, "no repeat while down");
+    assert_eq!(monitor(&app, id)["status"]["state"], "down");
+
+    // A run: start, then success, recovers.
+    assert_eq!(ping("/start").status, 200);
+    clock.advance(MIN);
+    assert_eq!(ping("/0").status, 200);
+    let sig = wait_for("the up signal", || {
+        let s = signals(&app, id);
+        (s.len() == 2).then_some(s)
+    });
+    assert_eq!(kinds(&sig)[1], "monitor_up");
+    let m = monitor(&app, id);
+    assert_eq!(m["status"]["last_latency_ms"], MIN, "run duration: {m}");
+
+    // A failing exit code.
+    assert_eq!(ping("/3").status, 200);
+    let sig = wait_for("the failed signal", || {
+        let s = signals(&app, id);
+        (s.len() == 3).then_some(s)
+    });
+    assert_eq!(kinds(&sig)[2], "heartbeat_failed");
+    assert!(
+        sig[2]["detail"].as_str().unwrap().contains("exit code 3"),
+        "{sig:?}"
+    );
+
+    // Bad pings and unknown tokens.
+    assert_eq!(ping("/abc").status, 400);
+    let r = request(
+        "GET",
+        &format!("{}/ping/nope-nope-nope", app.url),
+        &[],
+        vec![],
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn heartbeat_runs_that_never_end_are_detected() {
+    let cfg = "[[monitors]]\nname = \"import\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ngrace = \"5m\"\nmax_runtime = \"10m\"\ntoken = \"import-token-1234\"\n";
+    let (app, clock) = app_at(cfg);
+    let id = monitor_by_name(&app, "import")["id"].as_i64().unwrap();
+    let url = format!("{}/ping/import-token-1234/start", app.url);
+    assert_eq!(request("POST", &url, &[], vec![]).status, 200);
+    clock.advance(10 * MIN + 1);
+    let sig = wait_for("the too-long signal", || {
+        let s = signals(&app, id);
+        (!s.is_empty()).then_some(s)
+    });
+    assert_eq!(kinds(&sig), ["heartbeat_missed"]);
+    assert!(
+        sig[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has not finished"),
+        "{sig:?}"
+    );
+}
+
+#[test]
+fn monitors_are_managed_through_the_api() {
+    let target = Target::start();
+    let (app, clock) = app_at("");
+    let r = app.send(
+        "POST",
+        "/api/v1/monitors",
+        &json!({"name": "Signup", "kind": "http", "url": format!("{}/signup", target.url), "interval": "30s"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["source"], "api");
+    let (_, _) = first_check(&app, &clock, id);
+    let m = monitor(&app, id);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    assert_eq!(m["uptime"]["24h"], 100.0, "{m}");
+    assert_eq!(m["latency_24h"]["count"], 1, "{m}");
+
+    // Bad definitions name the monitor and the key.
+    let bad = [
+        (
+            json!({"name": "a", "kind": "http", "url": "ftp://x"}),
+            "url",
+        ),
+        (
+            json!({"name": "b", "kind": "http", "url": "http://x", "interval": "5s"}),
+            "interval",
+        ),
+        (
+            json!({"name": "c", "kind": "http", "url": "http://x", "colour": 1}),
+            "colour",
+        ),
+        (
+            json!({"name": "d", "kind": "heartbeat", "cron": "61 * * * *"}),
+            "cron",
+        ),
+        (
+            json!({"name": "e", "kind": "tcp", "host": "db", "port": 5432, "keyword": "x"}),
+            "keyword",
+        ),
+    ];
+    for (body, key) in bad {
+        let r = app.send("POST", "/api/v1/monitors", &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.detail().contains(key), "{body}: {}", r.detail());
+    }
+    let dup = app.send(
+        "POST",
+        "/api/v1/monitors",
+        &json!({"name": "Signup", "kind": "tcp", "host": "127.0.0.1", "port": 1}),
+    );
+    assert_eq!(dup.status, 409, "{}", dup.body);
+
+    // Pause: no checks; resume: checks again.
+    let r = app.send("POST", &format!("/api/v1/monitors/{id}/pause"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"]["state"], "paused");
+    let before = monitor(&app, id)["status"]["last_check"].clone();
+    clock.advance(5 * MIN);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(monitor(&app, id)["status"]["last_check"], before);
+    app.send("POST", &format!("/api/v1/monitors/{id}/resume"), &json!({}));
+    let m = step_to(&app, &clock, id, clock_now(&clock));
+    assert_eq!(
+        m["status"]["state"], "up",
+        "a resumed monitor is checked at once: {m}"
+    );
+
+    // Edit, then delete.
+    let r = app.send(
+        "PUT",
+        &format!("/api/v1/monitors/{id}"),
+        &json!({"name": "Signup page", "kind": "keyword", "url": format!("{}/signup", target.url), "keyword": "nope"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "Signup page");
+    let r = app.send("DELETE", &format!("/api/v1/monitors/{id}"), &json!(null));
+    assert_eq!(r.status, 204);
+    assert_eq!(app.get(&format!("/api/v1/monitors/{id}")).status, 404);
+
+    let health = app.get("/api/health").body;
+    assert_eq!(health["checks"]["scheduler"]["status"], "ok", "{health}");
+}
+
+#[test]
+fn config_monitors_keep_their_history_across_restarts_and_cannot_be_edited_by_api() {
+    let target = Target::start();
+    let cfg = format!(
+        "{}[[monitors]]\nname = \"cron\"\nkind = \"heartbeat\"\ncron = \"0 3 * * *\"\ntimezone = \"Europe/Berlin\"\n",
+        http_monitor("Login", &target.url, "")
+    );
+    let clock = ManualClock::new(T0);
+    let mut app = spawn_app_with_clock(&cfg, Arc::new(clock.clone()));
+    let m = monitor_by_name(&app, "Login");
+    let id = m["id"].as_i64().unwrap();
+    target.set(Mode::Down);
+    let (_, f) = first_check(&app, &clock, id);
+    let m = step_to(&app, &clock, id, f + 20_000);
+    assert_eq!(m["status"]["state"], "down");
+    let ping_url = monitor_by_name(&app, "cron")["ping_url"].clone();
+    let token = ping_url
+        .as_str()
+        .expect("a generated ping URL")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(token.len(), 32, "{ping_url}");
+    let r = app.send("DELETE", &format!("/api/v1/monitors/{id}"), &json!(null));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.detail().contains("config"), "{}", r.detail());
+
+    // Restart on the same data: the outage is remembered, so recovery closes it.
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    drop(app);
+    let app = spawn_app_in(&cfg, Arc::new(clock.clone()), dir);
+    let m = monitor_by_name(&app, "Login");
+    assert_eq!(m["id"], id);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    let kept = monitor_by_name(&app, "cron")["ping_url"].clone();
+    assert!(
+        kept.as_str().unwrap().ends_with(&token),
+        "the token is kept: {kept}"
+    );
+    target.set(Mode::Up);
+    let m = step_to(&app, &clock, id, f + 80_000);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    let outages = app.get(&format!("/api/v1/monitors/{id}/outages")).body;
+    assert_eq!(outages[0]["ongoing"], false, "{outages}");
+}
+
+#[test]
+fn bad_monitor_config_names_the_monitor_and_the_key() {
+    let cases = [
+        ("[[monitors]]\nname = \"A\"\nkind = \"http\"\nurl = \"not a url\"\n", "monitors[0].url", "A"),
+        ("[[monitors]]\nname = \"B\"\nkind = \"http\"\nurl = \"http://x\"\ninterval = \"2s\"\n", "monitors[0].interval", "B"),
+        ("[[monitors]]\nname = \"C\"\nkind = \"http\"\nurl = \"http://x\"\ncolour = \"red\"\n", "monitors[0]", "colour"),
+        ("[[monitors]]\nname = \"D\"\nkind = \"heartbeat\"\ncron = \"0 25 * * *\"\n", "monitors[0].cron", "D"),
+        ("[[monitors]]\nname = \"E\"\nkind = \"heartbeat\"\ncron = \"0 3 * * *\"\ntimezone = \"Mars/Olympus\"\n", "monitors[0].timezone", "E"),
+        ("[[monitors]]\nname = \"F\"\nkind = \"tcp\"\nhost = \"db\"\n", "monitors[0].port", "F"),
+        ("[[maintenance]]\nname = \"W\"\ncron = \"0 2 * * SUN\"\n", "maintenance[0].duration", "W"),
+    ];
+    for (toml, key, word) in cases {
+        let err = lookout_server::Config::parse(toml, "lookout.toml", &|_| None)
+            .expect_err(toml)
+            .to_string();
+        assert!(err.contains(key), "{toml}\n→ {err}");
+        assert!(err.contains(word), "{toml}\n→ {err}");
+    }
+}
+
+#[test]
+fn certificates_warn_before_expiry_and_bad_ones_are_named() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ca = probe_common::TestCa::new();
+    let (soon, _t1) = rt.block_on(probe_common::tls_server(ca.leaf(&["localhost"], -1, 5)));
+    let (expired, _t2) = rt.block_on(probe_common::tls_server(ca.leaf(&["localhost"], -30, -2)));
+    let (other, _t3) = rt.block_on(probe_common::tls_server(ca.leaf(
+        &["other.example"],
+        -1,
+        90,
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let ca_file = ca_file.display();
+    let tls = |name: &str, port: u16| {
+        format!("[[monitors]]\nname = \"{name}\"\nkind = \"tls\"\nhost = \"localhost\"\nport = {port}\nca_file = \"{ca_file}\"\ninterval = \"1h\"\nalert_after = 1\n")
+    };
+    let mut cfg =
+        tls("soon", soon.port()) + &tls("expired", expired.port()) + &tls("other", other.port());
+    cfg += &format!(
+        "[[monitors]]\nname = \"site\"\nkind = \"http\"\nurl = \"https://localhost:{}/\"\nca_file = \"{ca_file}\"\ninterval = \"1h\"\n",
+        soon.port()
+    );
+    let (app, clock) = app_at(&cfg);
+    let id = |n: &str| monitor_by_name(&app, n)["id"].as_i64().unwrap();
+    // Each monitor's first check at its own phase, in time order.
+    let mut checks: Vec<(i64, i64)> = ["soon", "expired", "other", "site"]
+        .iter()
+        .map(|n| {
+            let next = monitor(&app, id(n))["status"]["next_check"]
+                .as_str()
+                .map(parse_iso)
+                .unwrap();
+            (next, id(n))
+        })
+        .collect();
+    checks.sort();
+    for &(at, m) in &checks {
+        step_to(&app, &clock, m, at);
+    }
+    let (soon_id, site_id, expired_id, other_id) =
+        (id("soon"), id("site"), id("expired"), id("other"));
+
+    // Expiring soon is a warning, never a fake outage; https monitors report it too.
+    for m in [soon_id, site_id] {
+        let v = monitor(&app, m);
+        assert_eq!(v["status"]["state"], "up", "{v}");
+        assert!(v["status"]["tls_expires"].is_string(), "{v}");
+        let s = signals(&app, m);
+        assert_eq!(kinds(&s), ["tls_expiring"], "{s:?}");
+        let d = s[0]["detail"].as_str().unwrap();
+        assert!(
+            d.contains("expires in 5 days") || d.contains("expires in 4 days"),
+            "{d}"
+        );
+    }
+    let e = monitor(&app, expired_id);
+    assert!(
+        e["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{e}"
+    );
+    assert!(signals(&app, expired_id)[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("has expired"));
+    let o = monitor(&app, other_id);
+    assert!(
+        o["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("another host name"),
+        "{o}"
+    );
+
+    // The next round: the warning is not repeated.
+    for &(f, m) in &checks {
+        step_to(&app, &clock, m, f + 60 * MIN);
+    }
+    for m in [soon_id, site_id] {
+        assert_eq!(kinds(&signals(&app, m)), ["tls_expiring"]);
+    }
+    assert_eq!(monitor(&app, expired_id)["status"]["state"], "down");
+    assert_eq!(monitor(&app, other_id)["status"]["state"], "down");
+    assert!(kinds(&signals(&app, other_id)).contains(&"monitor_down".to_string()));
+}
