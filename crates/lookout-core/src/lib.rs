@@ -4,8 +4,11 @@
 pub mod clock;
 pub mod grouping;
 pub mod health;
+pub mod heartbeat;
 pub mod limits;
+pub mod maintenance;
 pub mod monitor;
+pub mod schedule;
 pub mod scrub;
 pub mod settings;
 pub mod signal;

@@ -6,7 +6,6 @@
 //! windows, the API and `/api/health`.
 
 mod common;
-#[allow(dead_code)]
 #[path = "../../lookout-probe/tests/common/mod.rs"]
 mod probe_common;
 

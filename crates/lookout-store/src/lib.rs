@@ -6,6 +6,7 @@
 //! looks inside them.
 
 mod batch;
+mod checks;
 mod error;
 pub mod model;
 pub mod postgres;
@@ -146,8 +147,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<CheckRecord>>;
     /// Rolls up every complete bucket (minute, hour, day) up to `now_ms` that is not yet
     /// rolled up, from the raw results; idempotent. Returns how many roll-ups were written.
+    /// Each resolution keeps a watermark, so a bucket is final once rolled up: pass `now_ms`
+    /// minus the longest check timeout, or a result written late misses its bucket.
     fn rollup_checks(&self, now_ms: i64) -> Result<u64>;
-    /// Deletes raw results and roll-ups past their retention; returns how many rows went.
+    /// Deletes raw results and roll-ups past their retention (a roll-up once all of its
+    /// bucket is); returns how many rows went.
     fn prune_checks(&self, retention: &CheckRetention, now_ms: i64) -> Result<u64>;
     /// Roll-ups of a monitor at one resolution with `start_ms` in `[from_ms, to_ms)`,
     /// oldest first.
@@ -160,16 +164,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Rollup>>;
     /// Count, failures and latency percentiles of a monitor over `[from_ms, to_ms)`: exact
     /// from raw results where they are kept, else from hour roll-ups.
-    fn latency_summary(&self, monitor_id: i64, from_ms: i64, to_ms: i64)
-        -> Result<LatencySummary>;
+    ///
+    /// When raw results of the range were pruned, hours up to the first one the raw results
+    /// cover in full come from their roll-ups (those starting in the range), and the rest
+    /// from raw results. Counts and failures then still add up exactly and the maximum is
+    /// the largest maximum, but percentiles do not merge: each is the mean of the parts'
+    /// percentiles weighted by their check counts, an approximation that is close for
+    /// steady latencies and can be far off across a spike.
+    fn latency_summary(&self, monitor_id: i64, from_ms: i64, to_ms: i64) -> Result<LatencySummary>;
     /// Outages of a monitor overlapping `[from_ms, to_ms)`, newest first, at most `limit`.
-    fn outages(
-        &self,
-        monitor_id: i64,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<Outage>>;
+    fn outages(&self, monitor_id: i64, from_ms: i64, to_ms: i64, limit: u32)
+        -> Result<Vec<Outage>>;
     /// Downtime in ms per monitor within `[from_ms, to_ms)` (outages clipped to the range,
     /// an open one counting up to `to_ms`); monitors without downtime are absent.
     fn downtime(&self, from_ms: i64, to_ms: i64) -> Result<HashMap<i64, i64>>;

@@ -7,18 +7,24 @@ use std::time::Duration;
 
 use lookout_core::signal::{Signal, SignalKind};
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement, Transaction};
+use postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
+use crate::checks::{self, CheckTx, RawSummary, RollupBuilder};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_monitors.sql")),
+];
 
 /// Advisory lock keys (arbitrary constants, "lookout" in ASCII plus a suffix).
 const MIGRATION_LOCK: i64 = 0x6c6f_6f6b_6f75_7401;
 const SIGNAL_LOCK: i64 = 0x6c6f_6f6b_6f75_7402;
+const ROLLUP_LOCK: i64 = 0x6c6f_6f6b_6f75_7403;
 
 const POOL_SIZE: u32 = 8;
 
@@ -28,6 +34,7 @@ const ISSUE_COLS: &str = "id, project_id, fingerprint, grouping_version, title, 
 const EVENT_COLS: &str = "id, project_id, issue_id, event_id, timestamp_ms, received_ms, \
     level, release, environment, title, payload";
 const PROJECT_COLS: &str = "id, slug, name, public_key, settings, created_ms";
+const MONITOR_COLS: &str = checks::monitor_cols!("spec::text");
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
@@ -319,8 +326,8 @@ fn signal_from_row(row: &Row) -> Result<Signal> {
         project_id: row.try_get(2)?,
         issue_id: row.try_get(3)?,
         event_id: row.try_get(4)?,
-        monitor_id: None,
-        detail: None,
+        monitor_id: row.try_get(6)?,
+        detail: row.try_get(7)?,
         created_ms: row.try_get(5)?,
     })
 }
@@ -637,15 +644,21 @@ impl BatchTx for PgTx<'_, '_> {
         let project: Vec<Option<i64>> = signals.iter().map(|s| s.project_id).collect();
         let issue: Vec<Option<i64>> = signals.iter().map(|s| s.issue_id).collect();
         let event: Vec<Option<&str>> = signals.iter().map(|s| s.event_id.as_deref()).collect();
+        let monitor: Vec<Option<i64>> = signals.iter().map(|s| s.monitor_id).collect();
+        let detail: Vec<Option<&str>> = signals.iter().map(|s| s.detail.as_deref()).collect();
         let created: Vec<i64> = signals.iter().map(|s| s.created_ms).collect();
         let rows = self.query(
-            "INSERT INTO signals (kind, project_id, issue_id, event_id, created_ms)
-             SELECT u.kind, u.project_id, u.issue_id, u.event_id, u.created_ms
-             FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[])
-                 WITH ORDINALITY AS u(kind, project_id, issue_id, event_id, created_ms, n)
+            "INSERT INTO signals (kind, project_id, issue_id, event_id, monitor_id, detail,
+                 created_ms)
+             SELECT u.kind, u.project_id, u.issue_id, u.event_id, u.monitor_id, u.detail,
+                 u.created_ms
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[],
+                 $6::text[], $7::int8[])
+                 WITH ORDINALITY AS u(kind, project_id, issue_id, event_id, monitor_id, detail,
+                     created_ms, n)
              ORDER BY u.n
              RETURNING id",
-            &[&kind, &project, &issue, &event, &created],
+            &[&kind, &project, &issue, &event, &monitor, &detail, &created],
         )?;
         // Rows are inserted in ordinality order, so the ids, sorted, follow `signals`.
         let mut ids = rows
@@ -765,6 +778,322 @@ impl BatchTx for PgTx<'_, '_> {
             ],
         )?;
         Ok(())
+    }
+}
+
+/// Turns a uniqueness violation of a monitor write into a `Conflict` naming what clashed.
+fn monitor_conflict(e: postgres::Error, new: &NewMonitor) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        let violated = e
+            .as_db_error()
+            .and_then(|d| d.constraint())
+            .unwrap_or_default()
+            .to_string();
+        return checks::monitor_conflict(&violated, new);
+    }
+    StoreError::Postgres(e)
+}
+
+fn monitor_from_row(row: &Row) -> Result<Monitor> {
+    Ok(Monitor {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        spec: checks::spec_from_db(row.try_get(3)?)?,
+        source: checks::source_from_db(row.try_get(4)?)?,
+        project_id: row.try_get(5)?,
+        token: row.try_get(6)?,
+        slug: row.try_get(7)?,
+        paused: row.try_get(8)?,
+        created_ms: row.try_get(9)?,
+        updated_ms: row.try_get(10)?,
+        status: MonitorStatus {
+            state: checks::state_from_db(row.try_get(11)?)?,
+            last_check_ms: row.try_get(12)?,
+            last_latency_ms: row.try_get(13)?,
+            last_error: row.try_get(14)?,
+            down_since_ms: row.try_get(15)?,
+            tls_expires_ms: row.try_get(16)?,
+            tls_warned_days: row.try_get(17)?,
+            running_since_ms: row.try_get(18)?,
+        },
+    })
+}
+
+fn rollup_from_row(row: &Row) -> Result<Rollup> {
+    let int = |i: usize, what: &str| -> Result<u32> {
+        checks::u32_from_db(i64::from(row.try_get::<_, i32>(i)?), what)
+    };
+    let opt = |i: usize, what: &str| -> Result<Option<u32>> {
+        checks::opt_u32_from_db(row.try_get::<_, Option<i32>>(i)?.map(i64::from), what)
+    };
+    Ok(Rollup {
+        monitor_id: row.try_get(0)?,
+        resolution: checks::resolution_from_code(i64::from(row.try_get::<_, i16>(1)?))?,
+        start_ms: row.try_get(2)?,
+        count: int(3, "roll-up count")?,
+        failures: int(4, "roll-up failures")?,
+        degraded: int(5, "roll-up degraded")?,
+        maintenance: int(6, "roll-up maintenance")?,
+        p50_ms: opt(7, "roll-up p50")?,
+        p95_ms: opt(8, "roll-up p95")?,
+        p99_ms: opt(9, "roll-up p99")?,
+        max_ms: opt(10, "roll-up max")?,
+    })
+}
+
+const ROLLUP_COLS: &str = "monitor_id, resolution, start_ms, count, failures, degraded, \
+    maintenance, p50_ms, p95_ms, p99_ms, max_ms";
+
+/// The distinct monitor ids of `check_results` or `check_rollups`, one index probe each
+/// (a loose index scan): neither table has an index that starts with time, so work over
+/// a time range goes monitor by monitor.
+fn monitor_ids_in(conn: &mut PgConn, table: &str) -> Result<Vec<i64>> {
+    let rows = conn.query(
+        &format!(
+            "WITH RECURSIVE m(id) AS (
+                 SELECT (SELECT MIN(monitor_id) FROM {table})
+                 UNION ALL
+                 SELECT (SELECT MIN(monitor_id) FROM {table} WHERE monitor_id > m.id)
+                 FROM m WHERE m.id IS NOT NULL
+             )
+             SELECT id FROM m WHERE id IS NOT NULL"
+        ),
+        &[],
+    )?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// Monitors per prune statement, so that one statement's locks and WAL stay bounded.
+const PRUNE_MONITORS_PER_STATEMENT: usize = 256;
+/// Roll-ups per upsert statement.
+const ROLLUP_WRITE_ROWS: usize = 5_000;
+
+impl CheckTx for PgTx<'_, '_> {
+    fn insert_results(&mut self, results: &[&CheckRecord]) -> Result<()> {
+        let monitor: Vec<i64> = results.iter().map(|r| r.monitor_id).collect();
+        let at: Vec<i64> = results.iter().map(|r| r.at_ms).collect();
+        let latency: Vec<Option<i32>> = results
+            .iter()
+            .map(|r| checks::latency_to_db(r.latency_ms))
+            .collect();
+        let code: Vec<i16> = results
+            .iter()
+            .map(|r| checks::pack_code(r.outcome, r.maintenance))
+            .collect();
+        let error: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
+        self.execute(
+            "INSERT INTO check_results (monitor_id, at_ms, latency_ms, code, error)
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int4[], $4::int2[], $5::text[])
+             ON CONFLICT DO NOTHING",
+            &[&monitor, &at, &latency, &code, &error],
+        )?;
+        Ok(())
+    }
+
+    fn update_statuses(&mut self, statuses: &[&(i64, MonitorStatus)]) -> Result<()> {
+        let id: Vec<i64> = statuses.iter().map(|(id, _)| *id).collect();
+        let state: Vec<&str> = statuses.iter().map(|(_, s)| s.state.as_str()).collect();
+        let col = |f: fn(&MonitorStatus) -> Option<i64>| -> Vec<Option<i64>> {
+            statuses.iter().map(|(_, s)| f(s)).collect()
+        };
+        let last_check = col(|s| s.last_check_ms);
+        let last_latency = col(|s| s.last_latency_ms);
+        let down_since = col(|s| s.down_since_ms);
+        let tls_expires = col(|s| s.tls_expires_ms);
+        let tls_warned = col(|s| s.tls_warned_days);
+        let running_since = col(|s| s.running_since_ms);
+        let last_error: Vec<Option<&str>> = statuses
+            .iter()
+            .map(|(_, s)| s.last_error.as_deref())
+            .collect();
+        self.execute(
+            "UPDATE monitors SET state = u.state, last_check_ms = u.last_check_ms,
+                 last_latency_ms = u.last_latency_ms, last_error = u.last_error,
+                 down_since_ms = u.down_since_ms, tls_expires_ms = u.tls_expires_ms,
+                 tls_warned_days = u.tls_warned_days, running_since_ms = u.running_since_ms
+             FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                 $6::int8[], $7::int8[], $8::int8[], $9::int8[])
+                 AS u(id, state, last_check_ms, last_latency_ms, last_error, down_since_ms,
+                      tls_expires_ms, tls_warned_days, running_since_ms)
+             WHERE monitors.id = u.id",
+            &[
+                &id,
+                &state,
+                &last_check,
+                &last_latency,
+                &last_error,
+                &down_since,
+                &tls_expires,
+                &tls_warned,
+                &running_since,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn open_outages(&mut self, opens: &[(i64, i64, &str)]) -> Result<()> {
+        let monitor: Vec<i64> = opens.iter().map(|o| o.0).collect();
+        let start: Vec<i64> = opens.iter().map(|o| o.1).collect();
+        let cause: Vec<&str> = opens.iter().map(|o| o.2).collect();
+        // The partial unique index `outages_open` turns a second open into a no-op.
+        self.execute(
+            "INSERT INTO outages (monitor_id, start_ms, cause)
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[])
+             ON CONFLICT DO NOTHING",
+            &[&monitor, &start, &cause],
+        )?;
+        Ok(())
+    }
+
+    fn close_outages(&mut self, closes: &[(i64, i64)]) -> Result<()> {
+        let monitor: Vec<i64> = closes.iter().map(|c| c.0).collect();
+        let end: Vec<i64> = closes.iter().map(|c| c.1).collect();
+        self.execute(
+            "UPDATE outages SET end_ms = u.end_ms
+             FROM UNNEST($1::int8[], $2::int8[]) AS u(monitor_id, end_ms)
+             WHERE outages.monitor_id = u.monitor_id AND outages.end_ms IS NULL",
+            &[&monitor, &end],
+        )?;
+        Ok(())
+    }
+
+    fn record_signals(&mut self, signals: &mut [Signal]) -> Result<()> {
+        self.insert_signals(signals)
+    }
+}
+
+impl PgTx<'_, '_> {
+    /// Upserts roll-ups, a few thousand per statement.
+    fn write_rollups(&mut self, rollups: &[Rollup]) -> Result<()> {
+        for part in rollups.chunks(ROLLUP_WRITE_ROWS) {
+            let monitor: Vec<i64> = part.iter().map(|r| r.monitor_id).collect();
+            let resolution: Vec<i16> = part
+                .iter()
+                .map(|r| checks::resolution_code(r.resolution))
+                .collect();
+            let start: Vec<i64> = part.iter().map(|r| r.start_ms).collect();
+            let int = |f: fn(&Rollup) -> u32| -> Vec<i32> {
+                part.iter().map(|r| checks::u32_to_db(f(r))).collect()
+            };
+            let opt = |f: fn(&Rollup) -> Option<u32>| -> Vec<Option<i32>> {
+                part.iter().map(|r| checks::latency_to_db(f(r))).collect()
+            };
+            let (count, failures, degraded, maintenance) = (
+                int(|r| r.count),
+                int(|r| r.failures),
+                int(|r| r.degraded),
+                int(|r| r.maintenance),
+            );
+            let (p50, p95, p99, max) = (
+                opt(|r| r.p50_ms),
+                opt(|r| r.p95_ms),
+                opt(|r| r.p99_ms),
+                opt(|r| r.max_ms),
+            );
+            self.execute(
+                "INSERT INTO check_rollups (monitor_id, resolution, start_ms, count, failures,
+                     degraded, maintenance, p50_ms, p95_ms, p99_ms, max_ms)
+                 SELECT * FROM UNNEST($1::int8[], $2::int2[], $3::int8[], $4::int4[],
+                     $5::int4[], $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[],
+                     $11::int4[])
+                 ON CONFLICT (monitor_id, resolution, start_ms) DO UPDATE SET
+                     count = excluded.count,
+                     failures = excluded.failures,
+                     degraded = excluded.degraded,
+                     maintenance = excluded.maintenance,
+                     p50_ms = excluded.p50_ms,
+                     p95_ms = excluded.p95_ms,
+                     p99_ms = excluded.p99_ms,
+                     max_ms = excluded.max_ms",
+                &[
+                    &monitor,
+                    &resolution,
+                    &start,
+                    &count,
+                    &failures,
+                    &degraded,
+                    &maintenance,
+                    &p50,
+                    &p95,
+                    &p99,
+                    &max,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Rolls up the next chunk of one resolution's pending buckets; `None` when none are
+    /// left, else how many roll-ups it wrote.
+    fn rollup_chunk(
+        &mut self,
+        resolution: Resolution,
+        ids: &[i64],
+        now_ms: i64,
+    ) -> Result<Option<u64>> {
+        // Instances take turns; whoever comes second finds the watermark moved on.
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&ROLLUP_LOCK])?;
+        let code = checks::resolution_code(resolution);
+        let watermark: Option<i64> = match self
+            .query(
+                "SELECT done_ms FROM check_rollup_marks WHERE resolution = $1",
+                &[&code],
+            )?
+            .first()
+        {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        };
+        let oldest: Option<i64> = match watermark {
+            Some(_) => None,
+            None => match self
+                .query(
+                    "SELECT MIN(x.oldest) FROM UNNEST($1::int8[]) AS u(id),
+                         LATERAL (SELECT MIN(at_ms) AS oldest FROM check_results
+                                  WHERE monitor_id = u.id) AS x",
+                    &[&ids],
+                )?
+                .first()
+            {
+                Some(row) => row.try_get(0)?,
+                None => None,
+            },
+        };
+        let Some((start, end)) = checks::rollup_range(resolution, watermark, oldest, now_ms) else {
+            return Ok(None);
+        };
+        let stop = checks::chunk_end(resolution, start, end);
+        // No ORDER BY: the builder takes rows in any order, which leaves the planner free
+        // to read a long range with a bitmap scan instead of sorting it.
+        let scan = self.stmt(
+            "SELECT monitor_id, at_ms, latency_ms, code FROM check_results
+             WHERE monitor_id = ANY($1) AND at_ms >= $2 AND at_ms < $3",
+        )?;
+        let mut rollups = Vec::new();
+        for part in ids.chunks(checks::ROLLUP_MONITORS_PER_SCAN) {
+            let mut builder = RollupBuilder::new(resolution);
+            // Streamed rather than collected: only the latencies are kept.
+            let params: [&(dyn ToSql + Sync); 3] = [&part, &start, &stop];
+            let mut rows = self.tx.query_raw(&scan, params)?;
+            while let Some(row) = rows.next()? {
+                builder.push(
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get::<_, Option<i32>>(2)?.map(i64::from),
+                    i64::from(row.try_get::<_, i16>(3)?),
+                )?;
+            }
+            rollups.extend(builder.finish());
+        }
+        self.write_rollups(&rollups)?;
+        self.execute(
+            "INSERT INTO check_rollup_marks (resolution, done_ms) VALUES ($1, $2)
+             ON CONFLICT (resolution) DO UPDATE SET
+                 done_ms = GREATEST(check_rollup_marks.done_ms, excluded.done_ms)",
+            &[&code, &stop],
+        )?;
+        Ok(Some(rollups.len() as u64))
     }
 }
 
@@ -1172,74 +1501,478 @@ impl Store for PostgresStore {
         })
     }
 
-    fn create_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
-        todo!()
+    fn create_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
+        let spec = checks::spec_to_db(&new.spec);
+        let row = self
+            .conn()?
+            .query(
+                &format!(
+                    "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
+                         created_ms, updated_ms)
+                     VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $8)
+                     RETURNING {MONITOR_COLS}"
+                ),
+                &[
+                    &new.name,
+                    &new.kind,
+                    &spec,
+                    &new.source.as_str(),
+                    &new.project_id,
+                    &new.token,
+                    &new.slug,
+                    &new.now_ms,
+                ],
+            )
+            .map_err(|e| match e {
+                StoreError::Postgres(e) => monitor_conflict(e, new),
+                e => e,
+            })?;
+        monitor_from_row(
+            row.first().ok_or_else(|| {
+                StoreError::Corrupt(format!("monitor {:?} not returned", new.name))
+            })?,
+        )
     }
-    fn upsert_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
-        todo!()
+
+    fn upsert_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
+        let spec = checks::spec_to_db(&new.spec);
+        let row = self
+            .conn()?
+            .query(
+                &format!(
+                    "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
+                         created_ms, updated_ms)
+                     VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $8)
+                     ON CONFLICT ((COALESCE(project_id, 0)), name) DO UPDATE SET
+                         kind = excluded.kind,
+                         spec = excluded.spec,
+                         source = excluded.source,
+                         token = excluded.token,
+                         slug = excluded.slug,
+                         updated_ms = excluded.updated_ms
+                     RETURNING {MONITOR_COLS}"
+                ),
+                &[
+                    &new.name,
+                    &new.kind,
+                    &spec,
+                    &new.source.as_str(),
+                    &new.project_id,
+                    &new.token,
+                    &new.slug,
+                    &new.now_ms,
+                ],
+            )
+            .map_err(|e| match e {
+                StoreError::Postgres(e) => monitor_conflict(e, new),
+                e => e,
+            })?;
+        monitor_from_row(
+            row.first().ok_or_else(|| {
+                StoreError::Corrupt(format!("monitor {:?} not returned", new.name))
+            })?,
+        )
     }
-    fn update_monitor(&self, _id: i64, _new: &NewMonitor) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn update_monitor(&self, id: i64, new: &NewMonitor) -> Result<Option<Monitor>> {
+        let spec = checks::spec_to_db(&new.spec);
+        let row = self
+            .conn()?
+            .query_opt(
+                &format!(
+                    "UPDATE monitors SET name = $2, kind = $3, spec = $4::text::jsonb,
+                         source = $5, project_id = $6, token = $7, slug = $8, updated_ms = $9
+                     WHERE id = $1
+                     RETURNING {MONITOR_COLS}"
+                ),
+                &[
+                    &id,
+                    &new.name,
+                    &new.kind,
+                    &spec,
+                    &new.source.as_str(),
+                    &new.project_id,
+                    &new.token,
+                    &new.slug,
+                    &new.now_ms,
+                ],
+            )
+            .map_err(|e| match e {
+                StoreError::Postgres(e) => monitor_conflict(e, new),
+                e => e,
+            })?;
+        row.as_ref().map(monitor_from_row).transpose()
     }
-    fn delete_monitor(&self, _id: i64) -> Result<bool> {
-        todo!()
+
+    fn delete_monitor(&self, id: i64) -> Result<bool> {
+        // One statement: every data-modifying CTE runs, in one implicit transaction.
+        let rows = self.conn()?.query(
+            "WITH gone AS (DELETE FROM monitors WHERE id = $1 RETURNING id),
+                 r AS (DELETE FROM check_results WHERE monitor_id = $1),
+                 u AS (DELETE FROM check_rollups WHERE monitor_id = $1),
+                 o AS (DELETE FROM outages WHERE monitor_id = $1),
+                 w AS (DELETE FROM maintenance_windows WHERE monitor_id = $1)
+             SELECT COUNT(*) FROM gone",
+            &[&id],
+        )?;
+        let n: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        Ok(n > 0)
     }
-    fn prune_config_monitors(&self, _keep: &[i64]) -> Result<u64> {
-        todo!()
+
+    fn prune_config_monitors(&self, keep: &[i64]) -> Result<u64> {
+        let rows = self.conn()?.query(
+            "WITH gone AS (DELETE FROM monitors WHERE source = 'config' AND id <> ALL($1)
+                           RETURNING id),
+                 r AS (DELETE FROM check_results WHERE monitor_id IN (SELECT id FROM gone)),
+                 u AS (DELETE FROM check_rollups WHERE monitor_id IN (SELECT id FROM gone)),
+                 o AS (DELETE FROM outages WHERE monitor_id IN (SELECT id FROM gone)),
+                 w AS (DELETE FROM maintenance_windows
+                       WHERE monitor_id IN (SELECT id FROM gone))
+             SELECT COUNT(*) FROM gone",
+            &[&keep],
+        )?;
+        match rows.first() {
+            Some(row) => Ok(batch::to_u64(row.try_get(0)?)),
+            None => Ok(0),
+        }
     }
+
     fn list_monitors(&self) -> Result<Vec<Monitor>> {
-        todo!()
+        let rows = self.conn()?.query(
+            &format!("SELECT {MONITOR_COLS} FROM monitors ORDER BY id"),
+            &[],
+        )?;
+        map_rows(rows, monitor_from_row)
     }
-    fn get_monitor(&self, _id: i64) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn get_monitor(&self, id: i64) -> Result<Option<Monitor>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {MONITOR_COLS} FROM monitors WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(monitor_from_row)
+            .transpose()
     }
-    fn get_monitor_by_token(&self, _token: &str) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn get_monitor_by_token(&self, token: &str) -> Result<Option<Monitor>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {MONITOR_COLS} FROM monitors WHERE token = $1"),
+                &[&token],
+            )?
+            .as_ref()
+            .map(monitor_from_row)
+            .transpose()
     }
-    fn get_monitor_by_slug(&self, _project_id: i64, _slug: &str) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn get_monitor_by_slug(&self, project_id: i64, slug: &str) -> Result<Option<Monitor>> {
+        self.conn()?
+            .query_opt(
+                // The COALESCE term lets the lookup use `monitors_slug_key`.
+                &format!(
+                    "SELECT {MONITOR_COLS} FROM monitors
+                     WHERE COALESCE(project_id, 0) = $1 AND slug = $2 AND project_id IS NOT NULL"
+                ),
+                &[&project_id, &slug],
+            )?
+            .as_ref()
+            .map(monitor_from_row)
+            .transpose()
     }
-    fn set_monitor_paused(&self, _id: i64, _paused: bool, _now_ms: i64) -> Result<bool> {
-        todo!()
+
+    fn set_monitor_paused(&self, id: i64, paused: bool, now_ms: i64) -> Result<bool> {
+        // The state column keeps the confirmed health: the scheduler shows "paused" from
+        // the flag and restores the health on resume.
+        let n = self.conn()?.execute(
+            "UPDATE monitors SET paused = $2, updated_ms = $3 WHERE id = $1",
+            &[&id, &paused, &now_ms],
+        )?;
+        Ok(n > 0)
     }
-    fn write_checks(&self, _batch: &CheckBatch) -> Result<Vec<Signal>> {
-        todo!()
+
+    fn write_checks(&self, b: &CheckBatch) -> Result<Vec<Signal>> {
+        let mut conn = self.conn()?;
+        let PgConn { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let signals = checks::write_checks(
+            &mut PgTx {
+                tx: &mut tx,
+                statements,
+            },
+            b,
+        )?;
+        tx.commit()?;
+        Ok(signals)
     }
-    fn check_results(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<CheckRecord>> {
-        todo!()
+
+    fn check_results(
+        &self,
+        monitor_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<CheckRecord>> {
+        let rows = self.conn()?.query(
+            "SELECT monitor_id, at_ms, latency_ms, code, error FROM check_results
+             WHERE monitor_id = $1 AND at_ms >= $2 AND at_ms < $3
+             ORDER BY at_ms DESC LIMIT $4",
+            &[&monitor_id, &from_ms, &to_ms, &i64::from(limit)],
+        )?;
+        map_rows(rows, |r| {
+            checks::check_record(
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get::<_, Option<i32>>(2)?.map(i64::from),
+                i64::from(r.try_get::<_, i16>(3)?),
+                r.try_get(4)?,
+            )
+        })
     }
-    fn rollup_checks(&self, _now_ms: i64) -> Result<u64> {
-        todo!()
+
+    fn rollup_checks(&self, now_ms: i64) -> Result<u64> {
+        let mut conn = self.conn()?;
+        let mut written = 0u64;
+        for resolution in checks::RESOLUTIONS {
+            let ids = monitor_ids_in(&mut conn, "check_results")?;
+            let PgConn { client, statements } = &mut *conn;
+            // One transaction per chunk: a long catch-up commits as it goes.
+            loop {
+                let mut tx = client.transaction()?;
+                let done = PgTx {
+                    tx: &mut tx,
+                    statements,
+                }
+                .rollup_chunk(resolution, &ids, now_ms)?;
+                tx.commit()?;
+                match done {
+                    Some(n) => written += n,
+                    None => break,
+                }
+            }
+        }
+        Ok(written)
     }
-    fn prune_checks(&self, _r: &CheckRetention, _now_ms: i64) -> Result<u64> {
-        todo!()
+
+    fn prune_checks(&self, retention: &CheckRetention, now_ms: i64) -> Result<u64> {
+        let mut conn = self.conn()?;
+        let raw_ids = monitor_ids_in(&mut conn, "check_results")?;
+        let rollup_ids = monitor_ids_in(&mut conn, "check_rollups")?;
+        let mut total = 0u64;
+        let raw_cut = now_ms.saturating_sub(retention.raw_ms);
+        for part in raw_ids.chunks(PRUNE_MONITORS_PER_STATEMENT) {
+            total += conn.execute(
+                "DELETE FROM check_results WHERE monitor_id = ANY($1) AND at_ms < $2",
+                &[&part, &raw_cut],
+            )?;
+        }
+        for (resolution, keep_ms) in [
+            (Resolution::Minute, retention.minute_ms),
+            (Resolution::Hour, retention.hour_ms),
+            (Resolution::Day, retention.day_ms),
+        ] {
+            // A bucket goes once all of it is past retention.
+            let last_start = now_ms
+                .saturating_sub(keep_ms)
+                .saturating_sub(resolution.bucket_ms());
+            let code = checks::resolution_code(resolution);
+            for part in rollup_ids.chunks(PRUNE_MONITORS_PER_STATEMENT) {
+                total += conn.execute(
+                    "DELETE FROM check_rollups
+                     WHERE monitor_id = ANY($1) AND resolution = $2 AND start_ms <= $3",
+                    &[&part, &code, &last_start],
+                )?;
+            }
+        }
+        Ok(total)
     }
-    fn check_rollups(&self, _m: i64, _r: Resolution, _f: i64, _t: i64) -> Result<Vec<Rollup>> {
-        todo!()
+
+    fn check_rollups(
+        &self,
+        monitor_id: i64,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Rollup>> {
+        let rows = self.conn()?.query(
+            &format!(
+                "SELECT {ROLLUP_COLS} FROM check_rollups
+                 WHERE monitor_id = $1 AND resolution = $2 AND start_ms >= $3 AND start_ms < $4
+                 ORDER BY start_ms"
+            ),
+            &[
+                &monitor_id,
+                &checks::resolution_code(resolution),
+                &from_ms,
+                &to_ms,
+            ],
+        )?;
+        map_rows(rows, rollup_from_row)
     }
-    fn latency_summary(&self, _m: i64, _f: i64, _t: i64) -> Result<LatencySummary> {
-        todo!()
+
+    fn latency_summary(&self, monitor_id: i64, from_ms: i64, to_ms: i64) -> Result<LatencySummary> {
+        let mut conn = self.conn()?;
+        let PgConn { client, statements } = &mut *conn;
+        // One snapshot, so that a prune between the reads cannot leave a gap.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let mut t = PgTx {
+            tx: &mut tx,
+            statements,
+        };
+        let hour = checks::resolution_code(Resolution::Hour);
+        let row = t.query(
+            "SELECT (SELECT MIN(at_ms) FROM check_results WHERE monitor_id = $1),
+                    (SELECT MIN(start_ms) FROM check_rollups
+                     WHERE monitor_id = $1 AND resolution = $2)",
+            &[&monitor_id, &hour],
+        )?;
+        let (oldest_raw, oldest_hour): (Option<i64>, Option<i64>) = match row.first() {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+            None => (None, None),
+        };
+        let plan = checks::summary_plan(from_ms, to_ms, oldest_raw, oldest_hour);
+        let mut raw = RawSummary::default();
+        if let Some((from, to)) = plan.raw {
+            let scan = t.stmt(
+                "SELECT latency_ms, code FROM check_results
+                 WHERE monitor_id = $1 AND at_ms >= $2 AND at_ms < $3",
+            )?;
+            let params: [&(dyn ToSql + Sync); 3] = [&monitor_id, &from, &to];
+            let mut rows = t.tx.query_raw(&scan, params)?;
+            while let Some(row) = rows.next()? {
+                raw.push(
+                    row.try_get::<_, Option<i32>>(0)?.map(i64::from),
+                    i64::from(row.try_get::<_, i16>(1)?),
+                )?;
+            }
+        }
+        let hours = match plan.hours {
+            Some((from, to)) => map_rows(
+                t.query(
+                    &format!(
+                        "SELECT {ROLLUP_COLS} FROM check_rollups
+                         WHERE monitor_id = $1 AND resolution = $2
+                             AND start_ms >= $3 AND start_ms < $4
+                         ORDER BY start_ms"
+                    ),
+                    &[&monitor_id, &hour, &from, &to],
+                )?,
+                rollup_from_row,
+            )?,
+            None => Vec::new(),
+        };
+        tx.commit()?;
+        Ok(checks::summarize(raw, &hours))
     }
-    fn outages(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<Outage>> {
-        todo!()
+
+    fn outages(
+        &self,
+        monitor_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Outage>> {
+        let rows = self.conn()?.query(
+            "SELECT id, monitor_id, start_ms, end_ms, cause FROM outages
+             WHERE monitor_id = $1 AND start_ms < $3
+                 AND COALESCE(end_ms, 9223372036854775807) > $2
+             ORDER BY start_ms DESC, id DESC LIMIT $4",
+            &[&monitor_id, &from_ms, &to_ms, &i64::from(limit)],
+        )?;
+        map_rows(rows, |r| {
+            Ok(Outage {
+                id: r.try_get(0)?,
+                monitor_id: r.try_get(1)?,
+                start_ms: r.try_get(2)?,
+                end_ms: r.try_get(3)?,
+                cause: r.try_get(4)?,
+            })
+        })
     }
-    fn downtime(&self, _f: i64, _t: i64) -> Result<HashMap<i64, i64>> {
-        todo!()
+
+    fn downtime(&self, from_ms: i64, to_ms: i64) -> Result<HashMap<i64, i64>> {
+        let rows = self.conn()?.query(
+            "SELECT monitor_id, SUM(down)::int8 FROM (
+                 SELECT monitor_id,
+                     GREATEST(0, LEAST(COALESCE(end_ms, $2), $2) - GREATEST(start_ms, $1)) AS down
+                 FROM outages
+                 WHERE COALESCE(end_ms, 9223372036854775807) > $1 AND start_ms < $2
+             ) AS clipped
+             GROUP BY monitor_id HAVING SUM(down) > 0",
+            &[&from_ms, &to_ms],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
-    fn create_maintenance(&self, _new: &NewMaintenance) -> Result<Maintenance> {
-        todo!()
+
+    fn create_maintenance(&self, new: &NewMaintenance) -> Result<Maintenance> {
+        let rows = self.conn()?.query(
+            "INSERT INTO maintenance_windows (monitor_id, start_ms, end_ms, reason, created_ms)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[
+                &new.monitor_id,
+                &new.start_ms,
+                &new.end_ms,
+                &new.reason,
+                &new.now_ms,
+            ],
+        )?;
+        let id: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => {
+                return Err(StoreError::Corrupt(
+                    "maintenance window not returned".to_string(),
+                ))
+            }
+        };
+        Ok(Maintenance {
+            id,
+            monitor_id: new.monitor_id,
+            start_ms: new.start_ms,
+            end_ms: new.end_ms,
+            reason: new.reason.clone(),
+            created_ms: new.now_ms,
+        })
     }
-    fn list_maintenance(&self, _after_ms: i64) -> Result<Vec<Maintenance>> {
-        todo!()
+
+    fn list_maintenance(&self, after_ms: i64) -> Result<Vec<Maintenance>> {
+        let rows = self.conn()?.query(
+            "SELECT id, monitor_id, start_ms, end_ms, reason, created_ms FROM maintenance_windows
+             WHERE end_ms > $1 ORDER BY start_ms, id",
+            &[&after_ms],
+        )?;
+        map_rows(rows, |r| {
+            Ok(Maintenance {
+                id: r.try_get(0)?,
+                monitor_id: r.try_get(1)?,
+                start_ms: r.try_get(2)?,
+                end_ms: r.try_get(3)?,
+                reason: r.try_get(4)?,
+                created_ms: r.try_get(5)?,
+            })
+        })
     }
-    fn delete_maintenance(&self, _id: i64) -> Result<bool> {
-        todo!()
+
+    fn delete_maintenance(&self, id: i64) -> Result<bool> {
+        let n = self
+            .conn()?
+            .execute("DELETE FROM maintenance_windows WHERE id = $1", &[&id])?;
+        Ok(n > 0)
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {
         let rows = self.conn()?.query(
-            "SELECT id, kind, project_id, issue_id, event_id, created_ms FROM signals
-             WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT id, kind, project_id, issue_id, event_id, created_ms, monitor_id, detail
+             FROM signals WHERE id > $1 ORDER BY id LIMIT $2",
             &[&after_id, &batch::page_limit(limit)],
         )?;
         map_rows(rows, signal_from_row)

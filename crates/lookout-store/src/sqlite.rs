@@ -14,10 +14,14 @@ use rusqlite::{
 };
 
 use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
+use crate::checks::{self, CheckTx, RawSummary, RollupBuilder};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_monitors.sql")),
+];
 
 const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +33,7 @@ const ISSUE_COLS: &str = "id, project_id, fingerprint, grouping_version, title, 
 const EVENT_COLS: &str = "id, project_id, issue_id, event_id, timestamp_ms, received_ms, \
     level, release, environment, title, payload";
 const PROJECT_COLS: &str = "id, slug, name, public_key, settings, created_ms";
+const MONITOR_COLS: &str = checks::monitor_cols!("spec");
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -351,8 +356,8 @@ fn signal_from_row(row: &Row<'_>) -> Result<Signal> {
         project_id: row.get(2)?,
         issue_id: row.get(3)?,
         event_id: row.get(4)?,
-        monitor_id: None,
-        detail: None,
+        monitor_id: row.get(6)?,
+        detail: row.get(7)?,
         created_ms: row.get(5)?,
     })
 }
@@ -581,8 +586,9 @@ impl BatchTx for SqliteTx<'_> {
 
     fn insert_signals(&mut self, signals: &mut [Signal]) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO signals (kind, project_id, issue_id, event_id, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO signals (kind, project_id, issue_id, event_id, monitor_id, detail,
+                 created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         )?;
         for s in signals {
             s.id = stmt.query_row(
@@ -591,6 +597,8 @@ impl BatchTx for SqliteTx<'_> {
                     s.project_id,
                     s.issue_id,
                     s.event_id,
+                    s.monitor_id,
+                    s.detail,
                     s.created_ms
                 ],
                 |r| r.get(0),
@@ -703,6 +711,251 @@ impl BatchTx for SqliteTx<'_> {
                 batch::to_i64(o.quantity)
             ])?;
         Ok(())
+    }
+}
+
+/// Turns a uniqueness violation of a monitor write into a `Conflict` naming what clashed.
+fn monitor_conflict(e: rusqlite::Error, new: &NewMonitor) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == ErrorCode::ConstraintViolation => {
+            checks::monitor_conflict(msg.as_deref().unwrap_or_default(), new)
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+fn monitor_from_row(row: &Row<'_>) -> Result<Monitor> {
+    let spec: String = row.get(3)?;
+    let source: String = row.get(4)?;
+    let state: String = row.get(11)?;
+    Ok(Monitor {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        kind: row.get(2)?,
+        spec: checks::spec_from_db(&spec)?,
+        source: checks::source_from_db(&source)?,
+        project_id: row.get(5)?,
+        token: row.get(6)?,
+        slug: row.get(7)?,
+        paused: row.get(8)?,
+        created_ms: row.get(9)?,
+        updated_ms: row.get(10)?,
+        status: MonitorStatus {
+            state: checks::state_from_db(&state)?,
+            last_check_ms: row.get(12)?,
+            last_latency_ms: row.get(13)?,
+            last_error: row.get(14)?,
+            down_since_ms: row.get(15)?,
+            tls_expires_ms: row.get(16)?,
+            tls_warned_days: row.get(17)?,
+            running_since_ms: row.get(18)?,
+        },
+    })
+}
+
+fn rollup_from_row(row: &Row<'_>) -> Result<Rollup> {
+    Ok(Rollup {
+        monitor_id: row.get(0)?,
+        resolution: checks::resolution_from_code(row.get(1)?)?,
+        start_ms: row.get(2)?,
+        count: checks::u32_from_db(row.get(3)?, "roll-up count")?,
+        failures: checks::u32_from_db(row.get(4)?, "roll-up failures")?,
+        degraded: checks::u32_from_db(row.get(5)?, "roll-up degraded")?,
+        maintenance: checks::u32_from_db(row.get(6)?, "roll-up maintenance")?,
+        p50_ms: checks::opt_u32_from_db(row.get(7)?, "roll-up p50")?,
+        p95_ms: checks::opt_u32_from_db(row.get(8)?, "roll-up p95")?,
+        p99_ms: checks::opt_u32_from_db(row.get(9)?, "roll-up p99")?,
+        max_ms: checks::opt_u32_from_db(row.get(10)?, "roll-up max")?,
+    })
+}
+
+fn get_monitor_by_id(conn: &Connection, id: i64) -> Result<Option<Monitor>> {
+    first(
+        conn,
+        &format!("SELECT {MONITOR_COLS} FROM monitors WHERE id = ?1"),
+        [id],
+        monitor_from_row,
+    )
+}
+
+/// Deletes a monitor and everything recorded about it, inside the caller's transaction.
+fn delete_monitor_rows(conn: &Connection, id: i64) -> Result<bool> {
+    for sql in [
+        "DELETE FROM check_results WHERE monitor_id = ?1",
+        "DELETE FROM check_rollups WHERE monitor_id = ?1",
+        "DELETE FROM outages WHERE monitor_id = ?1",
+        "DELETE FROM maintenance_windows WHERE monitor_id = ?1",
+    ] {
+        conn.prepare_cached(sql)?.execute([id])?;
+    }
+    Ok(conn
+        .prepare_cached("DELETE FROM monitors WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}
+
+/// The distinct monitor ids of `check_results` or `check_rollups`, one index seek each
+/// (a loose index scan): neither table has an index that starts with time, so work over
+/// a time range goes monitor by monitor.
+fn monitor_ids_in(conn: &Connection, table: &str) -> Result<Vec<i64>> {
+    collect(
+        conn,
+        &format!(
+            "WITH RECURSIVE m(id) AS (
+                 SELECT (SELECT MIN(monitor_id) FROM {table})
+                 UNION ALL
+                 SELECT (SELECT MIN(monitor_id) FROM {table} WHERE monitor_id > m.id)
+                 FROM m WHERE m.id IS NOT NULL
+             )
+             SELECT id FROM m WHERE id IS NOT NULL"
+        ),
+        [],
+        |r| Ok(r.get(0)?),
+    )
+}
+
+/// Monitors deleted or pruned per write transaction: large enough that a big prune does
+/// not pay one commit per monitor, small enough that check batches are not held back long.
+const PRUNE_MONITORS_PER_TX: usize = 256;
+
+impl CheckTx for SqliteTx<'_> {
+    fn insert_results(&mut self, results: &[&CheckRecord]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO check_results (monitor_id, at_ms, latency_ms, code, error)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?;
+        for r in results {
+            stmt.execute(params![
+                r.monitor_id,
+                r.at_ms,
+                checks::latency_to_db(r.latency_ms),
+                checks::pack_code(r.outcome, r.maintenance),
+                r.error,
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn update_statuses(&mut self, statuses: &[&(i64, MonitorStatus)]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE monitors SET state = ?2, last_check_ms = ?3, last_latency_ms = ?4,
+                 last_error = ?5, down_since_ms = ?6, tls_expires_ms = ?7,
+                 tls_warned_days = ?8, running_since_ms = ?9
+             WHERE id = ?1",
+        )?;
+        for (id, s) in statuses.iter().copied() {
+            stmt.execute(params![
+                id,
+                s.state.as_str(),
+                s.last_check_ms,
+                s.last_latency_ms,
+                s.last_error,
+                s.down_since_ms,
+                s.tls_expires_ms,
+                s.tls_warned_days,
+                s.running_since_ms,
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn open_outages(&mut self, opens: &[(i64, i64, &str)]) -> Result<()> {
+        // The partial unique index `outages_open` turns a second open into a no-op.
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO outages (monitor_id, start_ms, cause) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?;
+        for (monitor_id, start_ms, cause) in opens {
+            stmt.execute(params![monitor_id, start_ms, cause])?;
+        }
+        Ok(())
+    }
+
+    fn close_outages(&mut self, closes: &[(i64, i64)]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE outages SET end_ms = ?2 WHERE monitor_id = ?1 AND end_ms IS NULL",
+        )?;
+        for (monitor_id, end_ms) in closes {
+            stmt.execute(params![monitor_id, end_ms])?;
+        }
+        Ok(())
+    }
+
+    fn record_signals(&mut self, signals: &mut [Signal]) -> Result<()> {
+        self.insert_signals(signals)
+    }
+}
+
+impl SqliteStore {
+    /// Writes one chunk's roll-ups and moves the resolution's watermark to `done_ms`.
+    fn store_rollups(
+        &self,
+        resolution: Resolution,
+        rollups: &[Rollup],
+        done_ms: i64,
+    ) -> Result<()> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO check_rollups (monitor_id, resolution, start_ms, count, failures,
+                     degraded, maintenance, p50_ms, p95_ms, p99_ms, max_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (monitor_id, resolution, start_ms) DO UPDATE SET
+                     count = excluded.count,
+                     failures = excluded.failures,
+                     degraded = excluded.degraded,
+                     maintenance = excluded.maintenance,
+                     p50_ms = excluded.p50_ms,
+                     p95_ms = excluded.p95_ms,
+                     p99_ms = excluded.p99_ms,
+                     max_ms = excluded.max_ms",
+            )?;
+            for r in rollups {
+                stmt.execute(params![
+                    r.monitor_id,
+                    checks::resolution_code(r.resolution),
+                    r.start_ms,
+                    r.count,
+                    r.failures,
+                    r.degraded,
+                    r.maintenance,
+                    r.p50_ms,
+                    r.p95_ms,
+                    r.p99_ms,
+                    r.max_ms,
+                ])?;
+            }
+        }
+        // MAX: a concurrent run that got further must not be set back.
+        tx.prepare_cached(
+            "INSERT INTO check_rollup_marks (resolution, done_ms) VALUES (?1, ?2)
+             ON CONFLICT (resolution) DO UPDATE SET done_ms = MAX(done_ms, excluded.done_ms)",
+        )?
+        .execute(params![checks::resolution_code(resolution), done_ms])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs `delete` (with `?1` the monitor id) for every monitor in `ids`, a few hundred
+    /// monitors per transaction; returns the rows deleted.
+    fn delete_per_monitor(&self, ids: &[i64], delete: &str, args: &[&dyn ToSql]) -> Result<u64> {
+        let mut total = 0u64;
+        for chunk in ids.chunks(PRUNE_MONITORS_PER_TX) {
+            let mut conn = self.writer();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(delete)?;
+                for id in chunk {
+                    let mut all: Vec<&dyn ToSql> = Vec::with_capacity(args.len() + 1);
+                    all.push(id);
+                    all.extend_from_slice(args);
+                    total += stmt.execute(all.as_slice())? as u64;
+                }
+            }
+            tx.commit()?;
+        }
+        Ok(total)
     }
 }
 
@@ -1092,75 +1345,458 @@ impl Store for SqliteStore {
         )
     }
 
-    fn create_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
-        todo!()
+    fn create_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
+        let conn = self.writer();
+        let id: i64 = conn
+            .prepare_cached(
+                "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
+                     created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    new.name,
+                    new.kind,
+                    checks::spec_to_db(&new.spec),
+                    new.source.as_str(),
+                    new.project_id,
+                    new.token,
+                    new.slug,
+                    new.now_ms
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| monitor_conflict(e, new))?;
+        get_monitor_by_id(&conn, id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("monitor {id} vanished")))
     }
-    fn upsert_monitor(&self, _new: &NewMonitor) -> Result<Monitor> {
-        todo!()
+
+    fn upsert_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
+        let conn = self.writer();
+        let id: i64 = conn
+            .prepare_cached(
+                "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
+                     created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (COALESCE(project_id, 0), name) DO UPDATE SET
+                     kind = excluded.kind,
+                     spec = excluded.spec,
+                     source = excluded.source,
+                     token = excluded.token,
+                     slug = excluded.slug,
+                     updated_ms = excluded.updated_ms
+                 RETURNING id",
+            )?
+            .query_row(
+                params![
+                    new.name,
+                    new.kind,
+                    checks::spec_to_db(&new.spec),
+                    new.source.as_str(),
+                    new.project_id,
+                    new.token,
+                    new.slug,
+                    new.now_ms
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| monitor_conflict(e, new))?;
+        get_monitor_by_id(&conn, id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("monitor {id} vanished")))
     }
-    fn update_monitor(&self, _id: i64, _new: &NewMonitor) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn update_monitor(&self, id: i64, new: &NewMonitor) -> Result<Option<Monitor>> {
+        let conn = self.writer();
+        let n = conn
+            .prepare_cached(
+                "UPDATE monitors SET name = ?2, kind = ?3, spec = ?4, source = ?5,
+                     project_id = ?6, token = ?7, slug = ?8, updated_ms = ?9
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                new.name,
+                new.kind,
+                checks::spec_to_db(&new.spec),
+                new.source.as_str(),
+                new.project_id,
+                new.token,
+                new.slug,
+                new.now_ms
+            ])
+            .map_err(|e| monitor_conflict(e, new))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        get_monitor_by_id(&conn, id)
     }
-    fn delete_monitor(&self, _id: i64) -> Result<bool> {
-        todo!()
+
+    fn delete_monitor(&self, id: i64) -> Result<bool> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = delete_monitor_rows(&tx, id)?;
+        tx.commit()?;
+        Ok(found)
     }
-    fn prune_config_monitors(&self, _keep: &[i64]) -> Result<u64> {
-        todo!()
+
+    fn prune_config_monitors(&self, keep: &[i64]) -> Result<u64> {
+        let keep = serde_json::to_string(keep)
+            .map_err(|e| StoreError::Corrupt(format!("monitor ids: {e}")))?;
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let gone = collect(
+            &tx,
+            "SELECT id FROM monitors WHERE source = 'config'
+                 AND id NOT IN (SELECT value FROM json_each(?1))",
+            [&keep],
+            |r| Ok(r.get::<_, i64>(0)?),
+        )?;
+        for id in &gone {
+            delete_monitor_rows(&tx, *id)?;
+        }
+        tx.commit()?;
+        Ok(gone.len() as u64)
     }
+
     fn list_monitors(&self) -> Result<Vec<Monitor>> {
-        todo!()
+        collect(
+            &*self.reader()?,
+            &format!("SELECT {MONITOR_COLS} FROM monitors ORDER BY id"),
+            [],
+            monitor_from_row,
+        )
     }
-    fn get_monitor(&self, _id: i64) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn get_monitor(&self, id: i64) -> Result<Option<Monitor>> {
+        get_monitor_by_id(&*self.reader()?, id)
     }
-    fn get_monitor_by_token(&self, _token: &str) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn get_monitor_by_token(&self, token: &str) -> Result<Option<Monitor>> {
+        first(
+            &*self.reader()?,
+            &format!("SELECT {MONITOR_COLS} FROM monitors WHERE token = ?1"),
+            [token],
+            monitor_from_row,
+        )
     }
-    fn get_monitor_by_slug(&self, _project_id: i64, _slug: &str) -> Result<Option<Monitor>> {
-        todo!()
+
+    fn get_monitor_by_slug(&self, project_id: i64, slug: &str) -> Result<Option<Monitor>> {
+        first(
+            &*self.reader()?,
+            // The COALESCE term lets the lookup use `monitors_slug_key`.
+            &format!(
+                "SELECT {MONITOR_COLS} FROM monitors
+                 WHERE COALESCE(project_id, 0) = ?1 AND slug = ?2 AND project_id IS NOT NULL"
+            ),
+            params![project_id, slug],
+            monitor_from_row,
+        )
     }
-    fn set_monitor_paused(&self, _id: i64, _paused: bool, _now_ms: i64) -> Result<bool> {
-        todo!()
+
+    fn set_monitor_paused(&self, id: i64, paused: bool, now_ms: i64) -> Result<bool> {
+        // The state column keeps the confirmed health: the scheduler shows "paused" from
+        // the flag and restores the health on resume.
+        let n = self
+            .writer()
+            .prepare_cached("UPDATE monitors SET paused = ?2, updated_ms = ?3 WHERE id = ?1")?
+            .execute(params![id, paused, now_ms])?;
+        Ok(n > 0)
     }
-    fn write_checks(&self, _batch: &CheckBatch) -> Result<Vec<Signal>> {
-        todo!()
+
+    fn write_checks(&self, b: &CheckBatch) -> Result<Vec<Signal>> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let signals = checks::write_checks(&mut SqliteTx { conn: &tx }, b)?;
+        tx.commit()?;
+        Ok(signals)
     }
-    fn check_results(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<CheckRecord>> {
-        todo!()
+
+    fn check_results(
+        &self,
+        monitor_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<CheckRecord>> {
+        collect(
+            &*self.reader()?,
+            "SELECT monitor_id, at_ms, latency_ms, code, error FROM check_results
+             WHERE monitor_id = ?1 AND at_ms >= ?2 AND at_ms < ?3
+             ORDER BY at_ms DESC LIMIT ?4",
+            params![monitor_id, from_ms, to_ms, i64::from(limit)],
+            |r| checks::check_record(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+        )
     }
-    fn rollup_checks(&self, _now_ms: i64) -> Result<u64> {
-        todo!()
+
+    fn rollup_checks(&self, now_ms: i64) -> Result<u64> {
+        let mut written = 0u64;
+        for resolution in checks::RESOLUTIONS {
+            let (range, ids) = {
+                let conn = self.reader()?;
+                let watermark: Option<i64> = conn
+                    .prepare_cached("SELECT done_ms FROM check_rollup_marks WHERE resolution = ?1")?
+                    .query_row([checks::resolution_code(resolution)], |r| r.get(0))
+                    .optional()?;
+                let ids = monitor_ids_in(&conn, "check_results")?;
+                let oldest = match watermark {
+                    Some(_) => None,
+                    None => {
+                        let mut stmt = conn.prepare_cached(
+                            "SELECT MIN(at_ms) FROM check_results WHERE monitor_id = ?1",
+                        )?;
+                        let mut oldest: Option<i64> = None;
+                        for id in &ids {
+                            let min: Option<i64> = stmt.query_row([id], |r| r.get(0))?;
+                            oldest = oldest.into_iter().chain(min).min();
+                        }
+                        oldest
+                    }
+                };
+                (
+                    checks::rollup_range(resolution, watermark, oldest, now_ms),
+                    ids,
+                )
+            };
+            let Some((mut start, end)) = range else {
+                continue;
+            };
+            while start < end {
+                let stop = checks::chunk_end(resolution, start, end);
+                // Read on a reader, so check batches keep flowing while a day's worth of
+                // results is scanned; only the write takes the writer.
+                let mut rollups = Vec::new();
+                {
+                    let conn = self.reader()?;
+                    // One cached point query per monitor: in-process there is no round trip
+                    // to save, and each is a seek plus a range read of the key.
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT at_ms, latency_ms, code FROM check_results
+                         WHERE monitor_id = ?1 AND at_ms >= ?2 AND at_ms < ?3",
+                    )?;
+                    for part in ids.chunks(checks::ROLLUP_MONITORS_PER_SCAN) {
+                        let mut builder = RollupBuilder::new(resolution);
+                        for id in part {
+                            let mut rows = stmt.query(params![id, start, stop])?;
+                            while let Some(row) = rows.next()? {
+                                builder.push(*id, row.get(0)?, row.get(1)?, row.get(2)?)?;
+                            }
+                        }
+                        rollups.extend(builder.finish());
+                    }
+                }
+                self.store_rollups(resolution, &rollups, stop)?;
+                written += rollups.len() as u64;
+                start = stop;
+            }
+        }
+        Ok(written)
     }
-    fn prune_checks(&self, _r: &CheckRetention, _now_ms: i64) -> Result<u64> {
-        todo!()
+
+    fn prune_checks(&self, retention: &CheckRetention, now_ms: i64) -> Result<u64> {
+        let (raw_ids, rollup_ids) = {
+            let conn = self.reader()?;
+            (
+                monitor_ids_in(&conn, "check_results")?,
+                monitor_ids_in(&conn, "check_rollups")?,
+            )
+        };
+        let mut total = self.delete_per_monitor(
+            &raw_ids,
+            "DELETE FROM check_results WHERE monitor_id = ?1 AND at_ms < ?2",
+            &[&now_ms.saturating_sub(retention.raw_ms)],
+        )?;
+        for (resolution, keep_ms) in [
+            (Resolution::Minute, retention.minute_ms),
+            (Resolution::Hour, retention.hour_ms),
+            (Resolution::Day, retention.day_ms),
+        ] {
+            // A bucket goes once all of it is past retention.
+            let last_start = now_ms
+                .saturating_sub(keep_ms)
+                .saturating_sub(resolution.bucket_ms());
+            total += self.delete_per_monitor(
+                &rollup_ids,
+                "DELETE FROM check_rollups
+                 WHERE monitor_id = ?1 AND resolution = ?2 AND start_ms <= ?3",
+                &[&checks::resolution_code(resolution), &last_start],
+            )?;
+        }
+        Ok(total)
     }
-    fn check_rollups(&self, _m: i64, _r: Resolution, _f: i64, _t: i64) -> Result<Vec<Rollup>> {
-        todo!()
+
+    fn check_rollups(
+        &self,
+        monitor_id: i64,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Rollup>> {
+        collect(
+            &*self.reader()?,
+            "SELECT monitor_id, resolution, start_ms, count, failures, degraded, maintenance,
+                 p50_ms, p95_ms, p99_ms, max_ms
+             FROM check_rollups
+             WHERE monitor_id = ?1 AND resolution = ?2 AND start_ms >= ?3 AND start_ms < ?4
+             ORDER BY start_ms",
+            params![
+                monitor_id,
+                checks::resolution_code(resolution),
+                from_ms,
+                to_ms
+            ],
+            rollup_from_row,
+        )
     }
-    fn latency_summary(&self, _m: i64, _f: i64, _t: i64) -> Result<LatencySummary> {
-        todo!()
+
+    fn latency_summary(&self, monitor_id: i64, from_ms: i64, to_ms: i64) -> Result<LatencySummary> {
+        let conn = self.reader()?;
+        // One snapshot, so that a prune between the reads cannot leave a gap.
+        let tx = conn.unchecked_transaction()?;
+        let oldest_raw: Option<i64> = tx
+            .prepare_cached("SELECT MIN(at_ms) FROM check_results WHERE monitor_id = ?1")?
+            .query_row([monitor_id], |r| r.get(0))?;
+        let oldest_hour: Option<i64> = tx
+            .prepare_cached(
+                "SELECT MIN(start_ms) FROM check_rollups WHERE monitor_id = ?1 AND resolution = ?2",
+            )?
+            .query_row(
+                params![monitor_id, checks::resolution_code(Resolution::Hour)],
+                |r| r.get(0),
+            )?;
+        let plan = checks::summary_plan(from_ms, to_ms, oldest_raw, oldest_hour);
+        let mut raw = RawSummary::default();
+        if let Some((from, to)) = plan.raw {
+            let mut stmt = tx.prepare_cached(
+                "SELECT latency_ms, code FROM check_results
+                 WHERE monitor_id = ?1 AND at_ms >= ?2 AND at_ms < ?3",
+            )?;
+            let mut rows = stmt.query(params![monitor_id, from, to])?;
+            while let Some(row) = rows.next()? {
+                raw.push(row.get(0)?, row.get(1)?)?;
+            }
+        }
+        let hours = match plan.hours {
+            Some((from, to)) => collect(
+                &tx,
+                "SELECT monitor_id, resolution, start_ms, count, failures, degraded, maintenance,
+                     p50_ms, p95_ms, p99_ms, max_ms
+                 FROM check_rollups
+                 WHERE monitor_id = ?1 AND resolution = ?2 AND start_ms >= ?3 AND start_ms < ?4
+                 ORDER BY start_ms",
+                params![
+                    monitor_id,
+                    checks::resolution_code(Resolution::Hour),
+                    from,
+                    to
+                ],
+                rollup_from_row,
+            )?,
+            None => Vec::new(),
+        };
+        Ok(checks::summarize(raw, &hours))
     }
-    fn outages(&self, _m: i64, _f: i64, _t: i64, _l: u32) -> Result<Vec<Outage>> {
-        todo!()
+
+    fn outages(
+        &self,
+        monitor_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Outage>> {
+        collect(
+            &*self.reader()?,
+            "SELECT id, monitor_id, start_ms, end_ms, cause FROM outages
+             WHERE monitor_id = ?1 AND start_ms < ?3
+                 AND COALESCE(end_ms, 9223372036854775807) > ?2
+             ORDER BY start_ms DESC, id DESC LIMIT ?4",
+            params![monitor_id, from_ms, to_ms, i64::from(limit)],
+            |r| {
+                Ok(Outage {
+                    id: r.get(0)?,
+                    monitor_id: r.get(1)?,
+                    start_ms: r.get(2)?,
+                    end_ms: r.get(3)?,
+                    cause: r.get(4)?,
+                })
+            },
+        )
     }
-    fn downtime(&self, _f: i64, _t: i64) -> Result<HashMap<i64, i64>> {
-        todo!()
+
+    fn downtime(&self, from_ms: i64, to_ms: i64) -> Result<HashMap<i64, i64>> {
+        let rows = collect(
+            &*self.reader()?,
+            // `+monitor_id`: without statistics SQLite would rather scan all outages in
+            // monitor order for the GROUP BY than seek the few recent ones in `outages_end`.
+            "SELECT monitor_id,
+                 SUM(MAX(0, MIN(COALESCE(end_ms, ?2), ?2) - MAX(start_ms, ?1))) AS down
+             FROM outages
+             WHERE COALESCE(end_ms, 9223372036854775807) > ?1 AND start_ms < ?2
+             GROUP BY +monitor_id HAVING down > 0",
+            params![from_ms, to_ms],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
     }
-    fn create_maintenance(&self, _new: &NewMaintenance) -> Result<Maintenance> {
-        todo!()
+
+    fn create_maintenance(&self, new: &NewMaintenance) -> Result<Maintenance> {
+        let id: i64 = self
+            .writer()
+            .prepare_cached(
+                "INSERT INTO maintenance_windows (monitor_id, start_ms, end_ms, reason, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    new.monitor_id,
+                    new.start_ms,
+                    new.end_ms,
+                    new.reason,
+                    new.now_ms
+                ],
+                |r| r.get(0),
+            )?;
+        Ok(Maintenance {
+            id,
+            monitor_id: new.monitor_id,
+            start_ms: new.start_ms,
+            end_ms: new.end_ms,
+            reason: new.reason.clone(),
+            created_ms: new.now_ms,
+        })
     }
-    fn list_maintenance(&self, _after_ms: i64) -> Result<Vec<Maintenance>> {
-        todo!()
+
+    fn list_maintenance(&self, after_ms: i64) -> Result<Vec<Maintenance>> {
+        collect(
+            &*self.reader()?,
+            "SELECT id, monitor_id, start_ms, end_ms, reason, created_ms FROM maintenance_windows
+             WHERE end_ms > ?1 ORDER BY start_ms, id",
+            [after_ms],
+            |r| {
+                Ok(Maintenance {
+                    id: r.get(0)?,
+                    monitor_id: r.get(1)?,
+                    start_ms: r.get(2)?,
+                    end_ms: r.get(3)?,
+                    reason: r.get(4)?,
+                    created_ms: r.get(5)?,
+                })
+            },
+        )
     }
-    fn delete_maintenance(&self, _id: i64) -> Result<bool> {
-        todo!()
+
+    fn delete_maintenance(&self, id: i64) -> Result<bool> {
+        let n = self
+            .writer()
+            .prepare_cached("DELETE FROM maintenance_windows WHERE id = ?1")?
+            .execute([id])?;
+        Ok(n > 0)
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {
         collect(
             &*self.reader()?,
-            "SELECT id, kind, project_id, issue_id, event_id, created_ms FROM signals
-             WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, kind, project_id, issue_id, event_id, created_ms, monitor_id, detail
+             FROM signals WHERE id > ?1 ORDER BY id LIMIT ?2",
             params![after_id, batch::page_limit(limit)],
             signal_from_row,
         )

@@ -265,7 +265,10 @@ mod cases {
                 (SignalKind::NewIssue, Some(y), Some(eid(3))),
             ]
         );
-        assert!(r.signals.iter().all(|s| s.project_id == p && s.id > 0));
+        assert!(r
+            .signals
+            .iter()
+            .all(|s| s.project_id == Some(p) && s.id > 0));
         assert_eq!(r.signals[0].created_ms, 1_000);
         assert!(r.signals.windows(2).all(|w| w[0].id < w[1].id));
         assert_eq!(issue(s, x).unhandled_count, 2);
@@ -932,6 +935,948 @@ mod cases {
         assert!(s.signals_after(all[5].id, 100).unwrap().is_empty());
     }
 
+    // --- monitors ---
+
+    fn new_monitor(name: &str, project_id: Option<i64>) -> NewMonitor {
+        NewMonitor {
+            name: name.to_string(),
+            kind: "http".to_string(),
+            spec: serde_json::json!({
+                "url": format!("https://{name}.example.com/health"),
+                "interval": "60s",
+                "expect": {"status": [200, 204], "keyword": null},
+            }),
+            source: MonitorSource::Api,
+            project_id,
+            token: None,
+            slug: None,
+            now_ms: 1_000,
+        }
+    }
+
+    fn monitor(s: &dyn Store, name: &str) -> i64 {
+        s.create_monitor(&new_monitor(name, None))
+            .expect("create monitor")
+            .id
+    }
+
+    fn result(monitor_id: i64, at_ms: i64, latency_ms: Option<u32>) -> CheckRecord {
+        CheckRecord {
+            monitor_id,
+            at_ms,
+            latency_ms,
+            outcome: CheckOutcome::Up,
+            maintenance: false,
+            error: None,
+        }
+    }
+
+    fn down(monitor_id: i64, at_ms: i64, error: &str) -> CheckRecord {
+        CheckRecord {
+            outcome: CheckOutcome::Down,
+            error: Some(error.to_string()),
+            ..result(monitor_id, at_ms, None)
+        }
+    }
+
+    fn write_results(s: &dyn Store, results: Vec<CheckRecord>) {
+        s.write_checks(&CheckBatch {
+            results,
+            ..CheckBatch::default()
+        })
+        .expect("write results");
+    }
+
+    fn write_outages(s: &dyn Store, outages: Vec<OutageChange>) {
+        s.write_checks(&CheckBatch {
+            outages,
+            ..CheckBatch::default()
+        })
+        .expect("write outages");
+    }
+
+    fn open(monitor_id: i64, start_ms: i64, cause: &str) -> OutageChange {
+        OutageChange::Open {
+            monitor_id,
+            start_ms,
+            cause: cause.to_string(),
+        }
+    }
+
+    fn close(monitor_id: i64, end_ms: i64) -> OutageChange {
+        OutageChange::Close { monitor_id, end_ms }
+    }
+
+    fn conflict_message<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(StoreError::Conflict(msg)) => msg,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    fn down_status(at_ms: i64) -> MonitorStatus {
+        MonitorStatus {
+            state: lookout_core::monitor::State::Down,
+            last_check_ms: Some(at_ms),
+            last_latency_ms: Some(1_234),
+            last_error: Some("connection refused".to_string()),
+            down_since_ms: Some(at_ms - 60_000),
+            tls_expires_ms: Some(9_000_000),
+            tls_warned_days: Some(14),
+            running_since_ms: None,
+        }
+    }
+
+    pub fn monitor_crud(s: &dyn Store) {
+        let p = project(s, "p");
+        let q = project(s, "q");
+        let a = s.create_monitor(&new_monitor("api", Some(p))).unwrap();
+        assert!(a.id > 0);
+        assert_eq!(a.name, "api");
+        assert_eq!(a.kind, "http");
+        assert_eq!(a.spec, new_monitor("api", Some(p)).spec);
+        assert_eq!(a.source, MonitorSource::Api);
+        assert_eq!(a.project_id, Some(p));
+        assert_eq!((a.token.as_deref(), a.slug.as_deref()), (None, None));
+        assert!(!a.paused);
+        assert_eq!((a.created_ms, a.updated_ms), (1_000, 1_000));
+        assert_eq!(a.status, MonitorStatus::default());
+        assert_eq!(s.get_monitor(a.id).unwrap().as_ref(), Some(&a));
+        assert_eq!(s.get_monitor(a.id + 1_000).unwrap(), None);
+
+        // Names are unique per project, and among monitors without one.
+        let msg = conflict_message(s.create_monitor(&new_monitor("api", Some(p))));
+        assert!(msg.contains("\"api\"") && msg.contains("name"), "{msg}");
+        let in_q = s.create_monitor(&new_monitor("api", Some(q))).unwrap();
+        let global = s.create_monitor(&new_monitor("api", None)).unwrap();
+        let msg = conflict_message(s.create_monitor(&new_monitor("api", None)));
+        assert!(msg.contains("without a project"), "{msg}");
+
+        // Tokens are unique everywhere; slugs within a project.
+        let heartbeat = |name: &str, project: Option<i64>, token: &str, slug: &str| NewMonitor {
+            kind: "heartbeat".to_string(),
+            spec: serde_json::json!({"grace": "5m"}),
+            source: MonitorSource::CheckIn,
+            token: Some(token.to_string()),
+            slug: Some(slug.to_string()),
+            ..new_monitor(name, project)
+        };
+        let hb = s
+            .create_monitor(&heartbeat("backup", Some(p), "tok-1", "nightly"))
+            .unwrap();
+        assert_eq!(hb.source, MonitorSource::CheckIn);
+        let msg = conflict_message(s.create_monitor(&heartbeat("other", Some(q), "tok-1", "x")));
+        assert!(msg.contains("token"), "{msg}");
+        let msg =
+            conflict_message(s.create_monitor(&heartbeat("other", Some(p), "tok-2", "nightly")));
+        assert!(msg.contains("slug") && msg.contains("nightly"), "{msg}");
+        let hb_q = s
+            .create_monitor(&heartbeat("backup", Some(q), "tok-2", "nightly"))
+            .unwrap();
+
+        assert_eq!(s.get_monitor_by_token("tok-1").unwrap().as_ref(), Some(&hb));
+        assert_eq!(s.get_monitor_by_token("tok-9").unwrap(), None);
+        assert_eq!(
+            s.get_monitor_by_slug(p, "nightly").unwrap().as_ref(),
+            Some(&hb)
+        );
+        assert_eq!(
+            s.get_monitor_by_slug(q, "nightly").unwrap().as_ref(),
+            Some(&hb_q)
+        );
+        assert_eq!(s.get_monitor_by_slug(p, "weekly").unwrap(), None);
+        let ids: Vec<i64> = s.list_monitors().unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![a.id, in_q.id, global.id, hb.id, hb_q.id]);
+
+        // A status written by the scheduler survives updates, upserts and pauses.
+        s.write_checks(&CheckBatch {
+            statuses: vec![(a.id, down_status(50_000))],
+            ..CheckBatch::default()
+        })
+        .unwrap();
+        let changed = NewMonitor {
+            name: "api v2".to_string(),
+            kind: "health".to_string(),
+            spec: serde_json::json!({"url": "https://api.example.com/api/health"}),
+            now_ms: 2_000,
+            ..new_monitor("api", Some(p))
+        };
+        let up = s.update_monitor(a.id, &changed).unwrap().expect("known id");
+        assert_eq!(up.name, "api v2");
+        assert_eq!(up.kind, "health");
+        assert_eq!(up.spec, changed.spec);
+        assert_eq!((up.created_ms, up.updated_ms), (1_000, 2_000));
+        assert_eq!(up.status, down_status(50_000));
+        assert_eq!(s.update_monitor(a.id + 1_000, &changed).unwrap(), None);
+        let msg = conflict_message(s.update_monitor(hb.id, &changed));
+        assert!(msg.contains("api v2"), "{msg}");
+
+        assert!(s.set_monitor_paused(a.id, true, 3_000).unwrap());
+        let paused = s.get_monitor(a.id).unwrap().unwrap();
+        assert!(paused.paused);
+        assert_eq!(paused.status, down_status(50_000));
+
+        // Upsert by project and name: the definition follows, status and pause stay.
+        let upserted = s
+            .upsert_monitor(&NewMonitor {
+                kind: "tcp".to_string(),
+                spec: serde_json::json!({"host": "db", "port": 5432}),
+                source: MonitorSource::Config,
+                token: Some("tok-3".to_string()),
+                slug: Some("api".to_string()),
+                now_ms: 4_000,
+                ..changed.clone()
+            })
+            .unwrap();
+        assert_eq!(upserted.id, a.id);
+        assert_eq!(upserted.kind, "tcp");
+        assert_eq!(
+            upserted.spec,
+            serde_json::json!({"host": "db", "port": 5432})
+        );
+        assert_eq!(upserted.source, MonitorSource::Config);
+        assert_eq!(upserted.token.as_deref(), Some("tok-3"));
+        assert_eq!(upserted.slug.as_deref(), Some("api"));
+        assert_eq!((upserted.created_ms, upserted.updated_ms), (1_000, 4_000));
+        assert!(upserted.paused);
+        assert_eq!(upserted.status, down_status(50_000));
+        let fresh = s.upsert_monitor(&new_monitor("new", None)).unwrap();
+        assert!(!ids.contains(&fresh.id));
+        assert_eq!(s.get_monitor(fresh.id).unwrap(), Some(fresh.clone()));
+        let msg = conflict_message(s.upsert_monitor(&heartbeat("new", None, "tok-1", "z")));
+        assert!(msg.contains("token"), "{msg}");
+
+        assert!(s.set_monitor_paused(a.id, false, 5_000).unwrap());
+        assert!(!s.get_monitor(a.id).unwrap().unwrap().paused);
+        assert!(!s.set_monitor_paused(a.id + 1_000, true, 5_000).unwrap());
+
+        assert!(s.delete_monitor(in_q.id).unwrap());
+        assert_eq!(s.get_monitor(in_q.id).unwrap(), None);
+        assert!(!s.delete_monitor(in_q.id).unwrap());
+        // Its name is free again.
+        s.create_monitor(&new_monitor("api", Some(q))).unwrap();
+    }
+
+    pub fn prune_config_monitors(s: &dyn Store) {
+        let config = |name: &str| NewMonitor {
+            source: MonitorSource::Config,
+            ..new_monitor(name, None)
+        };
+        let c1 = s.create_monitor(&config("c1")).unwrap().id;
+        let c2 = s.create_monitor(&config("c2")).unwrap().id;
+        let c3 = s.create_monitor(&config("c3")).unwrap().id;
+        let api = monitor(s, "api");
+        write_results(s, vec![result(c2, 1_000, Some(10))]);
+        assert_eq!(s.prune_config_monitors(&[c1, c3]).unwrap(), 1);
+        assert_eq!(s.get_monitor(c2).unwrap(), None);
+        assert!(s.check_results(c2, 0, 10_000, 10).unwrap().is_empty());
+        assert_eq!(s.prune_config_monitors(&[c1, c3]).unwrap(), 0);
+        assert_eq!(s.prune_config_monitors(&[]).unwrap(), 2);
+        let left: Vec<i64> = s.list_monitors().unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(
+            left,
+            vec![api],
+            "API monitors are not the config's to prune"
+        );
+    }
+
+    pub fn delete_monitor_cascades(s: &dyn Store) {
+        let m = monitor(s, "m");
+        let other = monitor(s, "other");
+        let day = 86_400_000;
+        for id in [m, other] {
+            write_results(s, vec![result(id, day, Some(10)), down(id, day + 1, "x")]);
+            write_outages(s, vec![open(id, day + 1, "x")]);
+        }
+        s.rollup_checks(3 * day).unwrap();
+        let mine_window = NewMaintenance {
+            monitor_id: Some(m),
+            start_ms: day,
+            end_ms: 2 * day,
+            reason: "deploy".to_string(),
+            now_ms: 1,
+        };
+        let mine = s.create_maintenance(&mine_window).unwrap();
+        let everyone = s
+            .create_maintenance(&NewMaintenance {
+                monitor_id: None,
+                reason: "network".to_string(),
+                ..mine_window.clone()
+            })
+            .unwrap();
+        assert_eq!(
+            s.check_rollups(m, Resolution::Day, 0, 3 * day)
+                .unwrap()
+                .len(),
+            1
+        );
+
+        assert!(s.delete_monitor(m).unwrap());
+        assert!(s.check_results(m, 0, 3 * day, 10).unwrap().is_empty());
+        for r in [Resolution::Minute, Resolution::Hour, Resolution::Day] {
+            assert!(
+                s.check_rollups(m, r, 0, 3 * day).unwrap().is_empty(),
+                "{r:?}"
+            );
+        }
+        assert!(s.outages(m, 0, 3 * day, 10).unwrap().is_empty());
+        assert!(!s.downtime(0, 3 * day).unwrap().contains_key(&m));
+        assert_eq!(s.list_maintenance(0).unwrap(), vec![everyone]);
+        assert!(
+            !s.delete_maintenance(mine.id).unwrap(),
+            "went with its monitor"
+        );
+
+        // The other monitor keeps everything.
+        assert_eq!(s.check_results(other, 0, 3 * day, 10).unwrap().len(), 2);
+        assert_eq!(
+            s.check_rollups(other, Resolution::Day, 0, 3 * day)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(s.outages(other, 0, 3 * day, 10).unwrap().len(), 1);
+    }
+
+    pub fn write_checks(s: &dyn Store) {
+        let m = monitor(s, "m");
+        let n = monitor(s, "n");
+        let signal = |kind, monitor_id, detail: &str, created_ms| lookout_core::signal::Signal {
+            id: 0,
+            kind,
+            project_id: None,
+            issue_id: None,
+            event_id: None,
+            monitor_id: Some(monitor_id),
+            detail: Some(detail.to_string()),
+            created_ms,
+        };
+        let batch = CheckBatch {
+            results: vec![result(m, 1_000, Some(120)), down(m, 2_000, "timeout")],
+            statuses: vec![
+                (n, down_status(1_500)),
+                (
+                    m,
+                    MonitorStatus {
+                        state: lookout_core::monitor::State::Up,
+                        ..MonitorStatus::default()
+                    },
+                ),
+                // The last status of a monitor wins.
+                (m, down_status(2_000)),
+            ],
+            outages: vec![open(m, 2_000, "timeout")],
+            signals: vec![
+                signal(SignalKind::MonitorDown, m, "timeout", 2_000),
+                lookout_core::signal::Signal {
+                    project_id: Some(7),
+                    ..signal(
+                        SignalKind::TlsExpiring,
+                        n,
+                        "certificate expires in 6 days",
+                        2_001,
+                    )
+                },
+            ],
+        };
+        let signals = s.write_checks(&batch).unwrap();
+        assert_eq!(signals.len(), 2);
+        assert!(signals[0].id > 0 && signals[0].id < signals[1].id);
+        for (got, sent) in signals.iter().zip(&batch.signals) {
+            assert_eq!(
+                lookout_core::signal::Signal {
+                    id: 0,
+                    ..got.clone()
+                },
+                *sent
+            );
+        }
+        assert_eq!(s.signals_after(0, 10).unwrap(), signals);
+
+        assert_eq!(
+            s.get_monitor(m).unwrap().unwrap().status,
+            down_status(2_000)
+        );
+        assert_eq!(
+            s.get_monitor(n).unwrap().unwrap().status,
+            down_status(1_500)
+        );
+        let stored = s.check_results(m, 0, 10_000, 10).unwrap();
+        assert_eq!(
+            stored,
+            vec![down(m, 2_000, "timeout"), result(m, 1_000, Some(120))]
+        );
+        let outages = s.outages(m, 0, 10_000, 10).unwrap();
+        assert_eq!(outages.len(), 1);
+        assert_eq!(
+            (
+                outages[0].monitor_id,
+                outages[0].start_ms,
+                outages[0].end_ms
+            ),
+            (m, 2_000, None)
+        );
+        assert_eq!(outages[0].cause, "timeout");
+
+        // Down confirmed again while open: no second outage.
+        write_outages(s, vec![open(m, 3_000, "refused")]);
+        assert_eq!(s.outages(m, 0, 10_000, 10).unwrap(), outages);
+        // Closing ends the open one; closing with none open does nothing.
+        write_outages(s, vec![close(m, 5_000)]);
+        write_outages(s, vec![close(m, 6_000), close(n, 6_000)]);
+        let closed = s.outages(m, 0, 10_000, 10).unwrap();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].end_ms, Some(5_000));
+        assert!(s.outages(n, 0, 10_000, 10).unwrap().is_empty());
+
+        // Changes to one monitor apply in batch order.
+        write_outages(
+            s,
+            vec![
+                open(m, 7_000, "dns"),
+                open(n, 7_500, "tls"),
+                close(m, 8_000),
+                open(m, 9_000, "refused"),
+            ],
+        );
+        let spans: Vec<(i64, Option<i64>, String)> = s
+            .outages(m, 0, 20_000, 10)
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.start_ms, o.end_ms, o.cause))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                (9_000, None, "refused".to_string()),
+                (7_000, Some(8_000), "dns".to_string()),
+                (2_000, Some(5_000), "timeout".to_string()),
+            ]
+        );
+        assert_eq!(s.outages(n, 0, 20_000, 10).unwrap().len(), 1);
+
+        // An empty batch is fine and records nothing.
+        assert!(s.write_checks(&CheckBatch::default()).unwrap().is_empty());
+        assert_eq!(s.signals_after(signals[1].id, 10).unwrap(), vec![]);
+    }
+
+    pub fn duplicate_results_ignored(s: &dyn Store) {
+        let m = monitor(s, "m");
+        write_results(s, vec![result(m, 1_000, Some(10))]);
+        write_results(
+            s,
+            vec![down(m, 1_000, "late duplicate"), result(m, 2_000, Some(20))],
+        );
+        // Within one batch, the first of a key is kept.
+        write_results(
+            s,
+            vec![result(m, 3_000, Some(30)), down(m, 3_000, "same batch")],
+        );
+        assert_eq!(
+            s.check_results(m, 0, 10_000, 10).unwrap(),
+            vec![
+                result(m, 3_000, Some(30)),
+                result(m, 2_000, Some(20)),
+                result(m, 1_000, Some(10)),
+            ]
+        );
+    }
+
+    pub fn check_results_range(s: &dyn Store) {
+        let m = monitor(s, "m");
+        let other = monitor(s, "other");
+        let mut results: Vec<CheckRecord> = (1..=10)
+            .map(|i| result(m, i * 1_000, Some(i as u32)))
+            .collect();
+        results[4] = CheckRecord {
+            outcome: CheckOutcome::Degraded,
+            maintenance: true,
+            error: Some("slow: 2.1 s".to_string()),
+            ..results[4].clone()
+        };
+        results[5] = down(m, 6_000, "HTTP 503");
+        results.push(result(other, 5_000, Some(99)));
+        // Written out of order, in two batches.
+        results.reverse();
+        let rest = results.split_off(4);
+        write_results(s, results);
+        write_results(s, rest);
+
+        let got = s.check_results(m, 3_000, 7_000, 100).unwrap();
+        let at: Vec<i64> = got.iter().map(|r| r.at_ms).collect();
+        assert_eq!(
+            at,
+            vec![6_000, 5_000, 4_000, 3_000],
+            "newest first, end exclusive"
+        );
+        assert_eq!(got[0], down(m, 6_000, "HTTP 503"));
+        assert_eq!(
+            got[1],
+            CheckRecord {
+                monitor_id: m,
+                at_ms: 5_000,
+                latency_ms: Some(5),
+                outcome: CheckOutcome::Degraded,
+                maintenance: true,
+                error: Some("slow: 2.1 s".to_string()),
+            }
+        );
+        assert_eq!(got[2], result(m, 4_000, Some(4)));
+        let limited: Vec<i64> = s
+            .check_results(m, 0, 100_000, 2)
+            .unwrap()
+            .iter()
+            .map(|r| r.at_ms)
+            .collect();
+        assert_eq!(limited, vec![10_000, 9_000]);
+        assert_eq!(
+            s.check_results(other, 0, 100_000, 10).unwrap(),
+            vec![result(other, 5_000, Some(99))]
+        );
+        assert!(s.check_results(m, 11_000, 20_000, 10).unwrap().is_empty());
+    }
+
+    const MIN: i64 = 60_000;
+    const DAY: i64 = 86_400_000;
+    /// A day boundary well after 1970, so that buckets are not all at zero.
+    const D: i64 = 10 * DAY;
+
+    fn rollup_key(r: &Rollup) -> (i64, i64, u32, u32, u32, u32) {
+        (
+            r.monitor_id,
+            r.start_ms,
+            r.count,
+            r.failures,
+            r.degraded,
+            r.maintenance,
+        )
+    }
+
+    fn latencies(r: &Rollup) -> (Option<u32>, Option<u32>, Option<u32>, Option<u32>) {
+        (r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms)
+    }
+
+    pub fn rollups(s: &dyn Store) {
+        assert_eq!(s.rollup_checks(D).unwrap(), 0, "nothing to roll up yet");
+        let m1 = monitor(s, "m1");
+        let m2 = monitor(s, "m2");
+        // m1, first minute: latencies 10..=100, one down, one degraded, one in maintenance,
+        // and a down check without a latency.
+        let mut first: Vec<CheckRecord> = (0..10)
+            .map(|i| result(m1, D + i * 5_000, Some(10 * (i as u32 + 1))))
+            .collect();
+        first[3].outcome = CheckOutcome::Down;
+        first[4].outcome = CheckOutcome::Degraded;
+        first[5].maintenance = true;
+        first.push(down(m1, D + 55_000, "timeout"));
+        write_results(s, first);
+        write_results(
+            s,
+            vec![
+                result(m1, D + MIN, Some(7)),
+                result(m1, D + HOUR + 30, Some(500)),
+                // In a bucket that is not complete at `now` for hour and day.
+                result(m1, D + DAY + 5, Some(42)),
+                result(m2, D + 30_000, Some(1_000)),
+            ],
+        );
+        // m2, third minute: every latency 1..=100 once, shuffled.
+        write_results(
+            s,
+            (0..100)
+                .map(|i| result(m2, D + 2 * MIN + i * 500, Some((i as u32 * 37) % 100 + 1)))
+                .collect(),
+        );
+
+        let now = D + DAY + 2 * MIN;
+        // Minutes: m1 ×4, m2 ×2. Hours: m1 ×2, m2 ×1. Days: one each.
+        assert_eq!(s.rollup_checks(now).unwrap(), 11);
+
+        let minutes = s.check_rollups(m1, Resolution::Minute, 0, 2 * D).unwrap();
+        let keys: Vec<_> = minutes.iter().map(rollup_key).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (m1, D, 11, 2, 1, 1),
+                (m1, D + MIN, 1, 0, 0, 0),
+                (m1, D + HOUR, 1, 0, 0, 0),
+                (m1, D + DAY, 1, 0, 0, 0),
+            ]
+        );
+        assert!(minutes.iter().all(|r| r.resolution == Resolution::Minute));
+        // Over the ten latencies present: nearest rank 5, 10, 10.
+        assert_eq!(
+            latencies(&minutes[0]),
+            (Some(50), Some(100), Some(100), Some(100))
+        );
+        assert_eq!(
+            latencies(&minutes[3]),
+            (Some(42), Some(42), Some(42), Some(42))
+        );
+        let m2_minutes = s
+            .check_rollups(m2, Resolution::Minute, D, D + HOUR)
+            .unwrap();
+        assert_eq!(m2_minutes.len(), 2);
+        assert_eq!(
+            latencies(&m2_minutes[1]),
+            (Some(50), Some(95), Some(99), Some(100))
+        );
+        // A range picks buckets by start.
+        assert_eq!(
+            s.check_rollups(m1, Resolution::Minute, D + 1, D + HOUR)
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let hours = s.check_rollups(m1, Resolution::Hour, 0, 2 * D).unwrap();
+        let keys: Vec<_> = hours.iter().map(rollup_key).collect();
+        assert_eq!(keys, vec![(m1, D, 12, 2, 1, 1), (m1, D + HOUR, 1, 0, 0, 0)]);
+        // 7, 10, 20, …, 100: ranks 6, 11, 11.
+        assert_eq!(
+            latencies(&hours[0]),
+            (Some(50), Some(100), Some(100), Some(100))
+        );
+        // Hours and days come from raw results, not from merged minutes: 1..=100 and 1000.
+        let m2_hour = s.check_rollups(m2, Resolution::Hour, 0, 2 * D).unwrap();
+        assert_eq!(m2_hour.len(), 1);
+        assert_eq!(m2_hour[0].count, 101);
+        assert_eq!(
+            latencies(&m2_hour[0]),
+            (Some(51), Some(96), Some(100), Some(1_000))
+        );
+        let m2_day = s.check_rollups(m2, Resolution::Day, 0, 2 * D).unwrap();
+        assert_eq!(m2_day.len(), 1);
+        assert_eq!((m2_day[0].start_ms, m2_day[0].count), (D, 101));
+        assert_eq!(latencies(&m2_day[0]), latencies(&m2_hour[0]));
+        let m1_day = s.check_rollups(m1, Resolution::Day, 0, 2 * D).unwrap();
+        assert_eq!(
+            m1_day.iter().map(rollup_key).collect::<Vec<_>>(),
+            vec![(m1, D, 13, 2, 1, 1)]
+        );
+        // 7, 10, 20, …, 100, 500: ranks 6, 12, 12.
+        assert_eq!(
+            latencies(&m1_day[0]),
+            (Some(50), Some(500), Some(500), Some(500))
+        );
+
+        // Idempotent: nothing new is complete.
+        assert_eq!(s.rollup_checks(now).unwrap(), 0);
+        assert_eq!(
+            s.check_rollups(m1, Resolution::Minute, 0, 2 * D).unwrap(),
+            minutes
+        );
+
+        // Once the next day is complete, it is rolled up from raw results, including one
+        // that arrived after its minute was rolled up.
+        write_results(s, vec![result(m1, D + DAY + 10, Some(58))]);
+        let later = D + 2 * DAY;
+        // The hour and the day holding D+1d; its minute stays as it was.
+        assert_eq!(s.rollup_checks(later).unwrap(), 2);
+        let day2 = s
+            .check_rollups(m1, Resolution::Day, D + DAY, later)
+            .unwrap();
+        assert_eq!(
+            day2.iter().map(rollup_key).collect::<Vec<_>>(),
+            vec![(m1, D + DAY, 2, 0, 0, 0)]
+        );
+        assert_eq!(
+            latencies(&day2[0]),
+            (Some(42), Some(58), Some(58), Some(58))
+        );
+        let hour24 = s
+            .check_rollups(m1, Resolution::Hour, D + DAY, later)
+            .unwrap();
+        assert_eq!(hour24.len(), 1);
+        assert_eq!(hour24[0].count, 2);
+        assert_eq!(
+            s.check_rollups(m1, Resolution::Minute, D + DAY, later)
+                .unwrap()[0]
+                .count,
+            1
+        );
+        assert_eq!(s.rollup_checks(later).unwrap(), 0);
+    }
+
+    pub fn prune_checks(s: &dyn Store) {
+        let a = monitor(s, "a");
+        let b = monitor(s, "b");
+        for id in [a, b] {
+            write_results(
+                s,
+                (0..10).map(|k| result(id, D + k * MIN, Some(10))).collect(),
+            );
+        }
+        let now = D + 10 * MIN;
+        // 10 minutes each; the hour and the day are not complete.
+        assert_eq!(s.rollup_checks(now).unwrap(), 20);
+        let retention = CheckRetention {
+            raw_ms: 5 * MIN,
+            minute_ms: 7 * MIN,
+            hour_ms: DAY,
+            day_ms: 30 * DAY,
+        };
+        // Raw before D+5m (5 each); minutes that ended by D+3m (3 each).
+        assert_eq!(s.prune_checks(&retention, now).unwrap(), 16);
+        for id in [a, b] {
+            let raw: Vec<i64> = s
+                .check_results(id, 0, 2 * D, 100)
+                .unwrap()
+                .iter()
+                .map(|r| r.at_ms)
+                .collect();
+            assert_eq!(raw, (5..10).rev().map(|k| D + k * MIN).collect::<Vec<_>>());
+            let minutes = s.check_rollups(id, Resolution::Minute, 0, 2 * D).unwrap();
+            assert_eq!(minutes.first().map(|r| r.start_ms), Some(D + 3 * MIN));
+            assert_eq!(minutes.len(), 7);
+        }
+        assert_eq!(s.prune_checks(&retention, now).unwrap(), 0);
+
+        // Hour and day roll-ups go by their own retention.
+        s.rollup_checks(D + 2 * DAY).unwrap();
+        assert_eq!(
+            s.check_rollups(a, Resolution::Hour, 0, 2 * D)
+                .unwrap()
+                .len(),
+            1
+        );
+        let long = CheckRetention {
+            raw_ms: 100 * DAY,
+            minute_ms: 100 * DAY,
+            hour_ms: DAY,
+            day_ms: 100 * DAY,
+        };
+        assert_eq!(s.prune_checks(&long, D + 3 * DAY).unwrap(), 2);
+        assert!(s
+            .check_rollups(a, Resolution::Hour, 0, 2 * D)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.check_rollups(a, Resolution::Day, 0, 2 * D).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            s.check_rollups(b, Resolution::Minute, 0, 2 * D)
+                .unwrap()
+                .len(),
+            7
+        );
+    }
+
+    pub fn latency_summary(s: &dyn Store) {
+        let m = monitor(s, "m");
+        let empty = s.latency_summary(m, 0, 2 * D).unwrap();
+        assert_eq!(empty, LatencySummary::default());
+
+        // Hour 0: latencies 1..=100; hour 1: 101..=200, plus a down check.
+        let mut results: Vec<CheckRecord> = (0..100)
+            .map(|i| result(m, D + i * 30_000, Some(i as u32 + 1)))
+            .collect();
+        results.extend((0..100).map(|i| result(m, D + HOUR + i * 30_000, Some(i as u32 + 101))));
+        results.push(down(m, D + HOUR + 3_500_000, "refused"));
+        write_results(s, results);
+
+        // Raw results cover the range: exact.
+        let exact = s.latency_summary(m, D, D + 2 * HOUR).unwrap();
+        assert_eq!(
+            exact,
+            LatencySummary {
+                count: 201,
+                failures: 1,
+                p50_ms: Some(100),
+                p95_ms: Some(190),
+                p99_ms: Some(198),
+                max_ms: Some(200),
+            }
+        );
+        let first_hour = s.latency_summary(m, D, D + HOUR).unwrap();
+        assert_eq!((first_hour.count, first_hour.p95_ms), (100, Some(95)));
+        // Roll-ups existing does not change an answer raw results can give exactly.
+        s.rollup_checks(D + 3 * HOUR).unwrap();
+        assert_eq!(s.latency_summary(m, D, D + 2 * HOUR).unwrap(), exact);
+
+        // Raw results of hour 0 pruned: hour 0 comes from its roll-up, hour 1 from raw,
+        // and the percentiles are count-weighted means of the two.
+        let retention = CheckRetention {
+            raw_ms: 2 * HOUR,
+            minute_ms: 100 * DAY,
+            hour_ms: 100 * DAY,
+            day_ms: 100 * DAY,
+        };
+        assert_eq!(s.prune_checks(&retention, D + 3 * HOUR).unwrap(), 100);
+        let mixed = s.latency_summary(m, D, D + 2 * HOUR).unwrap();
+        assert_eq!(
+            mixed,
+            LatencySummary {
+                count: 201,
+                failures: 1,
+                // (50·100 + 150·101) / 201, (95·100 + 195·101) / 201, …
+                p50_ms: Some(100),
+                p95_ms: Some(145),
+                p99_ms: Some(149),
+                max_ms: Some(200),
+            }
+        );
+        let rolled = s.latency_summary(m, D, D + HOUR).unwrap();
+        assert_eq!(
+            rolled,
+            LatencySummary {
+                count: 100,
+                failures: 0,
+                p50_ms: Some(50),
+                p95_ms: Some(95),
+                p99_ms: Some(99),
+                max_ms: Some(100),
+            }
+        );
+        assert_eq!(
+            s.latency_summary(m, D, D).unwrap(),
+            LatencySummary::default()
+        );
+    }
+
+    pub fn outages_and_downtime(s: &dyn Store) {
+        let a = monitor(s, "a");
+        let b = monitor(s, "b");
+        let c = monitor(s, "c");
+        write_outages(
+            s,
+            vec![
+                open(a, 1_000, "refused"),
+                open(b, 500, "timeout"),
+                open(c, 20_000, "dns"),
+            ],
+        );
+        write_outages(s, vec![close(a, 3_000), close(b, 1_500), close(c, 30_000)]);
+        write_outages(s, vec![open(a, 5_000, "HTTP 502")]);
+
+        let spans = |from, to, limit| -> Vec<(i64, Option<i64>)> {
+            s.outages(a, from, to, limit)
+                .unwrap()
+                .iter()
+                .map(|o| (o.start_ms, o.end_ms))
+                .collect()
+        };
+        assert_eq!(
+            spans(0, 10_000, 10),
+            vec![(5_000, None), (1_000, Some(3_000))]
+        );
+        assert_eq!(spans(0, 10_000, 1), vec![(5_000, None)]);
+        // Ranges are half-open: touching is not overlapping.
+        assert_eq!(spans(3_000, 5_000, 10), vec![]);
+        assert_eq!(
+            spans(2_999, 5_001, 10),
+            vec![(5_000, None), (1_000, Some(3_000))]
+        );
+        assert_eq!(
+            spans(100_000, 200_000, 10),
+            vec![(5_000, None)],
+            "still open"
+        );
+        assert_eq!(spans(0, 1_000, 10), vec![]);
+
+        let down = s.downtime(2_000, 10_000).unwrap();
+        // a: [2000, 3000) plus the open outage up to the range end.
+        assert_eq!(down, std::collections::HashMap::from([(a, 1_000 + 5_000)]));
+        let down = s.downtime(0, 2_000).unwrap();
+        assert_eq!(
+            down,
+            std::collections::HashMap::from([(a, 1_000), (b, 1_000)])
+        );
+        assert_eq!(
+            s.downtime(0, 600).unwrap(),
+            std::collections::HashMap::from([(b, 100)])
+        );
+        assert_eq!(
+            s.downtime(25_000, 26_000).unwrap(),
+            std::collections::HashMap::from([(a, 1_000), (c, 1_000)])
+        );
+        assert!(s.downtime(3_000, 5_000).unwrap().is_empty());
+    }
+
+    pub fn maintenance(s: &dyn Store) {
+        let m = monitor(s, "m");
+        let window = |monitor_id, start_ms, end_ms, reason: &str| NewMaintenance {
+            monitor_id,
+            start_ms,
+            end_ms,
+            reason: reason.to_string(),
+            now_ms: 100,
+        };
+        let late = s
+            .create_maintenance(&window(Some(m), 5_000, 6_000, "deploy"))
+            .unwrap();
+        let early = s
+            .create_maintenance(&window(None, 1_000, 4_000, "network"))
+            .unwrap();
+        let past = s
+            .create_maintenance(&window(Some(m), 100, 500, "old"))
+            .unwrap();
+        assert_eq!(
+            late,
+            Maintenance {
+                id: late.id,
+                monitor_id: Some(m),
+                start_ms: 5_000,
+                end_ms: 6_000,
+                reason: "deploy".to_string(),
+                created_ms: 100,
+            }
+        );
+        assert!(late.id > 0 && early.id != late.id && past.id != early.id);
+        assert_eq!(
+            s.list_maintenance(0).unwrap(),
+            vec![past.clone(), early.clone(), late.clone()]
+        );
+        assert_eq!(
+            s.list_maintenance(500).unwrap(),
+            vec![early.clone(), late.clone()]
+        );
+        assert_eq!(s.list_maintenance(4_000).unwrap(), vec![late.clone()]);
+        assert!(s.delete_maintenance(early.id).unwrap());
+        assert!(!s.delete_maintenance(early.id).unwrap());
+        assert_eq!(s.list_maintenance(0).unwrap(), vec![past, late]);
+    }
+
+    /// Issue signals still carry their project after the signals table changed, and
+    /// share one id sequence with monitor signals.
+    pub fn issue_and_monitor_signals(s: &dyn Store) {
+        let p = project(s, "p");
+        let m = monitor(s, "m");
+        let issue = s
+            .write_batch(&events_batch(vec![event(p, 1, "x", 1_000)]))
+            .unwrap()
+            .signals;
+        let monitor_signal = lookout_core::signal::Signal {
+            id: 0,
+            kind: SignalKind::MonitorUp,
+            project_id: None,
+            issue_id: None,
+            event_id: None,
+            monitor_id: Some(m),
+            detail: None,
+            created_ms: 2_000,
+        };
+        let from_checks = s
+            .write_checks(&CheckBatch {
+                signals: vec![monitor_signal],
+                ..CheckBatch::default()
+            })
+            .unwrap();
+        let stored = s.signals_after(0, 10).unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[0], issue[0]);
+        assert_eq!(stored[0].project_id, Some(p));
+        assert_eq!(stored[0].kind, SignalKind::NewIssue);
+        assert_eq!(
+            (stored[0].monitor_id, stored[0].detail.as_deref()),
+            (None, None)
+        );
+        assert_eq!(stored[1], from_checks[0]);
+        assert_eq!(stored[1].project_id, None);
+        assert!(stored[0].id < stored[1].id);
+    }
+
     /// Writers and readers at once; every write must land, no reader may fail.
     pub fn concurrent_readers(s: Arc<dyn Store>) {
         let p = project(&*s, "p");
@@ -1066,6 +2011,18 @@ suite!(
     check_ins,
     attachments,
     signals_after,
+    monitor_crud,
+    prune_config_monitors,
+    delete_monitor_cascades,
+    write_checks,
+    duplicate_results_ignored,
+    check_results_range,
+    rollups,
+    prune_checks,
+    latency_summary,
+    outages_and_downtime,
+    maintenance,
+    issue_and_monitor_signals,
 );
 
 #[test]
@@ -1163,5 +2120,182 @@ fn postgres_concurrent_instances() {
     }
     let signals = a.0.signals_after(0, 1000).unwrap();
     assert!(signals.windows(2).all(|w| w[0].id < w[1].id));
+    drop(b);
+}
+
+fn monitor_signal(monitor_id: i64) -> lookout_core::signal::Signal {
+    lookout_core::signal::Signal {
+        id: 0,
+        kind: SignalKind::MonitorDown,
+        project_id: None,
+        issue_id: None,
+        event_id: None,
+        monitor_id: Some(monitor_id),
+        detail: Some("HTTP 503".to_string()),
+        created_ms: 9_000,
+    }
+}
+
+/// Signals written before monitors existed (schema version 1).
+const OLD_SIGNALS: &str = "
+    INSERT INTO signals (kind, project_id, issue_id, event_id, created_ms) VALUES
+        ('new_issue', 5, 11, '0000000000000000000000000000000a', 1000),
+        ('regression', 5, 11, '0000000000000000000000000000000b', 2000),
+        ('unhandled', 5, 12, NULL, 3000);
+    DELETE FROM signals WHERE kind = 'unhandled';";
+
+fn assert_old_signals_kept(s: &dyn Store) {
+    let old = s.signals_after(0, 10).unwrap();
+    let signal = |id, kind, event: &str, created_ms| lookout_core::signal::Signal {
+        id,
+        kind,
+        project_id: Some(5),
+        issue_id: Some(11),
+        event_id: Some(event.to_string()),
+        monitor_id: None,
+        detail: None,
+        created_ms,
+    };
+    assert_eq!(
+        old,
+        vec![
+            signal(
+                1,
+                SignalKind::NewIssue,
+                "0000000000000000000000000000000a",
+                1_000
+            ),
+            signal(
+                2,
+                SignalKind::Regression,
+                "0000000000000000000000000000000b",
+                2_000
+            ),
+        ]
+    );
+    let m = s
+        .create_monitor(&NewMonitor {
+            name: "m".to_string(),
+            kind: "http".to_string(),
+            spec: serde_json::json!({}),
+            source: MonitorSource::Api,
+            project_id: None,
+            token: None,
+            slug: None,
+            now_ms: 0,
+        })
+        .unwrap()
+        .id;
+    let new = s
+        .write_checks(&CheckBatch {
+            signals: vec![monitor_signal(m)],
+            ..CheckBatch::default()
+        })
+        .unwrap();
+    // Id 3 was handed out (and deleted) before the upgrade: it must not come back.
+    assert_eq!(new[0].id, 4);
+    assert_eq!(s.signals_after(2, 10).unwrap(), new);
+}
+
+#[test]
+fn sqlite_upgrade_keeps_signals() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&file).expect("open v1 file");
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .expect("schema v1");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (
+                 version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 0);",
+        )
+        .expect("mark v1");
+        conn.execute_batch(OLD_SIGNALS).expect("old signals");
+    }
+    let s = SqliteStore::open(&file).expect("upgrade");
+    assert_old_signals_kept(&s);
+    drop(s);
+    // Reopening applies nothing twice.
+    let s = SqliteStore::open(&file).expect("reopen");
+    assert_eq!(s.signals_after(0, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn postgres_upgrade_keeps_signals() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("lookout_test_{:016x}", rand::random::<u64>());
+    {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+        c.batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path TO {schema};"
+        ))
+        .expect("schema");
+        c.batch_execute(include_str!("../migrations/postgres/0001_init.sql"))
+            .expect("schema v1");
+        c.batch_execute(
+            "CREATE TABLE schema_migrations (
+                 version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 0);",
+        )
+        .expect("mark v1");
+        c.batch_execute(OLD_SIGNALS).expect("old signals");
+    }
+    let s = PgTestStore(Arc::new(
+        PostgresStore::connect_in_schema(&url, &schema).expect("upgrade"),
+    ));
+    assert_old_signals_kept(&*s.0);
+}
+
+/// Two instances rolling up at once: every bucket is computed once, none twice.
+#[test]
+fn postgres_concurrent_rollups() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("lookout_test_{:016x}", rand::random::<u64>());
+    let a = PgTestStore(Arc::new(
+        PostgresStore::connect_in_schema(&url, &schema).expect("first instance"),
+    ));
+    let b = Arc::new(PostgresStore::connect_in_schema(&url, &schema).expect("second instance"));
+    let start = 10 * 86_400_000;
+    let mut results = Vec::new();
+    for i in 0..20 {
+        let new = NewMonitor {
+            name: format!("m{i}"),
+            kind: "http".to_string(),
+            spec: serde_json::json!({}),
+            source: MonitorSource::Config,
+            project_id: None,
+            token: None,
+            slug: None,
+            now_ms: 0,
+        };
+        let id = a.0.create_monitor(&new).unwrap().id;
+        for k in 0..180 {
+            results.push(CheckRecord {
+                monitor_id: id,
+                at_ms: start + k * 60_000 + i,
+                latency_ms: Some(k as u32),
+                outcome: CheckOutcome::Up,
+                maintenance: false,
+                error: None,
+            });
+        }
+    }
+    a.0.write_checks(&CheckBatch {
+        results,
+        ..CheckBatch::default()
+    })
+    .unwrap();
+    let now = start + 3 * HOUR;
+    let run = |store: Arc<dyn Store>| std::thread::spawn(move || store.rollup_checks(now));
+    let ta = run(Arc::clone(&a.0) as Arc<dyn Store>);
+    let tb = run(Arc::clone(&b) as Arc<dyn Store>);
+    let written = ta.join().expect("a").unwrap() + tb.join().expect("b").unwrap();
+    // 180 minutes and 3 hours per monitor; the day is not complete.
+    assert_eq!(written, 20 * (180 + 3));
     drop(b);
 }
