@@ -29,9 +29,16 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A result is stored up to a check's timeout after its start time, and a rolled-up
+/// bucket is final; so buckets are rolled up only once this much older than now.
+const ROLLUP_LAG_MS: i64 = 2 * 60_000;
+
 /// Rolls up every complete minute, hour and day of check results.
 pub fn roll_up_checks(state: &AppState) -> u64 {
-    match state.store.rollup_checks(state.clock.now_ms()) {
+    match state
+        .store
+        .rollup_checks(state.clock.now_ms() - ROLLUP_LAG_MS)
+    {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "could not roll up check results; will retry");

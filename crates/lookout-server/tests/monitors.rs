@@ -216,6 +216,10 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
 
     let (m, f) = first_check(&app, &clock, id);
     assert_eq!(m["status"]["state"], "up", "{m}");
+    assert_eq!(m["status"]["http_status"], 200, "{m}");
+    for phase in ["dns_ms", "connect_ms", "first_byte_ms", "total_ms"] {
+        assert!(m["status"]["timings_ms"][phase].is_number(), "{phase}: {m}");
+    }
 
     target.set(Mode::Down);
     let m = step_to(&app, &clock, id, f + MIN);
@@ -280,7 +284,33 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
             .collect::<Vec<_>>()
     );
 
-    // Uptime over the last hour: 3 minutes down since the monitor was created at T0.
+    // Roll-ups: the minute buckets hold one check each, the hour bucket all five.
+    clock.set(T0 + 2 * 60 * MIN);
+    lookout_server::jobs::roll_up_checks(app.state());
+    let hour = app
+        .get(&format!(
+            "/api/v1/monitors/{id}/rollups?resolution=hour&from={T0}"
+        ))
+        .body;
+    assert_eq!(hour[0]["count"], 5, "{hour}");
+    assert_eq!(hour[0]["failures"], 3, "{hour}");
+    assert!(hour[0]["p95_ms"].is_number(), "{hour}");
+    let minutes = app
+        .get(&format!(
+            "/api/v1/monitors/{id}/rollups?resolution=minute&from={T0}"
+        ))
+        .body;
+    let total: u64 = minutes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 5, "{minutes}");
+    let r = app.get(&format!("/api/v1/monitors/{id}/rollups?resolution=week"));
+    assert_eq!(r.status, 400);
+
+    // Uptime since creation: 2 min 20 s down.
     let u = app
         .get(&format!("/api/v1/monitors/{id}/uptime?from={T0}"))
         .body;
@@ -630,6 +660,33 @@ fn monitors_are_managed_through_the_api() {
 
     let health = app.get("/api/health").body;
     assert_eq!(health["checks"]["scheduler"]["status"], "ok", "{health}");
+
+    // Checks that start well after their time make the scheduler degraded.
+    clock.advance(1);
+    let r = app.send(
+        "POST",
+        "/api/v1/monitors",
+        &json!({"name": "Late", "kind": "http", "url": target.url}),
+    );
+    let late = r.body["id"].as_i64().unwrap();
+    let due = parse_iso(r.body["status"]["next_check"].as_str().unwrap());
+    assert!(due > clock_now(&clock));
+    assert_ne!(late, id, "monitor ids are never reused");
+    clock.set(due + 30_000);
+    wait_for("the late check", || {
+        let m = monitor(&app, late);
+        (parse_iso(m["status"]["last_check"].as_str()?) == due).then_some(())
+    });
+    let health = app.get("/api/health");
+    assert_eq!(health.status, 200, "degraded still answers 200");
+    assert_eq!(health.body["status"], "degraded", "{}", health.body);
+    assert_eq!(health.body["checks"]["scheduler"]["status"], "degraded");
+    assert!(
+        health.body["checks"]["scheduler"]["late_p99_ms"]
+            .as_i64()
+            .unwrap()
+            >= 30_000
+    );
 }
 
 #[test]

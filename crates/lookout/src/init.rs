@@ -93,6 +93,69 @@ public_key = "{key}"
 # Any [defaults] key can be overridden per project, e.g.:
 # monthly_quota = 5000
 # allowed_origins = ["https://example.org"]
+
+# Uptime monitors: the reference setup's four checks. Set APP_URL to your site's address
+# (e.g. APP_URL=https://example.org lookout serve). They run every minute rather than every
+# 5 minutes: with a 20 s retry and 2 failures to alert, an outage is confirmed within
+# about 80 s instead of 5 to 10 minutes.
+[[monitors]]
+name = "Health Endpoint"
+# Reads the health document: ok is up, degraded is degraded (naming the failing check),
+# unhealthy or 503 is down. Unlike the keyword "status":"ok", it survives pretty-printing.
+kind = "health"
+url = "${{APP_URL:-http://localhost:3000}}/api/health"
+interval = "60s"
+retry_interval = "20s"
+alert_after = 2
+
+[[monitors]]
+name = "Homepage"
+kind = "http"
+url = "${{APP_URL:-http://localhost:3000}}/"
+interval = "60s"
+alert_after = 2
+
+[[monitors]]
+name = "Signup Page"
+kind = "http"
+url = "${{APP_URL:-http://localhost:3000}}/signup"
+interval = "60s"
+alert_after = 2
+
+[[monitors]]
+name = "Login Page"
+kind = "http"
+url = "${{APP_URL:-http://localhost:3000}}/login"
+interval = "60s"
+alert_after = 2
+
+# Other kinds:
+# [[monitors]]
+# name = "Database port"
+# kind = "tcp"
+# host = "db.internal"
+# port = 5432
+#
+# [[monitors]]
+# name = "Certificate"
+# kind = "tls"                 # warns 30, 14, 7 and 1 days before expiry (tls_expiry_days)
+# host = "example.org"
+#
+# [[monitors]]
+# name = "Nightly backup"
+# kind = "heartbeat"           # the job pings /ping/TOKEN (URL shown by the API)
+# cron = "0 3 * * *"
+# timezone = "Europe/Berlin"
+# grace = "15m"
+# max_runtime = "1h"
+
+# Maintenance windows: monitors are checked but never alert, and no downtime is counted.
+# [[maintenance]]
+# name = "Deploy window"
+# cron = "0 4 * * SUN"
+# duration = "30m"
+# timezone = "UTC"
+# monitors = ["Homepage", "Signup Page", "Login Page"]   # all monitors when absent
 "#
     )
 }
@@ -105,5 +168,14 @@ mod tests {
         let c = lookout_server::Config::parse(&text, "sample", &|_| None).unwrap();
         assert_eq!(c.projects.len(), 1);
         assert_eq!(c.projects[0].id, 1);
+        let names: Vec<&str> = c.monitors.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Health Endpoint", "Homepage", "Signup Page", "Login Page"]
+        );
+        assert_eq!(
+            c.monitors[0].url.as_deref(),
+            Some("http://localhost:3000/api/health")
+        );
     }
 }

@@ -108,6 +108,10 @@ fn monitor_json(app: &AppState, m: &Monitor, status: &MonitorStatus) -> Value {
         v["slug"] = json!(s);
     }
     v["status"]["next_check"] = json!(app.monitors.next_check(m.id).map(iso));
+    if let Some((timings, http_status)) = app.monitors.last_timings(m.id) {
+        v["status"]["timings_ms"] = json!(timings);
+        v["status"]["http_status"] = json!(http_status);
+    }
     v
 }
 

@@ -54,6 +54,9 @@ struct Entry {
     running: bool,
     /// The due time of this monitor's one live queue item.
     queued: Option<i64>,
+    /// The last check's per-phase timings and HTTP status: shown, not stored (they would
+    /// quadruple the size of every stored result).
+    last_timings: Option<(lookout_probe::Timings, Option<u16>)>,
 }
 
 /// Scheduler figures for `/api/health` and the benchmark.
@@ -181,6 +184,7 @@ impl Monitors {
             generation,
             running: false,
             queued: None,
+            last_timings: None,
         };
         entry.status.state = entry.shown_state();
         let due = entry.first_due(now);
@@ -249,6 +253,11 @@ impl Monitors {
     /// The current status of one monitor.
     pub fn status(&self, id: i64) -> Option<MonitorStatus> {
         self.lock().entries.get(&id).map(|e| e.status.clone())
+    }
+
+    /// The last check's per-phase timings and HTTP status.
+    pub fn last_timings(&self, id: i64) -> Option<(lookout_probe::Timings, Option<u16>)> {
+        self.lock().entries.get(&id).and_then(|e| e.last_timings)
     }
 
     /// When a monitor's next check (or heartbeat deadline) is due.
@@ -568,6 +577,7 @@ impl Entry {
             },
         };
         let transitions = self.machine.record(scheduled_ms, outcome);
+        self.last_timings = Some((result.timings, result.http_status));
         let mut record = Record::default();
         let id = self.monitor.id;
         let latency = result.timings.total_ms.map(|t| t.round().max(0.0) as u32);

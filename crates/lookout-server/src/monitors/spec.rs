@@ -21,6 +21,9 @@ pub const MIN_RETRY_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_RETRY: Duration = Duration::from_secs(20);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A target slower than a minute is down for anyone using it; the limit also bounds how
+/// late a result can be written (roll-ups wait that long).
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_GRACE: Duration = Duration::from_secs(60);
 
 /// The kinds of monitor.
@@ -309,10 +312,10 @@ impl MonitorConfig {
             ));
         }
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT.min(interval));
-        if timeout.is_zero() || timeout > interval {
+        if timeout.is_zero() || timeout > interval || timeout > MAX_TIMEOUT {
             return Err(err(
                 "timeout",
-                "must be more than 0 and at most the interval, so checks of one monitor never overlap"
+                "must be more than 0, at most 60s and at most the interval, so checks of one monitor never overlap"
                     .into(),
             ));
         }
