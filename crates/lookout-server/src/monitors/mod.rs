@@ -186,7 +186,7 @@ impl Monitors {
             queued: None,
             last_timings: None,
         };
-        entry.status.state = entry.shown_state();
+        entry.status.state = entry.health_state();
         let due = entry.first_due(now);
         inner.entries.insert(id, entry);
         if let Some(due) = due {
@@ -217,7 +217,7 @@ impl Monitors {
         } else {
             e.machine.resume(now);
         }
-        e.status.state = e.shown_state();
+        e.status.state = e.health_state();
         e.queued = None;
         let due = e.first_due(now);
         let status = e.status.clone();
@@ -246,13 +246,13 @@ impl Monitors {
         self.lock()
             .entries
             .iter()
-            .map(|(id, e)| (*id, e.status.clone()))
+            .map(|(id, e)| (*id, e.shown_status()))
             .collect()
     }
 
     /// The current status of one monitor.
     pub fn status(&self, id: i64) -> Option<MonitorStatus> {
-        self.lock().entries.get(&id).map(|e| e.status.clone())
+        self.lock().entries.get(&id).map(Entry::shown_status)
     }
 
     /// The last check's per-phase timings and HTTP status.
@@ -487,7 +487,7 @@ impl Inner {
             return None;
         }
         let record = e.heartbeat_ping(now, ping, until)?;
-        let status = e.status.clone();
+        let status = e.shown_status();
         if let Some(next) = e.next_due() {
             self.schedule(id, next.max(now + 1));
         }
@@ -504,6 +504,23 @@ struct DueCheck {
 }
 
 impl Entry {
+    /// The confirmed health, which is what is stored: a paused or in-maintenance monitor
+    /// that was down must come back down after a restart.
+    fn health_state(&self) -> State {
+        match &self.heartbeat {
+            Some(h) => h.state(),
+            None => self.machine.health(),
+        }
+    }
+
+    /// The status as shown: paused and maintenance take precedence over health.
+    fn shown_status(&self) -> MonitorStatus {
+        MonitorStatus {
+            state: self.shown_state(),
+            ..self.status.clone()
+        }
+    }
+
     fn shown_state(&self) -> State {
         match &self.heartbeat {
             Some(h) if !self.monitor.paused => {
@@ -650,7 +667,7 @@ impl Entry {
                 }
             }
         }
-        self.status.state = self.shown_state();
+        self.status.state = self.health_state();
         self.status.last_check_ms = Some(scheduled_ms);
         self.status.last_latency_ms = latency.map(i64::from);
         self.status.last_error = error;
@@ -697,7 +714,7 @@ impl Entry {
         }
         self.status.last_check_ms = Some(now);
         self.status.running_since_ms = self.heartbeat.as_ref().and_then(|h| h.running_since_ms());
-        self.status.state = self.shown_state();
+        self.status.state = self.health_state();
         record.status = Some((self.monitor.id, self.status.clone()));
         Some(record)
     }
@@ -711,7 +728,7 @@ impl Entry {
         }
         let mut record = self.heartbeat_events(now, events, until);
         self.status.running_since_ms = self.heartbeat.as_ref().and_then(|h| h.running_since_ms());
-        self.status.state = self.shown_state();
+        self.status.state = self.health_state();
         record.status = Some((self.monitor.id, self.status.clone()));
         Some(record)
     }
