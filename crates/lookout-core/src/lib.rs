@@ -1,6 +1,7 @@
 //! Pure domain logic of lookout. Nothing here performs I/O or reads the wall clock:
 //! callers pass data and a [`clock::Clock`], and get decisions back.
 
+pub mod alert;
 pub mod clock;
 pub mod grouping;
 pub mod health;
