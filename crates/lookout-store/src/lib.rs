@@ -186,6 +186,45 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a maintenance window; `false` if unknown.
     fn delete_maintenance(&self, id: i64) -> Result<bool>;
 
+    // --- alerts ---
+
+    /// Writes one step of the alert engine in one transaction: opens, updates, timeline,
+    /// queued notifications and the cursor. Returns the ids of `batch.opens`, in order.
+    fn apply_alerts(&self, batch: &AlertBatch) -> Result<Vec<i64>>;
+    /// Incidents not resolved, oldest first (to restore the engine).
+    fn open_incidents(&self) -> Result<Vec<IncidentRow>>;
+    /// Incidents matching `filter`, newest first.
+    fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<IncidentRow>>;
+    /// One incident.
+    fn get_incident(&self, id: i64) -> Result<Option<IncidentRow>>;
+    /// An incident's timeline, oldest first.
+    fn incident_timeline(&self, id: i64) -> Result<Vec<TimelineEntry>>;
+    /// A named cursor's value (`None` before the first write).
+    fn cursor(&self, name: &str) -> Result<Option<i64>>;
+
+    /// Pending notifications due at `now_ms`, oldest first, at most `limit`.
+    fn due_messages(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Records a delivery attempt's result; with `sent`, also a timeline line for the
+    /// incident is the caller's job (through `apply_alerts`).
+    fn update_message(&self, id: i64, update: &OutboxUpdate) -> Result<()>;
+    /// Notifications of an incident, oldest first.
+    fn incident_messages(&self, incident_id: i64) -> Result<Vec<OutboxMessage>>;
+    /// When the earliest pending notification is due.
+    fn next_message_due(&self) -> Result<Option<i64>>;
+
+    /// Marks a channel broken (or, with `None`, repaired).
+    fn set_channel_broken(&self, channel: &str, reason: Option<&str>, now_ms: i64)
+        -> Result<()>;
+    /// Channels marked broken.
+    fn broken_channels(&self) -> Result<Vec<ChannelState>>;
+
+    /// Creates a silence.
+    fn create_silence(&self, silence: &SilenceRow) -> Result<SilenceRow>;
+    /// Silences that end after `now_ms`.
+    fn active_silences(&self, now_ms: i64) -> Result<Vec<SilenceRow>>;
+    /// Deletes a silence; `false` if unknown.
+    fn delete_silence(&self, id: i64) -> Result<bool>;
+
     // --- signals ---
 
     /// Signals with `id > after_id`, oldest first, at most `limit`.

@@ -719,3 +719,221 @@ pub struct NewMaintenance {
     /// Creation time, Unix ms.
     pub now_ms: i64,
 }
+
+// --- alerts ---
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRow {
+    /// Numeric id.
+    pub id: i64,
+    /// The rule that opened it.
+    pub rule: String,
+    /// `project`, `issue` or `monitor`.
+    pub subject_kind: String,
+    /// The project, issue or monitor id.
+    pub subject_id: i64,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: String,
+    /// `triggered`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// One line.
+    pub title: String,
+    /// A few lines.
+    pub summary: String,
+    /// Occurrences so far.
+    pub count: i64,
+    /// When it opened, Unix ms.
+    pub opened_ms: i64,
+    /// When it was acknowledged, and by whom.
+    pub acked_ms: Option<i64>,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When it resolved.
+    pub resolved_ms: Option<i64>,
+    /// Who resolved it (`None` when it resolved by itself).
+    pub resolved_by: Option<String>,
+    /// The engine's state for it (escalation step, timers…), opaque to the store.
+    pub state: serde_json::Value,
+    /// Its runbook, if the rule names one.
+    pub runbook: Option<String>,
+}
+
+/// An incident to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIncident {
+    /// The rule.
+    pub rule: String,
+    /// `project`, `issue` or `monitor`.
+    pub subject_kind: String,
+    /// The subject's id.
+    pub subject_id: i64,
+    /// Severity name.
+    pub severity: String,
+    /// One line.
+    pub title: String,
+    /// A few lines.
+    pub summary: String,
+    /// Occurrences so far.
+    pub count: i64,
+    /// Opening time, Unix ms.
+    pub opened_ms: i64,
+    /// The engine's state.
+    pub state: serde_json::Value,
+    /// The rule's runbook.
+    pub runbook: Option<String>,
+}
+
+/// Changes to an incident; `None` fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentUpdate {
+    /// New status.
+    pub status: Option<String>,
+    /// New count.
+    pub count: Option<i64>,
+    /// New summary.
+    pub summary: Option<String>,
+    /// Acknowledged: when and by whom.
+    pub acked: Option<(i64, String)>,
+    /// Resolved: when and by whom.
+    pub resolved: Option<(i64, Option<String>)>,
+    /// The engine's new state.
+    pub state: Option<serde_json::Value>,
+}
+
+/// Which incident a change in an [`AlertBatch`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentRef {
+    /// A stored incident.
+    Id(i64),
+    /// The incident at this index of `AlertBatch::opens`.
+    New(usize),
+}
+
+/// One line of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineEntry {
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// `triggered`, `notified`, `notify_failed`, `acknowledged`, `escalated`, `reminder`,
+    /// `note`, `held`, `resolved`…
+    pub kind: String,
+    /// What happened, in plain words.
+    pub text: String,
+    /// Who did it, for people's actions.
+    pub actor: Option<String>,
+}
+
+/// A notification waiting to be delivered (the persisted outbox).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxMessage {
+    /// Numeric id; also the message's idempotency key.
+    pub id: i64,
+    /// The incident it is about.
+    pub incident_id: i64,
+    /// The channel name.
+    pub channel: String,
+    /// `triggered`, `escalated`, `reminder`, `acknowledged`, `resolved`.
+    pub event: String,
+    /// What to send, as JSON (the notification), opaque to the store.
+    pub payload: serde_json::Value,
+    /// `pending`, `sent`, `failed` or `broken`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the next attempt is due, while pending.
+    pub next_attempt_ms: i64,
+    /// The last error or the receiver's answer.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_ms: i64,
+    /// When it was delivered.
+    pub sent_ms: Option<i64>,
+}
+
+/// A notification to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutboxMessage {
+    /// The channel name.
+    pub channel: String,
+    /// The event name.
+    pub event: String,
+    /// What to send.
+    pub payload: serde_json::Value,
+    /// Queue time (and first attempt), Unix ms.
+    pub now_ms: i64,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxUpdate {
+    /// `pending` (retry at `next_attempt_ms`), `sent`, `failed` or `broken`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// When to try again, while pending.
+    pub next_attempt_ms: i64,
+    /// The error or the receiver's answer.
+    pub last_error: Option<String>,
+    /// Delivery time, when sent.
+    pub sent_ms: Option<i64>,
+}
+
+/// Everything one step of the alert engine decided, written in one transaction so a
+/// crash never leaves an incident without its notifications or a signal handled twice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertBatch {
+    /// Incidents to open.
+    pub opens: Vec<NewIncident>,
+    /// Changes to incidents.
+    pub updates: Vec<(IncidentRef, IncidentUpdate)>,
+    /// Timeline lines.
+    pub timeline: Vec<(IncidentRef, TimelineEntry)>,
+    /// Notifications to queue.
+    pub messages: Vec<(IncidentRef, NewOutboxMessage)>,
+    /// A named cursor to advance (e.g. the last signal id handled).
+    pub cursor: Option<(String, i64)>,
+}
+
+/// Incidents to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    /// Only these statuses (empty = all).
+    pub statuses: Vec<String>,
+    /// Only this subject.
+    pub subject: Option<(String, i64)>,
+    /// At most this many, newest first.
+    pub limit: u32,
+    /// Only incidents with id below this (paging).
+    pub before_id: Option<i64>,
+}
+
+/// A silence: notifications for matching incidents are held until `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SilenceRow {
+    /// Numeric id.
+    pub id: i64,
+    /// `rule`, `monitor` or `project`.
+    pub target_kind: String,
+    /// The rule name, or the monitor or project id as text.
+    pub target: String,
+    /// Until when, Unix ms.
+    pub until_ms: i64,
+    /// Why.
+    pub reason: String,
+    /// Who created it.
+    pub created_by: Option<String>,
+    /// When, Unix ms.
+    pub created_ms: i64,
+}
+
+/// A channel found broken (the receiver said the hook is gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelState {
+    /// The channel name.
+    pub channel: String,
+    /// Why it is broken.
+    pub reason: String,
+    /// Since when, Unix ms.
+    pub since_ms: i64,
+}

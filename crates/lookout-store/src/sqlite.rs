@@ -1792,6 +1792,52 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
+    fn apply_alerts(&self, _batch: &AlertBatch) -> Result<Vec<i64>> {
+        todo!()
+    }
+    fn open_incidents(&self) -> Result<Vec<IncidentRow>> {
+        todo!()
+    }
+    fn list_incidents(&self, _filter: &IncidentFilter) -> Result<Vec<IncidentRow>> {
+        todo!()
+    }
+    fn get_incident(&self, _id: i64) -> Result<Option<IncidentRow>> {
+        todo!()
+    }
+    fn incident_timeline(&self, _id: i64) -> Result<Vec<TimelineEntry>> {
+        todo!()
+    }
+    fn cursor(&self, _name: &str) -> Result<Option<i64>> {
+        todo!()
+    }
+    fn due_messages(&self, _now_ms: i64, _limit: u32) -> Result<Vec<OutboxMessage>> {
+        todo!()
+    }
+    fn update_message(&self, _id: i64, _update: &OutboxUpdate) -> Result<()> {
+        todo!()
+    }
+    fn incident_messages(&self, _incident_id: i64) -> Result<Vec<OutboxMessage>> {
+        todo!()
+    }
+    fn next_message_due(&self) -> Result<Option<i64>> {
+        todo!()
+    }
+    fn set_channel_broken(&self, _c: &str, _r: Option<&str>, _now_ms: i64) -> Result<()> {
+        todo!()
+    }
+    fn broken_channels(&self) -> Result<Vec<ChannelState>> {
+        todo!()
+    }
+    fn create_silence(&self, _silence: &SilenceRow) -> Result<SilenceRow> {
+        todo!()
+    }
+    fn active_silences(&self, _now_ms: i64) -> Result<Vec<SilenceRow>> {
+        todo!()
+    }
+    fn delete_silence(&self, _id: i64) -> Result<bool> {
+        todo!()
+    }
+
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {
         collect(
             &*self.reader()?,
