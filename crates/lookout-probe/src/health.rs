@@ -17,6 +17,9 @@ pub struct HealthReport {
     pub failing: Vec<String>,
     /// How many checks the document lists.
     pub checks: usize,
+    /// The document's `checks` object as sent, for rules on its fields (memory
+    /// percentage, database latency).
+    pub checks_doc: Option<Value>,
 }
 
 /// Maps a status word of either vocabulary; `None` when it is not a health status.
@@ -61,6 +64,7 @@ pub fn interpret(body: &[u8]) -> Option<HealthReport> {
         status,
         failing,
         checks,
+        checks_doc: doc.get("checks").cloned(),
     })
 }
 

@@ -156,6 +156,7 @@ impl HttpCheck {
                     r.checks,
                     r.failing.len()
                 ));
+                result.health_checks = r.checks_doc.clone();
             }
             // The reference and the draft both answer 503 when unhealthy.
             if status == 503 || report.as_ref().map(|r| r.status) == Some(Status::Down) {

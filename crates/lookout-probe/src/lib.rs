@@ -68,6 +68,8 @@ pub struct CheckResult {
     pub redirects: Vec<Redirect>,
     /// Extra facts worth showing (e.g. a health document's summary).
     pub detail: Option<String>,
+    /// A health document's `checks` object, when the check read one.
+    pub health_checks: Option<serde_json::Value>,
 }
 
 impl CheckResult {
@@ -81,6 +83,7 @@ impl CheckResult {
             tls: None,
             redirects: Vec::new(),
             detail: None,
+            health_checks: None,
         }
     }
 

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken (duplicate slug, id or key).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request itself was malformed (e.g. an alert batch naming an incident it does not
+    /// open); nothing was written.
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// The database could not be opened or migrated.
     #[error("cannot open the database: {0}")]
     Open(String),

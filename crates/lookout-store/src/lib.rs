@@ -5,6 +5,7 @@
 //! API edge. Event payloads are stored as given (zstd-compressed JSON): the store never
 //! looks inside them.
 
+mod alerts;
 mod batch;
 mod checks;
 mod error;
@@ -75,6 +76,16 @@ pub trait Store: Send + Sync + 'static {
     fn latest_event(&self, issue_id: i64) -> Result<Option<StoredEvent>>;
     /// One event by its 32-hex id within a project.
     fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>>;
+    /// How many events of a project were received in `[from_ms, to_ms)` at the given
+    /// levels (e.g. `["error", "fatal"]`), optionally only of one environment or release;
+    /// for windowed alert rules such as "errors > 50 in 5m".
+    fn count_events(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<u64>;
     /// Deletes a project's events (and their attachments) received before `cutoff_ms`;
     /// issues stay. Returns how many events went.
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64>;
@@ -190,6 +201,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes one step of the alert engine in one transaction: opens, updates, timeline,
     /// queued notifications and the cursor. Returns the ids of `batch.opens`, in order.
+    ///
+    /// `IncidentRef::New(i)` names the i-th of `batch.opens`; an index past them is
+    /// `Invalid`. Updates of one incident apply in order; updates of stored incidents apply
+    /// before the opens, so one batch can resolve an incident and open the next one for the
+    /// same rule and subject. Opening an incident while another for the same rule and
+    /// subject is not resolved is a `Conflict`, also between instances applying at once.
+    /// Messages are queued `pending`, due at their `now_ms`; the cursor is set to the
+    /// batch's value. On any error nothing of the batch is written.
     fn apply_alerts(&self, batch: &AlertBatch) -> Result<Vec<i64>>;
     /// Incidents not resolved, oldest first (to restore the engine).
     fn open_incidents(&self) -> Result<Vec<IncidentRow>>;
@@ -202,25 +221,34 @@ pub trait Store: Send + Sync + 'static {
     /// A named cursor's value (`None` before the first write).
     fn cursor(&self, name: &str) -> Result<Option<i64>>;
 
-    /// Pending notifications due at `now_ms`, oldest first, at most `limit`.
+    /// Claims the pending notifications due at `now_ms`, oldest first (by due time, then
+    /// id), at most `limit`.
+    ///
+    /// Each message returned is leased: its `next_attempt_ms` moves to `now_ms` + 60 s (and
+    /// is returned so), so that other instances calling meanwhile skip it and no two
+    /// callers get the same message while the lease lasts. The caller records the outcome
+    /// with `update_message`; if it never does (it died mid-delivery), the message is due
+    /// again when the lease ends.
     fn due_messages(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
-    /// Records a delivery attempt's result; with `sent`, also a timeline line for the
-    /// incident is the caller's job (through `apply_alerts`).
+    /// Records a delivery attempt's result (status, attempts, next attempt, error, sent
+    /// time), which ends the lease `due_messages` took; an unknown id changes nothing.
+    /// With `sent`, also a timeline line for the incident is the caller's job (through
+    /// `apply_alerts`).
     fn update_message(&self, id: i64, update: &OutboxUpdate) -> Result<()>;
     /// Notifications of an incident, oldest first.
     fn incident_messages(&self, incident_id: i64) -> Result<Vec<OutboxMessage>>;
-    /// When the earliest pending notification is due.
+    /// When the earliest pending notification is due (a leased one: when its lease ends).
     fn next_message_due(&self) -> Result<Option<i64>>;
 
-    /// Marks a channel broken (or, with `None`, repaired).
-    fn set_channel_broken(&self, channel: &str, reason: Option<&str>, now_ms: i64)
-        -> Result<()>;
-    /// Channels marked broken.
+    /// Marks a channel broken (or, with `None`, repaired: the mark is deleted). Marking a
+    /// broken channel again updates the reason and keeps `since_ms`.
+    fn set_channel_broken(&self, channel: &str, reason: Option<&str>, now_ms: i64) -> Result<()>;
+    /// Channels marked broken, by name.
     fn broken_channels(&self) -> Result<Vec<ChannelState>>;
 
-    /// Creates a silence.
+    /// Creates a silence; its `id` is assigned (the one given is ignored).
     fn create_silence(&self, silence: &SilenceRow) -> Result<SilenceRow>;
-    /// Silences that end after `now_ms`.
+    /// Silences that end after `now_ms`, by id.
     fn active_silences(&self, now_ms: i64) -> Result<Vec<SilenceRow>>;
     /// Deletes a silence; `false` if unknown.
     fn delete_silence(&self, id: i64) -> Result<bool>;

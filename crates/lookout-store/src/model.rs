@@ -722,6 +722,28 @@ pub struct NewMaintenance {
 
 // --- alerts ---
 
+/// Which events a windowed count includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCountFilter {
+    /// Levels counted (an event's level is one of these).
+    pub levels: Vec<String>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this release.
+    pub release: Option<String>,
+}
+
+impl Default for EventCountFilter {
+    /// Errors: levels `error` and `fatal`.
+    fn default() -> Self {
+        EventCountFilter {
+            levels: vec!["error".into(), "fatal".into()],
+            environment: None,
+            release: None,
+        }
+    }
+}
+
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IncidentRow {

@@ -11,6 +11,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
+use crate::alerts::{self, AlertTx, IncidentInsert};
 use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
 use crate::checks::{self, CheckTx, RawSummary, RollupBuilder};
 use crate::model::*;
@@ -19,6 +20,7 @@ use crate::{Result, Store, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_monitors.sql")),
+    (3, include_str!("../migrations/postgres/0003_alerts.sql")),
 ];
 
 /// Advisory lock keys (arbitrary constants, "lookout" in ASCII plus a suffix).
@@ -35,6 +37,8 @@ const EVENT_COLS: &str = "id, project_id, issue_id, event_id, timestamp_ms, rece
     level, release, environment, title, payload";
 const PROJECT_COLS: &str = "id, slug, name, public_key, settings, created_ms";
 const MONITOR_COLS: &str = checks::monitor_cols!("spec::text");
+const INCIDENT_COLS: &str = alerts::incident_cols!("state::text");
+const OUTBOX_COLS: &str = alerts::outbox_cols!("payload::text");
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
@@ -781,6 +785,272 @@ impl BatchTx for PgTx<'_, '_> {
     }
 }
 
+/// Turns a clash with the "one incident not resolved per rule and subject" index into a
+/// `Conflict`.
+fn incident_conflict(e: postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        let detail = e.as_db_error().map_or_else(
+            || e.to_string(),
+            |d| d.detail().unwrap_or(d.message()).to_string(),
+        );
+        return alerts::open_conflict(&detail);
+    }
+    StoreError::Postgres(e)
+}
+
+fn incident_from_row(row: &Row) -> Result<IncidentRow> {
+    Ok(IncidentRow {
+        id: row.try_get(0)?,
+        rule: row.try_get(1)?,
+        subject_kind: row.try_get(2)?,
+        subject_id: row.try_get(3)?,
+        severity: row.try_get(4)?,
+        status: row.try_get(5)?,
+        title: row.try_get(6)?,
+        summary: row.try_get(7)?,
+        count: row.try_get(8)?,
+        opened_ms: row.try_get(9)?,
+        acked_ms: row.try_get(10)?,
+        acked_by: row.try_get(11)?,
+        resolved_ms: row.try_get(12)?,
+        resolved_by: row.try_get(13)?,
+        state: alerts::json_from_db(row.try_get(14)?, "incident state")?,
+        runbook: row.try_get(15)?,
+    })
+}
+
+fn message_from_row(row: &Row) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: row.try_get(0)?,
+        incident_id: row.try_get(1)?,
+        channel: row.try_get(2)?,
+        event: row.try_get(3)?,
+        payload: alerts::json_from_db(row.try_get(4)?, "message payload")?,
+        status: row.try_get(5)?,
+        attempts: row.try_get(6)?,
+        next_attempt_ms: row.try_get(7)?,
+        last_error: row.try_get(8)?,
+        created_ms: row.try_get(9)?,
+        sent_ms: row.try_get(10)?,
+    })
+}
+
+impl AlertTx for PgTx<'_, '_> {
+    fn update_incidents(&mut self, updates: &[(i64, IncidentUpdate)]) -> Result<()> {
+        let id: Vec<i64> = updates.iter().map(|(id, _)| *id).collect();
+        let status: Vec<Option<&str>> = updates.iter().map(|(_, u)| u.status.as_deref()).collect();
+        let count: Vec<Option<i64>> = updates.iter().map(|(_, u)| u.count).collect();
+        let summary: Vec<Option<&str>> =
+            updates.iter().map(|(_, u)| u.summary.as_deref()).collect();
+        let acked: Vec<bool> = updates.iter().map(|(_, u)| u.acked.is_some()).collect();
+        let acked_ms: Vec<Option<i64>> = updates
+            .iter()
+            .map(|(_, u)| u.acked.as_ref().map(|a| a.0))
+            .collect();
+        let acked_by: Vec<Option<&str>> = updates
+            .iter()
+            .map(|(_, u)| u.acked.as_ref().map(|a| a.1.as_str()))
+            .collect();
+        let resolved: Vec<bool> = updates.iter().map(|(_, u)| u.resolved.is_some()).collect();
+        let resolved_ms: Vec<Option<i64>> = updates
+            .iter()
+            .map(|(_, u)| u.resolved.as_ref().map(|r| r.0))
+            .collect();
+        let resolved_by: Vec<Option<&str>> = updates
+            .iter()
+            .map(|(_, u)| u.resolved.as_ref().and_then(|r| r.1.as_deref()))
+            .collect();
+        let state: Vec<Option<String>> = updates
+            .iter()
+            .map(|(_, u)| u.state.as_ref().map(alerts::json_to_db))
+            .collect();
+        // One statement for all of them; NULL keeps a column, and the flags tell "set to
+        // NULL" (resolved by nobody) from "keep".
+        let stmt = self.stmt(
+            "UPDATE incidents SET
+                 status = COALESCE(u.status, incidents.status),
+                 count = COALESCE(u.count, incidents.count),
+                 summary = COALESCE(u.summary, incidents.summary),
+                 acked_ms = CASE WHEN u.acked THEN u.acked_ms ELSE incidents.acked_ms END,
+                 acked_by = CASE WHEN u.acked THEN u.acked_by ELSE incidents.acked_by END,
+                 resolved_ms = CASE WHEN u.resolved THEN u.resolved_ms
+                               ELSE incidents.resolved_ms END,
+                 resolved_by = CASE WHEN u.resolved THEN u.resolved_by
+                               ELSE incidents.resolved_by END,
+                 state = COALESCE(u.state::jsonb, incidents.state)
+             FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bool[],
+                 $6::int8[], $7::text[], $8::bool[], $9::int8[], $10::text[], $11::text[])
+                 AS u(id, status, count, summary, acked, acked_ms, acked_by, resolved,
+                      resolved_ms, resolved_by, state)
+             WHERE incidents.id = u.id",
+        )?;
+        self.tx
+            .execute(
+                &stmt,
+                &[
+                    &id,
+                    &status,
+                    &count,
+                    &summary,
+                    &acked,
+                    &acked_ms,
+                    &acked_by,
+                    &resolved,
+                    &resolved_ms,
+                    &resolved_by,
+                    &state,
+                ],
+            )
+            // Reopening a resolved incident can clash with a newer open one.
+            .map_err(incident_conflict)?;
+        Ok(())
+    }
+
+    fn insert_incidents(&mut self, rows: &[IncidentInsert<'_>]) -> Result<Vec<i64>> {
+        let text = |f: for<'r> fn(&'r IncidentInsert<'r>) -> &'r str| -> Vec<&str> {
+            rows.iter().map(f).collect()
+        };
+        let rule = text(|r| &r.new.rule);
+        let kind = text(|r| &r.new.subject_kind);
+        let severity = text(|r| &r.new.severity);
+        let status = text(|r| r.status);
+        let title = text(|r| &r.new.title);
+        let summary = text(|r| r.summary);
+        let subject: Vec<i64> = rows.iter().map(|r| r.new.subject_id).collect();
+        let count: Vec<i64> = rows.iter().map(|r| r.count).collect();
+        let opened: Vec<i64> = rows.iter().map(|r| r.new.opened_ms).collect();
+        let acked_ms: Vec<Option<i64>> = rows.iter().map(|r| r.acked.map(|a| a.0)).collect();
+        let acked_by: Vec<Option<&str>> = rows.iter().map(|r| r.acked.map(|a| a.1)).collect();
+        let resolved_ms: Vec<Option<i64>> = rows.iter().map(|r| r.resolved.map(|a| a.0)).collect();
+        let resolved_by: Vec<Option<&str>> =
+            rows.iter().map(|r| r.resolved.and_then(|a| a.1)).collect();
+        let state: Vec<String> = rows.iter().map(|r| alerts::json_to_db(r.state)).collect();
+        let runbook: Vec<Option<&str>> = rows.iter().map(|r| r.new.runbook.as_deref()).collect();
+        // Ids are drawn in the batch's order (as SQLite assigns them), but rows go in in
+        // key order, the same for every instance: two instances opening the same keys then
+        // wait on the first one they share instead of deadlocking, and the second gets the
+        // conflict. The ids come back paired with their position, not in RETURNING's
+        // unspecified order.
+        let stmt = self.stmt(
+            "WITH v AS MATERIALIZED (
+                 SELECT nextval(pg_get_serial_sequence('incidents', 'id')) AS id, u.*
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
+                     $11::text[], $12::int8[], $13::text[], $14::text[], $15::text[])
+                     WITH ORDINALITY AS u(rule, subject_kind, subject_id, severity, status,
+                         title, summary, count, opened_ms, acked_ms, acked_by, resolved_ms,
+                         resolved_by, state, runbook, n)
+                 ORDER BY u.n
+             ), inserted AS (
+                 INSERT INTO incidents (id, rule, subject_kind, subject_id, severity, status,
+                     title, summary, count, opened_ms, acked_ms, acked_by, resolved_ms,
+                     resolved_by, state, runbook)
+                 SELECT id, rule, subject_kind, subject_id, severity, status, title, summary,
+                     count, opened_ms, acked_ms, acked_by, resolved_ms, resolved_by,
+                     state::jsonb, runbook
+                 FROM v ORDER BY rule, subject_kind, subject_id
+                 RETURNING id
+             )
+             SELECT v.n, v.id FROM v JOIN inserted USING (id) ORDER BY v.n",
+        )?;
+        let returned = self
+            .tx
+            .query(
+                &stmt,
+                &[
+                    &rule,
+                    &kind,
+                    &subject,
+                    &severity,
+                    &status,
+                    &title,
+                    &summary,
+                    &count,
+                    &opened,
+                    &acked_ms,
+                    &acked_by,
+                    &resolved_ms,
+                    &resolved_by,
+                    &state,
+                    &runbook,
+                ],
+            )
+            .map_err(incident_conflict)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for (expected, row) in (1i64..).zip(&returned) {
+            let n: i64 = row.try_get(0)?;
+            if n != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "opened incident #{n} returned where #{expected} was expected"
+                )));
+            }
+            ids.push(row.try_get(1)?);
+        }
+        Ok(ids)
+    }
+
+    fn append(
+        &mut self,
+        timeline: &[(i64, &TimelineEntry)],
+        messages: &[(i64, &NewOutboxMessage)],
+        cursor: Option<(&str, i64)>,
+    ) -> Result<()> {
+        let t_incident: Vec<i64> = timeline.iter().map(|(id, _)| *id).collect();
+        let t_at: Vec<i64> = timeline.iter().map(|(_, t)| t.at_ms).collect();
+        let t_kind: Vec<&str> = timeline.iter().map(|(_, t)| t.kind.as_str()).collect();
+        let t_text: Vec<&str> = timeline.iter().map(|(_, t)| t.text.as_str()).collect();
+        let t_actor: Vec<Option<&str>> = timeline.iter().map(|(_, t)| t.actor.as_deref()).collect();
+        let m_incident: Vec<i64> = messages.iter().map(|(id, _)| *id).collect();
+        let m_channel: Vec<&str> = messages.iter().map(|(_, m)| m.channel.as_str()).collect();
+        let m_event: Vec<&str> = messages.iter().map(|(_, m)| m.event.as_str()).collect();
+        let m_payload: Vec<String> = messages
+            .iter()
+            .map(|(_, m)| alerts::json_to_db(&m.payload))
+            .collect();
+        let m_now: Vec<i64> = messages.iter().map(|(_, m)| m.now_ms).collect();
+        let cursor_name = cursor.map(|c| c.0);
+        let cursor_value = cursor.map(|c| c.1);
+        // One round trip for the three: each data-modifying CTE runs to completion whether
+        // or not anything reads it, and an empty array inserts nothing. Rows go in in the
+        // batch's order, so ids (and with them timelines) keep it.
+        self.execute(
+            "WITH timeline AS (
+                 INSERT INTO incident_timeline (incident_id, at_ms, kind, text, actor)
+                 SELECT u.incident_id, u.at_ms, u.kind, u.text, u.actor
+                 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[])
+                     WITH ORDINALITY AS u(incident_id, at_ms, kind, text, actor, n)
+                 ORDER BY u.n
+             ), messages AS (
+                 INSERT INTO outbox (incident_id, channel, event, payload, status, attempts,
+                     next_attempt_ms, created_ms)
+                 SELECT u.incident_id, u.channel, u.event, u.payload::jsonb, 'pending', 0,
+                     u.now_ms, u.now_ms
+                 FROM UNNEST($6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[])
+                     WITH ORDINALITY AS u(incident_id, channel, event, payload, now_ms, n)
+                 ORDER BY u.n
+             )
+             INSERT INTO alert_cursors (name, value)
+             SELECT $11::text, $12::int8 WHERE $11::text IS NOT NULL
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[
+                &t_incident,
+                &t_at,
+                &t_kind,
+                &t_text,
+                &t_actor,
+                &m_incident,
+                &m_channel,
+                &m_event,
+                &m_payload,
+                &m_now,
+                &cursor_name,
+                &cursor_value,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
 /// Turns a uniqueness violation of a monitor write into a `Conflict` naming what clashed.
 fn monitor_conflict(e: postgres::Error, new: &NewMonitor) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -1351,6 +1621,32 @@ impl Store for PostgresStore {
             .as_ref()
             .map(event_from_row)
             .transpose()
+    }
+
+    fn count_events(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<u64> {
+        let rows = self.conn()?.query(
+            "SELECT COUNT(*)::int8 FROM events
+             WHERE project_id = $1 AND received_ms >= $2 AND received_ms < $3
+               AND level = ANY($4)
+               AND ($5::text IS NULL OR environment = $5)
+               AND ($6::text IS NULL OR release = $6)",
+            &[
+                &project_id,
+                &from_ms,
+                &to_ms,
+                &filter.levels,
+                &filter.environment,
+                &filter.release,
+            ],
+        )?;
+        let n: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        Ok(batch::to_u64(n))
     }
 
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64> {
@@ -1969,50 +2265,239 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    fn apply_alerts(&self, _batch: &AlertBatch) -> Result<Vec<i64>> {
-        todo!()
+    fn apply_alerts(&self, batch: &AlertBatch) -> Result<Vec<i64>> {
+        let mut conn = self.conn()?;
+        let PgConn { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let ids = alerts::apply_alerts(
+            &mut PgTx {
+                tx: &mut tx,
+                statements,
+            },
+            batch,
+        )?;
+        tx.commit()?;
+        Ok(ids)
     }
+
     fn open_incidents(&self) -> Result<Vec<IncidentRow>> {
-        todo!()
+        let rows = self.conn()?.query(
+            // The predicate of `incidents_open_key`, so the partial index serves it.
+            &format!(
+                "SELECT {INCIDENT_COLS} FROM incidents WHERE status <> 'resolved' ORDER BY id"
+            ),
+            &[],
+        )?;
+        map_rows(rows, incident_from_row)
     }
-    fn list_incidents(&self, _filter: &IncidentFilter) -> Result<Vec<IncidentRow>> {
-        todo!()
+
+    fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<IncidentRow>> {
+        let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE TRUE");
+        let limit = batch::page_limit(f.limit);
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if !f.statuses.is_empty() {
+            sql.push_str(&format!(
+                " AND status = ANY({})",
+                push_arg(&mut args, &f.statuses)
+            ));
+        }
+        if let Some((kind, id)) = &f.subject {
+            let kind = push_arg(&mut args, kind);
+            let id = push_arg(&mut args, id);
+            sql.push_str(&format!(" AND subject_kind = {kind} AND subject_id = {id}"));
+        }
+        if let Some(before) = &f.before_id {
+            sql.push_str(&format!(" AND id < {}", push_arg(&mut args, before)));
+        }
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            push_arg(&mut args, &limit)
+        ));
+        let rows = self.conn()?.query(&sql, &args)?;
+        map_rows(rows, incident_from_row)
     }
-    fn get_incident(&self, _id: i64) -> Result<Option<IncidentRow>> {
-        todo!()
+
+    fn get_incident(&self, id: i64) -> Result<Option<IncidentRow>> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {INCIDENT_COLS} FROM incidents WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(incident_from_row)
+            .transpose()
     }
-    fn incident_timeline(&self, _id: i64) -> Result<Vec<TimelineEntry>> {
-        todo!()
+
+    fn incident_timeline(&self, id: i64) -> Result<Vec<TimelineEntry>> {
+        let rows = self.conn()?.query(
+            "SELECT at_ms, kind, text, actor FROM incident_timeline
+             WHERE incident_id = $1 ORDER BY id",
+            &[&id],
+        )?;
+        map_rows(rows, |r| {
+            Ok(TimelineEntry {
+                at_ms: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                text: r.try_get(2)?,
+                actor: r.try_get(3)?,
+            })
+        })
     }
-    fn cursor(&self, _name: &str) -> Result<Option<i64>> {
-        todo!()
+
+    fn cursor(&self, name: &str) -> Result<Option<i64>> {
+        match self
+            .conn()?
+            .query_opt("SELECT value FROM alert_cursors WHERE name = $1", &[&name])?
+        {
+            Some(row) => Ok(Some(row.try_get(0)?)),
+            None => Ok(None),
+        }
     }
-    fn due_messages(&self, _now_ms: i64, _limit: u32) -> Result<Vec<OutboxMessage>> {
-        todo!()
+
+    fn due_messages(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
+        // Claim and lease in one statement: rows another instance is claiming right now
+        // are skipped rather than waited for, and rows it already leased are no longer
+        // due, so no two instances get the same message within a lease.
+        let rows = self.conn()?.query(
+            &format!(
+                "WITH due AS (
+                     SELECT id AS due_id, next_attempt_ms AS due_ms FROM outbox
+                     WHERE status = 'pending' AND next_attempt_ms <= $1
+                     ORDER BY next_attempt_ms, id LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE outbox SET next_attempt_ms = $3 FROM due WHERE outbox.id = due.due_id
+                 RETURNING {OUTBOX_COLS}, due.due_ms"
+            ),
+            &[
+                &now_ms,
+                &batch::page_limit(limit),
+                &alerts::lease_end(now_ms),
+            ],
+        )?;
+        let mut due = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<_, i64>(11)?, message_from_row(r)?)))
+            .collect::<Result<Vec<(i64, OutboxMessage)>>>()?;
+        // RETURNING comes in no particular order; callers get the oldest first.
+        due.sort_by_key(|(due_ms, m)| (*due_ms, m.id));
+        Ok(due.into_iter().map(|(_, m)| m).collect())
     }
-    fn update_message(&self, _id: i64, _update: &OutboxUpdate) -> Result<()> {
-        todo!()
+
+    fn update_message(&self, id: i64, u: &OutboxUpdate) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE outbox SET status = $2, attempts = $3, next_attempt_ms = $4,
+                 last_error = $5, sent_ms = $6
+             WHERE id = $1",
+            &[
+                &id,
+                &u.status,
+                &u.attempts,
+                &u.next_attempt_ms,
+                &u.last_error,
+                &u.sent_ms,
+            ],
+        )?;
+        Ok(())
     }
-    fn incident_messages(&self, _incident_id: i64) -> Result<Vec<OutboxMessage>> {
-        todo!()
+
+    fn incident_messages(&self, incident_id: i64) -> Result<Vec<OutboxMessage>> {
+        let rows = self.conn()?.query(
+            &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE incident_id = $1 ORDER BY id"),
+            &[&incident_id],
+        )?;
+        map_rows(rows, message_from_row)
     }
+
     fn next_message_due(&self) -> Result<Option<i64>> {
-        todo!()
+        match self.conn()?.query_opt(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'",
+            &[],
+        )? {
+            Some(row) => Ok(row.try_get(0)?),
+            None => Ok(None),
+        }
     }
-    fn set_channel_broken(&self, _c: &str, _r: Option<&str>, _now_ms: i64) -> Result<()> {
-        todo!()
+
+    fn set_channel_broken(&self, channel: &str, reason: Option<&str>, now_ms: i64) -> Result<()> {
+        let mut conn = self.conn()?;
+        match reason {
+            // Marked again while broken: the reason follows, `since_ms` keeps the first
+            // failure.
+            Some(reason) => conn.execute(
+                "INSERT INTO broken_channels (channel, reason, since_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason",
+                &[&channel, &reason, &now_ms],
+            )?,
+            None => conn.execute(
+                "DELETE FROM broken_channels WHERE channel = $1",
+                &[&channel],
+            )?,
+        };
+        Ok(())
     }
+
     fn broken_channels(&self) -> Result<Vec<ChannelState>> {
-        todo!()
+        let rows = self.conn()?.query(
+            "SELECT channel, reason, since_ms FROM broken_channels ORDER BY channel",
+            &[],
+        )?;
+        map_rows(rows, |r| {
+            Ok(ChannelState {
+                channel: r.try_get(0)?,
+                reason: r.try_get(1)?,
+                since_ms: r.try_get(2)?,
+            })
+        })
     }
-    fn create_silence(&self, _silence: &SilenceRow) -> Result<SilenceRow> {
-        todo!()
+
+    fn create_silence(&self, silence: &SilenceRow) -> Result<SilenceRow> {
+        let row = self.conn()?.query_opt(
+            "INSERT INTO silences (target_kind, target, until_ms, reason, created_by,
+                 created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                &silence.target_kind,
+                &silence.target,
+                &silence.until_ms,
+                &silence.reason,
+                &silence.created_by,
+                &silence.created_ms,
+            ],
+        )?;
+        let Some(row) = row else {
+            return Err(StoreError::Corrupt("silence id not returned".to_string()));
+        };
+        Ok(SilenceRow {
+            id: row.try_get(0)?,
+            ..silence.clone()
+        })
     }
-    fn active_silences(&self, _now_ms: i64) -> Result<Vec<SilenceRow>> {
-        todo!()
+
+    fn active_silences(&self, now_ms: i64) -> Result<Vec<SilenceRow>> {
+        let rows = self.conn()?.query(
+            "SELECT id, target_kind, target, until_ms, reason, created_by, created_ms
+             FROM silences WHERE until_ms > $1 ORDER BY id",
+            &[&now_ms],
+        )?;
+        map_rows(rows, |r| {
+            Ok(SilenceRow {
+                id: r.try_get(0)?,
+                target_kind: r.try_get(1)?,
+                target: r.try_get(2)?,
+                until_ms: r.try_get(3)?,
+                reason: r.try_get(4)?,
+                created_by: r.try_get(5)?,
+                created_ms: r.try_get(6)?,
+            })
+        })
     }
-    fn delete_silence(&self, _id: i64) -> Result<bool> {
-        todo!()
+
+    fn delete_silence(&self, id: i64) -> Result<bool> {
+        let n = self
+            .conn()?
+            .execute("DELETE FROM silences WHERE id = $1", &[&id])?;
+        Ok(n > 0)
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {

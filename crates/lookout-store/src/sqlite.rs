@@ -13,6 +13,7 @@ use rusqlite::{
     TransactionBehavior,
 };
 
+use crate::alerts::{self, AlertTx, IncidentInsert};
 use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
 use crate::checks::{self, CheckTx, RawSummary, RollupBuilder};
 use crate::model::*;
@@ -21,6 +22,7 @@ use crate::{Result, Store, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_monitors.sql")),
+    (3, include_str!("../migrations/sqlite/0003_alerts.sql")),
 ];
 
 const READERS: u32 = 4;
@@ -34,6 +36,8 @@ const EVENT_COLS: &str = "id, project_id, issue_id, event_id, timestamp_ms, rece
     level, release, environment, title, payload";
 const PROJECT_COLS: &str = "id, slug, name, public_key, settings, created_ms";
 const MONITOR_COLS: &str = checks::monitor_cols!("spec");
+const INCIDENT_COLS: &str = alerts::incident_cols!("state");
+const OUTBOX_COLS: &str = alerts::outbox_cols!("payload");
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -814,6 +818,172 @@ fn monitor_ids_in(conn: &Connection, table: &str) -> Result<Vec<i64>> {
     )
 }
 
+/// Turns a clash with the "one incident not resolved per rule and subject" index into a
+/// `Conflict`.
+fn incident_conflict(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            alerts::open_conflict(msg.as_deref().unwrap_or_default())
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+fn incident_from_row(row: &Row<'_>) -> Result<IncidentRow> {
+    let state: String = row.get(14)?;
+    Ok(IncidentRow {
+        id: row.get(0)?,
+        rule: row.get(1)?,
+        subject_kind: row.get(2)?,
+        subject_id: row.get(3)?,
+        severity: row.get(4)?,
+        status: row.get(5)?,
+        title: row.get(6)?,
+        summary: row.get(7)?,
+        count: row.get(8)?,
+        opened_ms: row.get(9)?,
+        acked_ms: row.get(10)?,
+        acked_by: row.get(11)?,
+        resolved_ms: row.get(12)?,
+        resolved_by: row.get(13)?,
+        state: alerts::json_from_db(&state, "incident state")?,
+        runbook: row.get(15)?,
+    })
+}
+
+fn message_from_row(row: &Row<'_>) -> Result<OutboxMessage> {
+    let payload: String = row.get(4)?;
+    Ok(OutboxMessage {
+        id: row.get(0)?,
+        incident_id: row.get(1)?,
+        channel: row.get(2)?,
+        event: row.get(3)?,
+        payload: alerts::json_from_db(&payload, "message payload")?,
+        status: row.get(5)?,
+        attempts: row.get(6)?,
+        next_attempt_ms: row.get(7)?,
+        last_error: row.get(8)?,
+        created_ms: row.get(9)?,
+        sent_ms: row.get(10)?,
+    })
+}
+
+impl AlertTx for SqliteTx<'_> {
+    fn update_incidents(&mut self, updates: &[(i64, IncidentUpdate)]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE incidents SET
+                 status = COALESCE(?2, status),
+                 count = COALESCE(?3, count),
+                 summary = COALESCE(?4, summary),
+                 acked_ms = CASE WHEN ?5 THEN ?6 ELSE acked_ms END,
+                 acked_by = CASE WHEN ?5 THEN ?7 ELSE acked_by END,
+                 resolved_ms = CASE WHEN ?8 THEN ?9 ELSE resolved_ms END,
+                 resolved_by = CASE WHEN ?8 THEN ?10 ELSE resolved_by END,
+                 state = COALESCE(?11, state)
+             WHERE id = ?1",
+        )?;
+        for (id, u) in updates {
+            stmt.execute(params![
+                id,
+                u.status,
+                u.count,
+                u.summary,
+                u.acked.is_some(),
+                u.acked.as_ref().map(|a| a.0),
+                u.acked.as_ref().map(|a| &a.1),
+                u.resolved.is_some(),
+                u.resolved.as_ref().map(|r| r.0),
+                u.resolved.as_ref().and_then(|r| r.1.as_ref()),
+                u.state.as_ref().map(alerts::json_to_db),
+            ])
+            // Reopening a resolved incident can clash with a newer open one.
+            .map_err(incident_conflict)?;
+        }
+        Ok(())
+    }
+
+    fn insert_incidents(&mut self, rows: &[IncidentInsert<'_>]) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO incidents (rule, subject_kind, subject_id, severity, status, title,
+                 summary, count, opened_ms, acked_ms, acked_by, resolved_ms, resolved_by, state,
+                 runbook)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             RETURNING id",
+        )?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id = stmt
+                .query_row(
+                    params![
+                        r.new.rule,
+                        r.new.subject_kind,
+                        r.new.subject_id,
+                        r.new.severity,
+                        r.status,
+                        r.new.title,
+                        r.summary,
+                        r.count,
+                        r.new.opened_ms,
+                        r.acked.map(|a| a.0),
+                        r.acked.map(|a| a.1),
+                        r.resolved.map(|a| a.0),
+                        r.resolved.and_then(|a| a.1),
+                        alerts::json_to_db(r.state),
+                        r.new.runbook,
+                    ],
+                    |row| row.get(0),
+                )
+                .map_err(incident_conflict)?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn append(
+        &mut self,
+        timeline: &[(i64, &TimelineEntry)],
+        messages: &[(i64, &NewOutboxMessage)],
+        cursor: Option<(&str, i64)>,
+    ) -> Result<()> {
+        if !timeline.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO incident_timeline (incident_id, at_ms, kind, text, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (id, t) in timeline {
+                stmt.execute(params![id, t.at_ms, t.kind, t.text, t.actor])?;
+            }
+        }
+        if !messages.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO outbox (incident_id, channel, event, payload, status, attempts,
+                     next_attempt_ms, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+            )?;
+            for (id, m) in messages {
+                stmt.execute(params![
+                    id,
+                    m.channel,
+                    m.event,
+                    alerts::json_to_db(&m.payload),
+                    m.now_ms
+                ])?;
+            }
+        }
+        if let Some((name, value)) = cursor {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO alert_cursors (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![name, value])?;
+        }
+        Ok(())
+    }
+}
+
 /// Monitors deleted or pruned per write transaction: large enough that a big prune does
 /// not pay one commit per monitor, small enough that check batches are not held back long.
 const PRUNE_MONITORS_PER_TX: usize = 256;
@@ -1190,6 +1360,39 @@ impl Store for SqliteStore {
             params![project_id, event_id],
             event_from_row,
         )
+    }
+
+    fn count_events(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<u64> {
+        // The levels go in as a JSON array: one cached statement for any number of them.
+        let levels = serde_json::to_string(&filter.levels)
+            .map_err(|e| StoreError::Corrupt(format!("levels: {e}")))?;
+        let n: i64 = self
+            .reader()?
+            .prepare_cached(
+                "SELECT COUNT(*) FROM events
+                 WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
+                   AND level IN (SELECT value FROM json_each(?4))
+                   AND (?5 IS NULL OR environment = ?5)
+                   AND (?6 IS NULL OR release = ?6)",
+            )?
+            .query_row(
+                params![
+                    project_id,
+                    from_ms,
+                    to_ms,
+                    levels,
+                    filter.environment,
+                    filter.release
+                ],
+                |r| r.get(0),
+            )?;
+        Ok(batch::to_u64(n))
     }
 
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64> {
@@ -1792,50 +1995,236 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
-    fn apply_alerts(&self, _batch: &AlertBatch) -> Result<Vec<i64>> {
-        todo!()
+    fn apply_alerts(&self, batch: &AlertBatch) -> Result<Vec<i64>> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids = alerts::apply_alerts(&mut SqliteTx { conn: &tx }, batch)?;
+        tx.commit()?;
+        Ok(ids)
     }
+
     fn open_incidents(&self) -> Result<Vec<IncidentRow>> {
-        todo!()
+        collect(
+            &*self.reader()?,
+            // The predicate of `incidents_open_key`, so the partial index serves it.
+            &format!(
+                "SELECT {INCIDENT_COLS} FROM incidents WHERE status <> 'resolved' ORDER BY id"
+            ),
+            [],
+            incident_from_row,
+        )
     }
-    fn list_incidents(&self, _filter: &IncidentFilter) -> Result<Vec<IncidentRow>> {
-        todo!()
+
+    fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<IncidentRow>> {
+        let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1");
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if !f.statuses.is_empty() {
+            // One statement for any number of statuses, instead of one per list length.
+            sql.push_str(" AND status IN (SELECT value FROM json_each(?))");
+            let statuses = serde_json::to_string(&f.statuses)
+                .map_err(|e| StoreError::Invalid(format!("incident statuses: {e}")))?;
+            args.push(Box::new(statuses));
+        }
+        if let Some((kind, id)) = &f.subject {
+            sql.push_str(" AND subject_kind = ? AND subject_id = ?");
+            args.push(Box::new(kind.clone()));
+            args.push(Box::new(*id));
+        }
+        if let Some(before) = f.before_id {
+            sql.push_str(" AND id < ?");
+            args.push(Box::new(before));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(Box::new(batch::page_limit(f.limit)));
+        collect(
+            &*self.reader()?,
+            &sql,
+            params_from_iter(args.iter()),
+            incident_from_row,
+        )
     }
-    fn get_incident(&self, _id: i64) -> Result<Option<IncidentRow>> {
-        todo!()
+
+    fn get_incident(&self, id: i64) -> Result<Option<IncidentRow>> {
+        first(
+            &*self.reader()?,
+            &format!("SELECT {INCIDENT_COLS} FROM incidents WHERE id = ?1"),
+            [id],
+            incident_from_row,
+        )
     }
-    fn incident_timeline(&self, _id: i64) -> Result<Vec<TimelineEntry>> {
-        todo!()
+
+    fn incident_timeline(&self, id: i64) -> Result<Vec<TimelineEntry>> {
+        collect(
+            &*self.reader()?,
+            "SELECT at_ms, kind, text, actor FROM incident_timeline
+             WHERE incident_id = ?1 ORDER BY id",
+            [id],
+            |r| {
+                Ok(TimelineEntry {
+                    at_ms: r.get(0)?,
+                    kind: r.get(1)?,
+                    text: r.get(2)?,
+                    actor: r.get(3)?,
+                })
+            },
+        )
     }
-    fn cursor(&self, _name: &str) -> Result<Option<i64>> {
-        todo!()
+
+    fn cursor(&self, name: &str) -> Result<Option<i64>> {
+        first(
+            &*self.reader()?,
+            "SELECT value FROM alert_cursors WHERE name = ?1",
+            [name],
+            |r| Ok(r.get(0)?),
+        )
     }
-    fn due_messages(&self, _now_ms: i64, _limit: u32) -> Result<Vec<OutboxMessage>> {
-        todo!()
+
+    fn due_messages(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let lease = alerts::lease_end(now_ms);
+        let mut conn = self.writer();
+        // IMMEDIATE: another process on the same file cannot claim the same rows between
+        // the read and the lease.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut due = collect(
+            &tx,
+            &format!(
+                "SELECT {OUTBOX_COLS} FROM outbox
+                 WHERE status = 'pending' AND next_attempt_ms <= ?1
+                 ORDER BY next_attempt_ms, id LIMIT ?2"
+            ),
+            params![now_ms, batch::page_limit(limit)],
+            message_from_row,
+        )?;
+        {
+            let mut lease_stmt =
+                tx.prepare_cached("UPDATE outbox SET next_attempt_ms = ?2 WHERE id = ?1")?;
+            for m in &mut due {
+                lease_stmt.execute(params![m.id, lease])?;
+                m.next_attempt_ms = lease;
+            }
+        }
+        tx.commit()?;
+        Ok(due)
     }
-    fn update_message(&self, _id: i64, _update: &OutboxUpdate) -> Result<()> {
-        todo!()
+
+    fn update_message(&self, id: i64, u: &OutboxUpdate) -> Result<()> {
+        self.writer()
+            .prepare_cached(
+                "UPDATE outbox SET status = ?2, attempts = ?3, next_attempt_ms = ?4,
+                     last_error = ?5, sent_ms = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                u.status,
+                u.attempts,
+                u.next_attempt_ms,
+                u.last_error,
+                u.sent_ms
+            ])?;
+        Ok(())
     }
-    fn incident_messages(&self, _incident_id: i64) -> Result<Vec<OutboxMessage>> {
-        todo!()
+
+    fn incident_messages(&self, incident_id: i64) -> Result<Vec<OutboxMessage>> {
+        collect(
+            &*self.reader()?,
+            &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE incident_id = ?1 ORDER BY id"),
+            [incident_id],
+            message_from_row,
+        )
     }
+
     fn next_message_due(&self) -> Result<Option<i64>> {
-        todo!()
+        Ok(self
+            .reader()?
+            .prepare_cached("SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'")?
+            .query_row([], |r| r.get(0))?)
     }
-    fn set_channel_broken(&self, _c: &str, _r: Option<&str>, _now_ms: i64) -> Result<()> {
-        todo!()
+
+    fn set_channel_broken(&self, channel: &str, reason: Option<&str>, now_ms: i64) -> Result<()> {
+        let conn = self.writer();
+        match reason {
+            // Marked again while broken: the reason follows, `since_ms` keeps the first
+            // failure.
+            Some(reason) => conn
+                .prepare_cached(
+                    "INSERT INTO broken_channels (channel, reason, since_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason",
+                )?
+                .execute(params![channel, reason, now_ms])?,
+            None => conn
+                .prepare_cached("DELETE FROM broken_channels WHERE channel = ?1")?
+                .execute([channel])?,
+        };
+        Ok(())
     }
+
     fn broken_channels(&self) -> Result<Vec<ChannelState>> {
-        todo!()
+        collect(
+            &*self.reader()?,
+            "SELECT channel, reason, since_ms FROM broken_channels ORDER BY channel",
+            [],
+            |r| {
+                Ok(ChannelState {
+                    channel: r.get(0)?,
+                    reason: r.get(1)?,
+                    since_ms: r.get(2)?,
+                })
+            },
+        )
     }
-    fn create_silence(&self, _silence: &SilenceRow) -> Result<SilenceRow> {
-        todo!()
+
+    fn create_silence(&self, silence: &SilenceRow) -> Result<SilenceRow> {
+        let id: i64 = self
+            .writer()
+            .prepare_cached(
+                "INSERT INTO silences (target_kind, target, until_ms, reason, created_by,
+                     created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    silence.target_kind,
+                    silence.target,
+                    silence.until_ms,
+                    silence.reason,
+                    silence.created_by,
+                    silence.created_ms
+                ],
+                |r| r.get(0),
+            )?;
+        Ok(SilenceRow {
+            id,
+            ..silence.clone()
+        })
     }
-    fn active_silences(&self, _now_ms: i64) -> Result<Vec<SilenceRow>> {
-        todo!()
+
+    fn active_silences(&self, now_ms: i64) -> Result<Vec<SilenceRow>> {
+        collect(
+            &*self.reader()?,
+            "SELECT id, target_kind, target, until_ms, reason, created_by, created_ms
+             FROM silences WHERE until_ms > ?1 ORDER BY id",
+            [now_ms],
+            |r| {
+                Ok(SilenceRow {
+                    id: r.get(0)?,
+                    target_kind: r.get(1)?,
+                    target: r.get(2)?,
+                    until_ms: r.get(3)?,
+                    reason: r.get(4)?,
+                    created_by: r.get(5)?,
+                    created_ms: r.get(6)?,
+                })
+            },
+        )
     }
-    fn delete_silence(&self, _id: i64) -> Result<bool> {
-        todo!()
+
+    fn delete_silence(&self, id: i64) -> Result<bool> {
+        let n = self
+            .writer()
+            .prepare_cached("DELETE FROM silences WHERE id = ?1")?
+            .execute([id])?;
+        Ok(n > 0)
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {

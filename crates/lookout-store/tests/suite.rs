@@ -693,6 +693,49 @@ mod cases {
         assert_eq!(s.delete_events_before(p, 2_500).unwrap(), 0);
     }
 
+    pub fn count_events(s: &dyn Store) {
+        let p = project(s, "p");
+        let q = project(s, "q");
+        let mut warning = event(p, 4, "w", 2_000);
+        warning.level = "warning".into();
+        let mut prod = event(p, 5, "x", 2_500);
+        prod.environment = Some("production".into());
+        prod.release = Some("web@2".into());
+        let mut fatal = event(p, 6, "y", 2_600);
+        fatal.level = "fatal".into();
+        s.write_batch(&events_batch(vec![
+            event(p, 1, "x", 1_000),
+            event(p, 2, "x", 2_000),
+            event(p, 3, "x", 3_000),
+            warning,
+            prod,
+            fatal,
+            event(q, 1, "x", 2_000),
+        ]))
+        .unwrap();
+        let errors = EventCountFilter::default();
+        // [from, to): 1_000 and 3_000 are the edges.
+        assert_eq!(s.count_events(p, 1_000, 3_000, &errors).unwrap(), 4);
+        assert_eq!(s.count_events(p, 1_001, 3_001, &errors).unwrap(), 4);
+        assert_eq!(s.count_events(p, 0, 10_000, &errors).unwrap(), 5);
+        assert_eq!(s.count_events(q, 0, 10_000, &errors).unwrap(), 1);
+        let all = EventCountFilter {
+            levels: vec!["error".into(), "fatal".into(), "warning".into()],
+            ..EventCountFilter::default()
+        };
+        assert_eq!(s.count_events(p, 0, 10_000, &all).unwrap(), 6);
+        let production = EventCountFilter {
+            environment: Some("production".into()),
+            ..EventCountFilter::default()
+        };
+        assert_eq!(s.count_events(p, 0, 10_000, &production).unwrap(), 1);
+        let release = EventCountFilter {
+            release: Some("web@1".into()),
+            ..EventCountFilter::default()
+        };
+        assert_eq!(s.count_events(p, 0, 10_000, &release).unwrap(), 0);
+    }
+
     fn attachment(project_id: i64, n: u64, filename: &str, received_ms: i64) -> AttachmentRow {
         AttachmentRow {
             project_id,
@@ -1877,6 +1920,841 @@ mod cases {
         assert!(stored[0].id < stored[1].id);
     }
 
+    // --- alerts ---
+
+    fn new_incident(rule: &str, kind: &str, subject_id: i64, opened_ms: i64) -> NewIncident {
+        NewIncident {
+            rule: rule.to_string(),
+            subject_kind: kind.to_string(),
+            subject_id,
+            severity: "high".to_string(),
+            title: format!("{rule} on {kind} {subject_id}"),
+            summary: "it broke".to_string(),
+            count: 1,
+            opened_ms,
+            state: serde_json::json!({
+                "step": 0,
+                "timers": {"escalate_ms": opened_ms + HOUR},
+                "notified": ["slack", "e-mail ü"],
+                "ratio": 0.25,
+            }),
+            runbook: Some(format!("https://runbooks.example.com/{rule}")),
+        }
+    }
+
+    fn line(at_ms: i64, kind: &str, text: &str, actor: Option<&str>) -> TimelineEntry {
+        TimelineEntry {
+            at_ms,
+            kind: kind.to_string(),
+            text: text.to_string(),
+            actor: actor.map(str::to_string),
+        }
+    }
+
+    fn queued(channel: &str, event: &str, now_ms: i64) -> NewOutboxMessage {
+        NewOutboxMessage {
+            channel: channel.to_string(),
+            event: event.to_string(),
+            payload: serde_json::json!({"text": format!("{event} via {channel}"), "n": now_ms}),
+            now_ms,
+        }
+    }
+
+    fn opens(incidents: Vec<NewIncident>) -> AlertBatch {
+        AlertBatch {
+            opens: incidents,
+            ..AlertBatch::default()
+        }
+    }
+
+    fn apply(s: &dyn Store, batch: AlertBatch) -> Vec<i64> {
+        s.apply_alerts(&batch).expect("apply alerts")
+    }
+
+    fn incident_row(s: &dyn Store, id: i64) -> IncidentRow {
+        s.get_incident(id)
+            .expect("get incident")
+            .expect("incident exists")
+    }
+
+    fn resolve(at_ms: i64, by: Option<&str>) -> IncidentUpdate {
+        IncidentUpdate {
+            status: Some("resolved".to_string()),
+            resolved: Some((at_ms, by.map(str::to_string))),
+            ..IncidentUpdate::default()
+        }
+    }
+
+    fn listed(s: &dyn Store, filter: IncidentFilter) -> Vec<i64> {
+        s.list_incidents(&filter)
+            .expect("list incidents")
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    }
+
+    fn all_incidents(s: &dyn Store) -> Vec<i64> {
+        listed(s, IncidentFilter::default())
+    }
+
+    fn open_ids(s: &dyn Store) -> Vec<i64> {
+        s.open_incidents()
+            .expect("open incidents")
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    }
+
+    fn channels(messages: &[OutboxMessage]) -> Vec<&str> {
+        messages.iter().map(|m| m.channel.as_str()).collect()
+    }
+
+    pub fn alerts_apply(s: &dyn Store) {
+        assert_eq!(s.cursor("signals").unwrap(), None);
+        // An incident stored by an earlier step.
+        let old = apply(s, opens(vec![new_incident("errors", "project", 1, 1_000)]))[0];
+        assert_eq!(s.cursor("signals").unwrap(), None);
+
+        let ids = apply(
+            s,
+            AlertBatch {
+                opens: vec![
+                    new_incident("down", "monitor", 7, 5_000),
+                    new_incident("slow", "monitor", 7, 5_000),
+                ],
+                updates: vec![
+                    (
+                        IncidentRef::Id(old),
+                        IncidentUpdate {
+                            status: Some("acknowledged".to_string()),
+                            acked: Some((4_000, "ana".to_string())),
+                            count: Some(3),
+                            ..IncidentUpdate::default()
+                        },
+                    ),
+                    (
+                        IncidentRef::New(1),
+                        IncidentUpdate {
+                            summary: Some("p95 1.2 s".to_string()),
+                            state: Some(serde_json::json!({"step": 1})),
+                            ..IncidentUpdate::default()
+                        },
+                    ),
+                    // A later update of the same incident: its fields win, the others stay.
+                    (
+                        IncidentRef::Id(old),
+                        IncidentUpdate {
+                            count: Some(4),
+                            ..IncidentUpdate::default()
+                        },
+                    ),
+                ],
+                timeline: vec![
+                    (
+                        IncidentRef::New(0),
+                        line(5_000, "triggered", "API down", None),
+                    ),
+                    (
+                        IncidentRef::Id(old),
+                        line(4_000, "acknowledged", "on it", Some("ana")),
+                    ),
+                    // Earlier than the line before it: timelines keep insertion order.
+                    (IncidentRef::New(0), line(4_500, "notified", "slack", None)),
+                ],
+                messages: vec![
+                    (IncidentRef::New(0), queued("slack", "triggered", 5_000)),
+                    (IncidentRef::New(1), queued("email", "triggered", 5_001)),
+                    (IncidentRef::Id(old), queued("slack", "acknowledged", 4_000)),
+                    (IncidentRef::New(0), queued("pager", "triggered", 5_002)),
+                ],
+                cursor: Some(("signals".to_string(), 42)),
+            },
+        );
+        assert_eq!(ids.len(), 2);
+        assert!(old < ids[0] && ids[0] < ids[1], "{old} {ids:?}");
+
+        let down = incident_row(s, ids[0]);
+        let expected = new_incident("down", "monitor", 7, 5_000);
+        assert_eq!(
+            down,
+            IncidentRow {
+                id: ids[0],
+                rule: "down".to_string(),
+                subject_kind: "monitor".to_string(),
+                subject_id: 7,
+                severity: "high".to_string(),
+                status: "triggered".to_string(),
+                title: "down on monitor 7".to_string(),
+                summary: "it broke".to_string(),
+                count: 1,
+                opened_ms: 5_000,
+                acked_ms: None,
+                acked_by: None,
+                resolved_ms: None,
+                resolved_by: None,
+                state: expected.state,
+                runbook: expected.runbook,
+            }
+        );
+        let slow = incident_row(s, ids[1]);
+        assert_eq!(slow.summary, "p95 1.2 s");
+        assert_eq!(slow.state, serde_json::json!({"step": 1}));
+        assert_eq!((slow.status.as_str(), slow.count), ("triggered", 1));
+
+        let stored = incident_row(s, old);
+        assert_eq!(stored.status, "acknowledged");
+        assert_eq!(stored.count, 4);
+        assert_eq!(
+            (stored.acked_ms, stored.acked_by.as_deref()),
+            (Some(4_000), Some("ana"))
+        );
+        assert_eq!(stored.summary, "it broke");
+        assert_eq!(
+            stored.state,
+            new_incident("errors", "project", 1, 1_000).state
+        );
+        assert_eq!((stored.resolved_ms, stored.resolved_by), (None, None));
+
+        assert_eq!(
+            s.incident_timeline(ids[0]).unwrap(),
+            vec![
+                line(5_000, "triggered", "API down", None),
+                line(4_500, "notified", "slack", None),
+            ]
+        );
+        assert_eq!(
+            s.incident_timeline(old).unwrap(),
+            vec![line(4_000, "acknowledged", "on it", Some("ana"))]
+        );
+        assert!(s.incident_timeline(ids[1]).unwrap().is_empty());
+
+        let down_messages = s.incident_messages(ids[0]).unwrap();
+        assert_eq!(channels(&down_messages), vec!["slack", "pager"]);
+        assert!(down_messages[0].id < down_messages[1].id);
+        assert_eq!(
+            down_messages[0],
+            OutboxMessage {
+                id: down_messages[0].id,
+                incident_id: ids[0],
+                channel: "slack".to_string(),
+                event: "triggered".to_string(),
+                payload: serde_json::json!({"text": "triggered via slack", "n": 5_000}),
+                status: "pending".to_string(),
+                attempts: 0,
+                next_attempt_ms: 5_000,
+                last_error: None,
+                created_ms: 5_000,
+                sent_ms: None,
+            }
+        );
+        let slow_messages = s.incident_messages(ids[1]).unwrap();
+        assert_eq!(channels(&slow_messages), vec!["email"]);
+        let old_messages = s.incident_messages(old).unwrap();
+        assert_eq!(old_messages.len(), 1);
+        assert_eq!(old_messages[0].event, "acknowledged");
+        assert_eq!(s.cursor("signals").unwrap(), Some(42));
+        assert_eq!(s.cursor("other").unwrap(), None);
+
+        // Resolved by itself, then by a person; the cursor moves with each step.
+        apply(
+            s,
+            AlertBatch {
+                updates: vec![(IncidentRef::Id(ids[0]), resolve(9_000, None))],
+                cursor: Some(("signals".to_string(), 50)),
+                ..AlertBatch::default()
+            },
+        );
+        let down = incident_row(s, ids[0]);
+        assert_eq!(down.status, "resolved");
+        assert_eq!((down.resolved_ms, down.resolved_by), (Some(9_000), None));
+        assert_eq!((down.acked_ms, down.count), (None, 1));
+        assert_eq!(down.summary, "it broke");
+        apply(
+            s,
+            AlertBatch {
+                updates: vec![(IncidentRef::Id(old), resolve(9_500, Some("bob")))],
+                cursor: Some(("signals".to_string(), 51)),
+                ..AlertBatch::default()
+            },
+        );
+        let stored = incident_row(s, old);
+        assert_eq!(
+            (stored.resolved_ms, stored.resolved_by.as_deref()),
+            (Some(9_500), Some("bob"))
+        );
+        assert_eq!(stored.acked_by.as_deref(), Some("ana"));
+        assert_eq!(s.cursor("signals").unwrap(), Some(51));
+        assert_eq!(s.get_incident(ids[1] + 1_000).unwrap(), None);
+    }
+
+    pub fn alerts_open_conflict(s: &dyn Store) {
+        let first = apply(
+            s,
+            AlertBatch {
+                cursor: Some(("signals".to_string(), 10)),
+                ..opens(vec![new_incident("down", "monitor", 7, 1_000)])
+            },
+        )[0];
+
+        // A second open of the same rule and subject, in a batch with other writes.
+        let clash = s.apply_alerts(&AlertBatch {
+            opens: vec![
+                new_incident("other", "monitor", 8, 2_000),
+                new_incident("down", "monitor", 7, 2_000),
+            ],
+            updates: vec![(
+                IncidentRef::Id(first),
+                IncidentUpdate {
+                    count: Some(9),
+                    ..IncidentUpdate::default()
+                },
+            )],
+            timeline: vec![
+                (IncidentRef::Id(first), line(2_000, "note", "x", None)),
+                (IncidentRef::New(0), line(2_000, "triggered", "y", None)),
+            ],
+            messages: vec![
+                (IncidentRef::Id(first), queued("slack", "reminder", 2_000)),
+                (IncidentRef::New(0), queued("slack", "triggered", 2_000)),
+            ],
+            cursor: Some(("signals".to_string(), 20)),
+        });
+        let msg = conflict_message(clash);
+        assert!(msg.contains("already open"), "{msg}");
+        // Nothing of that batch was written.
+        assert_eq!(all_incidents(s), vec![first]);
+        assert_eq!(incident_row(s, first).count, 1);
+        assert!(s.incident_timeline(first).unwrap().is_empty());
+        assert!(s.incident_messages(first).unwrap().is_empty());
+        assert_eq!(s.next_message_due().unwrap(), None);
+        assert_eq!(s.cursor("signals").unwrap(), Some(10));
+
+        // The same key twice in one batch clashes too.
+        let twice = s.apply_alerts(&opens(vec![
+            new_incident("slow", "monitor", 7, 2_000),
+            new_incident("slow", "monitor", 7, 2_000),
+        ]));
+        conflict_message(twice);
+        assert_eq!(all_incidents(s), vec![first]);
+
+        // Another subject kind or id, or another rule, is another incident.
+        let others = apply(
+            s,
+            opens(vec![
+                new_incident("down", "monitor", 8, 3_000),
+                new_incident("slow", "monitor", 7, 3_000),
+                new_incident("down", "project", 7, 3_000),
+            ]),
+        );
+        assert_eq!(others.len(), 3);
+
+        // Once resolved, the same key opens again, with a new id.
+        apply(
+            s,
+            AlertBatch {
+                updates: vec![(IncidentRef::Id(first), resolve(4_000, None))],
+                ..AlertBatch::default()
+            },
+        );
+        let again = apply(s, opens(vec![new_incident("down", "monitor", 7, 5_000)]))[0];
+        assert!(again > others[2], "{again} reused an id");
+
+        // Resolving and reopening in one batch works: the update goes first.
+        let third = apply(
+            s,
+            AlertBatch {
+                updates: vec![(IncidentRef::Id(again), resolve(6_000, None))],
+                ..opens(vec![new_incident("down", "monitor", 7, 6_000)])
+            },
+        )[0];
+        assert_eq!(incident_row(s, again).status, "resolved");
+        assert_eq!(incident_row(s, third).status, "triggered");
+
+        // Reopening a resolved incident while a newer one is open clashes as well.
+        let reopen = s.apply_alerts(&AlertBatch {
+            updates: vec![(
+                IncidentRef::Id(first),
+                IncidentUpdate {
+                    status: Some("triggered".to_string()),
+                    ..IncidentUpdate::default()
+                },
+            )],
+            ..AlertBatch::default()
+        });
+        conflict_message(reopen);
+        assert_eq!(incident_row(s, first).status, "resolved");
+
+        let mut open = others.clone();
+        open.push(third);
+        assert_eq!(open_ids(s), open);
+    }
+
+    pub fn alerts_bad_refs(s: &dyn Store) {
+        let existing = apply(
+            s,
+            AlertBatch {
+                cursor: Some(("signals".to_string(), 1)),
+                ..opens(vec![new_incident("down", "monitor", 7, 1_000)])
+            },
+        )[0];
+        let count = |n| IncidentUpdate {
+            count: Some(n),
+            ..IncidentUpdate::default()
+        };
+        let cursor = Some(("signals".to_string(), 2));
+        let bad = [
+            AlertBatch {
+                opens: vec![new_incident("slow", "monitor", 7, 2_000)],
+                updates: vec![
+                    (IncidentRef::Id(existing), count(5)),
+                    (IncidentRef::New(1), count(2)),
+                ],
+                cursor: cursor.clone(),
+                ..AlertBatch::default()
+            },
+            AlertBatch {
+                opens: vec![new_incident("slow", "monitor", 7, 2_000)],
+                timeline: vec![
+                    (IncidentRef::New(0), line(2_000, "triggered", "ok", None)),
+                    (IncidentRef::New(3), line(2_000, "note", "bad", None)),
+                ],
+                messages: vec![(IncidentRef::New(0), queued("slack", "triggered", 2_000))],
+                cursor: cursor.clone(),
+                ..AlertBatch::default()
+            },
+            AlertBatch {
+                opens: vec![new_incident("slow", "monitor", 7, 2_000)],
+                updates: vec![(IncidentRef::Id(existing), count(7))],
+                messages: vec![
+                    (IncidentRef::New(0), queued("slack", "triggered", 2_000)),
+                    (IncidentRef::New(1), queued("email", "triggered", 2_000)),
+                ],
+                cursor: cursor.clone(),
+                ..AlertBatch::default()
+            },
+            AlertBatch {
+                timeline: vec![(IncidentRef::Id(existing), line(2_000, "note", "ok", None))],
+                messages: vec![(IncidentRef::New(0), queued("slack", "triggered", 2_000))],
+                cursor,
+                ..AlertBatch::default()
+            },
+        ];
+        for batch in &bad {
+            let r = s.apply_alerts(batch);
+            assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+        }
+        // Nothing of them was written.
+        assert_eq!(all_incidents(s), vec![existing]);
+        assert_eq!(incident_row(s, existing).count, 1);
+        assert!(s.incident_timeline(existing).unwrap().is_empty());
+        assert!(s.incident_messages(existing).unwrap().is_empty());
+        assert_eq!(s.next_message_due().unwrap(), None);
+        assert_eq!(s.cursor("signals").unwrap(), Some(1));
+        // And the key they tried to open is free.
+        apply(s, opens(vec![new_incident("slow", "monitor", 7, 3_000)]));
+    }
+
+    pub fn incident_lists(s: &dyn Store) {
+        assert!(s.open_incidents().unwrap().is_empty());
+        assert!(all_incidents(s).is_empty());
+        let ids = apply(
+            s,
+            opens(vec![
+                new_incident("errors", "project", 1, 1_000),
+                new_incident("down", "monitor", 7, 2_000),
+                new_incident("down", "monitor", 8, 3_000),
+                new_incident("slow", "monitor", 7, 4_000),
+                new_incident("errors", "project", 2, 5_000),
+            ]),
+        );
+        let [a, b, c, d, e] = ids[..] else {
+            panic!("{ids:?}")
+        };
+        apply(
+            s,
+            AlertBatch {
+                updates: vec![
+                    (IncidentRef::Id(a), resolve(6_000, None)),
+                    (
+                        IncidentRef::Id(b),
+                        IncidentUpdate {
+                            status: Some("acknowledged".to_string()),
+                            acked: Some((6_000, "ana".to_string())),
+                            ..IncidentUpdate::default()
+                        },
+                    ),
+                    (IncidentRef::Id(e), resolve(6_000, Some("bob"))),
+                ],
+                ..AlertBatch::default()
+            },
+        );
+
+        // Not resolved, oldest first.
+        assert_eq!(open_ids(s), vec![b, c, d]);
+        // Newest first.
+        assert_eq!(all_incidents(s), vec![e, d, c, b, a]);
+        let by_status = |statuses: &[&str]| {
+            listed(
+                s,
+                IncidentFilter {
+                    statuses: statuses.iter().map(|s| s.to_string()).collect(),
+                    ..IncidentFilter::default()
+                },
+            )
+        };
+        assert_eq!(by_status(&["triggered"]), vec![d, c]);
+        assert_eq!(by_status(&["triggered", "acknowledged"]), vec![d, c, b]);
+        assert_eq!(by_status(&["resolved"]), vec![e, a]);
+        assert_eq!(by_status(&["nope"]), Vec::<i64>::new());
+        let monitor7 = Some(("monitor".to_string(), 7));
+        assert_eq!(
+            listed(
+                s,
+                IncidentFilter {
+                    subject: monitor7.clone(),
+                    ..IncidentFilter::default()
+                }
+            ),
+            vec![d, b]
+        );
+        assert_eq!(
+            listed(
+                s,
+                IncidentFilter {
+                    subject: Some(("project".to_string(), 7)),
+                    ..IncidentFilter::default()
+                }
+            ),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            listed(
+                s,
+                IncidentFilter {
+                    subject: monitor7,
+                    statuses: vec!["acknowledged".to_string()],
+                    ..IncidentFilter::default()
+                }
+            ),
+            vec![b]
+        );
+
+        // Paging newest first by id.
+        let page = |before_id| {
+            listed(
+                s,
+                IncidentFilter {
+                    limit: 2,
+                    before_id,
+                    ..IncidentFilter::default()
+                },
+            )
+        };
+        assert_eq!(page(None), vec![e, d]);
+        assert_eq!(page(Some(d)), vec![c, b]);
+        assert_eq!(page(Some(b)), vec![a]);
+        assert_eq!(page(Some(a)), Vec::<i64>::new());
+        assert_eq!(
+            listed(
+                s,
+                IncidentFilter {
+                    statuses: vec!["resolved".to_string()],
+                    limit: 1,
+                    before_id: Some(e),
+                    ..IncidentFilter::default()
+                }
+            ),
+            vec![a]
+        );
+    }
+
+    pub fn outbox_delivery(s: &dyn Store) {
+        assert_eq!(s.next_message_due().unwrap(), None);
+        assert!(s.due_messages(1_000_000, 10).unwrap().is_empty());
+        let incident = apply(
+            s,
+            AlertBatch {
+                messages: vec![
+                    (IncidentRef::New(0), queued("slack", "triggered", 3_000)),
+                    (IncidentRef::New(0), queued("email", "triggered", 1_000)),
+                    (IncidentRef::New(0), queued("webhook", "triggered", 2_000)),
+                    (IncidentRef::New(0), queued("pager", "triggered", 1_000)),
+                    (IncidentRef::New(0), queued("sms", "triggered", 9_000)),
+                ],
+                ..opens(vec![new_incident("down", "monitor", 1, 1_000)])
+            },
+        )[0];
+        let queued_rows = s.incident_messages(incident).unwrap();
+        assert_eq!(
+            channels(&queued_rows),
+            vec!["slack", "email", "webhook", "pager", "sms"]
+        );
+        assert!(queued_rows.windows(2).all(|w| w[0].id < w[1].id));
+        let id_of = |channel: &str| {
+            queued_rows
+                .iter()
+                .find(|m| m.channel == channel)
+                .map(|m| m.id)
+                .expect("queued")
+        };
+        assert_eq!(s.next_message_due().unwrap(), Some(1_000));
+
+        // Due at 2,500: oldest first (ties by id), at most `limit`, each leased.
+        let due = s.due_messages(2_500, 2).unwrap();
+        assert_eq!(channels(&due), vec!["email", "pager"]);
+        assert!(due.iter().all(|m| m.next_attempt_ms == 62_500), "{due:?}");
+        assert!(due.iter().all(|m| m.status == "pending" && m.attempts == 0));
+        // Leased: the next caller (say, another instance) gets the rest only.
+        assert_eq!(
+            channels(&s.due_messages(2_500, 10).unwrap()),
+            vec!["webhook"]
+        );
+        assert!(s.due_messages(2_500, 10).unwrap().is_empty());
+        assert_eq!(s.next_message_due().unwrap(), Some(3_000));
+
+        // Outcomes: sent, retry later, broken.
+        s.update_message(
+            id_of("email"),
+            &OutboxUpdate {
+                status: "sent".to_string(),
+                attempts: 1,
+                next_attempt_ms: 2_500,
+                last_error: None,
+                sent_ms: Some(2_600),
+            },
+        )
+        .unwrap();
+        s.update_message(
+            id_of("pager"),
+            &OutboxUpdate {
+                status: "pending".to_string(),
+                attempts: 1,
+                next_attempt_ms: 5_000,
+                last_error: Some("HTTP 503".to_string()),
+                sent_ms: None,
+            },
+        )
+        .unwrap();
+        s.update_message(
+            id_of("webhook"),
+            &OutboxUpdate {
+                status: "broken".to_string(),
+                attempts: 1,
+                next_attempt_ms: 2_500,
+                last_error: Some("HTTP 404".to_string()),
+                sent_ms: None,
+            },
+        )
+        .unwrap();
+        // An unknown id is nothing to update.
+        s.update_message(
+            id_of("sms") + 1_000,
+            &OutboxUpdate {
+                status: "sent".to_string(),
+                attempts: 1,
+                next_attempt_ms: 0,
+                last_error: None,
+                sent_ms: Some(1),
+            },
+        )
+        .unwrap();
+        let rows = s.incident_messages(incident).unwrap();
+        let row = |channel: &str| rows.iter().find(|m| m.channel == channel).expect("row");
+        let email = row("email");
+        assert_eq!(
+            (email.status.as_str(), email.attempts, email.sent_ms),
+            ("sent", 1, Some(2_600))
+        );
+        assert_eq!(email.last_error, None);
+        let pager = row("pager");
+        assert_eq!(
+            (pager.status.as_str(), pager.attempts, pager.next_attempt_ms),
+            ("pending", 1, 5_000)
+        );
+        assert_eq!(pager.last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(row("webhook").status, "broken");
+        assert_eq!(row("slack").next_attempt_ms, 3_000);
+
+        // Pending are slack (3,000), pager (5,000) and sms (9,000).
+        assert_eq!(s.next_message_due().unwrap(), Some(3_000));
+        assert_eq!(
+            channels(&s.due_messages(5_000, 10).unwrap()),
+            vec!["slack", "pager"]
+        );
+        assert_eq!(s.next_message_due().unwrap(), Some(9_000));
+        assert_eq!(channels(&s.due_messages(9_000, 10).unwrap()), vec!["sms"]);
+        assert_eq!(s.next_message_due().unwrap(), Some(65_000));
+
+        // A lease that runs out (its caller died mid-delivery) makes the message due again.
+        assert!(s.due_messages(64_999, 10).unwrap().is_empty());
+        let again = s.due_messages(65_000, 10).unwrap();
+        assert_eq!(channels(&again), vec!["slack", "pager"]);
+
+        for m in s.incident_messages(incident).unwrap() {
+            if m.status == "pending" {
+                s.update_message(
+                    m.id,
+                    &OutboxUpdate {
+                        status: "sent".to_string(),
+                        attempts: m.attempts + 1,
+                        next_attempt_ms: m.next_attempt_ms,
+                        last_error: None,
+                        sent_ms: Some(70_000),
+                    },
+                )
+                .unwrap();
+            }
+        }
+        assert_eq!(s.next_message_due().unwrap(), None);
+        assert!(s.due_messages(i64::MAX, 10).unwrap().is_empty());
+    }
+
+    /// Several callers claiming at once never get the same message.
+    pub fn outbox_concurrent_claims(s: &dyn Store) {
+        let messages = (0..200)
+            .map(|i| {
+                (
+                    IncidentRef::New(0),
+                    queued(&format!("c{i}"), "triggered", 1_000 + i),
+                )
+            })
+            .collect();
+        apply(
+            s,
+            AlertBatch {
+                messages,
+                ..opens(vec![new_incident("down", "monitor", 1, 1_000)])
+            },
+        );
+        let claimed: Vec<Vec<i64>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let due = s.due_messages(10_000, 7).expect("claim");
+                            if due.is_empty() {
+                                return mine;
+                            }
+                            mine.extend(due.iter().map(|m| m.id));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        let mut all = claimed.concat();
+        let handed_out = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 200, "every message claimed");
+        assert_eq!(handed_out, 200, "a message was handed out twice");
+    }
+
+    pub fn silences(s: &dyn Store) {
+        assert!(s.active_silences(0).unwrap().is_empty());
+        let silence = |kind: &str, target: &str, until_ms, by: Option<&str>| SilenceRow {
+            id: 0,
+            target_kind: kind.to_string(),
+            target: target.to_string(),
+            until_ms,
+            reason: format!("silence {target}"),
+            created_by: by.map(str::to_string),
+            created_ms: 1_000,
+        };
+        let a = s
+            .create_silence(&silence("rule", "down", 5_000, Some("ana")))
+            .unwrap();
+        assert!(a.id > 0);
+        assert_eq!(
+            a,
+            SilenceRow {
+                id: a.id,
+                ..silence("rule", "down", 5_000, Some("ana"))
+            }
+        );
+        let b = s
+            .create_silence(&silence("monitor", "7", 10_000, None))
+            .unwrap();
+        let c = s
+            .create_silence(&silence("project", "1", 3_000, None))
+            .unwrap();
+        assert!(a.id < b.id && b.id < c.id);
+
+        assert_eq!(
+            s.active_silences(2_999).unwrap(),
+            vec![a.clone(), b.clone(), c.clone()]
+        );
+        // A silence ending at `now` is over.
+        assert_eq!(
+            s.active_silences(3_000).unwrap(),
+            vec![a.clone(), b.clone()]
+        );
+        assert_eq!(s.active_silences(5_000).unwrap(), vec![b.clone()]);
+        assert!(s.active_silences(10_000).unwrap().is_empty());
+
+        assert!(s.delete_silence(b.id).unwrap());
+        assert!(!s.delete_silence(b.id).unwrap());
+        assert_eq!(s.active_silences(0).unwrap(), vec![a.clone(), c.clone()]);
+        // The newest id deleted is not handed out again.
+        assert!(s.delete_silence(c.id).unwrap());
+        let d = s
+            .create_silence(&silence("rule", "slow", 9_000, None))
+            .unwrap();
+        assert!(d.id > c.id, "{} reused", d.id);
+        assert_eq!(s.active_silences(0).unwrap(), vec![a, d]);
+    }
+
+    pub fn broken_channels(s: &dyn Store) {
+        let state = |channel: &str, reason: &str, since_ms| ChannelState {
+            channel: channel.to_string(),
+            reason: reason.to_string(),
+            since_ms,
+        };
+        assert!(s.broken_channels().unwrap().is_empty());
+        s.set_channel_broken("slack", Some("HTTP 404 no_service"), 1_000)
+            .unwrap();
+        s.set_channel_broken("discord", Some("HTTP 401"), 2_000)
+            .unwrap();
+        assert_eq!(
+            s.broken_channels().unwrap(),
+            vec![
+                state("discord", "HTTP 401", 2_000),
+                state("slack", "HTTP 404 no_service", 1_000)
+            ]
+        );
+        // Marked again while broken: the reason follows, the start stays.
+        s.set_channel_broken("slack", Some("HTTP 410"), 5_000)
+            .unwrap();
+        assert_eq!(
+            s.broken_channels().unwrap(),
+            vec![
+                state("discord", "HTTP 401", 2_000),
+                state("slack", "HTTP 410", 1_000)
+            ]
+        );
+        // Repaired: the mark goes; repairing a channel that is fine is no error.
+        s.set_channel_broken("slack", None, 6_000).unwrap();
+        s.set_channel_broken("email", None, 6_000).unwrap();
+        assert_eq!(
+            s.broken_channels().unwrap(),
+            vec![state("discord", "HTTP 401", 2_000)]
+        );
+        // Broken again later: a new start.
+        s.set_channel_broken("slack", Some("HTTP 404"), 7_000)
+            .unwrap();
+        assert_eq!(
+            s.broken_channels().unwrap(),
+            vec![
+                state("discord", "HTTP 401", 2_000),
+                state("slack", "HTTP 404", 7_000)
+            ]
+        );
+    }
+
     /// Writers and readers at once; every write must land, no reader may fail.
     pub fn concurrent_readers(s: Arc<dyn Store>) {
         let p = project(&*s, "p");
@@ -2005,6 +2883,7 @@ suite!(
     events,
     issue_status,
     retention,
+    count_events,
     outcomes,
     release_health,
     transactions,
@@ -2023,6 +2902,14 @@ suite!(
     outages_and_downtime,
     maintenance,
     issue_and_monitor_signals,
+    alerts_apply,
+    alerts_open_conflict,
+    alerts_bad_refs,
+    incident_lists,
+    outbox_delivery,
+    outbox_concurrent_claims,
+    silences,
+    broken_channels,
 );
 
 #[test]
@@ -2297,5 +3184,58 @@ fn postgres_concurrent_rollups() {
     let written = ta.join().expect("a").unwrap() + tb.join().expect("b").unwrap();
     // 180 minutes and 3 hours per monitor; the day is not complete.
     assert_eq!(written, 20 * (180 + 3));
+    drop(b);
+}
+
+/// Two instances opening the same incidents at once, in opposite orders: one batch wins
+/// whole, the other is a conflict (not a deadlock), and each incident is open once.
+#[test]
+fn postgres_concurrent_opens() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("lookout_test_{:016x}", rand::random::<u64>());
+    let a = PgTestStore(Arc::new(
+        PostgresStore::connect_in_schema(&url, &schema).expect("first instance"),
+    ));
+    let b = Arc::new(PostgresStore::connect_in_schema(&url, &schema).expect("second instance"));
+    let incident = |round: usize, subject_id: i64| NewIncident {
+        rule: format!("rule{round}"),
+        subject_kind: "monitor".to_string(),
+        subject_id,
+        severity: "high".to_string(),
+        title: "down".to_string(),
+        summary: String::new(),
+        count: 1,
+        opened_ms: 1_000,
+        state: serde_json::json!({}),
+        runbook: None,
+    };
+    for round in 0..5 {
+        let forward: Vec<NewIncident> = (0..20).map(|i| incident(round, i)).collect();
+        let backward: Vec<NewIncident> = forward.iter().rev().cloned().collect();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let run = |store: Arc<dyn Store>, opens: Vec<NewIncident>| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.apply_alerts(&AlertBatch {
+                    opens,
+                    ..AlertBatch::default()
+                })
+            })
+        };
+        let ta = run(Arc::clone(&a.0) as Arc<dyn Store>, forward);
+        let tb = run(Arc::clone(&b) as Arc<dyn Store>, backward);
+        let results = [ta.join().expect("a"), tb.join().expect("b")];
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        let lost = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+            .count();
+        assert_eq!((won, lost), (1, 1), "round {round}: {results:?}");
+    }
+    let open = a.0.open_incidents().unwrap();
+    assert_eq!(open.len(), 5 * 20);
     drop(b);
 }

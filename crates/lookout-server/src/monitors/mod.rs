@@ -57,6 +57,8 @@ struct Entry {
     /// The last check's per-phase timings and HTTP status: shown, not stored (they would
     /// quadruple the size of every stored result).
     last_timings: Option<(lookout_probe::Timings, Option<u16>)>,
+    /// The `checks` of the last health document read, for alert rules on its fields.
+    last_health: Option<serde_json::Value>,
 }
 
 /// Scheduler figures for `/api/health` and the benchmark.
@@ -185,6 +187,7 @@ impl Monitors {
             running: false,
             queued: None,
             last_timings: None,
+            last_health: None,
         };
         entry.status.state = entry.health_state();
         let due = entry.first_due(now);
@@ -258,6 +261,18 @@ impl Monitors {
     /// The last check's per-phase timings and HTTP status.
     pub fn last_timings(&self, id: i64) -> Option<(lookout_probe::Timings, Option<u16>)> {
         self.lock().entries.get(&id).and_then(|e| e.last_timings)
+    }
+
+    /// The `checks` object of each health monitor's last document, with its project.
+    pub fn health_documents(&self) -> Vec<(i64, Option<i64>, serde_json::Value)> {
+        self.lock()
+            .entries
+            .values()
+            .filter_map(|e| {
+                let doc = e.last_health.clone()?;
+                Some((e.monitor.id, e.monitor.project_id, doc))
+            })
+            .collect()
     }
 
     /// When a monitor's next check (or heartbeat deadline) is due.
@@ -595,6 +610,7 @@ impl Entry {
         };
         let transitions = self.machine.record(scheduled_ms, outcome);
         self.last_timings = Some((result.timings, result.http_status));
+        self.last_health = result.health_checks.clone();
         let mut record = Record::default();
         let id = self.monitor.id;
         let latency = result.timings.total_ms.map(|t| t.round().max(0.0) as u32);
