@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod engine;
+pub mod policy;
+pub mod rule;
+
 /// How urgent an incident is; each has a response window and a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
