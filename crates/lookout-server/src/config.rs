@@ -85,6 +85,17 @@ pub struct Config {
     pub monitors: Vec<crate::monitors::spec::MonitorConfig>,
     /// `[[maintenance]]`: windows in which monitors are checked but never alert.
     pub maintenance: Vec<MaintenanceConfig>,
+    /// [channels.NAME]: where notifications go.
+    pub channels: std::collections::BTreeMap<String, lookout_notify::ChannelConfig>,
+    /// `[alerts]`.
+    pub alerts: crate::alerts::config::AlertsConfig,
+    /// `[severities.NAME]`: response windows and routes.
+    pub severities: std::collections::BTreeMap<String, crate::alerts::config::SeverityConfig>,
+    /// `[[rules]]`.
+    pub rules: Vec<crate::alerts::config::RuleConfig>,
+    /// The config file's directory, which runbook paths are relative to.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// `[uptime]`.
@@ -398,6 +409,11 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(&env);
+        config.base_dir = path.map(|p| {
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        });
         config.validate(&path.map(|p| p.display().to_string()).unwrap_or_default())?;
         Ok(config)
     }
@@ -524,7 +540,101 @@ impl Config {
                 return Err(err(key("slug"), format!("slug `{}` is used twice", p.slug)));
             }
         }
-        self.validate_uptime(&err)
+        for (name, channel) in &self.channels {
+            if let Err((key, message)) = channel.validate() {
+                return Err(err(format!("channels.{name}.{key}"), message));
+            }
+        }
+        self.validate_uptime(&err)?;
+        self.validate_alerts(&err)
+    }
+
+    fn validate_alerts(
+        &self,
+        err: &dyn Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let known = |name: &str| self.channels.contains_key(name);
+        let listed = || {
+            if self.channels.is_empty() {
+                "no [channels] are configured".to_string()
+            } else {
+                format!(
+                    "the configured channels are {}",
+                    self.channels.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        };
+        crate::alerts::config::policies(&self.severities).map_err(|(k, m)| err(k, m))?;
+        for (name, s) in &self.severities {
+            for (step, channels) in s.route.iter().flatten().enumerate() {
+                if let Some(c) = channels.iter().find(|c| !known(c)) {
+                    return Err(err(
+                        format!("severities.{name}.route[{step}]"),
+                        format!("no channel `{c}`: {}", listed()),
+                    ));
+                }
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let key = |k: &str| format!("rules[{i}].{k}");
+            if r.name.trim().is_empty() {
+                return Err(err(key("name"), "must not be empty".into()));
+            }
+            if !names.insert(r.name.as_str()) {
+                return Err(err(
+                    key("name"),
+                    format!("the name \"{}\" is used twice", r.name),
+                ));
+            }
+            let rule = r
+                .rule()
+                .map_err(|(k, m)| err(key(k), format!("(rule \"{}\") {m}", r.name)))?;
+            if let Some(c) = r.notify.iter().find(|c| !known(c)) {
+                return Err(err(
+                    key("notify"),
+                    format!("(rule \"{}\") no channel `{c}`: {}", r.name, listed()),
+                ));
+            }
+            for slug in r.projects.iter().flatten() {
+                if !self.projects.iter().any(|p| &p.slug == slug) && slug != "default" {
+                    return Err(err(
+                        key("projects"),
+                        format!("(rule \"{}\") no project `{slug}` in [[projects]]", r.name),
+                    ));
+                }
+            }
+            for m in r.monitors.iter().flatten() {
+                if !self.monitors.iter().any(|x| &x.name == m) {
+                    return Err(err(
+                        key("monitors"),
+                        format!(
+                            "(rule \"{}\") no monitor named \"{m}\" in [[monitors]]",
+                            r.name
+                        ),
+                    ));
+                }
+            }
+            // Scope checks need ids; a placeholder id per listed name is enough here.
+            let mut scoped = rule;
+            scoped.projects = r.projects.as_ref().map(|v| vec![0; v.len()]);
+            scoped.monitors = r.monitors.as_ref().map(|v| vec![0; v.len()]);
+            scoped.validate().map_err(|m| err(key("when"), m))?;
+            if let (Some(rb), Some(dir)) = (&r.runbook, &self.base_dir) {
+                let path = dir.join(rb);
+                if !path.is_file() {
+                    return Err(err(
+                        key("runbook"),
+                        format!(
+                            "(rule \"{}\") {} does not exist (runbooks are relative to the config file)",
+                            r.name,
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_uptime(

@@ -3,6 +3,7 @@
 //! [`start`] opens the store, loads projects, starts the writer and binds the listener;
 //! tests call it with port 0 and talk HTTP to the address it returns.
 
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod error;
@@ -44,6 +45,7 @@ pub struct Running {
     writer: Option<std::thread::JoinHandle<()>>,
     jobs: tokio::task::JoinHandle<()>,
     scheduler: tokio::task::JoinHandle<()>,
+    alert_tasks: Vec<tokio::task::JoinHandle<()>>,
     recorder: tokio::task::JoinHandle<()>,
     stop_recorder: Option<oneshot::Sender<()>>,
 }
@@ -76,6 +78,9 @@ impl Running {
         (&mut self.server).await??;
         self.jobs.abort();
         self.scheduler.abort();
+        for t in &self.alert_tasks {
+            t.abort();
+        }
         if let Some(tx) = self.stop_recorder.take() {
             let _ = tx.send(());
         }
@@ -153,9 +158,23 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.list_maintenance(now)).await??
     };
+    let alert_secret = match config.alerts.secret.is_empty() {
+        false => config.alerts.secret.expose().as_bytes().to_vec(),
+        true => load_or_create_secret(&config.server.data_dir.join("alert-secret"), "")?
+            .expose()
+            .as_bytes()
+            .to_vec(),
+    };
+    let alerts = {
+        let (store, config) = (store.clone(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            alerts::Alerts::new(&config, store.as_ref(), alert_secret)
+        })
+        .await??
+    };
     let api_token = match config.server.api_token.is_empty() {
         false => config.server.api_token.clone(),
-        true => load_or_create_token(&config.server.data_dir)?,
+        true => load_or_create_secret(&config.server.data_dir.join("api-token"), "lk_")?,
     };
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -205,11 +224,16 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         metrics: Default::default(),
         monitors: monitors.clone(),
         uptime: config.uptime.clone(),
+        alerts: Arc::new(alerts),
     });
     let jobs = jobs::spawn(state.clone());
     let (stop_recorder, stopped) = oneshot::channel();
     let recorder = tokio::spawn(monitors::recorder::run(state.clone(), records_rx, stopped));
     let scheduler = tokio::spawn(monitors::scheduler::run(monitors));
+    let alert_tasks = vec![
+        tokio::spawn(alerts::run(state.clone())),
+        tokio::spawn(alerts::dispatch::run(state.clone())),
+    ];
 
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -229,6 +253,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         writer: Some(writer_thread),
         jobs,
         scheduler,
+        alert_tasks,
         recorder,
         stop_recorder: Some(stop_recorder),
     })
@@ -240,6 +265,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/health", get(health::handler))
         .merge(ingest::routes())
         .merge(ping::routes())
+        .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
         .with_state(state)
 }
@@ -272,18 +298,18 @@ fn sync_projects(store: &dyn Store, config: &Config, now_ms: i64) -> anyhow::Res
     Ok(())
 }
 
-/// The API token kept in the data directory, created on first start.
-fn load_or_create_token(dir: &Path) -> anyhow::Result<Secret> {
-    let path = dir.join("api-token");
-    if let Ok(t) = std::fs::read_to_string(&path) {
+/// A secret kept in the data directory (the API token, the key of acknowledge links),
+/// created on first start.
+fn load_or_create_secret(path: &Path, prefix: &str) -> anyhow::Result<Secret> {
+    if let Ok(t) = std::fs::read_to_string(path) {
         let t = t.trim();
         if !t.is_empty() {
             return Ok(Secret::new(t));
         }
     }
-    let token = format!("lk_{}", uuid::Uuid::new_v4().simple());
-    write_private(&path, &token)
-        .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+    let token = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
+    write_private(path, &token)
+        .with_context(|| format!("cannot write a generated secret to {}", path.display()))?;
     Ok(Secret::new(token))
 }
 

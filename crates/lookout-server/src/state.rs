@@ -70,6 +70,8 @@ pub struct AppState {
     pub monitors: Arc<crate::monitors::Monitors>,
     /// `[uptime]` settings.
     pub uptime: crate::config::UptimeConfig,
+    /// Alert rules, incidents and notification channels.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl AppState {

@@ -2,6 +2,7 @@
 
 mod check;
 mod init;
+mod notify_cmd;
 mod send_test;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
     },
     /// Run one uptime check (http(s):// URL or tcp://host:port) and print timings and verdict.
     Check(check::CheckArgs),
+    /// Send notifications by hand: `notify test CHANNEL` checks a configured channel.
+    Notify(notify_cmd::NotifyArgs),
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -84,6 +87,7 @@ fn main() -> std::process::ExitCode {
             timeout,
         } => send_test::run(&dsn, &message, timeout),
         Command::Check(args) => return check::run(args),
+        Command::Notify(args) => return notify_cmd::run(cli.config, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, behind a bearer token.
 
+mod incidents;
 mod issues;
 mod monitors;
 mod projects;
@@ -59,7 +60,33 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             axum::routing::delete(monitors::delete_maintenance),
         )
         .route("/api/v1/scheduler", get(monitors::scheduler))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::get))
+        .route("/api/v1/incidents/{id}/{action}", post(incidents::action))
+        .route("/api/v1/rules", get(incidents::rules))
+        .route("/api/v1/channels", get(incidents::channels))
+        .route(
+            "/api/v1/channels/{name}/repair",
+            post(incidents::repair_channel),
+        )
+        .route(
+            "/api/v1/silences",
+            get(incidents::list_silences).post(incidents::create_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(incidents::delete_silence),
+        )
         .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// The signed acknowledge page linked from notifications (no API token: the link's
+/// signature is the credential).
+pub fn ack_routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        "/ack/{id}/{sig}",
+        get(incidents::ack_page).post(incidents::ack_submit),
+    )
 }
 
 async fn require_token(

@@ -38,6 +38,15 @@ pub fn spawn_app_in(extra: &str, clock: Arc<dyn Clock>, dir: tempfile::TempDir) 
         dir.path().display()
     );
     let config = Config::parse(&text, "test.toml", &|_| None).expect("test config");
+    start_in(config, clock, dir)
+}
+
+/// Starts the server with a config built by the test.
+pub fn spawn_config(config: Config, clock: Arc<dyn Clock>) -> TestApp {
+    start_in(config, clock, tempfile::tempdir().unwrap())
+}
+
+fn start_in(config: Config, clock: Arc<dyn Clock>, dir: tempfile::TempDir) -> TestApp {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
