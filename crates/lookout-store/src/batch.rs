@@ -416,7 +416,8 @@ fn write_groups<T: BatchTx>(
                     issue_id: Some(w.issue.id),
                     event_id: Some(ev.event_id.clone()),
                     monitor_id: None,
-                    detail: None,
+                    // The event's title (its issue's), so alerts say what happened without a lookup.
+                    detail: Some(ev.title.clone()),
                     created_ms: ev.received_ms,
                 },
             ))

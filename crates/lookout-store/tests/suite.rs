@@ -1913,7 +1913,8 @@ mod cases {
         assert_eq!(stored[0].kind, SignalKind::NewIssue);
         assert_eq!(
             (stored[0].monitor_id, stored[0].detail.as_deref()),
-            (None, None)
+            (None, Some("ValueError: x")),
+            "issue signals carry the issue's title"
         );
         assert_eq!(stored[1], from_checks[0]);
         assert_eq!(stored[1].project_id, None);

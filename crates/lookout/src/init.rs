@@ -20,6 +20,22 @@ pub fn run(path: &Path, force: bool) -> anyhow::Result<()> {
         .context("the built-in sample config does not parse (a bug in lookout)")?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     println!("Wrote {}.", path.display());
+    // The runbooks the rules point to, beside the config; edited ones are kept.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("runbooks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in RUNBOOKS {
+        let file = dir.join(name);
+        if file.exists() && !force {
+            println!("Kept {} (exists).", file.display());
+            continue;
+        }
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+        println!("Wrote {}.", file.display());
+    }
     println!(
         "Start the server with: lookout serve --config {}",
         path.display()
@@ -27,6 +43,16 @@ pub fn run(path: &Path, force: bool) -> anyhow::Result<()> {
     println!("Your app's DSN will be: http://{key}@localhost:8080/1");
     Ok(())
 }
+
+/// The reference runbooks, written beside the config.
+const RUNBOOKS: [(&str, &str); 3] = [
+    ("site-down.md", include_str!("runbooks/site-down.md")),
+    ("error-spike.md", include_str!("runbooks/error-spike.md")),
+    (
+        "memory-warning.md",
+        include_str!("runbooks/memory-warning.md"),
+    ),
+];
 
 /// The sample config.
 pub fn sample(key: &str) -> String {
@@ -156,6 +182,113 @@ alert_after = 2
 # duration = "30m"
 # timezone = "UTC"
 # monitors = ["Homepage", "Signup Page", "Login Page"]   # all monitors when absent
+
+# Alerts: where they go. Uncomment a channel, set its secret in the environment, and name
+# it in a severity's route (or in a rule's notify). `lookout notify test ops` sends a test.
+# [channels.ops]
+# kind = "slack"
+# webhook_url = "${{SLACK_WEBHOOK_URL}}"
+#
+# [channels.team-email]
+# kind = "email"
+# host = "smtp.example.org"
+# port = 587
+# tls = "starttls"
+# username = "lookout@example.org"
+# password = "${{SMTP_PASSWORD}}"
+# from = "lookout@example.org"
+# to = ["team@example.org"]
+#
+# Also: kind = "discord" | "teams" (webhook_url), "pagerduty" (routing_key),
+# "webhook" (url, secret = "whsec_…": signed per the Standard Webhooks scheme).
+
+# The severity table: how soon each must be acknowledged before it escalates to the next
+# step of its route, and how often an unacknowledged incident is repeated.
+[severities.critical]           # act now: site down, database lost, error spike
+ack_within = "15m"
+renotify = "30m"
+route = []                      # e.g. [["ops"], ["ops", "team-email"]]
+
+[severities.high]               # within 1 hour: health degraded, memory > 90 %, TLS in 7 days
+ack_within = "1h"
+renotify = "2h"
+route = []
+
+[severities.medium]             # within 24 hours: memory > 80 %, p95 > 2 s
+ack_within = "24h"
+renotify = "24h"
+route = []
+
+[severities.low]                # watch: new error types
+ack_within = "none"
+renotify = "none"
+route = []
+
+# The reference alert rules. `when` reads like the alert document; see the README for the
+# whole condition language. Runbook paths are relative to this file.
+[[rules]]
+name = "Error spike"
+when = "errors > 50 in 5m"
+severity = "critical"
+runbook = "runbooks/error-spike.md"
+
+[[rules]]
+name = "Unhandled exception"
+when = "unhandled"
+severity = "high"
+
+[[rules]]
+name = "New issue"
+when = "new issue"
+severity = "low"
+
+[[rules]]
+name = "Site down"
+when = "monitor down"
+severity = "critical"
+runbook = "runbooks/site-down.md"
+
+[[rules]]
+name = "Health degraded"
+when = "monitor degraded"
+severity = "high"
+
+[[rules]]
+name = "Memory critical"
+when = "health memory > 90%"
+severity = "high"
+runbook = "runbooks/memory-warning.md"
+
+[[rules]]
+name = "Memory warning"
+when = "health memory > 80%"
+severity = "medium"
+runbook = "runbooks/memory-warning.md"
+
+[[rules]]
+name = "Database slow"
+when = "health database.latency > 100ms"
+severity = "medium"
+
+[[rules]]
+name = "TLS certificate expiring"
+when = "tls expires within 7d"
+severity = "high"
+
+[[rules]]
+name = "Slow responses"
+when = "p95 > 2s in 5m"
+severity = "medium"
+
+[[rules]]
+name = "Cron job missed"
+when = "heartbeat missed"
+severity = "high"
+
+[[rules]]
+name = "Cron job failed"
+when = "heartbeat failed"
+severity = "high"
 "#
     )
 }
@@ -177,5 +310,21 @@ mod tests {
             c.monitors[0].url.as_deref(),
             Some("http://localhost:3000/api/health")
         );
+        let rules: Vec<&str> = c.rules.iter().map(|r| r.name.as_str()).collect();
+        for r in [
+            "Error spike",
+            "New issue",
+            "Unhandled exception",
+            "Site down",
+        ] {
+            assert!(rules.contains(&r), "{rules:?}");
+        }
+        assert_eq!(c.severities.len(), 4);
+        for r in &c.rules {
+            if let Some(rb) = &r.runbook {
+                let name = rb.trim_start_matches("runbooks/");
+                assert!(super::RUNBOOKS.iter().any(|(n, _)| *n == name), "{rb}");
+            }
+        }
     }
 }

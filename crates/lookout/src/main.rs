@@ -1,6 +1,7 @@
 //! The `lookout` command: run the server, write a starting config, send a test event.
 
 mod check;
+mod incident_cmd;
 mod init;
 mod notify_cmd;
 mod send_test;
@@ -59,6 +60,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Send notifications by hand: `notify test CHANNEL` checks a configured channel.
     Notify(notify_cmd::NotifyArgs),
+    /// List, show, acknowledge, resolve or annotate incidents on a running server.
+    Incident(incident_cmd::IncidentArgs),
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -88,6 +91,7 @@ fn main() -> std::process::ExitCode {
         } => send_test::run(&dsn, &message, timeout),
         Command::Check(args) => return check::run(args),
         Command::Notify(args) => return notify_cmd::run(cli.config, args),
+        Command::Incident(args) => return incident_cmd::run(cli.config, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -121,6 +125,20 @@ fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     );
     for p in &config.projects {
         println!("  project:  {} (id {})", p.slug, p.id);
+    }
+    for m in &config.monitors {
+        println!("  monitor:  {} ({})", m.name, m.kind.as_str());
+    }
+    for (name, c) in &config.channels {
+        println!("  channel:  {name} ({})", c.kind());
+    }
+    for r in &config.rules {
+        println!(
+            "  rule:     {} — {} ({})",
+            r.name,
+            r.when,
+            r.severity.as_str()
+        );
     }
     Ok(())
 }

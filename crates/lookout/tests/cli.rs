@@ -150,6 +150,23 @@ fn init_writes_a_config_that_serve_accepts() {
         .unwrap();
     assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("project:  web (id 1)"));
+    // The rules' runbooks were written beside the config, and check-config found them.
+    for rb in ["site-down.md", "error-spike.md", "memory-warning.md"] {
+        let text = std::fs::read_to_string(dir.path().join("runbooks").join(rb)).unwrap();
+        assert!(text.starts_with("# "), "{rb}");
+    }
+    std::fs::remove_file(dir.path().join("runbooks/site-down.md")).unwrap();
+    let out = lookout()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("runbook") && err.contains("site-down.md"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,4 +202,73 @@ fn bad_config_names_the_key_and_what_to_do() {
         assert!(err.contains(needle), "expected {needle} in: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+#[test]
+fn incidents_are_acknowledged_from_the_command_line() {
+    let s = Server::start_with(
+        "[[rules]]\nname = \"New issue\"\nwhen = \"new issue\"\nseverity = \"low\"\n",
+    );
+    let event = serde_json::json!({
+        "event_id": "0123456789abcdef0123456789abcdef",
+        "level": "error",
+        "exception": {"values": [{"type": "CliTestError", "value": "boom"}]}
+    });
+    let body = format!(
+        "{{\"event_id\":\"0123456789abcdef0123456789abcdef\"}}\n{{\"type\":\"event\"}}\n{event}\n"
+    );
+    let url = format!("{}/api/{PROJECT_ID}/envelope/?sentry_key={KEY}", s.url);
+    let status = ureq::post(&url)
+        .header("content-type", "application/x-sentry-envelope")
+        .send(body)
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let id = s.wait_for("the incident", Duration::from_secs(15), || {
+        let (_, v) = s.get("/api/v1/incidents?status=open");
+        v.as_array()?.first()?["id"].as_i64()
+    });
+    let cli = |args: &[&str]| {
+        lookout()
+            .args(["incident", "--url", &s.url, "--token", TOKEN])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["list"]);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CliTestError"));
+    let out = cli(&["ack", &id.to_string(), "--by", "dana"]);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged"));
+    let out = cli(&[
+        "note",
+        &id.to_string(),
+        "restarted the worker",
+        "--by",
+        "dana",
+    ]);
+    assert_success(&out);
+    let out = cli(&["show", &id.to_string()]);
+    assert_success(&out);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        shown.contains("acknowledged by dana") && shown.contains("restarted the worker"),
+        "{shown}"
+    );
+    let out = cli(&["ack", "999"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not open"));
+    let out = lookout()
+        .args([
+            "incident",
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            "x",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -393,7 +393,6 @@ impl Alerts {
         (batch, new_keys)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn queue_resolved(
         &self,
         app: &AppState,
