@@ -194,6 +194,8 @@ fn an_error_spike_is_one_incident_and_a_storm_does_not_flood() {
         "{:?}",
         ops.delivered_texts()
     );
+    let first = ops.requests()[0].1.to_string();
+    assert!(first.contains("project app"), "names the project: {first}");
     let id = list[0]["id"].as_i64().unwrap();
 
     // A storm: 5,000 more errors over the next hour, one batch every 5 minutes.

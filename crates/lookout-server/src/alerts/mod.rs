@@ -436,7 +436,6 @@ impl Alerts {
             IncidentRef::Id(id) => id,
             IncidentRef::New(_) => 0,
         };
-        let _ = app;
         let runbook = self.runbooks.get(&state.key.rule).map(|rb| Runbook {
             title: rb.title.clone(),
             url: None,
@@ -467,7 +466,7 @@ impl Alerts {
             title: state.title.clone(),
             summary: state.summary.clone(),
             rule: state.key.rule.clone(),
-            subject: subject_label(&state.key.subject),
+            subject: subject_label(app, &state.key.subject),
             count: state.count,
             triggered_ms: state.opened_ms,
             incident_url: None,
@@ -569,6 +568,8 @@ pub async fn run(app: Arc<AppState>) {
                 }
             }
             if measure {
+                // Monitors created through the API since the start get their names too.
+                alerts.engine().set_monitor_names(a.monitors.names());
                 let measures = measures(&a, &alerts.rules(), now)?;
                 if !measures.is_empty() {
                     alerts.step(&a, now, None, |e| {
@@ -732,9 +733,19 @@ fn subject_parts(s: &Subject) -> (&'static str, i64) {
     }
 }
 
-fn subject_label(s: &Subject) -> String {
-    let (kind, id) = subject_parts(s);
-    format!("{kind} {id}")
+/// "project web", "monitor Homepage", "issue 12": names where they are known.
+fn subject_label(app: &AppState, s: &Subject) -> String {
+    match s {
+        Subject::Project(id) => match app.projects.get(*id) {
+            Some(p) => format!("project {}", p.project.slug),
+            None => format!("project {id}"),
+        },
+        Subject::Monitor(id) => match app.monitors.names().remove(id) {
+            Some(n) => format!("monitor {n}"),
+            None => format!("monitor {id}"),
+        },
+        Subject::Issue(id) => format!("issue {id}"),
+    }
 }
 
 fn notify_name(e: &NotifyEvent) -> &'static str {

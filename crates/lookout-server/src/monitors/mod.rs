@@ -263,6 +263,15 @@ impl Monitors {
         self.lock().entries.get(&id).and_then(|e| e.last_timings)
     }
 
+    /// Every monitor's name, by id.
+    pub fn names(&self) -> HashMap<i64, String> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|(id, e)| (*id, e.monitor.name.clone()))
+            .collect()
+    }
+
     /// The `checks` object of each health monitor's last document, with its project.
     pub fn health_documents(&self) -> Vec<(i64, Option<i64>, serde_json::Value)> {
         self.lock()
