@@ -326,6 +326,13 @@ impl Engine {
         }
     }
 
+    /// Replaces every open incident with `open`: after a decision could not be recorded,
+    /// the store's view is the truth again.
+    pub fn reset_open(&mut self, open: Vec<IncidentState>) {
+        self.open.clear();
+        self.restore(open);
+    }
+
     /// The open incidents, ordered by key.
     pub fn open_incidents(&self) -> impl Iterator<Item = &IncidentState> {
         self.open.values()

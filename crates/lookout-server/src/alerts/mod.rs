@@ -196,8 +196,9 @@ impl Alerts {
     }
 
     /// Runs one engine step and writes its decisions in one transaction. On a write
-    /// failure the engine is put back as it was, so the step can be retried and nothing
-    /// is decided twice or lost.
+    /// failure the engine's open incidents are reloaded from the store (copying the
+    /// engine before every step would cost more than the step with thousands open), so the
+    /// step can be retried and nothing is decided twice or lost.
     pub fn step(
         &self,
         app: &AppState,
@@ -207,7 +208,6 @@ impl Alerts {
     ) -> anyhow::Result<Vec<Action>> {
         let _serial = self.step_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut engine = self.engine();
-        let before = engine.clone();
         let actions = f(&mut engine);
         if actions.is_empty() && cursor.is_none() {
             return Ok(actions);
@@ -234,7 +234,15 @@ impl Alerts {
                 Ok(actions)
             }
             Err(e) => {
-                *engine = before;
+                let stored = app.store.open_incidents().map(|rows| {
+                    rows.into_iter()
+                        .filter_map(|r| serde_json::from_value::<IncidentState>(r.state).ok())
+                        .collect::<Vec<_>>()
+                });
+                match stored {
+                    Ok(open) => engine.reset_open(open),
+                    Err(e2) => tracing::error!(error = %e2, "cannot reload incidents either"),
+                }
                 Err(anyhow::anyhow!("cannot record alert decisions: {e}"))
             }
         }
@@ -581,7 +589,11 @@ pub async fn run(app: Arc<AppState>) {
                 }
                 alerts.load_silences(&a, now)?;
             }
-            alerts.step(&a, now, None, |e| e.tick(now))?;
+            // Timers only when one is due: a tick walks every open incident.
+            let due = alerts.engine().next_deadline_ms().is_some_and(|t| t <= now);
+            if due {
+                alerts.step(&a, now, None, |e| e.tick(now))?;
+            }
             Ok(cursor)
         })
         .await;
