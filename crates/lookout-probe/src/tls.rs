@@ -46,9 +46,15 @@ pub struct TlsOptions {
 }
 
 impl Default for TlsOptions {
-    /// The Mozilla roots of `webpki-roots`.
+    /// The Mozilla roots of `webpki-roots`. Built once and shared: each build holds its
+    /// own parsed copy of the roots (about 8 KiB), which 10,000 monitors would multiply.
     fn default() -> Self {
-        Self::with_extra_roots(Vec::new()).expect("the bundled roots are valid")
+        static SHARED: std::sync::OnceLock<TlsOptions> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                Self::with_extra_roots(Vec::new()).expect("the bundled roots are valid")
+            })
+            .clone()
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! lookout runs in-process on a fresh SQLite directory with one rule (`new issue`, low,
 //! notify a webhook channel) and an in-process receiver records the `Instant` each
-//! request arrives. Three phases, each with exception types no other phase uses, so every
+//! request arrives. Four phases, each with exception types no other phase uses, so every
 //! event opens a new issue, a new incident and sends one webhook request:
 //!
 //! 1. latency: N (default 300) envelopes posted one at a time, each waiting for its own
@@ -19,9 +19,11 @@
 //!    arrives.
 //! 3. throughput of the engine alone: M events queued straight to the batching writer in
 //!    batches of 500 (the path ingest takes, so signals are broadcast the same way).
+//! 4. latency again as in 1, now with the incidents of phases 1 to 3 still open.
 //!
 //! Everything is on loopback and every wait is bounded.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,18 +39,18 @@ const WARMUP: usize = 5;
 /// Events per writer submission in phase 3.
 const WRITER_BATCH: usize = 500;
 
-/// One request the receiver got: when, and the phase and index of its marker.
-#[derive(Clone, Copy)]
-struct Arrival {
-    at: Instant,
-    phase: char,
-    index: usize,
+/// What the receiver got: the first arrival of each marker, and how many requests carried
+/// each phase's markers (more than the distinct markers means duplicates).
+#[derive(Default)]
+struct Log {
+    first: HashMap<(char, usize), Instant>,
+    requests: HashMap<char, usize>,
 }
 
 /// The webhook endpoint: records every request's arrival time and marker.
 struct Receiver {
     url: String,
-    got: Arc<Mutex<Vec<Arrival>>>,
+    log: Arc<Mutex<Log>>,
     unmatched: Arc<AtomicUsize>,
     first_body: Arc<Mutex<Option<String>>>,
     _rt: tokio::runtime::Runtime,
@@ -61,22 +63,27 @@ impl Receiver {
             .worker_threads(1)
             .enable_all()
             .build()?;
-        let got: Arc<Mutex<Vec<Arrival>>> = Arc::default();
+        let log: Arc<Mutex<Log>> = Arc::default();
         let unmatched: Arc<AtomicUsize> = Arc::default();
         let first_body: Arc<Mutex<Option<String>>> = Arc::default();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
-        let (g, u, f) = (got.clone(), unmatched.clone(), first_body.clone());
+        let (l, u, f) = (log.clone(), unmatched.clone(), first_body.clone());
         let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            // The handler runs once the whole request has been read: that is the arrival.
             let at = Instant::now();
-            let (g, u, f) = (g.clone(), u.clone(), f.clone());
+            let (l, u, f) = (l.clone(), u.clone(), f.clone());
             async move {
                 let text = String::from_utf8_lossy(&body);
                 f.lock()
                     .unwrap()
                     .get_or_insert_with(|| text.clone().into_owned());
                 match marker(&text) {
-                    Some((phase, index)) => g.lock().unwrap().push(Arrival { at, phase, index }),
+                    Some((phase, index)) => {
+                        let mut log = l.lock().unwrap();
+                        log.first.entry((phase, index)).or_insert(at);
+                        *log.requests.entry(phase).or_default() += 1;
+                    }
                     None => {
                         u.fetch_add(1, Ordering::Relaxed);
                     }
@@ -87,41 +94,34 @@ impl Receiver {
         rt.spawn(async move { axum::serve(listener, app).await });
         Ok(Receiver {
             url: format!("http://{addr}/hook"),
-            got,
+            log,
             unmatched,
             first_body,
             _rt: rt,
         })
     }
 
-    /// Arrivals of one phase, by index.
-    fn arrivals(&self, phase: char, n: usize) -> Vec<Option<Instant>> {
-        let mut out = vec![None; n];
-        for a in self.got.lock().unwrap().iter() {
-            if a.phase == phase && a.index < n {
-                // The first arrival counts; a duplicate would show in the totals.
-                out[a.index].get_or_insert(a.at);
-            }
-        }
-        out
+    /// First arrivals of one phase's markers below `n`.
+    fn arrivals(&self, phase: char, n: usize) -> Vec<Instant> {
+        let log = self.log.lock().unwrap();
+        (0..n)
+            .filter_map(|i| log.first.get(&(phase, i)).copied())
+            .collect()
     }
 
+    /// Requests that carried one phase's markers.
     fn count(&self, phase: char) -> usize {
-        self.got
+        self.log
             .lock()
             .unwrap()
-            .iter()
-            .filter(|a| a.phase == phase)
-            .count()
+            .requests
+            .get(&phase)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn arrived(&self, phase: char, index: usize) -> Option<Instant> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|a| a.phase == phase && a.index == index)
-            .map(|a| a.at)
+        self.log.lock().unwrap().first.get(&(phase, index)).copied()
     }
 }
 
@@ -179,6 +179,9 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// 429 answers retried.
+static RETRIES: AtomicUsize = AtomicUsize::new(0);
+
 /// Posts one envelope; retries on 429 (queue full) for up to 10 s.
 fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<Instant> {
     let auth = format!("Sentry sentry_version=7, sentry_client=bench/1.0, sentry_key={KEY}");
@@ -193,7 +196,10 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<Instant> 
         let answered = Instant::now();
         match status {
             200 => return Ok(answered),
-            429 if answered < give_up => std::thread::sleep(Duration::from_millis(20)),
+            429 if answered < give_up => {
+                RETRIES.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
             s => anyhow::bail!("ingest answered {s}"),
         }
     }
@@ -269,6 +275,8 @@ api_token = "{TOKEN}"
 slug = "app"
 id = {PROJECT_ID}
 public_key = "{KEY}"
+# The default 6,000 a minute would turn the throughput phase into a rate-limit test.
+rate_limit_per_minute = 0
 
 [channels.hook]
 kind = "webhook"
@@ -299,42 +307,7 @@ notify = ["hook"]
     );
 
     // Phase 1: one at a time.
-    let client = agent();
-    let mut from_post = Vec::with_capacity(n);
-    let mut from_answer = Vec::with_capacity(n);
-    let mut missing = 0;
-    for i in 0..n + WARMUP {
-        let body = envelope('A', i);
-        let started = Instant::now();
-        let answered = post(&client, &ingest, &body)?;
-        let mut at = None;
-        wait_until(Duration::from_secs(5), || {
-            at = receiver.arrived('A', i);
-            at.is_some()
-        });
-        if i >= WARMUP {
-            match at {
-                Some(at) => {
-                    from_post.push(ms(at.duration_since(started)));
-                    // Signed: the request may in principle arrive before the 200 is read.
-                    from_answer.push(if at >= answered {
-                        ms(at - answered)
-                    } else {
-                        -ms(answered - at)
-                    });
-                }
-                None => missing += 1,
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    println!(
-        "latency, one new issue at a time ({} of {n} arrived, {missing} missing after 5 s; {WARMUP} warm-up not counted):",
-        from_post.len()
-    );
-    summary("POST start → receiver", from_post);
-    summary("200 answered → receiver", from_answer);
-    println!("  load average {}", load_average());
+    latency(&receiver, &ingest, 'A', n, "with no incidents open")?;
 
     // Phase 2: as fast as CLIENTS threads post.
     let started = Instant::now();
@@ -359,6 +332,10 @@ notify = ["hook"]
             .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
     }
     let posted = started.elapsed();
+    let retries = RETRIES.load(Ordering::Relaxed);
+    if retries > 0 {
+        println!("({retries} answers of 429 were retried after 20 ms)");
+    }
     let all = wait_until(Duration::from_secs(120), || receiver.count('B') >= m);
     throughput("over HTTP", &receiver, 'B', m, started, posted, all);
 
@@ -417,6 +394,17 @@ notify = ["hook"]
         all,
     );
 
+    // Phase 4: latency again, with every incident of the phases before still open (new
+    // issue incidents stay open 24 h by default).
+    let open = n + WARMUP + 2 * m;
+    latency(
+        &receiver,
+        &ingest,
+        'D',
+        n,
+        &format!("with {open} incidents open"),
+    )?;
+
     let unmatched = receiver.unmatched.load(Ordering::Relaxed);
     if unmatched > 0 {
         println!("{unmatched} requests had no benchmark marker; the first body was:");
@@ -426,10 +414,59 @@ notify = ["hook"]
     }
     let incidents = open_incidents(&running.url())?;
     println!(
-        "incidents listed by /api/v1/incidents: {incidents}; load average {} at end",
+        "open incidents listed by /api/v1/incidents: {incidents} (expected {}); load average {} at end",
+        2 * (n + WARMUP + m),
         load_average()
     );
     rt.block_on(running.shutdown())?;
+    Ok(())
+}
+
+/// Posts `n` envelopes (after the warm-up) one at a time, each waiting for its request to
+/// arrive, and prints both latencies.
+fn latency(
+    receiver: &Receiver,
+    ingest: &str,
+    phase: char,
+    n: usize,
+    label: &str,
+) -> anyhow::Result<()> {
+    let client = agent();
+    let mut from_post = Vec::with_capacity(n);
+    let mut from_answer = Vec::with_capacity(n);
+    let mut missing = 0;
+    for i in 0..n + WARMUP {
+        let body = envelope(phase, i);
+        let started = Instant::now();
+        let answered = post(&client, ingest, &body)?;
+        let mut at = None;
+        wait_until(Duration::from_secs(5), || {
+            at = receiver.arrived(phase, i);
+            at.is_some()
+        });
+        if i >= WARMUP {
+            match at {
+                Some(at) => {
+                    from_post.push(ms(at.duration_since(started)));
+                    // Signed: the request may arrive before the client has read the 200.
+                    from_answer.push(if at >= answered {
+                        ms(at - answered)
+                    } else {
+                        -ms(answered - at)
+                    });
+                }
+                None => missing += 1,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "latency, one new issue at a time, {label} ({} of {n} arrived, {missing} missing after 5 s; {WARMUP} warm-up not counted):",
+        from_post.len()
+    );
+    summary("POST start → receiver", from_post);
+    summary("200 answered → receiver", from_answer);
+    println!("  load average {}", load_average());
     Ok(())
 }
 
@@ -442,8 +479,7 @@ fn throughput(
     sent: Duration,
     all: bool,
 ) {
-    let arrivals = receiver.arrivals(phase, m);
-    let got: Vec<Instant> = arrivals.iter().flatten().copied().collect();
+    let got = receiver.arrivals(phase, m);
     let last = got.iter().max().copied();
     let first = got.iter().min().copied();
     let duplicates = receiver.count(phase).saturating_sub(got.len());
@@ -478,17 +514,29 @@ fn throughput(
     println!("  load average {}", load_average());
 }
 
-/// How many incidents the API lists (the default page of the listing).
+/// How many open incidents the API lists, paging by id.
 fn open_incidents(base: &str) -> anyhow::Result<usize> {
-    let mut resp = agent()
-        .get(format!("{base}/api/v1/incidents"))
-        .header("authorization", &format!("Bearer {TOKEN}"))
-        .call()?;
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()?;
-    let v: Value = serde_json::from_str(&text)?;
-    Ok(v.as_array().map_or(0, Vec::len))
+    let client = agent();
+    let auth = format!("Bearer {TOKEN}");
+    let mut total = 0;
+    let mut before = None;
+    loop {
+        let mut url = format!("{base}/api/v1/incidents?status=open&limit=500");
+        if let Some(id) = before {
+            url.push_str(&format!("&before={id}"));
+        }
+        let mut resp = client.get(&url).header("authorization", &auth).call()?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()?;
+        let v: Value = serde_json::from_str(&text)?;
+        let page = v.as_array().cloned().unwrap_or_default();
+        total += page.len();
+        match page.last().and_then(|r| r["id"].as_i64()) {
+            Some(id) if page.len() == 500 => before = Some(id),
+            _ => return Ok(total),
+        }
+    }
 }

@@ -72,7 +72,7 @@ async fn check(State(t): State<Arc<Target>>, Path(n): Path<u64>) -> impl IntoRes
     (status, [(header::CONTENT_TYPE, "application/json")], body)
 }
 
-async fn switch(t: &Target, n: u64, down: bool) -> StatusCode {
+fn switch(t: &Target, n: u64, down: bool) -> StatusCode {
     t.switched
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -80,6 +80,14 @@ async fn switch(t: &Target, n: u64, down: bool) -> StatusCode {
         .or_default()
         .down = down;
     StatusCode::NO_CONTENT
+}
+
+async fn down(State(t): State<Arc<Target>>, Path(n): Path<u64>) -> StatusCode {
+    switch(&t, n, true)
+}
+
+async fn up(State(t): State<Arc<Target>>, Path(n): Path<u64>) -> StatusCode {
+    switch(&t, n, false)
 }
 
 async fn hits(State(t): State<Arc<Target>>, Path(n): Path<u64>) -> impl IntoResponse {
@@ -117,22 +125,8 @@ fn main() {
     let target = Arc::new(Target::default());
     let app = Router::new()
         .route("/m/{n}", get(check))
-        .route(
-            "/down/{n}",
-            post(
-                |State(t): State<Arc<Target>>, Path(n): Path<u64>| async move {
-                    switch(&t, n, true).await
-                },
-            ),
-        )
-        .route(
-            "/up/{n}",
-            post(
-                |State(t): State<Arc<Target>>, Path(n): Path<u64>| async move {
-                    switch(&t, n, false).await
-                },
-            ),
-        )
+        .route("/down/{n}", post(down))
+        .route("/up/{n}", post(up))
         .route("/hits/{n}", get(hits))
         .route("/stats", get(stats))
         .with_state(target);
