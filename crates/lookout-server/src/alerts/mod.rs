@@ -752,7 +752,7 @@ fn subject_label(app: &AppState, s: &Subject) -> String {
             Some(p) => format!("project {}", p.project.slug),
             None => format!("project {id}"),
         },
-        Subject::Monitor(id) => match app.monitors.names().remove(id) {
+        Subject::Monitor(id) => match app.monitors.name(*id) {
             Some(n) => format!("monitor {n}"),
             None => format!("monitor {id}"),
         },

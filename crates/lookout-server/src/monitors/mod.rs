@@ -263,6 +263,11 @@ impl Monitors {
         self.lock().entries.get(&id).and_then(|e| e.last_timings)
     }
 
+    /// One monitor's name.
+    pub fn name(&self, id: i64) -> Option<String> {
+        self.lock().entries.get(&id).map(|e| e.monitor.name.clone())
+    }
+
     /// Every monitor's name, by id.
     pub fn names(&self) -> HashMap<i64, String> {
         self.lock()
