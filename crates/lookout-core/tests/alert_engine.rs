@@ -889,3 +889,23 @@ fn actions_and_state_serialise_for_the_outbox_and_the_store() {
     let back: Vec<Action> = serde_json::from_value(json).unwrap();
     assert_eq!(back, a);
 }
+
+#[test]
+fn rules_added_and_removed_at_run_time() {
+    let mut e = engine(vec![rule("Site down", "monitor down", Severity::Critical)]);
+    assert!(e
+        .add_rule(rule("Site down", "monitor degraded", Severity::High))
+        .is_err());
+    e.add_rule(rule("Degraded", "monitor degraded", Severity::High))
+        .unwrap();
+    let a = e.on_signal(0, &monitor(SignalKind::MonitorDegraded, 7, "slow"));
+    assert_eq!(opened(&a), 1, "the new rule takes effect: {a:?}");
+    assert!(e.remove_rule("Site down"));
+    assert!(!e.remove_rule("Site down"));
+    assert_eq!(e.rule("Degraded").map(|r| r.severity), Some(Severity::High));
+    assert!(e.remove_rule("Degraded"));
+    // Its incident resolves at the next tick.
+    let a = e.tick(1);
+    assert_eq!(resolved(&a).len(), 1, "{a:?}");
+    assert!(e.open_incidents().next().is_none());
+}

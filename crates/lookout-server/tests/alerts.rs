@@ -543,3 +543,115 @@ fn bad_alert_config_names_the_rule_and_the_key() {
         assert!(err.contains(key), "{toml}\n→ {err}");
     }
 }
+
+#[test]
+fn rules_are_managed_through_the_api() {
+    let ops = Receiver::start();
+    let clock = ManualClock::new(T0);
+    let cfg = format!("{}{SPIKE}", slack("ops", &ops));
+    let mut app = spawn_app_with_clock(&cfg, Arc::new(clock.clone()));
+    let r = app.send(
+        "POST",
+        "/api/v1/rules",
+        &json!({"name": "Regressions", "when": "regression", "severity": "high", "notify": ["ops"], "projects": ["app"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["source"], "api");
+    assert_eq!(r.body["when"], "regression");
+    let bad = [
+        (
+            json!({"name": "x", "when": "errors > lots in 5m", "severity": "low"}),
+            400,
+            "when",
+        ),
+        (
+            json!({"name": "x", "when": "new issue", "severity": "low", "notify": ["nowhere"]}),
+            400,
+            "notify",
+        ),
+        (
+            json!({"name": "x", "when": "new issue", "severity": "low", "projects": ["nope"]}),
+            400,
+            "projects",
+        ),
+        (
+            json!({"name": "x", "when": "new issue", "severity": "low", "runbook": "a.md"}),
+            400,
+            "runbook",
+        ),
+        (
+            json!({"name": "Regressions", "when": "new issue", "severity": "low"}),
+            409,
+            "name",
+        ),
+        (
+            json!({"name": "Error spike", "when": "new issue", "severity": "low"}),
+            409,
+            "name",
+        ),
+    ];
+    for (body, status, key) in bad {
+        let r = app.send("POST", "/api/v1/rules", &body);
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert!(r.detail().starts_with(key), "{body}: {}", r.detail());
+    }
+    let r = app.send("DELETE", "/api/v1/rules/Error%20spike", &json!(null));
+    assert_eq!(
+        r.status, 409,
+        "config rules are edited in the file: {}",
+        r.body
+    );
+
+    // It works: a resolved issue that comes back opens a high incident.
+    let ev = exception_event("StaleCache", "miss", "app.cache", "get", 9);
+    let (_, body) = envelope(&ev);
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    let issue = wait_for("the issue", || {
+        app.issues("").first().and_then(|i| i["id"].as_i64())
+    });
+    let r = app.send(
+        "POST",
+        &format!("/api/v1/issues/{issue}/resolve"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, body) = envelope(&ev);
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    clock.advance(1_000);
+    let id = wait_for("the regression incident", || {
+        incidents(&app)
+            .iter()
+            .find(|i| i["rule"] == "Regressions")
+            .and_then(|i| i["id"].as_i64())
+    });
+    wait_for("the message", || {
+        (ops.delivered_texts().len() == 1).then_some(())
+    });
+
+    // It survives a restart.
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    drop(app);
+    let app = spawn_app_in(&cfg, Arc::new(clock.clone()), dir);
+    let rules = app.get("/api/v1/rules").body;
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "Regressions" && r["source"] == "api"),
+        "{rules}"
+    );
+
+    // Deleted: its open incident resolves.
+    let r = app.send("DELETE", "/api/v1/rules/Regressions", &json!(null));
+    assert_eq!(r.status, 204, "{}", r.body);
+    clock.advance(1_000);
+    wait_for("the resolution", || {
+        (incident(&app, id)["status"] == "resolved").then_some(())
+    });
+    assert_eq!(
+        app.send("DELETE", "/api/v1/rules/Regressions", &json!(null))
+            .status,
+        404
+    );
+}

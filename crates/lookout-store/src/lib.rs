@@ -253,6 +253,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a silence; `false` if unknown.
     fn delete_silence(&self, id: i64) -> Result<bool>;
 
+    /// Stores an alert rule created through the API; `Conflict` on a name in use.
+    fn create_rule(&self, rule: &StoredRule) -> Result<()>;
+    /// The stored rules, oldest first.
+    fn list_rules(&self) -> Result<Vec<StoredRule>>;
+    /// Deletes a stored rule; `false` if unknown.
+    fn delete_rule(&self, name: &str) -> Result<bool>;
+
     // --- signals ---
 
     /// Signals with `id > after_id`, oldest first, at most `limit`.

@@ -959,3 +959,14 @@ pub struct ChannelState {
     /// Since when, Unix ms.
     pub since_ms: i64,
 }
+
+/// An alert rule created through the API, as its definition (the server owns its shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRule {
+    /// Unique name.
+    pub name: String,
+    /// The definition as JSON.
+    pub spec: serde_json::Value,
+    /// When it was created, Unix ms.
+    pub created_ms: i64,
+}

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_monitors.sql")),
     (3, include_str!("../migrations/postgres/0003_alerts.sql")),
+    (4, include_str!("../migrations/postgres/0004_rules.sql")),
 ];
 
 /// Advisory lock keys (arbitrary constants, "lookout" in ASCII plus a suffix).
@@ -2497,6 +2498,40 @@ impl Store for PostgresStore {
         let n = self
             .conn()?
             .execute("DELETE FROM silences WHERE id = $1", &[&id])?;
+        Ok(n > 0)
+    }
+
+    fn create_rule(&self, rule: &StoredRule) -> Result<()> {
+        self.conn()?
+            .client
+            .execute(
+                "INSERT INTO alert_rules (name, spec, created_ms) VALUES ($1, $2, $3)",
+                &[&rule.name, &rule.spec.to_string(), &rule.created_ms],
+            )
+            .map_err(conflict)?;
+        Ok(())
+    }
+
+    fn list_rules(&self) -> Result<Vec<StoredRule>> {
+        let rows = self.conn()?.query(
+            "SELECT name, spec, created_ms FROM alert_rules ORDER BY created_ms, name",
+            &[],
+        )?;
+        map_rows(rows, |row| {
+            let spec: &str = row.try_get(1)?;
+            Ok(StoredRule {
+                name: row.try_get(0)?,
+                spec: serde_json::from_str(spec)
+                    .map_err(|e| StoreError::Corrupt(format!("rule spec: {e}")))?,
+                created_ms: row.try_get(2)?,
+            })
+        })
+    }
+
+    fn delete_rule(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn()?
+            .execute("DELETE FROM alert_rules WHERE name = $1", &[&name])?;
         Ok(n > 0)
     }
 

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_monitors.sql")),
     (3, include_str!("../migrations/sqlite/0003_alerts.sql")),
+    (4, include_str!("../migrations/sqlite/0004_rules.sql")),
 ];
 
 const READERS: u32 = 4;
@@ -2224,6 +2225,39 @@ impl Store for SqliteStore {
             .writer()
             .prepare_cached("DELETE FROM silences WHERE id = ?1")?
             .execute([id])?;
+        Ok(n > 0)
+    }
+
+    fn create_rule(&self, rule: &StoredRule) -> Result<()> {
+        self.writer()
+            .prepare_cached("INSERT INTO alert_rules (name, spec, created_ms) VALUES (?1, ?2, ?3)")?
+            .execute(params![rule.name, rule.spec.to_string(), rule.created_ms])
+            .map_err(conflict)?;
+        Ok(())
+    }
+
+    fn list_rules(&self) -> Result<Vec<StoredRule>> {
+        collect(
+            &*self.reader()?,
+            "SELECT name, spec, created_ms FROM alert_rules ORDER BY created_ms, name",
+            [],
+            |row| {
+                let spec: String = row.get(1)?;
+                Ok(StoredRule {
+                    name: row.get(0)?,
+                    spec: serde_json::from_str(&spec)
+                        .map_err(|e| StoreError::Corrupt(format!("rule spec: {e}")))?,
+                    created_ms: row.get(2)?,
+                })
+            },
+        )
+    }
+
+    fn delete_rule(&self, name: &str) -> Result<bool> {
+        let n = self
+            .writer()
+            .prepare_cached("DELETE FROM alert_rules WHERE name = ?1")?
+            .execute([name])?;
         Ok(n > 0)
     }
 

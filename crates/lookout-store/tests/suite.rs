@@ -693,6 +693,25 @@ mod cases {
         assert_eq!(s.delete_events_before(p, 2_500).unwrap(), 0);
     }
 
+    pub fn stored_rules(s: &dyn Store) {
+        let rule = |name: &str, at: i64| StoredRule {
+            name: name.to_string(),
+            spec: serde_json::json!({"name": name, "when": "new issue", "severity": "low"}),
+            created_ms: at,
+        };
+        s.create_rule(&rule("b", 2)).unwrap();
+        s.create_rule(&rule("a", 3)).unwrap();
+        assert!(matches!(
+            s.create_rule(&rule("b", 4)),
+            Err(StoreError::Conflict(_))
+        ));
+        let listed = s.list_rules().unwrap();
+        assert_eq!(listed, vec![rule("b", 2), rule("a", 3)]);
+        assert!(s.delete_rule("b").unwrap());
+        assert!(!s.delete_rule("b").unwrap());
+        assert_eq!(s.list_rules().unwrap(), vec![rule("a", 3)]);
+    }
+
     pub fn count_events(s: &dyn Store) {
         let p = project(s, "p");
         let q = project(s, "q");
@@ -2885,6 +2904,7 @@ suite!(
     issue_status,
     retention,
     count_events,
+    stored_rules,
     outcomes,
     release_health,
     transactions,

@@ -305,6 +305,34 @@ impl Engine {
         &self.rules
     }
 
+    /// Adds a rule at run time (one created through the API); fails on an invalid rule
+    /// or a name in use.
+    pub fn add_rule(&mut self, rule: Rule) -> Result<(), String> {
+        rule.validate()?;
+        if self.by_name.contains_key(&rule.name) {
+            return Err(format!("a rule named \"{}\" already exists", rule.name));
+        }
+        self.by_name.insert(rule.name.clone(), self.rules.len());
+        self.rules.push(rule);
+        Ok(())
+    }
+
+    /// Removes a rule; its open incidents resolve at the next [`Engine::tick`]. `false`
+    /// when no rule has that name.
+    pub fn remove_rule(&mut self, name: &str) -> bool {
+        let Some(i) = self.by_name.remove(name) else {
+            return false;
+        };
+        self.rules.remove(i);
+        self.by_name = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        true
+    }
+
     /// The rule with this name.
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.by_name.get(name).map(|&i| &self.rules[i])

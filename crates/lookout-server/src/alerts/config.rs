@@ -6,7 +6,7 @@ use std::time::Duration;
 use lookout_core::alert::policy::{Policies, SeverityPolicy};
 use lookout_core::alert::rule::{Condition, Rule};
 use lookout_core::alert::Severity;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[alerts]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,7 +30,7 @@ impl Default for AlertsConfig {
 }
 
 /// A duration, or `"none"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum MaybeDuration {
     /// A duration such as `"1h"`.
@@ -41,7 +41,7 @@ pub enum MaybeDuration {
 }
 
 /// The word `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoneWord {
     /// No limit.
@@ -72,8 +72,8 @@ pub struct SeverityConfig {
     pub route: Option<Vec<Vec<String>>>,
 }
 
-/// `[[rules]]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[[rules]]` (and the body of `POST /api/v1/rules`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Unique name, e.g. "Error spike".

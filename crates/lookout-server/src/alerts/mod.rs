@@ -60,6 +60,8 @@ pub struct Alerts {
     pub wake: Notify,
     secret: Vec<u8>,
     evaluate_every_ms: i64,
+    /// Names of the rules declared in the config file (the others came through the API).
+    config_rules: std::collections::HashSet<String>,
 }
 
 impl Alerts {
@@ -118,6 +120,25 @@ impl Alerts {
             }
             rules.push(rule);
         }
+        let config_rules = rules.iter().map(|r| r.name.clone()).collect();
+        // Rules created through the API; a config rule of the same name wins.
+        for stored in store.list_rules()? {
+            let parsed = serde_json::from_value::<config::RuleConfig>(stored.spec.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|rc| {
+                    api_rule(&rc, &projects, &monitors).map_err(|(k, m)| format!("{k}: {m}"))
+                });
+            match parsed {
+                Ok(rule) if rules.iter().any(|r| r.name == rule.name) => tracing::warn!(
+                    rule = %rule.name,
+                    "a rule created through the API has the name of a config rule; the config's is used"
+                ),
+                Ok(rule) => rules.push(rule),
+                Err(e) => {
+                    tracing::error!(rule = %stored.name, error = %e, "stored rule not loaded")
+                }
+            }
+        }
         let policies =
             config::policies(&config.severities).map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
         let mut engine = Engine::new(rules, policies).map_err(|e| anyhow::anyhow!("rules: {e}"))?;
@@ -152,6 +173,7 @@ impl Alerts {
             wake: Notify::new(),
             secret,
             evaluate_every_ms: config.alerts.evaluate_every.as_millis().max(1) as i64,
+            config_rules,
         })
     }
 
@@ -183,6 +205,60 @@ impl Alerts {
     /// The rules in force.
     pub fn rules(&self) -> Vec<Rule> {
         self.engine().rules().to_vec()
+    }
+
+    /// Whether a rule comes from the config file (else from the API).
+    pub fn is_config_rule(&self, name: &str) -> bool {
+        self.config_rules.contains(name)
+    }
+
+    /// Creates a rule through the API: validated, stored, then in force.
+    pub fn create_rule(
+        &self,
+        app: &AppState,
+        rc: &config::RuleConfig,
+    ) -> Result<Rule, (String, String)> {
+        let projects = app.store.list_projects().map_err(internal)?;
+        let monitors = app.store.list_monitors().map_err(internal)?;
+        let rule = api_rule(rc, &projects, &monitors).map_err(|(k, m)| (k.to_string(), m))?;
+        if let Some(c) = rule.notify.iter().find(|c| !self.channels.contains_key(*c)) {
+            return Err(("notify".into(), format!("no channel `{c}`")));
+        }
+        if self.engine().rule(&rule.name).is_some() {
+            return Err((
+                "name".into(),
+                format!("a rule named \"{}\" already exists", rule.name),
+            ));
+        }
+        let spec = serde_json::to_value(rc).map_err(internal)?;
+        app.store
+            .create_rule(&lookout_store::StoredRule {
+                name: rule.name.clone(),
+                spec,
+                created_ms: app.clock.now_ms(),
+            })
+            .map_err(|e| match e {
+                lookout_store::StoreError::Conflict(_) => (
+                    "name".to_string(),
+                    format!("a rule named \"{}\" already exists", rule.name),
+                ),
+                other => internal(other),
+            })?;
+        self.engine()
+            .add_rule(rule.clone())
+            .map_err(|m| ("when".to_string(), m))?;
+        Ok(rule)
+    }
+
+    /// Deletes a rule created through the API; its open incidents resolve. `Ok(false)`
+    /// when no such rule exists.
+    pub fn delete_rule(&self, app: &AppState, name: &str) -> anyhow::Result<bool> {
+        if !app.store.delete_rule(name)? {
+            return Ok(false);
+        }
+        self.engine().remove_rule(name);
+        self.wake.notify_one();
+        Ok(true)
     }
 
     /// The signed acknowledge link of an incident.
@@ -542,6 +618,57 @@ impl Alerts {
             .find(|(_, v)| **v == id)
             .map(|(k, _)| k.clone())
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> (String, String) {
+    (
+        "(server)".to_string(),
+        format!("the database reported an error: {e}"),
+    )
+}
+
+/// A rule created through the API, with its scope resolved to ids. Runbooks are files
+/// beside the config, so only rules declared there can name one.
+fn api_rule(
+    rc: &config::RuleConfig,
+    projects: &[lookout_store::Project],
+    monitors: &[lookout_store::Monitor],
+) -> Result<Rule, (&'static str, String)> {
+    if rc.name.trim().is_empty() {
+        return Err(("name", "must not be empty".into()));
+    }
+    if rc.runbook.is_some() {
+        return Err((
+            "runbook",
+            "runbooks are files beside the config: declare a rule with a runbook in the config file"
+                .into(),
+        ));
+    }
+    let mut rule = rc.rule()?;
+    if let Some(slugs) = &rc.projects {
+        let mut ids = Vec::new();
+        for slug in slugs {
+            let p = projects
+                .iter()
+                .find(|p| &p.slug == slug)
+                .ok_or(("projects", format!("no project `{slug}`")))?;
+            ids.push(p.id);
+        }
+        rule.projects = Some(ids);
+    }
+    if let Some(names) = &rc.monitors {
+        let mut ids = Vec::new();
+        for name in names {
+            let m = monitors
+                .iter()
+                .find(|m| &m.name == name)
+                .ok_or(("monitors", format!("no monitor named \"{name}\"")))?;
+            ids.push(m.id);
+        }
+        rule.monitors = Some(ids);
+    }
+    rule.validate().map_err(|m| ("when", m))?;
+    Ok(rule)
 }
 
 /// Runs the evaluation loop until aborted: new signals, windowed measures, timers.

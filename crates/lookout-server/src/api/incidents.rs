@@ -198,24 +198,69 @@ pub async fn action(
     Ok(Json(incident_json(&app, &row)))
 }
 
+fn rule_json(app: &AppState, r: &lookout_core::alert::rule::Rule) -> Value {
+    json!({
+        "name": r.name,
+        "when": r.condition.to_string(),
+        "severity": r.severity,
+        "notify": r.notify,
+        "runbook": r.runbook,
+        "projects": r.projects,
+        "monitors": r.monitors,
+        "source": if app.alerts.is_config_rule(&r.name) { "config" } else { "api" },
+    })
+}
+
 pub async fn rules(State(app): State<Arc<AppState>>) -> Json<Value> {
     Json(
         app.alerts
             .rules()
             .iter()
-            .map(|r| {
-                json!({
-                    "name": r.name,
-                    "when": r.condition.to_string(),
-                    "severity": r.severity,
-                    "notify": r.notify,
-                    "runbook": r.runbook,
-                    "projects": r.projects,
-                    "monitors": r.monitors,
-                })
-            })
+            .map(|r| rule_json(&app, r))
             .collect(),
     )
+}
+
+/// `POST /api/v1/rules`: the keys of `[[rules]]`.
+pub async fn create_rule(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<crate::alerts::config::RuleConfig>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(rc) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let a = app.clone();
+    let made = tokio::task::spawn_blocking(move || a.alerts.create_rule(&a, &rc))
+        .await
+        .map_err(|e| ApiError::internal("an alert task failed", e))?;
+    match made {
+        Ok(rule) => Ok((StatusCode::CREATED, Json(rule_json(&app, &rule))).into_response()),
+        Err((key, msg)) if key == "name" && msg.contains("already exists") => {
+            Err(ApiError::new(StatusCode::CONFLICT, format!("name: {msg}")))
+        }
+        Err((key, msg)) => Err(ApiError::bad_request(format!("{key}: {msg}"))),
+    }
+}
+
+/// `DELETE /api/v1/rules/{name}`: rules created through the API only.
+pub async fn delete_rule(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if app.alerts.is_config_rule(&name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("rule \"{name}\" is declared in the config file; delete it there"),
+        ));
+    }
+    let a = app.clone();
+    let n = name.clone();
+    let found = tokio::task::spawn_blocking(move || a.alerts.delete_rule(&a, &n))
+        .await
+        .map_err(|e| ApiError::internal("an alert task failed", e))?
+        .map_err(|e| ApiError::internal("cannot delete the rule", e))?;
+    if !found {
+        return Err(ApiError::not_found(format!("no rule \"{name}\"")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {

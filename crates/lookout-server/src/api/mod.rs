@@ -63,7 +63,14 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/{action}", post(incidents::action))
-        .route("/api/v1/rules", get(incidents::rules))
+        .route(
+            "/api/v1/rules",
+            get(incidents::rules).post(incidents::create_rule),
+        )
+        .route(
+            "/api/v1/rules/{name}",
+            axum::routing::delete(incidents::delete_rule),
+        )
         .route("/api/v1/channels", get(incidents::channels))
         .route(
             "/api/v1/channels/{name}/repair",
