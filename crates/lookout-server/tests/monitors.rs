@@ -845,3 +845,43 @@ fn certificates_warn_before_expiry_and_bad_ones_are_named() {
     assert_eq!(monitor(&app, other_id)["status"]["state"], "down");
     assert!(kinds(&signals(&app, other_id)).contains(&"monitor_down".to_string()));
 }
+
+#[test]
+fn a_slow_target_delays_no_other_check() {
+    let slow = Target::start();
+    slow.set(Mode::Slow);
+    let fast = Target::start();
+    let cfg = http_monitor("slow", &slow.url, "") + &http_monitor("fast", &fast.url, "");
+    let (app, clock) = app_at(&cfg);
+    let id = |n: &str| monitor_by_name(&app, n)["id"].as_i64().unwrap();
+    let due = |n: &str| {
+        parse_iso(
+            monitor(&app, id(n))["status"]["next_check"]
+                .as_str()
+                .unwrap(),
+        )
+    };
+    // Both checks become due at once; the slow one hangs until its 2 s timeout.
+    clock.set(due("slow").max(due("fast")));
+    let started = Instant::now();
+    wait_for("the fast check", || newest_result(&app, id("fast")));
+    assert!(
+        newest_result(&app, id("slow")).is_none(),
+        "the fast check was recorded while the slow one still ran"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1_500));
+    let r = app.get("/api/v1/scheduler").body;
+    assert_eq!(r["running"], 1, "{r}");
+    let m = wait_for("the slow check's timeout", || {
+        let m = monitor(&app, id("slow"));
+        m["status"]["last_error"].as_str()?;
+        Some(m)
+    });
+    assert!(
+        m["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{m}"
+    );
+}
