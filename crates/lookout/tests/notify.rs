@@ -66,7 +66,7 @@ fn notify_test(config: &str, args: &[&str]) -> (Output, String, String) {
 
 fn config(url: &str) -> String {
     format!(
-        "[channels.ops]\nkind = \"slack\"\nwebhook_url = \"{url}\"\ntimeout = \"5s\"\n\n[channels.pager]\nkind = \"pagerduty\"\nrouting_key = \"R0UTINGKEY0123456789abcdefABCDEF\"\n"
+        "[channels.ops]\nkind = \"slack\"\nwebhook_url = \"{url}\"\ntimeout = \"5s\"\n\n[channels.pager]\nkind = \"pagerduty\"\nrouting_key = \"R0UTINGKEY0123456789abcdefABCDEF\"\nurl = \"http://127.0.0.1:9/\"\n"
     )
 }
 
