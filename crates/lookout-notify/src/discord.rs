@@ -4,36 +4,14 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::{classify, Poster};
 use crate::text::{colour_int, event_label, facts, rfc3339, tag, truncate};
-use crate::{Channel, Delivery, Notification, SecretUrl};
+use crate::{Channel, Delivery, Notification};
 
-/// `kind = "discord"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiscordConfig {
-    /// The webhook's URL (https://discord.com/api/webhooks/…); a secret.
-    pub webhook_url: SecretUrl,
-    /// How long one delivery may take (default 10s).
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timeout: Option<Duration>,
-}
-
-impl DiscordConfig {
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        self.webhook_url
-            .validate()
-            .map_err(|m| ("webhook_url", m))?;
-        crate::validate_timeout(self.timeout)
-    }
-}
+/// A Discord channel webhook.
+pub type DiscordConfig = crate::HookConfig;
 
 /// Posts to a Discord webhook.
 pub struct Discord {

@@ -110,6 +110,30 @@ pub struct Runbook {
     pub text: Option<String>,
 }
 
+/// The settings of a channel that is one webhook URL (Slack, Discord, Teams).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// The webhook's URL; a secret (it is the credential).
+    pub webhook_url: SecretUrl,
+    /// How long one delivery may take (default 10s).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+}
+
+impl HookConfig {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.webhook_url
+            .validate()
+            .map_err(|m| ("webhook_url", m))?;
+        validate_timeout(self.timeout)
+    }
+}
+
 /// A destination for notifications.
 pub trait Channel: Send + Sync {
     /// The configured kind, e.g. "slack".

@@ -4,36 +4,14 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::{classify, Poster};
 use crate::text::{event_label, facts, tag, truncate};
-use crate::{Channel, Delivery, Notification, SecretUrl};
+use crate::{Channel, Delivery, Notification};
 
-/// `kind = "slack"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    /// The incoming webhook's URL (https://hooks.slack.com/services/…); a secret.
-    pub webhook_url: SecretUrl,
-    /// How long one delivery may take (default 10s).
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timeout: Option<Duration>,
-}
-
-impl SlackConfig {
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        self.webhook_url
-            .validate()
-            .map_err(|m| ("webhook_url", m))?;
-        crate::validate_timeout(self.timeout)
-    }
-}
+/// The incoming webhook of a Slack channel.
+pub type SlackConfig = crate::HookConfig;
 
 /// Posts to a Slack incoming webhook.
 pub struct Slack {

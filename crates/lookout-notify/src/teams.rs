@@ -1,39 +1,15 @@
 //! Microsoft Teams through a Workflows ("Post to a channel when a webhook request is
 //! received") webhook: a message with one Adaptive Card 1.4, the version Teams renders.
 
-use std::time::Duration;
-
 use lookout_core::alert::Severity;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::{classify, Poster};
 use crate::text::{event_label, facts, tag, truncate};
-use crate::{Channel, Delivery, Notification, SecretUrl};
+use crate::{Channel, Delivery, Notification};
 
-/// `kind = "teams"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamsConfig {
-    /// The workflow's HTTP trigger URL; a secret.
-    pub webhook_url: SecretUrl,
-    /// How long one delivery may take (default 10s).
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timeout: Option<Duration>,
-}
-
-impl TeamsConfig {
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        self.webhook_url
-            .validate()
-            .map_err(|m| ("webhook_url", m))?;
-        crate::validate_timeout(self.timeout)
-    }
-}
+/// A Teams workflow's HTTP trigger.
+pub type TeamsConfig = crate::HookConfig;
 
 /// Posts Adaptive Cards to a Teams workflow.
 pub struct Teams {

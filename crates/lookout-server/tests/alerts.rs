@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use lookout_core::clock::{Clock, ManualClock};
@@ -86,20 +86,6 @@ impl Receiver {
             .filter(|(s, _)| *s == 200)
             .map(|(_, v)| v["text"].as_str().unwrap_or_default().to_string())
             .collect()
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

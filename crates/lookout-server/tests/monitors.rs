@@ -109,20 +109,6 @@ fn app_at(extra: &str) -> (TestApp, ManualClock) {
     (app, clock)
 }
 
-/// Polls `f` until it returns `Some`, for at most 10 s of real time.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn monitor_by_name(app: &TestApp, name: &str) -> Value {
     let r = app.get("/api/v1/monitors");
     assert_eq!(r.status, 200, "{}", r.body);

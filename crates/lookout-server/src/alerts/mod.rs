@@ -398,22 +398,22 @@ impl Alerts {
                     };
                     // A resolution notifies after the engine dropped the incident: the stored
                     // row has what it needs.
-                    let Some(state) = engine.incident(key).cloned() else {
-                        if let NotifyEvent::Resolved { .. } = event {
-                            self.queue_resolved(app, &mut batch, r, event, channels, now_ms);
-                        }
-                        continue;
+                    let state = match engine.incident(key) {
+                        Some(s) => Some(s.clone()),
+                        None => self.stored_state(app, r),
                     };
-                    for channel in channels {
-                        batch.messages.push((
-                            r,
-                            NewOutboxMessage {
-                                channel: channel.clone(),
-                                event: notify_name(event).to_string(),
-                                payload: self.payload(app, &state, event, r),
-                                now_ms,
-                            },
-                        ));
+                    if let Some(state) = state {
+                        for channel in channels {
+                            batch.messages.push((
+                                r,
+                                NewOutboxMessage {
+                                    channel: channel.clone(),
+                                    event: notify_name(event).to_string(),
+                                    payload: self.payload(app, &state, event, r),
+                                    now_ms,
+                                },
+                            ));
+                        }
                     }
                     touched.push(key.clone());
                 }
@@ -477,34 +477,11 @@ impl Alerts {
         (batch, new_keys)
     }
 
-    fn queue_resolved(
-        &self,
-        app: &AppState,
-        batch: &mut AlertBatch,
-        r: IncidentRef,
-        event: &NotifyEvent,
-        channels: &[String],
-        now_ms: i64,
-    ) {
-        // The engine has forgotten the incident; the stored row still has its title.
-        let IncidentRef::Id(id) = r else { return };
-        let Ok(Some(row)) = app.store.get_incident(id) else {
-            return;
-        };
-        let Ok(state) = serde_json::from_value::<IncidentState>(row.state.clone()) else {
-            return;
-        };
-        for channel in channels {
-            batch.messages.push((
-                r,
-                NewOutboxMessage {
-                    channel: channel.clone(),
-                    event: notify_name(event).to_string(),
-                    payload: self.payload(app, &state, event, r),
-                    now_ms,
-                },
-            ));
-        }
+    /// The stored engine state of an incident the engine no longer holds.
+    fn stored_state(&self, app: &AppState, r: IncidentRef) -> Option<IncidentState> {
+        let IncidentRef::Id(id) = r else { return None };
+        let row = app.store.get_incident(id).ok()??;
+        serde_json::from_value(row.state).ok()
     }
 
     /// What a notification says, stored with the queued message; its `id` and

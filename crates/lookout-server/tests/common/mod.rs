@@ -218,3 +218,18 @@ pub fn exception_event(ty: &str, value: &str, module: &str, function: &str, line
         }]}
     })
 }
+
+/// Polls `f` until it returns `Some`, for at most 15 s of real time.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
