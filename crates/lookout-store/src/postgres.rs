@@ -209,6 +209,40 @@ impl PostgresStore {
         Ok(self.pool.get()?)
     }
 
+    /// Inserts a monitor, with `on_conflict` deciding what a clash does (empty: refuse).
+    fn insert_monitor(&self, new: &NewMonitor, on_conflict: &str) -> Result<Monitor> {
+        let spec = checks::spec_to_db(&new.spec);
+        let row = self
+            .conn()?
+            .query(
+                &format!(
+                    "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
+                         created_ms, updated_ms)
+                     VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $8) {on_conflict}
+                     RETURNING {MONITOR_COLS}"
+                ),
+                &[
+                    &new.name,
+                    &new.kind,
+                    &spec,
+                    &new.source.as_str(),
+                    &new.project_id,
+                    &new.token,
+                    &new.slug,
+                    &new.now_ms,
+                ],
+            )
+            .map_err(|e| match e {
+                StoreError::Postgres(e) => monitor_conflict(e, new),
+                e => e,
+            })?;
+        monitor_from_row(
+            row.first().ok_or_else(|| {
+                StoreError::Corrupt(format!("monitor {:?} not returned", new.name))
+            })?,
+        )
+    }
+
     fn migrate(&self) -> Result<()> {
         let mut conn = self.conn()?;
         for (version, sql) in MIGRATIONS {
@@ -1799,75 +1833,15 @@ impl Store for PostgresStore {
     }
 
     fn create_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
-        let spec = checks::spec_to_db(&new.spec);
-        let row = self
-            .conn()?
-            .query(
-                &format!(
-                    "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
-                         created_ms, updated_ms)
-                     VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $8)
-                     RETURNING {MONITOR_COLS}"
-                ),
-                &[
-                    &new.name,
-                    &new.kind,
-                    &spec,
-                    &new.source.as_str(),
-                    &new.project_id,
-                    &new.token,
-                    &new.slug,
-                    &new.now_ms,
-                ],
-            )
-            .map_err(|e| match e {
-                StoreError::Postgres(e) => monitor_conflict(e, new),
-                e => e,
-            })?;
-        monitor_from_row(
-            row.first().ok_or_else(|| {
-                StoreError::Corrupt(format!("monitor {:?} not returned", new.name))
-            })?,
-        )
+        self.insert_monitor(new, "")
     }
 
     fn upsert_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
-        let spec = checks::spec_to_db(&new.spec);
-        let row = self
-            .conn()?
-            .query(
-                &format!(
-                    "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
-                         created_ms, updated_ms)
-                     VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $8)
-                     ON CONFLICT ((COALESCE(project_id, 0)), name) DO UPDATE SET
-                         kind = excluded.kind,
-                         spec = excluded.spec,
-                         source = excluded.source,
-                         token = excluded.token,
-                         slug = excluded.slug,
-                         updated_ms = excluded.updated_ms
-                     RETURNING {MONITOR_COLS}"
-                ),
-                &[
-                    &new.name,
-                    &new.kind,
-                    &spec,
-                    &new.source.as_str(),
-                    &new.project_id,
-                    &new.token,
-                    &new.slug,
-                    &new.now_ms,
-                ],
-            )
-            .map_err(|e| match e {
-                StoreError::Postgres(e) => monitor_conflict(e, new),
-                e => e,
-            })?;
-        monitor_from_row(
-            row.first().ok_or_else(|| {
-                StoreError::Corrupt(format!("monitor {:?} not returned", new.name))
-            })?,
+        self.insert_monitor(
+            new,
+            "ON CONFLICT ((COALESCE(project_id, 0)), name) DO UPDATE SET
+                 kind = excluded.kind, spec = excluded.spec, source = excluded.source,
+                 token = excluded.token, slug = excluded.slug, updated_ms = excluded.updated_ms",
         )
     }
 

@@ -276,6 +276,38 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// What `upsert_monitor` adds to the insert: config-declared monitors are matched by
+/// project and name, keeping their id, status and history.
+const MONITOR_UPSERT: &str = "ON CONFLICT (COALESCE(project_id, 0), name) DO UPDATE SET
+    kind = excluded.kind, spec = excluded.spec, source = excluded.source,
+    token = excluded.token, slug = excluded.slug, updated_ms = excluded.updated_ms";
+
+/// Inserts a monitor, with `on_conflict` deciding what a clash does (empty: refuse).
+fn insert_monitor(conn: &Connection, new: &NewMonitor, on_conflict: &str) -> Result<Monitor> {
+    let id: i64 = conn
+        .prepare_cached(&format!(
+            "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
+                 created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) {on_conflict} RETURNING id"
+        ))?
+        .query_row(
+            params![
+                new.name,
+                new.kind,
+                checks::spec_to_db(&new.spec),
+                new.source.as_str(),
+                new.project_id,
+                new.token,
+                new.slug,
+                new.now_ms
+            ],
+            |r| r.get(0),
+        )
+        .map_err(|e| monitor_conflict(e, new))?;
+    get_monitor_by_id(conn, id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("monitor {id} vanished")))
+}
+
 /// Turns uniqueness violations into [`StoreError::Conflict`].
 fn conflict(e: rusqlite::Error) -> StoreError {
     match &e {
@@ -1550,63 +1582,11 @@ impl Store for SqliteStore {
     }
 
     fn create_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
-        let conn = self.writer();
-        let id: i64 = conn
-            .prepare_cached(
-                "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
-                     created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
-            )?
-            .query_row(
-                params![
-                    new.name,
-                    new.kind,
-                    checks::spec_to_db(&new.spec),
-                    new.source.as_str(),
-                    new.project_id,
-                    new.token,
-                    new.slug,
-                    new.now_ms
-                ],
-                |r| r.get(0),
-            )
-            .map_err(|e| monitor_conflict(e, new))?;
-        get_monitor_by_id(&conn, id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("monitor {id} vanished")))
+        insert_monitor(&self.writer(), new, "")
     }
 
     fn upsert_monitor(&self, new: &NewMonitor) -> Result<Monitor> {
-        let conn = self.writer();
-        let id: i64 = conn
-            .prepare_cached(
-                "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
-                     created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                 ON CONFLICT (COALESCE(project_id, 0), name) DO UPDATE SET
-                     kind = excluded.kind,
-                     spec = excluded.spec,
-                     source = excluded.source,
-                     token = excluded.token,
-                     slug = excluded.slug,
-                     updated_ms = excluded.updated_ms
-                 RETURNING id",
-            )?
-            .query_row(
-                params![
-                    new.name,
-                    new.kind,
-                    checks::spec_to_db(&new.spec),
-                    new.source.as_str(),
-                    new.project_id,
-                    new.token,
-                    new.slug,
-                    new.now_ms
-                ],
-                |r| r.get(0),
-            )
-            .map_err(|e| monitor_conflict(e, new))?;
-        get_monitor_by_id(&conn, id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("monitor {id} vanished")))
+        insert_monitor(&self.writer(), new, MONITOR_UPSERT)
     }
 
     fn update_monitor(&self, id: i64, new: &NewMonitor) -> Result<Option<Monitor>> {

@@ -438,10 +438,16 @@ impl Alerts {
                     entry: text,
                 } => {
                     if let Some(r) = refer(key, &new_keys) {
+                        // The engine's only line about a person is an acknowledgement.
+                        let (kind, actor) = match text.strip_prefix("acknowledged by ") {
+                            Some(by) => ("acknowledged", Some(by)),
+                            None => ("note", None),
+                        };
                         batch
                             .timeline
-                            .push((r, entry(*at_ms, "note", text.clone(), None)));
+                            .push((r, entry(*at_ms, kind, text.clone(), actor)));
                     }
+                    touched.push(key.clone());
                 }
             }
         }
@@ -470,6 +476,7 @@ impl Alerts {
                     state: Some(value),
                     count: Some(state.count as i64),
                     status: Some(status.into()),
+                    acked: state.acked_ms.zip(state.acked_by.clone()),
                     ..IncidentUpdate::default()
                 },
             ));
@@ -551,28 +558,7 @@ impl Alerts {
             return Ok(false);
         };
         let now = app.clock.now_ms();
-        let by_owned = by.to_string();
-        self.step(app, now, None, |e| e.acknowledge(now, &key, &by_owned))?;
-        app.store.apply_alerts(&AlertBatch {
-            updates: vec![(
-                IncidentRef::Id(id),
-                IncidentUpdate {
-                    acked: Some((now, by.to_string())),
-                    status: Some("acknowledged".into()),
-                    ..IncidentUpdate::default()
-                },
-            )],
-            timeline: vec![(
-                IncidentRef::Id(id),
-                entry(
-                    now,
-                    "acknowledged",
-                    format!("acknowledged by {by}"),
-                    Some(by),
-                ),
-            )],
-            ..AlertBatch::default()
-        })?;
+        self.step(app, now, None, |e| e.acknowledge(now, &key, by))?;
         Ok(true)
     }
 

@@ -54,6 +54,21 @@ fn uptime_pct(created_ms: i64, from: i64, to: i64, downtime_ms: i64) -> Option<f
     Some((pct * 1000.0).round() / 1000.0)
 }
 
+/// Uptime for each of [`RANGES`] ending now, given each range's downtime in order.
+fn uptime_json(created_ms: i64, now: i64, downtimes: impl Iterator<Item = i64>) -> Value {
+    RANGES
+        .iter()
+        .zip(downtimes)
+        .map(|((label, span), down)| {
+            (
+                label.to_string(),
+                json!(uptime_pct(created_ms, now - span, now, down)),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 fn status_json(s: &MonitorStatus) -> Value {
     json!({
         "state": s.state.as_str(),
@@ -173,15 +188,10 @@ pub async fn list(
                 .cloned()
                 .unwrap_or_else(|| m.status.clone());
             let mut v = monitor_json(&app, m, &status);
-            let mut uptime = serde_json::Map::new();
-            for ((label, span), dt) in RANGES.iter().zip(&downtimes) {
-                let down = dt.get(&m.id).copied().unwrap_or(0);
-                uptime.insert(
-                    (*label).into(),
-                    json!(uptime_pct(m.created_ms, now - span, now, down)),
-                );
-            }
-            v["uptime"] = Value::Object(uptime);
+            let down = downtimes
+                .iter()
+                .map(|dt| dt.get(&m.id).copied().unwrap_or(0));
+            v["uptime"] = uptime_json(m.created_ms, now, down);
             if let Some((lat, outages)) = extra {
                 v["latency_24h"] = latency_json(&lat);
                 v["recent_outages"] = outages.iter().map(|o| outage_json(o, now)).collect();
@@ -214,14 +224,7 @@ pub async fn get(
     .await?;
     let m = m.ok_or_else(|| ApiError::not_found(format!("no monitor {id}")))?;
     let mut v = monitor_json(&app, &m, &live_status(&app, &m));
-    let mut uptime = serde_json::Map::new();
-    for ((label, span), down) in RANGES.iter().zip(downtimes) {
-        uptime.insert(
-            (*label).into(),
-            json!(uptime_pct(m.created_ms, now - span, now, down)),
-        );
-    }
-    v["uptime"] = Value::Object(uptime);
+    v["uptime"] = uptime_json(m.created_ms, now, downtimes.into_iter());
     v["latency_24h"] = latency_json(&lat);
     v["recent_outages"] = outages.iter().map(|o| outage_json(o, now)).collect();
     Ok(Json(v))
@@ -406,6 +409,18 @@ pub struct RangeQuery {
     resolution: Option<String>,
 }
 
+/// The query and the monitor of a per-monitor history request.
+async fn ranged(
+    app: &Arc<AppState>,
+    id: &str,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<(RangeQuery, i64, Monitor), ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = parse_id(id)?;
+    let m = load(app, id).await?;
+    Ok((q, id, m))
+}
+
 /// The range asked for, defaulting to the `default_span` before now.
 fn range(q: &RangeQuery, now: i64, default_span: i64) -> Result<(i64, i64), ApiError> {
     let to =
@@ -430,9 +445,7 @@ pub async fn results(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let id = parse_id(&id)?;
-    load(&app, id).await?;
+    let (q, id, _) = ranged(&app, &id, query).await?;
     let (from, to) = range(&q, app.clock.now_ms(), DAY_MS)?;
     let limit = q.limit.unwrap_or(1_000).clamp(1, 10_000);
     let rows = blocking(&app, move |s| s.check_results(id, from, to, limit)).await?;
@@ -456,9 +469,7 @@ pub async fn rollups(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let id = parse_id(&id)?;
-    load(&app, id).await?;
+    let (q, id, _) = ranged(&app, &id, query).await?;
     let resolution = match q.resolution.as_deref().unwrap_or("hour") {
         "minute" => Resolution::Minute,
         "hour" => Resolution::Hour,
@@ -500,9 +511,7 @@ pub async fn outages(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let id = parse_id(&id)?;
-    load(&app, id).await?;
+    let (q, id, _) = ranged(&app, &id, query).await?;
     let now = app.clock.now_ms();
     let (from, to) = range(&q, now, 90 * DAY_MS)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
@@ -515,9 +524,7 @@ pub async fn uptime(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let id = parse_id(&id)?;
-    let m = load(&app, id).await?;
+    let (q, id, m) = ranged(&app, &id, query).await?;
     let now = app.clock.now_ms();
     let (from, to) = range(&q, now, 30 * DAY_MS)?;
     let (down, lat) = blocking(&app, move |s| {
