@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -173,6 +174,26 @@ class Server:
             pass
         return 0
 
+    def cpu_by_thread(self):
+        """{thread name: CPU seconds (user + system)} of lookout's threads."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        base = f"/proc/{self.proc.pid}/task"
+        try:
+            tids = os.listdir(base)
+        except OSError:
+            return out
+        for tid in tids:
+            try:
+                with open(f"{base}/{tid}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            name = st[st.index("(") + 1:st.rindex(")")]
+            fields = st[st.rindex(")") + 2:].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
+
     def events_stored(self):
         """Rows in the events table (falls back to the API's accepted error count)."""
         try:
@@ -234,6 +255,33 @@ def drop_pg_database(url, name):
 
 # ------------------------------------------------------------------- runs
 
+def profile(pid, secs, workdir):
+    """perf record on lookout for `secs`; returns the path of the saved report head."""
+    if not shutil.which("perf"):
+        log("perf not found: no profile")
+        return None
+    data = os.path.join(workdir, "perf.data")
+    report = os.path.join(workdir, "perf-report.txt")
+    log(f"profiling lookout (pid {pid}) for {secs} s with perf")
+    try:
+        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", data,
+                        "--", "sleep", str(secs)], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=secs + 60)
+        with open(report, "w") as f:
+            for args in (["--no-children", "--sort", "dso,symbol", "-g", "none"],
+                         ["--no-children", "--sort", "comm"],
+                         ["--no-children", "--comm", "lookout-writer", "--sort", "dso,symbol", "-g", "none"]):
+                rep = subprocess.run(["perf", "report", "-i", data, "--stdio", *args],
+                                     capture_output=True, text=True, timeout=300).stdout
+                f.write(f"#### perf report {' '.join(args)}\n")
+                f.write("\n".join(rep.splitlines()[:300]) + "\n\n")
+    except (subprocess.SubprocessError, OSError) as e:
+        log(f"perf failed: {e}")
+        return None
+    log(f"profile: {report}")
+    return report
+
+
 def saturate(server, shared, pack, count, concurrency, duration):
     """wrk + replay.lua over the first `count` requests of the pack, as replay.py runs it."""
     out_json = os.path.join(server.workdir, "wrk.json")
@@ -286,7 +334,7 @@ def main():
     ap.add_argument("--postgres", metavar="URL", help="run on this PostgreSQL server (a fresh database is created)")
     ap.add_argument("--duration", type=int, default=60, help="saturating run, seconds (bound)")
     ap.add_argument("--concurrency", type=int, default=24, help="saturating run connections (16-32)")
-    ap.add_argument("--saturation-requests", type=int, default=100_000,
+    ap.add_argument("--saturation-requests", type=int, default=720_000,
                     help="request budget of the saturating run (each request is unique; bound)")
     ap.add_argument("--rate", type=int, default=2000, help="fixed-rate run, events/s")
     ap.add_argument("--rate-duration", type=int, default=30, help="fixed-rate run, seconds")
@@ -294,6 +342,8 @@ def main():
     ap.add_argument("--shared-bench", default=os.path.join(REPO, "..", "shared", "bench"))
     ap.add_argument("--corpus", default=os.path.join(CACHE, "sentry-corpus"))
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release binaries")
+    ap.add_argument("--perf", type=int, metavar="SECS",
+                    help="also profile lookout with perf for SECS s of the saturating run")
     ap.add_argument("--json-out", help="write the results here (default bench/results/ingest-<backend>-<time>.json)")
     args = ap.parse_args()
     shared = os.path.abspath(args.shared_bench)
@@ -332,14 +382,39 @@ def main():
         idle_rss = server.rss_kib()
 
         before = server.events_stored()
+        cpu_before = server.cpu_by_thread()
         sampler = RssSampler(server)
+        perf_box = {}
+        perf_thread = None
+        if args.perf:
+            secs = min(args.perf, args.duration)
+            perf_thread = threading.Thread(
+                target=lambda: perf_box.setdefault("r", profile(server.proc.pid, secs, workdir)), daemon=True)
+            perf_thread.start()
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         sat = saturate(server, shared, pack, args.saturation_requests, args.concurrency, args.duration)
+        cpu_after = server.cpu_by_thread()
+        ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # wrk is a child that has been waited for: its CPU is in RUSAGE_CHILDREN.
+        sat["client_cpu_s"] = (ru2.ru_utime + ru2.ru_stime) - (ru.ru_utime + ru.ru_stime)
         time.sleep(0.5)  # acks are commits; this only lets the last responses' rows be counted
         after = server.events_stored()
         sat_peak = sampler.stop()
+        if perf_thread:
+            perf_thread.join()
         sat["stored"] = after - before
         sat["stored_per_s"] = sat["stored"] / sat["active_s"] if sat["active_s"] else 0.0
         sat["peak_rss_kib"] = sat_peak
+        # CPU per stored event, whole process and by kind of thread (the writer is one thread:
+        # its share is what bounds throughput once the request side is cheap enough).
+        cpu = {}
+        for name, secs in cpu_after.items():
+            kind = "writer" if name == "lookout-writer" else (
+                "checkpoint" if name == "lookout-checkpo" else "requests and other")
+            cpu[kind] = cpu.get(kind, 0.0) + secs - cpu_before.get(name, 0.0)
+        sat["cpu_s"] = cpu
+        sat["cpu_us_per_event"] = {k: 1e6 * v / sat["stored"] for k, v in cpu.items()} if sat["stored"] else {}
+        sat["profile"] = perf_box.get("r")
         log(f"saturating run: {sat['stored']} events stored in {sat['active_s']:.1f}s")
 
         before = server.events_stored()
@@ -357,6 +432,8 @@ def main():
     finally:
         if server:
             server.stop()
+            # The database is gigabytes after a long run; logs and the profile stay.
+            shutil.rmtree(server.data, ignore_errors=True)
         if pg_name:
             drop_pg_database(args.postgres, pg_name)
 
@@ -391,6 +468,9 @@ def main():
         ("saturating: stored events/s", f"{sat['stored_per_s']:.0f}  ({sat['stored']} rows added)"),
         ("saturating: accepted/s (2xx)", f"{sat['accepted_per_s']:.0f}"),
         ("saturating: latency", f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms"),
+        ("saturating: CPU per event", ", ".join(f"{k} {v:.0f} µs" for k, v in sat["cpu_us_per_event"].items())
+                                      + f" (total {sum(sat['cpu_us_per_event'].values()):.0f} µs); "
+                                      f"wrk {1e6 * sat['client_cpu_s'] / max(1, sat['responses']):.0f} µs per request"),
         ("saturating: peak RSS", f"{sat_peak / 1024:.1f} MiB"),
         (f"fixed {args.rate}/s: sent", f"{fr['completed']} in {fr['duration_s']:.1f} s = {fr['achieved_per_s']:.0f}/s, "
                                        f"statuses {fr['statuses']}, errors {fr['errors']}, stored {fr['stored']}"),

@@ -284,6 +284,11 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     /// Events per group commit at most.
     pub batch_size: usize,
+    /// Events sampled to train a project's payload compression dictionary (0 = none).
+    pub dictionary_samples: usize,
+    /// Age after which a project's dictionary is trained again on recent events.
+    #[serde(with = "humantime_serde")]
+    pub dictionary_refresh: std::time::Duration,
 }
 
 impl Default for IngestConfig {
@@ -297,6 +302,8 @@ impl Default for IngestConfig {
             max_attachment_bytes: l.max_attachment_bytes,
             queue_capacity: 20_000,
             batch_size: 1_000,
+            dictionary_samples: 1_000,
+            dictionary_refresh: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod health;
 pub mod ingest;
 pub mod jobs;
 pub mod monitors;
+pub mod payload;
 pub mod ping;
 pub mod projects;
 pub mod state;
@@ -172,6 +173,14 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         })
         .await??
     };
+    let payloads = {
+        let store = store.clone();
+        let settings = payload::DictSettings {
+            samples: config.ingest.dictionary_samples,
+            refresh: config.ingest.dictionary_refresh,
+        };
+        tokio::task::spawn_blocking(move || payload::Payloads::load(store, settings)).await??
+    };
     let api_token = match config.server.api_token.is_empty() {
         false => config.server.api_token.clone(),
         true => load_or_create_secret(&config.server.data_dir.join("api-token"), "lk_")?,
@@ -195,6 +204,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         store.clone(),
         config.ingest.queue_capacity,
         config.ingest.batch_size,
+        writer::GATHER,
         signals.clone(),
     );
     let (records_tx, records_rx) = tokio::sync::mpsc::channel(monitors::recorder::QUEUE);
@@ -225,6 +235,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         monitors: monitors.clone(),
         uptime: config.uptime.clone(),
         alerts: Arc::new(alerts),
+        payloads: Arc::new(payloads),
     });
     let jobs = jobs::spawn(state.clone());
     let (stop_recorder, stopped) = oneshot::channel();

@@ -72,6 +72,8 @@ pub struct AppState {
     pub uptime: crate::config::UptimeConfig,
     /// Alert rules, incidents and notification channels.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Event payload compression.
+    pub payloads: Arc<crate::payload::Payloads>,
 }
 
 impl AppState {

@@ -4,6 +4,9 @@
 mod common;
 
 use std::io::Write;
+use std::sync::Arc;
+
+use lookout_core::clock::SystemClock;
 
 use common::*;
 use serde_json::{json, Value};
@@ -595,4 +598,112 @@ fn health_is_in_the_reference_format() {
     assert!(mem["total"].as_u64().unwrap() >= mem["used"].as_u64().unwrap());
     assert!(mem["percentage"].as_f64().is_some());
     assert!(mem["status"].is_string());
+}
+
+/// An event as SDKs send them: a little that varies and a lot that repeats (SDK, runtime,
+/// modules, request headers), which is what a dictionary captures.
+fn sdk_like_event(i: u64) -> Value {
+    let mut ev = exception_event(
+        &format!("Error{}", i % 40),
+        &format!("order {i} could not be priced"),
+        &format!("shop.module_{}", i % 40),
+        "price",
+        i % 40 + 10,
+    );
+    ev["sdk"] = json!({"name": "sentry.python.django", "version": "2.19.0",
+        "integrations": ["django", "logging", "stdlib", "threading", "redis", "celery"]});
+    ev["contexts"] = json!({"runtime": {"name": "CPython", "version": "3.12.1",
+        "build": "3.12.1 (main, Dec  8 2023, 05:40:51) [GCC 12.2.0]"},
+        "os": {"name": "Linux", "version": "6.1.0-18-amd64"}});
+    ev["modules"] = json!({"django": "5.0.2", "sentry-sdk": "2.19.0", "redis": "5.0.1",
+        "psycopg": "3.1.18", "celery": "5.3.6", "requests": "2.31.0", "urllib3": "2.2.0"});
+    ev["request"] = json!({"url": format!("https://shop.example/orders/{i}/"), "method": "POST",
+        "headers": {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36",
+            "Accept": "text/html,application/xhtml+xml", "Accept-Language": "en-US,en;q=0.9"}});
+    ev
+}
+
+fn stored_dict_id(app: &TestApp, event_id: &str) -> Option<u32> {
+    let e = app
+        .state()
+        .store
+        .get_event(PROJECT_ID, event_id)
+        .unwrap()
+        .expect("event stored");
+    zstd::zstd_safe::get_dict_id_from_frame(&e.payload).map(|id| id.get())
+}
+
+fn event_type_via_api(app: &TestApp, event_id: &str) -> Value {
+    let r = app.get(&format!("/api/v1/projects/app/events/{event_id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("error").is_none(), "{}", r.body);
+    r.body["exceptions"][0]["type"].clone()
+}
+
+/// Once a project has sent enough events, its payloads are compressed with a dictionary
+/// trained on them; events from before and after read back whole, also after a restart.
+#[test]
+fn payloads_get_a_dictionary_trained_on_the_project() {
+    let cfg = "[ingest]\ndictionary_samples = 200\n";
+    let mut app = spawn_app(cfg);
+    let (first, body) = envelope(&sdk_like_event(0));
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    assert_eq!(stored_dict_id(&app, &first), None);
+    // 40 errors with at most 10 samples each (a 20th of 200): 200 samples by event 400.
+    for i in 1..400 {
+        let (_, body) = envelope(&sdk_like_event(i));
+        assert_eq!(app.post_envelope(body, &[]).status, 200);
+    }
+    wait_for("a trained dictionary", || {
+        (app.state().payloads.dictionaries() == 1).then_some(())
+    });
+    let dicts = app.state().store.payload_dicts().unwrap();
+    assert_eq!(dicts.len(), 1);
+    assert_eq!(dicts[0].project_id, PROJECT_ID);
+    assert_eq!(dicts[0].samples, 200);
+
+    let (later, body) = envelope(&sdk_like_event(401));
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    assert_eq!(stored_dict_id(&app, &later), Some(dicts[0].id));
+    let with = app
+        .state()
+        .store
+        .get_event(PROJECT_ID, &later)
+        .unwrap()
+        .unwrap();
+    let plain =
+        zstd::bulk::compress(&app.state().payloads.decompress(&with.payload).unwrap(), 1).unwrap();
+    assert!(
+        with.payload.len() * 2 < plain.len(),
+        "{} bytes with the dictionary, {} without",
+        with.payload.len(),
+        plain.len()
+    );
+    assert_eq!(event_type_via_api(&app, &first), json!("Error0"));
+    assert_eq!(event_type_via_api(&app, &later), json!("Error1"));
+
+    // After a restart the dictionary is read back from the database.
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    drop(app);
+    let app = spawn_app_in(cfg, Arc::new(SystemClock), dir);
+    assert_eq!(app.state().payloads.dictionaries(), 1);
+    assert_eq!(event_type_via_api(&app, &later), json!("Error1"));
+    let (again, body) = envelope(&sdk_like_event(402));
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    assert_eq!(stored_dict_id(&app, &again), Some(dicts[0].id));
+}
+
+/// With `dictionary_samples = 0` nothing is trained.
+#[test]
+fn dictionaries_can_be_turned_off() {
+    let app = spawn_app("[ingest]\ndictionary_samples = 0\n");
+    for i in 0..300 {
+        let (_, body) = envelope(&sdk_like_event(i));
+        assert_eq!(app.post_envelope(body, &[]).status, 200);
+    }
+    let (id, body) = envelope(&sdk_like_event(300));
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    assert_eq!(stored_dict_id(&app, &id), None);
+    assert_eq!(app.state().payloads.dictionaries(), 0);
+    assert_eq!(event_type_via_api(&app, &id), json!("Error20"));
 }

@@ -215,7 +215,31 @@ pub(crate) fn write_batch<T: BatchTx>(tx: &mut T, batch: &WriteBatch) -> Result<
                 &b.reason,
             ))
     });
+    // Every request of a group commit counts its own "accepted": one upsert per key.
+    let mut merged: Vec<OutcomeIncrement> = Vec::new();
     for row in counters {
+        match merged.last_mut() {
+            Some(last)
+                if (
+                    last.project_id,
+                    last.bucket_ms,
+                    &last.outcome,
+                    &last.category,
+                    &last.reason,
+                ) == (
+                    row.project_id,
+                    row.bucket_ms,
+                    &row.outcome,
+                    &row.category,
+                    &row.reason,
+                ) =>
+            {
+                last.quantity += row.quantity;
+            }
+            _ => merged.push(row.clone()),
+        }
+    }
+    for row in &merged {
         tx.add_outcome(row)?;
     }
     // Last, so that a backend serialising signal writers holds its lock only briefly.

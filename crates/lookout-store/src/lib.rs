@@ -260,6 +260,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a stored rule; `false` if unknown.
     fn delete_rule(&self, name: &str) -> Result<bool>;
 
+    // --- payload dictionaries ---
+
+    /// Stores a compression dictionary of event payloads; `Conflict` on an id in use.
+    fn save_payload_dict(&self, dict: &PayloadDict) -> Result<()>;
+    /// Every stored dictionary, oldest first.
+    fn payload_dicts(&self) -> Result<Vec<PayloadDict>>;
+
     // --- signals ---
 
     /// Signals with `id > after_id`, oldest first, at most `limit`.

@@ -970,3 +970,23 @@ pub struct StoredRule {
     /// When it was created, Unix ms.
     pub created_ms: i64,
 }
+
+/// A zstd dictionary event payloads of one project are compressed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadDict {
+    /// zstd's dictionary id, which every frame compressed with it carries.
+    pub id: u32,
+    /// The project whose events it was trained on.
+    pub project_id: i64,
+    /// When it was trained, Unix ms.
+    pub created_ms: i64,
+    /// How many events it was trained on.
+    pub samples: i64,
+    /// The dictionary as zstd's trainer wrote it.
+    pub dict: Vec<u8>,
+}
+
+/// A stored dictionary id back to zstd's `u32`.
+pub(crate) fn dict_id(v: i64) -> crate::Result<u32> {
+    u32::try_from(v).map_err(|_| crate::StoreError::Corrupt(format!("payload dictionary id {v}")))
+}

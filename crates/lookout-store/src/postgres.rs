@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_monitors.sql")),
     (3, include_str!("../migrations/postgres/0003_alerts.sql")),
     (4, include_str!("../migrations/postgres/0004_rules.sql")),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_payload_dicts.sql"),
+    ),
 ];
 
 /// Advisory lock keys (arbitrary constants, "lookout" in ASCII plus a suffix).
@@ -2507,6 +2511,41 @@ impl Store for PostgresStore {
             .conn()?
             .execute("DELETE FROM alert_rules WHERE name = $1", &[&name])?;
         Ok(n > 0)
+    }
+
+    fn save_payload_dict(&self, d: &PayloadDict) -> Result<()> {
+        self.conn()?
+            .client
+            .execute(
+                "INSERT INTO payload_dicts (id, project_id, created_ms, samples, dict)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &i64::from(d.id),
+                    &d.project_id,
+                    &d.created_ms,
+                    &d.samples,
+                    &d.dict,
+                ],
+            )
+            .map_err(conflict)?;
+        Ok(())
+    }
+
+    fn payload_dicts(&self) -> Result<Vec<PayloadDict>> {
+        let rows = self.conn()?.query(
+            "SELECT id, project_id, created_ms, samples, dict FROM payload_dicts
+             ORDER BY created_ms, id",
+            &[],
+        )?;
+        map_rows(rows, |row| {
+            Ok(PayloadDict {
+                id: crate::model::dict_id(row.try_get(0)?)?,
+                project_id: row.try_get(1)?,
+                created_ms: row.try_get(2)?,
+                samples: row.try_get(3)?,
+                dict: row.try_get(4)?,
+            })
+        })
     }
 
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>> {

@@ -712,6 +712,30 @@ mod cases {
         assert_eq!(s.list_rules().unwrap(), vec![rule("a", 3)]);
     }
 
+    pub fn payload_dicts(s: &dyn Store) {
+        let p = project(s, "p");
+        let dict = |id: u32, at: i64| PayloadDict {
+            id,
+            project_id: p,
+            created_ms: at,
+            samples: 1000,
+            // Bytes that are not UTF-8 and hold a NUL: stored as a blob, not text.
+            dict: vec![0x37, 0xa4, 0x30, 0xec, 0, 0xff, id as u8],
+        };
+        assert!(s.payload_dicts().unwrap().is_empty());
+        // zstd ids use all 32 bits.
+        s.save_payload_dict(&dict(u32::MAX, 20)).unwrap();
+        s.save_payload_dict(&dict(7, 10)).unwrap();
+        assert!(matches!(
+            s.save_payload_dict(&dict(7, 30)),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            s.payload_dicts().unwrap(),
+            vec![dict(7, 10), dict(u32::MAX, 20)]
+        );
+    }
+
     pub fn count_events(s: &dyn Store) {
         let p = project(s, "p");
         let q = project(s, "q");
@@ -2905,6 +2929,7 @@ suite!(
     retention,
     count_events,
     stored_rules,
+    payload_dicts,
     outcomes,
     release_health,
     transactions,

@@ -31,6 +31,12 @@ const SIGNAL_CURSOR: &str = "alerts.signals";
 const SIGNAL_PAGE: u32 = 500;
 /// The longest the loop sleeps: the injected clock is read, never waited on.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
+/// How often the cursor alone is written when signals lead to no decision. Under an error
+/// storm signals arrive with nearly every ingest batch; writing the cursor for each of
+/// them would take the database's write lock hundreds of times a second from ingest.
+/// After a crash, at most this much of signals that decided nothing is read again (and
+/// decides nothing again), while any decision is still written with its cursor.
+const CURSOR_ONLY_EVERY: Duration = Duration::from_secs(1);
 
 /// A rule's runbook, read at start.
 #[derive(Debug, Clone)]
@@ -48,8 +54,9 @@ pub struct Alerts {
     engine: Mutex<Engine>,
     /// Row ids of open incidents.
     ids: Mutex<HashMap<IncidentKey, i64>>,
-    /// Serialises engine steps with their writes, so actions reach the store in order.
-    step_lock: Mutex<()>,
+    /// Serialises engine steps with their writes, so actions reach the store in order;
+    /// holds when the cursor was last written.
+    step_lock: Mutex<Option<std::time::Instant>>,
     /// Channels by name.
     pub channels: HashMap<String, Arc<dyn Channel>>,
     /// Runbooks by rule name.
@@ -166,7 +173,7 @@ impl Alerts {
         Ok(Alerts {
             engine: Mutex::new(engine),
             ids: Mutex::new(ids),
-            step_lock: Mutex::new(()),
+            step_lock: Mutex::new(None),
             channels,
             runbooks,
             queued: Notify::new(),
@@ -282,15 +289,20 @@ impl Alerts {
         cursor: Option<i64>,
         f: impl FnOnce(&mut Engine) -> Vec<Action>,
     ) -> anyhow::Result<Vec<Action>> {
-        let _serial = self.step_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cursor_written = self.step_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut engine = self.engine();
         let actions = f(&mut engine);
-        if actions.is_empty() && cursor.is_none() {
+        if actions.is_empty()
+            && (cursor.is_none() || cursor_written.is_some_and(|t| t.elapsed() < CURSOR_ONLY_EVERY))
+        {
             return Ok(actions);
         }
         let (batch, new_keys) = self.batch(app, &engine, &actions, now_ms, cursor);
         match app.store.apply_alerts(&batch) {
             Ok(new_ids) => {
+                if cursor.is_some() {
+                    *cursor_written = Some(std::time::Instant::now());
+                }
                 let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
                 for (key, id) in new_keys.into_iter().zip(new_ids) {
                     ids.insert(key, id);
@@ -699,7 +711,14 @@ pub async fn run(app: Arc<AppState>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(MAX_SLEEP) => {}
-            _ = signals.recv() => {}
+            _ = signals.recv() => {
+                // The writer sends each signal of a batch: one run reads them all.
+                while !matches!(
+                    signals.try_recv(),
+                    Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                        | tokio::sync::broadcast::error::TryRecvError::Closed)
+                ) {}
+            }
             _ = alerts.wake.notified() => {}
         }
     }

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use super::{blocking, find_project};
 use crate::error::ApiError;
-use crate::ingest::process::decompress;
 use crate::state::AppState;
 use crate::time_fmt::iso;
 
@@ -120,7 +119,9 @@ pub async fn get(
     let mut v = issue_json(&detail.issue);
     v["releases"] = serde_json::to_value(&detail.releases).unwrap_or_default();
     v["environments"] = serde_json::to_value(&detail.environments).unwrap_or_default();
-    v["latest_event"] = latest.map(|e| event_json(&e, true)).unwrap_or(Value::Null);
+    v["latest_event"] = latest
+        .map(|e| event_json(&app, &e, true))
+        .unwrap_or(Value::Null);
     Ok(Json(v))
 }
 
@@ -150,7 +151,7 @@ pub async fn events(
     }
     let full = q.full.unwrap_or(false);
     Ok(Json(Value::Array(
-        events.iter().map(|e| event_json(e, full)).collect(),
+        events.iter().map(|e| event_json(&app, e, full)).collect(),
     )))
 }
 
@@ -163,7 +164,7 @@ pub async fn event(
     let pid = p.id;
     let e = blocking(&app, move |s| s.get_event(pid, &eid)).await?;
     let e = e.ok_or_else(|| ApiError::not_found(format!("no event {event_id} in {}", p.slug)))?;
-    Ok(Json(event_json(&e, true)))
+    Ok(Json(event_json(&app, &e, true)))
 }
 
 #[derive(Deserialize)]
@@ -242,7 +243,7 @@ pub async fn signals(
 
 /// An event for the API; with `full`, the normalised exception chain, stack traces, tags
 /// and user, and the whole stored document under `data`.
-pub(crate) fn event_json(e: &StoredEvent, full: bool) -> Value {
+pub(crate) fn event_json(app: &AppState, e: &StoredEvent, full: bool) -> Value {
     let mut v = json!({
         "id": e.id,
         "event_id": e.event_id,
@@ -258,7 +259,7 @@ pub(crate) fn event_json(e: &StoredEvent, full: bool) -> Value {
     if !full {
         return v;
     }
-    let raw = match decompress(&e.payload) {
+    let raw = match app.payloads.decompress(&e.payload) {
         Ok(r) => r,
         Err(err) => {
             v["error"] = json!(format!("stored payload is unreadable: {err}"));

@@ -150,6 +150,8 @@ async fn ingest_inner(
     })?;
     let limits = &app.limits;
     let raw = read_body(body, headers, limits.max_envelope_bytes).await?;
+    // From here to the submission below there is no await: the writer may wait for us.
+    let preparing = app.writer.preparing();
     let encoding = headers
         .get("content-encoding")
         .map(|v| v.to_str().unwrap_or("?"))
@@ -204,6 +206,7 @@ async fn ingest_inner(
         limits,
         now_ms,
         envelope_event_id: envelope_event_id.as_deref(),
+        payloads: &app.payloads,
     };
     let mut processed = Processed::default();
     let mut limited: Option<ApiError> = None;
@@ -264,18 +267,17 @@ async fn ingest_inner(
 
     let n_events = processed.batch.events.len();
     let check_ins = processed.batch.check_ins.clone();
-    let rx = app
-        .writer
-        .submit(std::mem::take(&mut processed.batch))
-        .map_err(|_| {
-            app.metrics.queue_full.inc();
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "lookout is busy writing; retry in a second",
-            )
-            .retry_after(1)
-            .rate_limits(format_rate_limits(&[(1, &[], "organization", None)]))
-        })?;
+    let submitted = app.writer.submit(std::mem::take(&mut processed.batch));
+    drop(preparing);
+    let rx = submitted.map_err(|_| {
+        app.metrics.queue_full.inc();
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "lookout is busy writing; retry in a second",
+        )
+        .retry_after(1)
+        .rate_limits(format_rate_limits(&[(1, &[], "organization", None)]))
+    })?;
     match rx.await {
         Ok(Ok(outcomes)) => {
             app.metrics.events_accepted.add(n_events as u64);

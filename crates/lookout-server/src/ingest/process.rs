@@ -1,8 +1,6 @@
 //! Turning the items of one request into rows for the writer: scrub, parse leniently,
 //! group, compress. Runs on the request's task, off the writer's thread.
 
-use std::cell::RefCell;
-
 use lookout_core::grouping;
 use lookout_core::limits::hour_bucket_ms;
 use lookout_sentry::envelope::{Item, ItemType};
@@ -64,6 +62,8 @@ pub struct Ctx<'a> {
     pub now_ms: i64,
     /// The envelope header's event id.
     pub envelope_event_id: Option<&'a str>,
+    /// Payload compression.
+    pub payloads: &'a std::sync::Arc<crate::payload::Payloads>,
 }
 
 impl Processed {
@@ -316,6 +316,9 @@ fn new_event(ctx: &Ctx<'_>, view: &EventView<'_>, json: &[u8]) -> NewEvent {
         .filter(|t| t.is_finite() && *t > 0.0)
         .map(|t| (t * 1000.0) as i64)
         .unwrap_or(ctx.now_ms);
+    let payload = ctx
+        .payloads
+        .compress(ctx.project.project.id, &g.hash, json, ctx.now_ms);
     NewEvent {
         project_id: ctx.project.project.id,
         event_id,
@@ -331,7 +334,7 @@ fn new_event(ctx: &Ctx<'_>, view: &EventView<'_>, json: &[u8]) -> NewEvent {
         grouping_version: g.version.to_string(),
         handled: g.handled,
         user_key: user_key(view),
-        payload: compress(json),
+        payload,
     }
 }
 
@@ -357,26 +360,4 @@ fn user_key(view: &EventView<'_>) -> Option<String> {
 /// A fresh event id.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-thread_local! {
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-}
-
-/// zstd level 1: ~3× smaller at a small fraction of the per-event budget.
-pub fn compress(data: &[u8]) -> Vec<u8> {
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = zstd::bulk::Compressor::new(1).ok();
-        }
-        c.as_mut()
-            .and_then(|c| c.compress(data).ok())
-            .unwrap_or_else(|| zstd::bulk::compress(data, 1).unwrap_or_default())
-    })
-}
-
-/// Reverses [`compress`].
-pub fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    zstd::stream::decode_all(data)
 }

@@ -1,0 +1,10 @@
+-- zstd dictionaries that event payloads are compressed with, trained per project from
+-- its own events. `id` is the dictionary id zstd writes into each frame, so a payload
+-- names the dictionary it needs. Never deleted: a payload may outlive any age.
+CREATE TABLE payload_dicts (
+    id          INTEGER PRIMARY KEY,
+    project_id  INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,
+    dict        BLOB NOT NULL
+);
