@@ -333,7 +333,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--postgres", metavar="URL", help="run on this PostgreSQL server (a fresh database is created)")
     ap.add_argument("--duration", type=int, default=60, help="saturating run, seconds (bound)")
-    ap.add_argument("--concurrency", type=int, default=24, help="saturating run connections (16-32)")
+    ap.add_argument("--concurrency", type=int, default=96,
+                    help="saturating run connections: enough requests in flight to fill group commits")
     ap.add_argument("--saturation-requests", type=int, default=720_000,
                     help="request budget of the saturating run (each request is unique; bound)")
     ap.add_argument("--rate", type=int, default=2000, help="fixed-rate run, events/s")
@@ -362,8 +363,11 @@ def main():
     corpus = os.path.abspath(args.corpus)
     ensure_corpus(py, shared, corpus)
     rate_requests = args.rate * args.rate_duration
-    margin = args.concurrency + 64  # wrk may send up to `concurrency` past its budget
-    pack = ensure_pack(py, shared, corpus, args.saturation_requests + margin + rate_requests)
+    # wrk may send up to `concurrency` past its budget; a round margin keeps one cached pack
+    # good for any concurrency up to 1,000.
+    margin = max(1000, args.concurrency + 64)
+    # At least 800,000, so that runs with other durations or concurrencies reuse the pack.
+    pack = ensure_pack(py, shared, corpus, max(800_000, args.saturation_requests + margin + rate_requests))
     with open(os.path.join(CACHE, "pack.json")) as f:
         pack_total = json.load(f)["requests"]
 

@@ -2,12 +2,13 @@
 //! queued into one transaction (group commit) and only then acknowledges. A bounded count
 //! of queued events keeps memory flat: past it, ingest answers 429 instead of queueing.
 //!
-//! A commit costs about the same for one event as for thirty: it writes every page the
-//! batch touched to the WAL, and most of those pages (random event-id index leaves, issue
-//! rows, counters) are touched by any batch. So while requests are still being prepared,
-//! the writer waits a moment for them rather than committing each as it comes: under load
-//! that makes batches several times larger and WAL bytes per event several times smaller;
-//! with nothing in preparation it commits at once, so a lone event waits for nothing.
+//! Part of a commit's cost is per commit, not per event: the issue rows, counters and the
+//! tails of the tables and indexes a batch touches are written to the WAL once per commit
+//! however many events changed them. So while requests are still being prepared, the
+//! writer waits up to a millisecond for them rather than committing each as it comes:
+//! under saturating load batches grew from ~6 to ~29 events and the writer's time per
+//! event fell from 55 to 42 µs. With nothing in preparation it commits at once, so a
+//! lone event waits for nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -18,8 +19,10 @@ use lookout_core::signal::Signal;
 use lookout_store::{BatchResult, EventOutcome, Store, WriteBatch};
 use tokio::sync::{broadcast, oneshot};
 
-/// The longest a batch waits for requests still being prepared.
-pub const GATHER: Duration = Duration::from_millis(3);
+/// The longest a batch waits for requests still being prepared. Longer (3 ms) made
+/// batches larger still but held every request in them longer: fewer events per second
+/// from a fixed number of clients.
+pub const GATHER: Duration = Duration::from_millis(1);
 
 /// The writer's answer to one submission.
 pub type WriteReply = Result<Vec<EventOutcome>, String>;

