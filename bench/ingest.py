@@ -38,6 +38,8 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
+from perf_profile import profile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 KEY = "b0b0b0b0c1c1c1c1d2d2d2d2e3e3e3e3"
@@ -255,32 +257,12 @@ def drop_pg_database(url, name):
 
 # ------------------------------------------------------------------- runs
 
-def profile(pid, secs, workdir):
-    """perf record on lookout for `secs`; returns the path of the saved report head."""
-    if not shutil.which("perf"):
-        log("perf not found: no profile")
-        return None
-    data = os.path.join(workdir, "perf.data")
-    report = os.path.join(workdir, "perf-report.txt")
-    log(f"profiling lookout (pid {pid}) for {secs} s with perf")
-    try:
-        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", data,
-                        "--", "sleep", str(secs)], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=secs + 60)
-        with open(report, "w") as f:
-            for args in (["--no-children", "--sort", "dso,symbol", "-g", "none"],
-                         ["--no-children", "--sort", "comm"],
-                         ["--no-children", "--comm", "lookout-writer", "--sort", "dso,symbol", "-g", "none"]):
-                rep = subprocess.run(["perf", "report", "-i", data, "--stdio", *args],
-                                     capture_output=True, text=True, timeout=300).stdout
-                f.write(f"#### perf report {' '.join(args)}\n")
-                f.write("\n".join(rep.splitlines()[:300]) + "\n\n")
-    except (subprocess.SubprocessError, OSError) as e:
-        log(f"perf failed: {e}")
-        return None
-    log(f"profile: {report}")
-    return report
-
+# Whole process by symbol, by thread, and the writer thread alone.
+PERF_REPORTS = (
+    ["--no-children", "--sort", "dso,symbol", "-g", "none"],
+    ["--no-children", "--sort", "comm"],
+    ["--no-children", "--comm", "lookout-writer", "--sort", "dso,symbol", "-g", "none"],
+)
 
 def saturate(server, shared, pack, count, concurrency, duration):
     """wrk + replay.lua over the first `count` requests of the pack, as replay.py runs it."""
@@ -333,8 +315,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--postgres", metavar="URL", help="run on this PostgreSQL server (a fresh database is created)")
     ap.add_argument("--duration", type=int, default=60, help="saturating run, seconds (bound)")
-    ap.add_argument("--concurrency", type=int, default=96,
-                    help="saturating run connections: enough requests in flight to fill group commits")
+    ap.add_argument("--concurrency", type=int, default=256,
+                    help="saturating run connections (senders at once); each waits for its group commit")
     ap.add_argument("--saturation-requests", type=int, default=720_000,
                     help="request budget of the saturating run (each request is unique; bound)")
     ap.add_argument("--rate", type=int, default=2000, help="fixed-rate run, events/s")
@@ -393,7 +375,8 @@ def main():
         if args.perf:
             secs = min(args.perf, args.duration)
             perf_thread = threading.Thread(
-                target=lambda: perf_box.setdefault("r", profile(server.proc.pid, secs, workdir)), daemon=True)
+                target=lambda: perf_box.setdefault("r", profile(
+                    server.proc.pid, secs, workdir, reports=PERF_REPORTS, lines=300)), daemon=True)
             perf_thread.start()
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         sat = saturate(server, shared, pack, args.saturation_requests, args.concurrency, args.duration)

@@ -47,6 +47,8 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
+from perf_profile import profile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TOKEN = "bench-token-0123456789"
@@ -324,32 +326,6 @@ def db_figures(data_dir):
             # Monitor definitions are a fixed cost, not a per-check one.
             out["whole_db_minus_monitors_bytes_per_check"] = (whole - out["monitors_table"]["bytes"]) / rows
     return out
-
-
-def profile(pid, secs, workdir):
-    """perf record on lookout for `secs`; returns the path of the saved report head."""
-    if not shutil.which("perf"):
-        log("perf not found: no profile")
-        return None
-    data = os.path.join(workdir, "perf.data")
-    report = os.path.join(workdir, "perf-report.txt")
-    log(f"profiling lookout (pid {pid}) for {secs} s with perf")
-    try:
-        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", data,
-                        "--", "sleep", str(secs)], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=secs + 60)
-        with open(report, "w") as f:
-            for args in (["--no-children", "--sort", "dso,symbol", "-g", "none"],
-                         ["--no-children", "--sort", "comm"],
-                         ["--no-children"]):
-                rep = subprocess.run(["perf", "report", "-i", data, "--stdio", *args],
-                                     capture_output=True, text=True, timeout=300).stdout
-                f.write(f"#### perf report {' '.join(args)}\n")
-                f.write("\n".join(rep.splitlines()[:400]) + "\n\n")
-    except (subprocess.SubprocessError, OSError) as e:
-        log(f"perf failed: {e}")
-        return None
-    return report
 
 
 # --------------------------------------------------------- load phase
