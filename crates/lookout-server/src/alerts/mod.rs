@@ -37,6 +37,12 @@ const MAX_SLEEP: Duration = Duration::from_millis(200);
 /// After a crash, at most this much of signals that decided nothing is read again (and
 /// decides nothing again), while any decision is still written with its cursor.
 const CURSOR_ONLY_EVERY: Duration = Duration::from_secs(1);
+/// The shortest time between two runs woken by signals. Under an error storm a signal
+/// comes with every ingest batch (hundreds a second), and with the reference rules most
+/// runs count occurrences into open incidents: a write each, competing with ingest for
+/// the database. Waiting this long gathers them into one run and adds at most this much
+/// to a signal's way to a channel; a signal after a quiet moment waits for nothing.
+const SIGNAL_RUN_GAP: Duration = Duration::from_millis(25);
 
 /// A rule's runbook, read at start.
 #[derive(Debug, Clone)]
@@ -658,6 +664,7 @@ pub async fn run(app: Arc<AppState>) {
             .unwrap_or(0)
     };
     loop {
+        let run_started = std::time::Instant::now();
         let now = app.clock.now_ms();
         let a = app.clone();
         let measure = now >= next_measure;
@@ -712,6 +719,10 @@ pub async fn run(app: Arc<AppState>) {
         tokio::select! {
             _ = tokio::time::sleep(MAX_SLEEP) => {}
             _ = signals.recv() => {
+                let since = run_started.elapsed();
+                if since < SIGNAL_RUN_GAP {
+                    tokio::time::sleep(SIGNAL_RUN_GAP - since).await;
+                }
                 // The writer sends each signal of a batch: one run reads them all.
                 while !matches!(
                     signals.try_recv(),
