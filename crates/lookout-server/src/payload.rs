@@ -194,17 +194,14 @@ impl Payloads {
         let state = training
             .entry(project_id)
             .or_insert_with(|| Training::Collecting(Samples::default()));
-        let samples = match state {
-            Training::Running => return,
-            Training::Waiting { until_ms } if now_ms < *until_ms => return,
-            Training::Waiting { .. } => {
-                *state = Training::Collecting(Samples::default());
-                let Training::Collecting(s) = state else {
-                    unreachable!()
-                };
-                s
+        if let Training::Waiting { until_ms } = *state {
+            if now_ms < until_ms {
+                return;
             }
-            Training::Collecting(s) => s,
+            *state = Training::Collecting(Samples::default());
+        }
+        let Training::Collecting(samples) = state else {
+            return; // Running
         };
         if samples.docs.is_empty() {
             samples.started_ms = now_ms;
