@@ -99,7 +99,7 @@ fn resolved(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Resolved { reason, .. } => Some(reason.clone()),
+            Action::Resolved { reason, .. } => Some(reason.to_string()),
             _ => None,
         })
         .collect()
@@ -109,7 +109,7 @@ fn timeline(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Timeline { entry, .. } => Some(entry.clone()),
+            Action::Timeline { entry, .. } => Some(entry.to_string()),
             _ => None,
         })
         .collect()

@@ -4,9 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod action;
+pub mod condition;
+pub mod duration;
 pub mod engine;
+pub mod incident;
+pub mod notify;
 pub mod policy;
 pub mod rule;
+pub mod silence;
+pub mod stable;
+pub mod timeline;
 
 /// How urgent an incident is; each has a response window and a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lookout_core::alert::engine::{
-    Action, Engine, IncidentKey, IncidentState, NotifyEvent, Silence, SilenceTarget, Subject,
+    Action, Engine, IncidentKey, IncidentState, IncidentStatus, NotifyEvent, Silence,
+    SilenceTarget, Subject,
 };
 use lookout_core::alert::rule::{Condition, Rule};
+use lookout_core::alert::silence::SilenceKind;
+use lookout_core::alert::timeline::TimelineKind;
 use lookout_notify::{Channel, Notification, NotificationEvent, Runbook};
 use lookout_store::{
     AlertBatch, EventCountFilter, IncidentRef, IncidentUpdate, NewIncident, NewOutboxMessage,
@@ -374,11 +377,10 @@ impl Alerts {
                     count,
                     at_ms,
                 } => {
-                    let (kind, id) = subject_parts(&key.subject);
                     batch.opens.push(NewIncident {
                         rule: key.rule.clone(),
-                        subject_kind: kind.to_string(),
-                        subject_id: id,
+                        subject_kind: key.subject.kind().as_str().to_string(),
+                        subject_id: key.subject.id(),
                         severity: severity.as_str().to_string(),
                         title: title.clone(),
                         summary: summary.clone(),
@@ -390,7 +392,7 @@ impl Alerts {
                     new_keys.push(key.clone());
                     batch.timeline.push((
                         IncidentRef::New(new_keys.len() - 1),
-                        entry(*at_ms, "triggered", title.clone(), None),
+                        entry(*at_ms, TimelineKind::Triggered, title.clone(), None),
                     ));
                     touched.push(key.clone());
                 }
@@ -426,7 +428,7 @@ impl Alerts {
                                 r,
                                 NewOutboxMessage {
                                     channel: channel.clone(),
-                                    event: notify_name(event).to_string(),
+                                    event: event.kind().as_str().to_string(),
                                     payload: self.payload(app, &state, event, r),
                                     now_ms,
                                 },
@@ -440,41 +442,34 @@ impl Alerts {
                         batch.updates.push((
                             r,
                             IncidentUpdate {
-                                status: Some("resolved".into()),
-                                resolved: Some((*at_ms, resolved_by(reason))),
+                                status: Some(IncidentStatus::Resolved.as_str().into()),
+                                resolved: Some((*at_ms, reason.by().map(str::to_string))),
                                 ..IncidentUpdate::default()
                             },
                         ));
-                        batch
-                            .timeline
-                            .push((r, entry(*at_ms, "resolved", reason.clone(), None)));
+                        batch.timeline.push((
+                            r,
+                            entry(*at_ms, TimelineKind::Resolved, reason.to_string(), None),
+                        ));
                     }
                 }
                 Action::Timeline {
                     key,
                     at_ms,
-                    entry: text,
+                    entry: note,
                 } => {
                     if let Some(r) = refer(key, &new_keys) {
-                        // The engine's only line about a person is an acknowledgement.
-                        let (kind, actor) = match text.strip_prefix("acknowledged by ") {
-                            Some(by) => ("acknowledged", Some(by)),
-                            None => ("note", None),
-                        };
-                        batch
-                            .timeline
-                            .push((r, entry(*at_ms, kind, text.clone(), actor)));
+                        batch.timeline.push((
+                            r,
+                            entry(*at_ms, note.kind(), note.to_string(), note.actor()),
+                        ));
                     }
                     touched.push(key.clone());
                 }
             }
         }
         // The engine's state of every incident touched, so a restart resumes its timers.
-        touched.sort_by(|a, b| {
-            a.rule
-                .cmp(&b.rule)
-                .then(subject_parts(&a.subject).cmp(&subject_parts(&b.subject)))
-        });
+        touched.sort_by(|a, b| a.rule.cmp(&b.rule).then(a.subject.cmp(&b.subject)));
         touched.dedup();
         for key in touched {
             let Some(state) = engine.incident(&key) else {
@@ -484,16 +479,12 @@ impl Alerts {
                 continue;
             };
             let value = serde_json::to_value(state).unwrap_or_default();
-            let status = match state.status {
-                lookout_core::alert::engine::IncidentStatus::Triggered => "triggered",
-                lookout_core::alert::engine::IncidentStatus::Acknowledged => "acknowledged",
-            };
             batch.updates.push((
                 r,
                 IncidentUpdate {
                     state: Some(value),
                     count: Some(state.count as i64),
-                    status: Some(status.into()),
+                    status: Some(state.status.as_str().into()),
                     acked: state.acked_ms.zip(state.acked_by.clone()),
                     ..IncidentUpdate::default()
                 },
@@ -828,12 +819,8 @@ fn health_value(checks: &serde_json::Value, path: &str) -> Option<f64> {
 }
 
 fn silence_of(row: &SilenceRow) -> Option<Silence> {
-    let target = match row.target_kind.as_str() {
-        "rule" => SilenceTarget::Rule(row.target.clone()),
-        "monitor" => SilenceTarget::Monitor(row.target.parse().ok()?),
-        "project" => SilenceTarget::Project(row.target.parse().ok()?),
-        _ => return None,
-    };
+    let kind: SilenceKind = row.target_kind.parse().ok()?;
+    let target = SilenceTarget::new(kind, &row.target)?;
     Some(Silence {
         target,
         until_ms: row.until_ms,
@@ -841,27 +828,12 @@ fn silence_of(row: &SilenceRow) -> Option<Silence> {
     })
 }
 
-fn entry(at_ms: i64, kind: &str, text: String, actor: Option<&str>) -> TimelineEntry {
+fn entry(at_ms: i64, kind: TimelineKind, text: String, actor: Option<&str>) -> TimelineEntry {
     TimelineEntry {
         at_ms,
-        kind: kind.to_string(),
+        kind: kind.as_str().to_string(),
         text,
         actor: actor.map(str::to_string),
-    }
-}
-
-/// "resolved by alice" → Some("alice"); automatic resolutions have no author.
-fn resolved_by(reason: &str) -> Option<String> {
-    reason
-        .strip_prefix("resolved by ")
-        .map(|s| s.trim().to_string())
-}
-
-fn subject_parts(s: &Subject) -> (&'static str, i64) {
-    match s {
-        Subject::Project(id) => ("project", *id),
-        Subject::Issue(id) => ("issue", *id),
-        Subject::Monitor(id) => ("monitor", *id),
     }
 }
 
@@ -877,16 +849,6 @@ fn subject_label(app: &AppState, s: &Subject) -> String {
             None => format!("monitor {id}"),
         },
         Subject::Issue(id) => format!("issue {id}"),
-    }
-}
-
-fn notify_name(e: &NotifyEvent) -> &'static str {
-    match e {
-        NotifyEvent::Triggered => "triggered",
-        NotifyEvent::Escalated { .. } => "escalated",
-        NotifyEvent::Reminder => "reminder",
-        NotifyEvent::Acknowledged { .. } => "acknowledged",
-        NotifyEvent::Resolved { .. } => "resolved",
     }
 }
 
@@ -908,7 +870,7 @@ fn log_action(a: &Action) {
             event,
             channels,
         } => {
-            tracing::info!(rule = %key.rule, event = notify_name(event), channels = ?channels, "notification queued")
+            tracing::info!(rule = %key.rule, event = event.kind().as_str(), channels = ?channels, "notification queued")
         }
         _ => {}
     }
