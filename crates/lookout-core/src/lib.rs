@@ -2,6 +2,7 @@
 //! callers pass data and a [`clock::Clock`], and get decisions back.
 
 pub mod alert;
+pub mod backoff;
 pub mod clock;
 pub mod grouping;
 pub mod health;

@@ -116,6 +116,50 @@ impl Default for MonitorSettings {
     }
 }
 
+impl MonitorSettings {
+    /// No check runs more often than this: a small team's sites deserve care, not load.
+    pub const MIN_INTERVAL_MS: i64 = 10_000;
+    /// The retry interval may be shorter than the interval, but not absurdly short.
+    pub const MIN_RETRY_INTERVAL_MS: i64 = 5_000;
+    /// The most consecutive results that may be asked for to confirm a change.
+    pub const MAX_STREAK: u32 = 100;
+}
+
+/// What a monitor's unset keys mean, wherever it is defined (config file, API, Sentry
+/// check-in): the one place these values are written down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorDefaults {
+    /// Intervals and confirmation thresholds of outbound checks.
+    pub settings: MonitorSettings,
+    /// How long one check may take; never more than the interval.
+    pub timeout_ms: i64,
+    /// Days before a certificate expires at which to warn.
+    pub tls_expiry_days: Vec<u32>,
+    /// How late a heartbeat's ping may be before its run counts as missed.
+    pub heartbeat_grace_ms: i64,
+}
+
+impl Default for MonitorDefaults {
+    /// The [`MonitorSettings`] defaults, a 10 s timeout, warnings 30, 14, 7 and 1 days
+    /// before expiry, 1 minute of grace for heartbeats.
+    fn default() -> Self {
+        MonitorDefaults {
+            settings: MonitorSettings::default(),
+            timeout_ms: 10_000,
+            tls_expiry_days: DEFAULT_TLS_THRESHOLDS.to_vec(),
+            heartbeat_grace_ms: 60_000,
+        }
+    }
+}
+
+impl MonitorDefaults {
+    /// A target slower than a minute is down for anyone using it; the limit also bounds
+    /// how late a result can be written (roll-ups wait that long).
+    pub const MAX_TIMEOUT_MS: i64 = 60_000;
+    /// Heartbeats expect a run at most this often.
+    pub const MIN_HEARTBEAT_PERIOD_MS: i64 = 60_000;
+}
+
 /// The state of one monitor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorState {

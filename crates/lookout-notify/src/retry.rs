@@ -1,22 +1,18 @@
-//! When to try a notification again. Deterministic, without jitter: lookout sends few
-//! messages to few destinations, each paced by [`crate::Channel::min_interval`], so there is
-//! no herd to spread out, and a fixed schedule is one that tests and operators can predict.
+//! When to try a notification again: lookout's one [`Backoff`], with the receiver's
+//! `Retry-After` on top. Each channel is also paced by [`crate::Channel::min_interval`].
 
 use std::time::Duration;
 
+use lookout_core::backoff::Backoff;
+
 use crate::Delivery;
 
-/// Exponential backoff: after failed attempt n (1 = the first) wait `base * 2^(n-1)`,
-/// at most `cap`; a longer `Retry-After` from the receiver wins; after `max_attempts`
-/// attempts give up, and the caller marks the message failed.
+/// The backoff between attempts; a longer `Retry-After` from the receiver wins; after the
+/// backoff's last attempt give up, and the caller marks the message failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Wait after the first failed attempt.
-    pub base: Duration,
-    /// Longest computed wait between two attempts.
-    pub cap: Duration,
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
+    /// The waits between attempts, and how many attempts in all.
+    pub backoff: Backoff,
     /// Longest `Retry-After` honoured: a receiver asking for more is tried again then.
     pub max_retry_after: Duration,
 }
@@ -25,9 +21,11 @@ impl Default for RetryPolicy {
     /// 10s, 20s, 40s … capped at 10 min, 20 attempts: about 2 h 20 min before giving up.
     fn default() -> Self {
         RetryPolicy {
-            base: Duration::from_secs(10),
-            cap: Duration::from_secs(600),
-            max_attempts: 20,
+            backoff: Backoff {
+                base: Duration::from_secs(10),
+                cap: Duration::from_secs(600),
+                max_attempts: Some(20),
+            },
             max_retry_after: Duration::from_secs(3600),
         }
     }
@@ -47,11 +45,7 @@ pub enum Next {
 impl RetryPolicy {
     /// The wait after `attempts` failed attempts, or `None` when none is left.
     pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Option<Duration> {
-        if attempts == 0 || attempts >= self.max_attempts {
-            return None;
-        }
-        let factor = 1u32.checked_shl(attempts - 1).unwrap_or(u32::MAX);
-        let backoff = self.base.saturating_mul(factor).min(self.cap);
+        let backoff = self.backoff.delay(attempts)?;
         let asked = retry_after
             .unwrap_or(Duration::ZERO)
             .min(self.max_retry_after);
@@ -92,20 +86,24 @@ mod tests {
     #[test]
     fn backs_off_exponentially_up_to_the_cap() {
         let p = RetryPolicy::default();
-        let waits: Vec<u64> = (1..p.max_attempts)
+        let max_attempts = p.backoff.max_attempts.unwrap();
+        let waits: Vec<u64> = (1..max_attempts)
             .map(|n| p.delay(n, None).unwrap().as_secs())
             .collect();
         assert_eq!(&waits[..8], &[10, 20, 40, 80, 160, 320, 600, 600]);
         assert_eq!(waits.len(), 19);
         let total: u64 = waits.iter().sum();
         assert!((2 * 3600..3 * 3600).contains(&total), "{total}s");
-        assert_eq!(p.delay(p.max_attempts, None), None);
+        assert_eq!(p.delay(max_attempts, None), None);
         assert_eq!(p.delay(0, None), None);
         let huge = RetryPolicy {
-            max_attempts: u32::MAX,
+            backoff: Backoff {
+                max_attempts: Some(u32::MAX),
+                ..p.backoff
+            },
             ..p
         };
-        assert_eq!(huge.delay(200, None), Some(p.cap));
+        assert_eq!(huge.delay(200, None), Some(p.backoff.cap));
     }
 
     #[test]
