@@ -14,3 +14,4 @@ pub mod schedule;
 pub mod scrub;
 pub mod settings;
 pub mod signal;
+pub mod slug;

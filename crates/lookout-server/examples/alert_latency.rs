@@ -340,9 +340,9 @@ notify = ["hook"]
     throughput("over HTTP", &receiver, 'B', m, started, posted, all);
 
     // Phase 3: the engine alone, fed through the writer in big batches.
-    let state = running.state.clone();
+    let writer = running.writer().clone();
     let started = Instant::now();
-    let now_ms = state.clock.now_ms();
+    let now_ms = running.state.clock.now_ms();
     rt.block_on(async {
         let mut pending = Vec::new();
         for chunk in (0..m).collect::<Vec<_>>().chunks(WRITER_BATCH) {
@@ -370,8 +370,7 @@ notify = ["hook"]
                 events,
                 ..WriteBatch::default()
             };
-            let rx = state
-                .writer
+            let rx = writer
                 .submit(batch)
                 .map_err(|_| anyhow::anyhow!("the write queue is full"))?;
             pending.push(rx);

@@ -2,13 +2,19 @@
 //! their key path, defaults in code, and `LOOKOUT_*` environment overrides for the
 //! server keys.
 
-use std::fmt;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use lookout_core::settings::{ProjectSettings, ScrubSettings};
+use lookout_core::slug::is_slug;
 use lookout_sentry::limits::Limits;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use crate::alerts::config::{AlertsConfig, RuleConfig, SeverityConfig};
+use crate::monitors::config::{MaintenanceConfig, UptimeConfig};
+use crate::monitors::spec::MonitorConfig;
 
 /// A configuration error that names the key and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -41,32 +47,6 @@ pub enum ConfigError {
     },
 }
 
-/// A string that never shows up in logs or Debug output.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret value; call only where it is needed.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// Whether no value was set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
-
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -82,140 +62,20 @@ pub struct Config {
     /// `[uptime]`: how monitors run and how long their history is kept.
     pub uptime: UptimeConfig,
     /// `[[monitors]]`.
-    pub monitors: Vec<crate::monitors::spec::MonitorConfig>,
+    pub monitors: Vec<MonitorConfig>,
     /// `[[maintenance]]`: windows in which monitors are checked but never alert.
     pub maintenance: Vec<MaintenanceConfig>,
     /// [channels.NAME]: where notifications go.
-    pub channels: std::collections::BTreeMap<String, lookout_notify::ChannelConfig>,
+    pub channels: BTreeMap<String, lookout_notify::ChannelConfig>,
     /// `[alerts]`.
-    pub alerts: crate::alerts::config::AlertsConfig,
+    pub alerts: AlertsConfig,
     /// `[severities.NAME]`: response windows and routes.
-    pub severities: std::collections::BTreeMap<String, crate::alerts::config::SeverityConfig>,
+    pub severities: BTreeMap<String, SeverityConfig>,
     /// `[[rules]]`.
-    pub rules: Vec<crate::alerts::config::RuleConfig>,
+    pub rules: Vec<RuleConfig>,
     /// The config file's directory, which runbook paths are relative to.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
-}
-
-/// `[uptime]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UptimeConfig {
-    /// Checks running at once at most; more wait their turn (and count as late).
-    pub max_concurrent_checks: usize,
-    /// How long raw check results are kept (at least 26h: day roll-ups are made from them).
-    #[serde(with = "humantime_serde")]
-    pub raw_retention: std::time::Duration,
-    /// How long per-minute roll-ups are kept.
-    #[serde(with = "humantime_serde")]
-    pub minute_retention: std::time::Duration,
-    /// How long hourly roll-ups are kept.
-    #[serde(with = "humantime_serde")]
-    pub hour_retention: std::time::Duration,
-    /// How long daily roll-ups are kept.
-    #[serde(with = "humantime_serde")]
-    pub day_retention: std::time::Duration,
-    /// `/api/health` reports the scheduler degraded when the 99th percentile of check
-    /// lateness over the last minute exceeds this.
-    #[serde(with = "humantime_serde")]
-    pub max_lateness: std::time::Duration,
-}
-
-impl Default for UptimeConfig {
-    fn default() -> Self {
-        let day = std::time::Duration::from_secs(86_400);
-        UptimeConfig {
-            max_concurrent_checks: 512,
-            raw_retention: 2 * day,
-            minute_retention: 7 * day,
-            hour_retention: 90 * day,
-            day_retention: 400 * day,
-            max_lateness: std::time::Duration::from_secs(5),
-        }
-    }
-}
-
-/// `[[maintenance]]`: a one-off (`start`, `end`) or recurring (`cron`, `duration`) window.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MaintenanceConfig {
-    /// What it is for, e.g. "Deploy window".
-    pub name: String,
-    /// Names of the monitors it covers; every monitor when absent.
-    pub monitors: Option<Vec<String>>,
-    /// One-off: RFC 3339 start.
-    pub start: Option<String>,
-    /// One-off: RFC 3339 end.
-    pub end: Option<String>,
-    /// Recurring: when each window starts.
-    pub cron: Option<String>,
-    /// Recurring: how long each window lasts.
-    #[serde(default, with = "humantime_serde")]
-    pub duration: Option<std::time::Duration>,
-    /// Recurring: the cron expression's time zone (IANA name, default UTC).
-    pub timezone: Option<String>,
-}
-
-impl MaintenanceConfig {
-    /// The window as the scheduler evaluates it, or what is wrong (key, message).
-    pub fn window(
-        &self,
-    ) -> Result<lookout_core::maintenance::MaintenanceWindow, (&'static str, String)> {
-        use lookout_core::maintenance::MaintenanceWindow;
-        let rfc3339 = |key: &'static str, v: &str| {
-            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-                .map_err(|e| {
-                    (
-                        key,
-                        format!("`{v}` is not an RFC 3339 time (e.g. 2026-12-01T02:00:00Z): {e}"),
-                    )
-                })
-        };
-        match (&self.start, &self.end, &self.cron) {
-            (Some(start), Some(end), None) => {
-                if self.duration.is_some() || self.timezone.is_some() {
-                    return Err((
-                        "duration",
-                        "a one-off window has start and end; duration and timezone are for cron windows"
-                            .into(),
-                    ));
-                }
-                let (start_ms, end_ms) = (rfc3339("start", start)?, rfc3339("end", end)?);
-                if end_ms <= start_ms {
-                    return Err(("end", "must be after start".into()));
-                }
-                Ok(MaintenanceWindow::OneOff { start_ms, end_ms })
-            }
-            (None, None, Some(expr)) => {
-                let cron =
-                    lookout_core::schedule::CronSchedule::parse(expr, self.timezone.as_deref())
-                        .map_err(|e| {
-                            (
-                                if e.contains("time zone") {
-                                    "timezone"
-                                } else {
-                                    "cron"
-                                },
-                                e,
-                            )
-                        })?;
-                let duration = self.duration.filter(|d| !d.is_zero()).ok_or((
-                    "duration",
-                    "a cron window needs a duration, e.g. \"30m\"".to_string(),
-                ))?;
-                Ok(MaintenanceWindow::Recurring {
-                    cron,
-                    duration_ms: duration.as_millis() as i64,
-                })
-            }
-            _ => Err((
-                "start",
-                "give start and end (one-off), or cron and duration (recurring)".into(),
-            )),
-        }
-    }
 }
 
 /// `[server]`.
@@ -227,10 +87,10 @@ pub struct ServerConfig {
     /// Where the SQLite database and generated secrets live (`LOOKOUT_DATA_DIR`).
     pub data_dir: PathBuf,
     /// `postgres://…` switches to PostgreSQL (`LOOKOUT_DATABASE_URL`).
-    pub database_url: Secret,
+    pub database_url: SecretString,
     /// Bearer token of the JSON API (`LOOKOUT_API_TOKEN`); generated and kept in the data
     /// directory when empty.
-    pub api_token: Secret,
+    pub api_token: SecretString,
     /// The URL SDKs and people reach this server at, used in DSNs and links
     /// (`LOOKOUT_PUBLIC_URL`); defaults to `http://localhost:PORT`.
     pub public_url: Option<String>,
@@ -258,8 +118,8 @@ impl Default for ServerConfig {
         Self {
             listen: "0.0.0.0:8080".to_string(),
             data_dir: PathBuf::from("lookout-data"),
-            database_url: Secret::default(),
-            api_token: Secret::default(),
+            database_url: SecretString::default(),
+            api_token: SecretString::default(),
             public_url: None,
             sqlite_synchronous: SqliteSynchronous::default(),
         }
@@ -468,10 +328,10 @@ impl Config {
             self.server.data_dir = PathBuf::from(v);
         }
         if let Some(v) = set("LOOKOUT_DATABASE_URL") {
-            self.server.database_url = Secret::new(v);
+            self.server.database_url = SecretString::from(v);
         }
         if let Some(v) = set("LOOKOUT_API_TOKEN") {
-            self.server.api_token = Secret::new(v);
+            self.server.api_token = SecretString::from(v);
         }
         if let Some(v) = set("LOOKOUT_PUBLIC_URL") {
             self.server.public_url = Some(v);
@@ -493,7 +353,7 @@ impl Config {
                 ),
             ));
         }
-        let db = self.server.database_url.expose();
+        let db = self.server.database_url.expose_secret();
         if !db.is_empty()
             && !db.starts_with("postgres://")
             && !db.starts_with("postgresql://")
@@ -552,7 +412,8 @@ impl Config {
                 return Err(err(format!("channels.{name}.{key}"), message));
             }
         }
-        self.validate_uptime(&err)?;
+        crate::monitors::config::validate(&self.uptime, &self.monitors, &self.maintenance)
+            .map_err(|(key, message)| err(key, message))?;
         self.validate_alerts(&err)
     }
 
@@ -627,6 +488,7 @@ impl Config {
             scoped.projects = r.projects.as_ref().map(|v| vec![0; v.len()]);
             scoped.monitors = r.monitors.as_ref().map(|v| vec![0; v.len()]);
             scoped.validate().map_err(|m| err(key("when"), m))?;
+            crate::alerts::config::refuse_unfed(&scoped).map_err(|m| err(key("when"), m))?;
             if let (Some(rb), Some(dir)) = (&r.runbook, &self.base_dir) {
                 let path = dir.join(rb);
                 if !path.is_file() {
@@ -636,60 +498,6 @@ impl Config {
                             "(rule \"{}\") {} does not exist (runbooks are relative to the config file)",
                             r.name,
                             path.display()
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_uptime(
-        &self,
-        err: &dyn Fn(String, String) -> ConfigError,
-    ) -> Result<(), ConfigError> {
-        let u = &self.uptime;
-        if u.max_concurrent_checks == 0 {
-            return Err(err(
-                "uptime.max_concurrent_checks".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        if u.raw_retention < std::time::Duration::from_secs(26 * 3600) {
-            return Err(err(
-                "uptime.raw_retention".into(),
-                "must be at least 26h: daily roll-ups are computed from raw results".into(),
-            ));
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, m) in self.monitors.iter().enumerate() {
-            if let Err(e) = m.validate() {
-                return Err(err(
-                    format!("monitors[{i}].{}", e.key),
-                    format!("(monitor \"{}\") {}", e.name, e.message),
-                ));
-            }
-            if !names.insert((m.project.clone(), m.name.clone())) {
-                return Err(err(
-                    format!("monitors[{i}].name"),
-                    format!("the name \"{}\" is used twice", m.name),
-                ));
-            }
-        }
-        for (i, w) in self.maintenance.iter().enumerate() {
-            if let Err((key, message)) = w.window() {
-                return Err(err(
-                    format!("maintenance[{i}].{key}"),
-                    format!("(window \"{}\") {message}", w.name),
-                ));
-            }
-            for name in w.monitors.iter().flatten() {
-                if !self.monitors.iter().any(|m| &m.name == name) {
-                    return Err(err(
-                        format!("maintenance[{i}].monitors"),
-                        format!(
-                            "(window \"{}\") no monitor is named \"{name}\" in the config",
-                            w.name
                         ),
                     ));
                 }
@@ -709,14 +517,6 @@ impl Config {
             ..Limits::default()
         }
     }
-}
-
-/// Whether `s` is a usable project slug.
-pub fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn interpolate(
@@ -813,10 +613,14 @@ mod tests {
             &env,
         )
         .unwrap();
-        assert_eq!(c.server.api_token.expose(), "s3cret");
+        assert_eq!(c.server.api_token.expose_secret(), "s3cret");
         assert_eq!(c.server.listen, "127.0.0.1:9000");
         assert_eq!(c.server.public_url.as_deref(), Some("http://x/${literal}"));
-        assert_eq!(format!("{:?}", c.server.api_token), "\"***\"");
+        let shown = format!("{:?}", c.server.api_token);
+        assert!(
+            !shown.contains("s3cret") && shown.contains("REDACTED"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
     let (used, total) = sysinfo::memory();
     let memory = health::memory_check(used, total, &t);
     let sched = app.monitors.stats();
-    let max_late = app.uptime.max_lateness.as_millis() as i64;
+    let max_late = app.max_lateness.as_millis() as i64;
     // Late checks mean outages are noticed late: worth a warning, not an outage of lookout.
     let sched_status = if sched.late_p99_ms > max_late {
         health::HealthStatus::Degraded

@@ -3,25 +3,42 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::state::AppState;
+use lookout_core::clock::Clock;
+use lookout_store::{CheckRetention, Store};
+
+use crate::projects::Projects;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// What the jobs work with.
+pub struct Jobs {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Projects, for their event retention.
+    pub projects: Arc<Projects>,
+    /// How long uptime history is kept (`[uptime]`).
+    pub retention: CheckRetention,
+}
+
 /// Starts the background jobs on the runtime.
-pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
+    let jobs = Arc::new(jobs);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         let mut minutes = 0u64;
         loop {
             tick.tick().await;
-            let s = state.clone();
+            let j = jobs.clone();
             let hourly = minutes.is_multiple_of(60);
             minutes += 1;
             let _ = tokio::task::spawn_blocking(move || {
-                roll_up_checks(&s);
+                let now = j.clock.now_ms();
+                roll_up_checks(j.store.as_ref(), now);
                 if hourly {
-                    apply_retention(&s);
-                    prune_checks(&s);
+                    apply_retention(j.store.as_ref(), &j.projects, now);
+                    prune_checks(j.store.as_ref(), &j.retention, now);
                 }
             })
             .await;
@@ -34,11 +51,8 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 const ROLLUP_LAG_MS: i64 = 2 * 60_000;
 
 /// Rolls up every complete minute, hour and day of check results.
-pub fn roll_up_checks(state: &AppState) -> u64 {
-    match state
-        .store
-        .rollup_checks(state.clock.now_ms() - ROLLUP_LAG_MS)
-    {
+pub fn roll_up_checks(store: &dyn Store, now_ms: i64) -> u64 {
+    match store.rollup_checks(now_ms - ROLLUP_LAG_MS) {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "could not roll up check results; will retry");
@@ -47,17 +61,9 @@ pub fn roll_up_checks(state: &AppState) -> u64 {
     }
 }
 
-/// Deletes raw check results and roll-ups past `[uptime]` retention.
-pub fn prune_checks(state: &AppState) -> u64 {
-    let u = &state.uptime;
-    let ms = |d: std::time::Duration| d.as_millis() as i64;
-    let retention = lookout_store::CheckRetention {
-        raw_ms: ms(u.raw_retention),
-        minute_ms: ms(u.minute_retention),
-        hour_ms: ms(u.hour_retention),
-        day_ms: ms(u.day_retention),
-    };
-    match state.store.prune_checks(&retention, state.clock.now_ms()) {
+/// Deletes raw check results and roll-ups past their retention.
+pub fn prune_checks(store: &dyn Store, retention: &CheckRetention, now_ms: i64) -> u64 {
+    match store.prune_checks(retention, now_ms) {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "could not prune uptime history; will retry");
@@ -67,18 +73,14 @@ pub fn prune_checks(state: &AppState) -> u64 {
 }
 
 /// Deletes events past each project's retention; issues stay.
-pub fn apply_retention(state: &AppState) -> u64 {
-    let now = state.clock.now_ms();
+pub fn apply_retention(store: &dyn Store, projects: &Projects, now_ms: i64) -> u64 {
     let mut total = 0;
-    for p in state.projects.all() {
+    for p in projects.all() {
         let days = p.project.settings.retention_days;
         if days == 0 {
             continue;
         }
-        match state
-            .store
-            .delete_events_before(p.project.id, now - days as i64 * DAY_MS)
-        {
+        match store.delete_events_before(p.project.id, now_ms - days as i64 * DAY_MS) {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(project = %p.project.slug, deleted = n, days, "deleted events past retention");

@@ -2,9 +2,14 @@
 //!
 //! [`start`] opens the store, loads projects, starts the writer and binds the listener;
 //! tests call it with port 0 and talk HTTP to the address it returns.
+//!
+//! This file is the edge: it builds each part (ingest, writer, monitors, alerts, jobs)
+//! from explicit handles and connects them with the one-way channels of [`bus`]. The
+//! parts never import one another's internals, nor the handlers' [`state::AppState`].
 
 pub mod alerts;
 pub mod api;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -29,10 +34,13 @@ use axum::routing::get;
 use axum::Router;
 use lookout_core::clock::{Clock, SystemClock};
 use lookout_store::{NewProject, Project, Store};
-use tokio::sync::{broadcast, oneshot};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{oneshot, Notify};
 
+use alerts::channels::Channels;
+use alerts::links::AckLinks;
+use alerts::Alerts;
 pub use config::Config;
-use config::Secret;
 use state::AppState;
 
 /// A running server.
@@ -43,10 +51,11 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    writer: Option<std::thread::JoinHandle<()>>,
-    jobs: tokio::task::JoinHandle<()>,
-    scheduler: tokio::task::JoinHandle<()>,
-    alert_tasks: Vec<tokio::task::JoinHandle<()>>,
+    writer: writer::Writer,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Jobs, the scheduler, the check-in consumer, the alert loop and the dispatcher:
+    /// stopped by aborting them.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     recorder: tokio::task::JoinHandle<()>,
     stop_recorder: Option<oneshot::Sender<()>>,
 }
@@ -55,6 +64,11 @@ impl Running {
     /// The base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The batching writer every ingest write goes through.
+    pub fn writer(&self) -> &writer::Writer {
+        &self.writer
     }
 
     /// Projects with their DSNs.
@@ -77,17 +91,15 @@ impl Running {
             let _ = tx.send(());
         }
         (&mut self.server).await??;
-        self.jobs.abort();
-        self.scheduler.abort();
-        for t in &self.alert_tasks {
+        for t in &self.tasks {
             t.abort();
         }
         if let Some(tx) = self.stop_recorder.take() {
             let _ = tx.send(());
         }
         (&mut self.recorder).await?;
-        self.state.writer.stop();
-        if let Some(w) = self.writer.take() {
+        self.writer.stop();
+        if let Some(w) = self.writer_thread.take() {
             tokio::task::spawn_blocking(move || w.join())
                 .await?
                 .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
@@ -99,7 +111,7 @@ impl Running {
 /// Opens the store the config names: PostgreSQL for a `postgres://` URL, else SQLite in
 /// the data directory.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = config.server.database_url.expose();
+    let url = config.server.database_url.expose_secret();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let s = lookout_store::postgres::PostgresStore::connect(url)
             .context("cannot connect to PostgreSQL (server.database_url)")?;
@@ -148,30 +160,21 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     }
     let projects = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now)).await??
+        Arc::new(
+            tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now))
+                .await??,
+        )
     };
     let monitor_defs = {
         let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || monitors::sync_config(store.as_ref(), &config, now))
-            .await??
+        tokio::task::spawn_blocking(move || {
+            monitors::sync::sync_config(store.as_ref(), &config.monitors, now)
+        })
+        .await??
     };
     let api_windows = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.list_maintenance(now)).await??
-    };
-    let alert_secret = match config.alerts.secret.is_empty() {
-        false => config.alerts.secret.expose().as_bytes().to_vec(),
-        true => load_or_create_secret(&config.server.data_dir.join("alert-secret"), "")?
-            .expose()
-            .as_bytes()
-            .to_vec(),
-    };
-    let alerts = {
-        let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || {
-            alerts::Alerts::new(&config, store.as_ref(), alert_secret)
-        })
-        .await??
     };
     let payloads = {
         let store = store.clone();
@@ -179,11 +182,17 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             samples: config.ingest.dictionary_samples,
             refresh: config.ingest.dictionary_refresh,
         };
-        tokio::task::spawn_blocking(move || payload::Payloads::load(store, settings)).await??
+        Arc::new(
+            tokio::task::spawn_blocking(move || payload::Payloads::load(store, settings)).await??,
+        )
     };
-    let api_token = match config.server.api_token.is_empty() {
+    let api_token = match config.server.api_token.expose_secret().is_empty() {
         false => config.server.api_token.clone(),
         true => load_or_create_secret(&config.server.data_dir.join("api-token"), "lk_")?,
+    };
+    let alert_secret = match config.alerts.secret.expose_secret().is_empty() {
+        false => config.alerts.secret.clone(),
+        true => load_or_create_secret(&config.server.data_dir.join("alert-secret"), "")?,
     };
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -199,7 +208,13 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         format!("http://{host}:{}", addr.port())
     });
 
-    let (signals, _) = broadcast::channel(1024);
+    // The one-way channels between the parts.
+    let signals = bus::signals();
+    let (check_ins, check_ins_rx) = bus::check_ins();
+    let (facts, facts_rx) = bus::monitor_facts();
+    let (records, records_rx) = tokio::sync::mpsc::channel(monitors::recorder::QUEUE);
+    let outbox = Arc::new(Notify::new());
+
     let (writer, writer_thread) = writer::Writer::start(
         store.clone(),
         config.ingest.queue_capacity,
@@ -207,46 +222,104 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         writer::GATHER,
         signals.clone(),
     );
-    let (records_tx, records_rx) = tokio::sync::mpsc::channel(monitors::recorder::QUEUE);
     let monitors = Arc::new(monitors::Monitors::new(
         clock.clone(),
-        records_tx,
+        records,
+        facts,
         config.uptime.max_concurrent_checks,
     ));
     monitors.set_windows(
-        monitors::config_windows(&config, &monitor_defs),
+        monitors::maintenance::config_windows(&config.maintenance, &monitor_defs),
         api_windows,
     );
     let n_monitors = monitor_defs.len();
     for (m, def) in monitor_defs {
         monitors.upsert(m, def);
     }
+    let channels = Arc::new(Channels::from_config(&config.channels)?);
+    let links = Arc::new(AckLinks::new(
+        alert_secret.expose_secret().as_bytes().to_vec(),
+        &public_url,
+    ));
+    let alerts = {
+        let config = config.clone();
+        let handles = alerts::Handles {
+            store: store.clone(),
+            clock: clock.clone(),
+            projects: projects.clone(),
+            channels: channels.clone(),
+            outbox: outbox.clone(),
+        };
+        Arc::new(
+            tokio::task::spawn_blocking(move || {
+                let setup = alerts::Setup {
+                    rules: &config.rules,
+                    severities: &config.severities,
+                    runbook_dir: config.base_dir.as_deref(),
+                    evaluate_every: config.alerts.evaluate_every,
+                };
+                Alerts::new(setup, handles)
+            })
+            .await??,
+        )
+    };
+
+    let recorder_sink = monitors::recorder::Sink {
+        store: store.clone(),
+        signals: signals.clone(),
+    };
+    let (stop_recorder, stopped) = oneshot::channel();
+    let recorder = tokio::spawn(monitors::recorder::run(recorder_sink, records_rx, stopped));
+    let dispatcher = alerts::dispatch::Dispatcher {
+        store: store.clone(),
+        clock: clock.clone(),
+        channels: channels.clone(),
+        links: links.clone(),
+        public_url: public_url.clone(),
+        queued: outbox,
+    };
+    let tasks = vec![
+        jobs::spawn(jobs::Jobs {
+            store: store.clone(),
+            clock: clock.clone(),
+            projects: projects.clone(),
+            retention: config.uptime.retention(),
+        }),
+        tokio::spawn(monitors::scheduler::run(monitors.clone())),
+        tokio::spawn(monitors::checkin::run(
+            check_ins_rx,
+            store.clone(),
+            monitors.clone(),
+        )),
+        tokio::spawn(alerts::run(alerts.clone(), signals.subscribe(), facts_rx)),
+        tokio::spawn(alerts::dispatch::run(Arc::new(dispatcher))),
+    ];
+
+    let ingest = Arc::new(ingest::Ingest {
+        projects: projects.clone(),
+        writer: writer.clone(),
+        limits: config.limits(),
+        clock: clock.clone(),
+        payloads: payloads.clone(),
+        check_ins,
+        store: store.clone(),
+        public_url: public_url.clone(),
+    });
     let state = Arc::new(AppState {
         store,
         projects,
-        writer,
-        limits: config.limits(),
+        monitors: monitors.clone(),
+        alerts,
+        channels,
+        links,
+        payloads,
         clock,
         api_token,
         public_url,
         started: Instant::now(),
-        signals,
-        metrics: Default::default(),
-        monitors: monitors.clone(),
-        uptime: config.uptime.clone(),
-        alerts: Arc::new(alerts),
-        payloads: Arc::new(payloads),
+        max_lateness: config.uptime.max_lateness,
     });
-    let jobs = jobs::spawn(state.clone());
-    let (stop_recorder, stopped) = oneshot::channel();
-    let recorder = tokio::spawn(monitors::recorder::run(state.clone(), records_rx, stopped));
-    let scheduler = tokio::spawn(monitors::scheduler::run(monitors));
-    let alert_tasks = vec![
-        tokio::spawn(alerts::run(state.clone())),
-        tokio::spawn(alerts::dispatch::run(state.clone())),
-    ];
-
-    let app = router(state.clone());
+    let app = router(state.clone(), ingest, monitors);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -261,21 +334,25 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         state,
         shutdown: Some(tx),
         server,
-        writer: Some(writer_thread),
-        jobs,
-        scheduler,
-        alert_tasks,
+        writer,
+        writer_thread: Some(writer_thread),
+        tasks,
         recorder,
         stop_recorder: Some(stop_recorder),
     })
 }
 
-/// All routes.
-pub fn router(state: Arc<AppState>) -> Router {
+/// All routes: ingest and pings with their own state, the API and health with the
+/// handlers' shared state.
+pub fn router(
+    state: Arc<AppState>,
+    ingest: Arc<ingest::Ingest>,
+    monitors: Arc<monitors::Monitors>,
+) -> Router {
     Router::new()
         .route("/api/health", get(health::handler))
-        .merge(ingest::routes())
-        .merge(ping::routes())
+        .merge(ingest::routes(ingest))
+        .merge(ping::routes(monitors))
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
         .with_state(state)
@@ -311,17 +388,17 @@ fn sync_projects(store: &dyn Store, config: &Config, now_ms: i64) -> anyhow::Res
 
 /// A secret kept in the data directory (the API token, the key of acknowledge links),
 /// created on first start.
-fn load_or_create_secret(path: &Path, prefix: &str) -> anyhow::Result<Secret> {
+fn load_or_create_secret(path: &Path, prefix: &str) -> anyhow::Result<SecretString> {
     if let Ok(t) = std::fs::read_to_string(path) {
         let t = t.trim();
         if !t.is_empty() {
-            return Ok(Secret::new(t));
+            return Ok(SecretString::from(t));
         }
     }
     let token = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
     write_private(path, &token)
         .with_context(|| format!("cannot write a generated secret to {}", path.display()))?;
-    Ok(Secret::new(token))
+    Ok(SecretString::from(token))
 }
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {

@@ -13,10 +13,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_store::{PayloadDict, Store};
+use parking_lot::{Mutex, RwLock};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 use zstd::zstd_safe;
 
@@ -110,8 +111,8 @@ impl Payloads {
 
     fn reload(&self) -> lookout_store::Result<()> {
         let stored = self.store.payload_dicts()?;
-        let mut dicts = self.dicts.write().unwrap_or_else(|e| e.into_inner());
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut dicts = self.dicts.write();
+        let mut current = self.current.write();
         // Oldest first: the last one of a project is its newest.
         for d in &stored {
             let dict = dicts
@@ -137,12 +138,7 @@ impl Payloads {
         json: &[u8],
         now_ms: i64,
     ) -> Vec<u8> {
-        let dict = self
-            .current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&project_id)
-            .cloned();
+        let dict = self.current.read().get(&project_id).cloned();
         if self.settings.samples > 0
             && dict
                 .as_ref()
@@ -158,13 +154,7 @@ impl Payloads {
         let Some(id) = zstd_safe::get_dict_id_from_frame(data).map(|id| id.get()) else {
             return decompress_with(None, data);
         };
-        let find = || {
-            self.dicts
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&id)
-                .cloned()
-        };
+        let find = || self.dicts.read().get(&id).cloned();
         let dict = match find() {
             Some(d) => d,
             None => {
@@ -185,12 +175,12 @@ impl Payloads {
 
     /// How many dictionaries are known.
     pub fn dictionaries(&self) -> usize {
-        self.dicts.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.dicts.read().len()
     }
 
     fn sample(self: &Arc<Self>, project_id: i64, issue: &str, json: &[u8], now_ms: i64) {
         let want = self.settings.samples;
-        let mut training = self.training.lock().unwrap_or_else(|e| e.into_inner());
+        let mut training = self.training.lock();
         let state = training
             .entry(project_id)
             .or_insert_with(|| Training::Collecting(Samples::default()));
@@ -234,22 +224,19 @@ impl Payloads {
                         })
                     }
                 };
-                let mut t = this.training.lock().unwrap_or_else(|e| e.into_inner());
+                let mut t = this.training.lock();
                 match next {
                     Some(s) => t.insert(project_id, s),
                     None => t.remove(&project_id),
                 };
             });
         if spawned.is_err() {
-            self.training
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    project_id,
-                    Training::Waiting {
-                        until_ms: now_ms + RETRY_AFTER_MS,
-                    },
-                );
+            self.training.lock().insert(
+                project_id,
+                Training::Waiting {
+                    until_ms: now_ms + RETRY_AFTER_MS,
+                },
+            );
         }
     }
 
@@ -286,12 +273,7 @@ impl Payloads {
                 "it would store {with} bytes where plain zstd stores {plain}"
             ));
         }
-        if self
-            .dicts
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&id)
-        {
+        if self.dicts.read().contains_key(&id) {
             return Err(format!("dictionary id {id} is already in use"));
         }
         // Stored before any payload uses it: a payload must never name a lost dictionary.
@@ -299,14 +281,8 @@ impl Payloads {
             .save_payload_dict(&stored)
             .map_err(|e| format!("cannot store it: {e}"))?;
         let ready = Arc::new(ready);
-        self.dicts
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, ready.clone());
-        self.current
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(project_id, ready);
+        self.dicts.write().insert(id, ready.clone());
+        self.current.write().insert(project_id, ready);
         tracing::info!(
             project_id,
             dictionary = id,

@@ -13,21 +13,22 @@ use axum::routing::get;
 use axum::Router;
 use lookout_core::heartbeat::Ping;
 
-use crate::state::AppState;
+use crate::monitors::Monitors;
 
 /// The ping routes.
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes<S>(monitors: Arc<Monitors>) -> Router<S> {
     Router::new()
         .route("/ping/{token}", get(success).post(success))
         .route("/ping/{token}/{what}", get(other).post(other))
+        .with_state(monitors)
 }
 
-async fn success(State(app): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
-    apply(&app, &token, Ping::Success { duration_ms: None }).await
+async fn success(State(monitors): State<Arc<Monitors>>, Path(token): Path<String>) -> Response {
+    apply(&monitors, &token, Ping::Success { duration_ms: None }).await
 }
 
 async fn other(
-    State(app): State<Arc<AppState>>,
+    State(monitors): State<Arc<Monitors>>,
     Path((token, what)): Path<(String, String)>,
 ) -> Response {
     let ping = match what.as_str() {
@@ -49,12 +50,12 @@ async fn other(
             }
         },
     };
-    apply(&app, &token, ping).await
+    apply(&monitors, &token, ping).await
 }
 
-async fn apply(app: &AppState, token: &str, ping: Ping) -> Response {
-    let Some((_, durable)) = app.monitors.ping(token, ping) else {
-        let msg = if app.monitors.has_token(token) {
+async fn apply(monitors: &Monitors, token: &str, ping: Ping) -> Response {
+    let Some((_, durable)) = monitors.ping(token, ping) else {
+        let msg = if monitors.has_token(token) {
             "this heartbeat monitor is paused; resume it to record pings\n"
         } else {
             "no heartbeat monitor has this token\n"

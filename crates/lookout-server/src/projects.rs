@@ -2,11 +2,12 @@
 //! (scrubber, rate limiter, monthly quota), kept in memory for the ingest hot path.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use lookout_core::limits::{month_start_ms, MonthlyQuota, RateLimiter};
 use lookout_core::scrub::Scrubber;
 use lookout_store::{Project, Store};
+use parking_lot::{Mutex, RwLock};
 
 /// A project and the state ingest needs for it.
 pub struct ProjectRuntime {
@@ -89,27 +90,18 @@ impl Projects {
             0
         };
         let rt = Arc::new(ProjectRuntime::new(project, used, now_ms));
-        self.by_id
-            .write()
-            .expect("projects lock")
-            .insert(rt.project.id, rt.clone());
+        self.by_id.write().insert(rt.project.id, rt.clone());
         Ok(rt)
     }
 
     /// One project by id.
     pub fn get(&self, id: i64) -> Option<Arc<ProjectRuntime>> {
-        self.by_id.read().expect("projects lock").get(&id).cloned()
+        self.by_id.read().get(&id).cloned()
     }
 
     /// All projects, by id.
     pub fn all(&self) -> Vec<Arc<ProjectRuntime>> {
-        let mut v: Vec<_> = self
-            .by_id
-            .read()
-            .expect("projects lock")
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<_> = self.by_id.read().values().cloned().collect();
         v.sort_by_key(|p| p.project.id);
         v
     }

@@ -15,14 +15,24 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lookout_core::signal::Signal;
+use lookout_core::backoff::Backoff;
 use lookout_store::{BatchResult, EventOutcome, Store, WriteBatch};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
+
+use crate::bus::SignalSender;
 
 /// The longest a batch waits for requests still being prepared. Longer (3 ms) made
 /// batches larger still but held every request in them longer: fewer events per second
 /// from a fixed number of clients.
 pub const GATHER: Duration = Duration::from_millis(1);
+
+/// A locked or briefly unavailable database should not fail a whole batch of SDK
+/// requests: three attempts, 50 and 100 ms apart, before the senders are told to retry.
+const RETRY: Backoff = Backoff {
+    base: Duration::from_millis(50),
+    cap: Duration::from_millis(100),
+    max_attempts: Some(3),
+};
 
 /// The writer's answer to one submission.
 pub type WriteReply = Result<Vec<EventOutcome>, String>;
@@ -43,17 +53,13 @@ enum Msg {
 #[derive(Debug, Clone, Copy)]
 pub struct QueueFull;
 
-/// Counters the writer keeps, for `/metrics` and the health check.
+/// Counters the writer keeps.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     /// Events (and other rows) waiting to be written.
     pub queued: AtomicUsize,
     /// Transactions committed.
     pub batches: AtomicUsize,
-    /// Events written (duplicates included).
-    pub events: AtomicUsize,
-    /// Failed transactions.
-    pub failures: AtomicUsize,
     /// Ingest requests being prepared (read, decoded, scrubbed) that will submit soon.
     pub preparing: AtomicUsize,
 }
@@ -74,7 +80,7 @@ impl Writer {
         capacity: usize,
         batch_size: usize,
         gather: Duration,
-        signals: broadcast::Sender<Signal>,
+        signals: SignalSender,
     ) -> (Writer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
@@ -170,7 +176,7 @@ fn run(
     batch_size: usize,
     gather: Duration,
     stats: Arc<WriterStats>,
-    signals: broadcast::Sender<Signal>,
+    signals: SignalSender,
 ) {
     let mut pending: Vec<Request> = Vec::new();
     let mut stopping = false;
@@ -229,9 +235,6 @@ fn run(
         match &result {
             Ok(res) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .events
-                    .fetch_add(merged.events.len(), Ordering::Relaxed);
                 tracing::debug!(
                     events = merged.events.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -242,7 +245,6 @@ fn run(
                 }
             }
             Err(e) => {
-                stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, events = merged.events.len(), "could not write a batch; the senders are told to retry");
             }
         }
@@ -261,18 +263,20 @@ fn run(
     }
 }
 
-/// A locked or briefly unavailable database should not fail a whole batch of SDK requests.
+/// Writes a batch, retrying as [`RETRY`] says.
 fn write_with_retry(store: &dyn Store, batch: &WriteBatch) -> lookout_store::Result<BatchResult> {
     let mut attempt = 0;
     loop {
+        attempt += 1;
         match store.write_batch(batch) {
             Ok(r) => return Ok(r),
-            Err(e) if attempt < 2 => {
-                attempt += 1;
-                tracing::warn!(error = %e, attempt, "write failed; retrying");
-                std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
-            }
-            Err(e) => return Err(e),
+            Err(e) => match RETRY.delay(attempt) {
+                Some(wait) => {
+                    tracing::warn!(error = %e, attempt, "write failed; retrying");
+                    std::thread::sleep(wait);
+                }
+                None => return Err(e),
+            },
         }
     }
 }
@@ -321,7 +325,7 @@ mod tests {
             })
             .unwrap()
             .id;
-        let (signals, _) = broadcast::channel(64);
+        let signals = crate::bus::signals();
         // A long gathering time, so that the test does not depend on the machine's speed.
         let (w, thread) = Writer::start(store, 100, 100, Duration::from_secs(10), signals);
 

@@ -405,9 +405,7 @@ fn a_monitor_down_then_up_gives_one_down_and_one_up_message() {
     let m = app.get("/api/v1/monitors").body[0].clone();
     let mid = m["id"].as_i64().unwrap();
     let first = m["status"]["next_check"].as_str().unwrap().to_string();
-    let first = time::OffsetDateTime::parse(&first, &time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let f = (first.unix_timestamp_nanos() / 1_000_000) as i64;
+    let f = first.parse::<jiff::Timestamp>().unwrap().as_millisecond();
     clock.set(f);
     settle();
     for _ in 0..2 {

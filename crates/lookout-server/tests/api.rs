@@ -265,7 +265,12 @@ fn retention_deletes_old_events_and_keeps_issues() {
     let (new, body) = envelope(&exception_event("E", "x", "app.ret", "f", 1));
     assert_eq!(app.post_envelope(body, &[]).status, 200);
     assert_eq!(clock.now_ms(), app.state().clock.now_ms());
-    let deleted = lookout_server::jobs::apply_retention(app.state());
+    let state = app.state();
+    let deleted = lookout_server::jobs::apply_retention(
+        state.store.as_ref(),
+        &state.projects,
+        clock.now_ms(),
+    );
     assert_eq!(deleted, 1);
     assert_eq!(
         app.get(&format!("/api/v1/projects/app/events/{old}"))

@@ -164,9 +164,8 @@ fn clock_now(clock: &ManualClock) -> i64 {
 }
 
 fn parse_iso(s: &str) -> i64 {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{s}: {e}"));
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
+    let t: jiff::Timestamp = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+    t.as_millisecond()
 }
 
 fn signals(app: &TestApp, monitor_id: i64) -> Vec<Value> {
@@ -272,7 +271,7 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
 
     // Roll-ups: the minute buckets hold one check each, the hour bucket all five.
     clock.set(T0 + 2 * 60 * MIN);
-    lookout_server::jobs::roll_up_checks(app.state());
+    lookout_server::jobs::roll_up_checks(app.state().store.as_ref(), clock_now(&clock));
     let hour = app
         .get(&format!(
             "/api/v1/monitors/{id}/rollups?resolution=hour&from={T0}"

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 /// Options of `lookout incident`.
@@ -188,8 +189,9 @@ fn text(v: &Value) -> String {
 fn token_from_config(explicit: Option<std::path::PathBuf>) -> Option<String> {
     let path = lookout_server::Config::locate(explicit.as_deref());
     let config = lookout_server::Config::load(path.as_deref()).ok()?;
-    if !config.server.api_token.is_empty() {
-        return Some(config.server.api_token.expose().to_string());
+    let token = config.server.api_token.expose_secret();
+    if !token.is_empty() {
+        return Some(token.to_string());
     }
     std::fs::read_to_string(config.server.data_dir.join("api-token"))
         .ok()

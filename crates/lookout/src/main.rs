@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lookout_server::Config;
+use secrecy::ExposeSecret;
 
 #[derive(Parser)]
 #[command(
@@ -117,7 +118,7 @@ fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     println!("  listen:   {}", config.server.listen);
     println!(
         "  database: {}",
-        if config.server.database_url.is_empty() {
+        if config.server.database_url.expose_secret().is_empty() {
             format!("SQLite in {}", config.server.data_dir.display())
         } else {
             "PostgreSQL (server.database_url)".to_string()
@@ -161,7 +162,10 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<()> {
         println!("lookout is listening on {}", running.state.public_url);
         println!("  local address: http://{}", running.addr);
         println!("  database:      {}", running.state.store.kind());
-        println!("  API token:     {}", running.state.api_token.expose());
+        println!(
+            "  API token:     {}",
+            running.state.api_token.expose_secret()
+        );
         for (p, dsn) in running.projects() {
             println!("  project {:<12} DSN: {dsn}", p.slug);
         }

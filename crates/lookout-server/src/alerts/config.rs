@@ -6,6 +6,7 @@ use std::time::Duration;
 use lookout_core::alert::policy::{Policies, SeverityPolicy};
 use lookout_core::alert::rule::{Condition, Rule};
 use lookout_core::alert::Severity;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// `[alerts]`.
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub struct AlertsConfig {
     /// Signs the acknowledge links in notifications; generated and kept in the data
     /// directory when empty (then links stay valid across restarts).
-    pub secret: crate::config::Secret,
+    pub secret: SecretString,
     /// How often windowed rules (error counts, p95, health fields) are evaluated.
     #[serde(with = "humantime_serde")]
     pub evaluate_every: Duration,
@@ -23,7 +24,7 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
-            secret: crate::config::Secret::default(),
+            secret: SecretString::default(),
             evaluate_every: Duration::from_secs(10),
         }
     }
@@ -147,4 +148,21 @@ impl RuleConfig {
         }
         Ok(rule)
     }
+}
+
+/// Refuses a condition that parses but that nothing feeds yet: a rule on it would be
+/// accepted and never fire. The message names the rule.
+pub fn refuse_unfed(rule: &Rule) -> Result<(), String> {
+    let (what, why) = match rule.condition {
+        Condition::ErrorRateAfterDeploy { .. } => {
+            ("errors after deploy", "lookout does not record deploys yet")
+        }
+        Condition::SloBurnRate { .. } => ("slo burn rate", "lookout does not compute SLOs yet"),
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "rule \"{}\": \"{what}\" is not evaluated yet ({why}), so this rule could never fire; \
+         remove it until that feature lands",
+        rule.name
+    ))
 }

@@ -9,18 +9,39 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lookout_core::alert::notify::OutboxStatus;
+use lookout_core::alert::timeline::TimelineKind;
+use lookout_core::clock::Clock;
 use lookout_notify::{Delivery, Next, Notification, RetryPolicy};
-use lookout_store::{AlertBatch, IncidentRef, OutboxMessage, OutboxUpdate, TimelineEntry};
+use lookout_store::{AlertBatch, IncidentRef, OutboxMessage, OutboxUpdate, Store, TimelineEntry};
+use tokio::sync::Notify;
 
-use crate::state::AppState;
+use super::channels::Channels;
+use super::links::AckLinks;
 
 /// Messages leased per round.
 const PAGE: u32 = 100;
 /// The longest the dispatcher sleeps: the injected clock is read, never waited on.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
 
+/// What the dispatcher works with.
+pub struct Dispatcher {
+    /// The outbox.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Where messages go.
+    pub channels: Arc<Channels>,
+    /// The acknowledge links messages carry.
+    pub links: Arc<AckLinks>,
+    /// The URL this server is reached at, for incident links.
+    pub public_url: String,
+    /// Told when messages are queued.
+    pub queued: Arc<Notify>,
+}
+
 /// Runs the dispatcher until aborted.
-pub async fn run(app: Arc<AppState>) {
+pub async fn run(app: Arc<Dispatcher>) {
     let policy = RetryPolicy::default();
     // When each channel last sent, for pacing.
     let mut last_sent: HashMap<String, i64> = HashMap::new();
@@ -46,11 +67,17 @@ pub async fn run(app: Arc<AppState>) {
         let mut sends = Vec::new();
         for (name, messages) in by_channel {
             let app = app.clone();
-            let Some(channel) = app.alerts.channels.get(&name).cloned() else {
+            let Some(channel) = app.channels.get(&name).cloned() else {
                 let a = app.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     for m in &messages {
-                        give_up(&a, m, now, "failed", "the channel is no longer configured");
+                        give_up(
+                            &a,
+                            m,
+                            now,
+                            OutboxStatus::Failed,
+                            "the channel is no longer configured",
+                        );
                     }
                 })
                 .await;
@@ -63,16 +90,7 @@ pub async fn run(app: Arc<AppState>) {
                 let a = app.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     for m in &messages {
-                        let _ = a.store.update_message(
-                            m.id,
-                            &OutboxUpdate {
-                                status: "pending".into(),
-                                attempts: m.attempts,
-                                next_attempt_ms: ready_at,
-                                last_error: m.last_error.clone(),
-                                sent_ms: None,
-                            },
-                        );
+                        put_back(&a, m, ready_at);
                     }
                 })
                 .await;
@@ -99,14 +117,14 @@ pub async fn run(app: Arc<AppState>) {
         .min(MAX_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            _ = app.alerts.queued.notified() => {}
+            _ = app.queued.notified() => {}
         }
     }
 }
 
 /// Sends one channel's due messages in batches of what the channel takes at once.
 fn deliver(
-    app: &AppState,
+    app: &Dispatcher,
     name: &str,
     channel: &dyn lookout_notify::Channel,
     messages: Vec<OutboxMessage>,
@@ -124,7 +142,7 @@ fn deliver(
                 app,
                 m,
                 now,
-                "broken",
+                OutboxStatus::Broken,
                 &format!("not sent: channel {name} is broken ({})", b.reason),
             );
         }
@@ -139,16 +157,7 @@ fn deliver(
         if !first && !channel.min_interval().is_zero() {
             // Only one request per round to a paced channel; the rest wait their turn.
             for m in batch.iter().chain(rest) {
-                let _ = app.store.update_message(
-                    m.id,
-                    &OutboxUpdate {
-                        status: "pending".into(),
-                        attempts: m.attempts,
-                        next_attempt_ms: now + channel.min_interval().as_millis() as i64,
-                        last_error: m.last_error.clone(),
-                        sent_ms: None,
-                    },
-                );
+                put_back(app, m, now + channel.min_interval().as_millis() as i64);
             }
             return;
         }
@@ -167,14 +176,14 @@ fn deliver(
 
 /// The notification of a stored message, with what is known only now: its id, the
 /// incident's id and links.
-fn notification(app: &AppState, m: &OutboxMessage) -> Option<Notification> {
+fn notification(app: &Dispatcher, m: &OutboxMessage) -> Option<Notification> {
     let mut n: Notification = serde_json::from_value(m.payload.clone()).ok()?;
     n.id = format!("ntf_{}", m.id);
     n.incident_id = m.incident_id;
     n.dedup_key = format!("lookout-incident-{}", m.incident_id);
     let base = app.public_url.trim_end_matches('/');
     n.incident_url = Some(format!("{base}/api/v1/incidents/{}", m.incident_id));
-    let page = app.alerts.ack_url(base, m.incident_id);
+    let page = app.links.url(m.incident_id);
     // The acknowledge page shows the runbook too: one link that works without a token.
     if let Some(rb) = n.runbook.as_mut() {
         rb.url = Some(format!("{page}#runbook"));
@@ -184,7 +193,7 @@ fn notification(app: &AppState, m: &OutboxMessage) -> Option<Notification> {
 }
 
 fn record(
-    app: &AppState,
+    app: &Dispatcher,
     name: &str,
     kind: &str,
     batch: &[OutboxMessage],
@@ -198,27 +207,27 @@ fn record(
         let (update, line) = match policy.next(attempts as u32, delivery) {
             Next::Done => (
                 OutboxUpdate {
-                    status: "sent".into(),
+                    status: OutboxStatus::Sent.as_str().into(),
                     attempts,
                     next_attempt_ms: now,
                     last_error: Some(delivery.to_string()),
                     sent_ms: Some(now),
                 },
                 (
-                    "notified",
+                    TimelineKind::Notified,
                     format!("{} sent to {name} ({kind}): {delivery}", m.event),
                 ),
             ),
             Next::RetryIn(wait) => (
                 OutboxUpdate {
-                    status: "pending".into(),
+                    status: OutboxStatus::Pending.as_str().into(),
                     attempts,
                     next_attempt_ms: now + wait.as_millis() as i64,
                     last_error: Some(delivery.to_string()),
                     sent_ms: None,
                 },
                 (
-                    "notify_failed",
+                    TimelineKind::NotifyFailed,
                     format!(
                         "{} to {name} failed (attempt {attempts}): {delivery}; retrying in {}",
                         m.event,
@@ -228,20 +237,20 @@ fn record(
             ),
             Next::GiveUp(reason) => {
                 let status = if matches!(delivery, Delivery::Broken { .. }) {
-                    "broken"
+                    OutboxStatus::Broken
                 } else {
-                    "failed"
+                    OutboxStatus::Failed
                 };
                 (
                     OutboxUpdate {
-                        status: status.into(),
+                        status: status.as_str().into(),
                         attempts,
                         next_attempt_ms: now,
                         last_error: Some(reason.clone()),
                         sent_ms: None,
                     },
                     (
-                        "notify_failed",
+                        TimelineKind::NotifyFailed,
                         format!("{} to {name} not delivered: {reason}", m.event),
                     ),
                 )
@@ -254,7 +263,7 @@ fn record(
             IncidentRef::Id(m.incident_id),
             TimelineEntry {
                 at_ms: now,
-                kind: line.0.to_string(),
+                kind: line.0.as_str().to_string(),
                 text: line.1,
                 actor: None,
             },
@@ -280,11 +289,25 @@ fn record(
     });
 }
 
-fn give_up(app: &AppState, m: &OutboxMessage, now: i64, status: &str, reason: &str) {
+/// Leaves a message pending until `at_ms` without counting an attempt.
+fn put_back(app: &Dispatcher, m: &OutboxMessage, at_ms: i64) {
     let _ = app.store.update_message(
         m.id,
         &OutboxUpdate {
-            status: status.into(),
+            status: OutboxStatus::Pending.as_str().into(),
+            attempts: m.attempts,
+            next_attempt_ms: at_ms,
+            last_error: m.last_error.clone(),
+            sent_ms: None,
+        },
+    );
+}
+
+fn give_up(app: &Dispatcher, m: &OutboxMessage, now: i64, status: OutboxStatus, reason: &str) {
+    let _ = app.store.update_message(
+        m.id,
+        &OutboxUpdate {
+            status: status.as_str().into(),
             attempts: m.attempts,
             next_attempt_ms: now,
             last_error: Some(reason.to_string()),
@@ -296,7 +319,7 @@ fn give_up(app: &AppState, m: &OutboxMessage, now: i64, status: &str, reason: &s
             IncidentRef::Id(m.incident_id),
             TimelineEntry {
                 at_ms: now,
-                kind: "notify_failed".into(),
+                kind: TimelineKind::NotifyFailed.as_str().into(),
                 text: format!("{} to {}: {reason}", m.event, m.channel),
                 actor: None,
             },

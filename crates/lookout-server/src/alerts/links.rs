@@ -5,28 +5,50 @@
 //! acknowledge by doing so.
 
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Signs and checks the acknowledge links of this server.
+pub struct AckLinks {
+    secret: SecretSlice<u8>,
+    public_url: String,
+}
+
+impl AckLinks {
+    /// Links under `public_url`, signed with `secret`.
+    pub fn new(secret: Vec<u8>, public_url: &str) -> AckLinks {
+        AckLinks {
+            secret: SecretSlice::from(secret),
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The acknowledge link of incident `id`.
+    pub fn url(&self, id: i64) -> String {
+        ack_url(&self.public_url, self.secret.expose_secret(), id)
+    }
+
+    /// Whether `sig` is incident `id`'s signature.
+    pub fn verify(&self, id: i64, sig: &str) -> bool {
+        verify(self.secret.expose_secret(), id, sig)
+    }
+}
 
 /// The signature of incident `id`: 32 hex digits (128 bits).
-pub fn sign(secret: &[u8], id: i64) -> String {
+fn sign(secret: &[u8], id: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("lookout-ack:{id}").as_bytes());
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 /// Whether `sig` is incident `id`'s signature, compared in constant time.
-pub fn verify(secret: &[u8], id: i64, sig: &str) -> bool {
-    let expected = sign(secret, id);
-    expected.len() == sig.len()
-        && expected
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+fn verify(secret: &[u8], id: i64, sig: &str) -> bool {
+    sign(secret, id).as_bytes().ct_eq(sig.as_bytes()).into()
 }
 
 /// The acknowledge link of incident `id`.
-pub fn ack_url(public_url: &str, secret: &[u8], id: i64) -> String {
+fn ack_url(public_url: &str, secret: &[u8], id: i64) -> String {
     format!(
         "{}/ack/{id}/{}",
         public_url.trim_end_matches('/'),
@@ -50,5 +72,8 @@ mod tests {
             ack_url("http://x:8080/", b"secret", 42),
             format!("http://x:8080/ack/42/{s}")
         );
+        let links = AckLinks::new(b"secret".to_vec(), "http://x:8080/");
+        assert_eq!(links.url(42), format!("http://x:8080/ack/42/{s}"));
+        assert!(links.verify(42, &s) && !links.verify(41, &s));
     }
 }

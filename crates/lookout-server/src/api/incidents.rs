@@ -9,6 +9,10 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use lookout_core::alert::incident::IncidentStatus;
+use lookout_core::alert::notify::OutboxStatus;
+use lookout_core::alert::silence::SilenceTarget;
+use lookout_core::alert::timeline::TimelineKind;
 use lookout_store::{
     AlertBatch, IncidentFilter, IncidentRef, IncidentRow, SilenceRow, TimelineEntry,
 };
@@ -16,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::blocking;
+use crate::alerts::RuleError;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time_fmt::iso;
@@ -65,16 +70,15 @@ pub async fn list(
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let statuses = match q.status.as_deref().unwrap_or("all") {
         "all" | "" => vec![],
-        "open" => vec!["triggered".to_string(), "acknowledged".to_string()],
-        s @ ("triggered" | "acknowledged" | "resolved") => vec![s.to_string()],
-        other => {
-            return Err(ApiError::bad_request(format!(
+        "open" => vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged],
+        other => vec![other.parse::<IncidentStatus>().map_err(|_| {
+            ApiError::bad_request(format!(
                 "status `{other}` is unknown: use open, triggered, acknowledged, resolved or all"
-            )))
-        }
+            ))
+        })?],
     };
     let filter = IncidentFilter {
-        statuses,
+        statuses: statuses.iter().map(|s| s.as_str().to_string()).collect(),
         subject: None,
         limit: q.limit.unwrap_or(50).clamp(1, 500),
         before_id: q.before,
@@ -114,11 +118,11 @@ pub async fn get(
                 "last_error": m.last_error,
                 "queued": iso(m.created_ms),
                 "sent": m.sent_ms.map(iso),
-                "next_attempt": (m.status == "pending").then(|| iso(m.next_attempt_ms)),
+                "next_attempt": (m.status == OutboxStatus::Pending.as_str()).then(|| iso(m.next_attempt_ms)),
             })
         })
         .collect();
-    if let Some(rb) = app.alerts.runbooks.get(&row.rule) {
+    if let Some(rb) = app.alerts.runbook(&row.rule) {
         v["runbook_text"] = json!(rb.text);
     }
     Ok(Json(v))
@@ -147,9 +151,9 @@ pub async fn action(
     let b = by.clone();
     let done = match action.as_str() {
         "ack" | "acknowledge" => {
-            tokio::task::spawn_blocking(move || a.alerts.acknowledge(&a, id, &b)).await
+            tokio::task::spawn_blocking(move || a.alerts.acknowledge(id, &b)).await
         }
-        "resolve" => tokio::task::spawn_blocking(move || a.alerts.resolve(&a, id, &b)).await,
+        "resolve" => tokio::task::spawn_blocking(move || a.alerts.resolve(id, &b)).await,
         "notes" | "note" => {
             let text = body
                 .text
@@ -165,7 +169,7 @@ pub async fn action(
                         IncidentRef::Id(id),
                         TimelineEntry {
                             at_ms: now,
-                            kind: "note".into(),
+                            kind: TimelineKind::Note.as_str().into(),
                             text,
                             actor: Some(b),
                         },
@@ -191,7 +195,6 @@ pub async fn action(
             format!("incident {id} is not open (or does not exist)"),
         ));
     }
-    app.alerts.queued.notify_one();
     let row = blocking(&app, move |s| s.get_incident(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
@@ -228,15 +231,14 @@ pub async fn create_rule(
 ) -> Result<Response, ApiError> {
     let Json(rc) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let a = app.clone();
-    let made = tokio::task::spawn_blocking(move || a.alerts.create_rule(&a, &rc))
+    let made = tokio::task::spawn_blocking(move || a.alerts.create_rule(&rc))
         .await
         .map_err(|e| ApiError::internal("an alert task failed", e))?;
     match made {
         Ok(rule) => Ok((StatusCode::CREATED, Json(rule_json(&app, &rule))).into_response()),
-        Err((key, msg)) if key == "name" && msg.contains("already exists") => {
-            Err(ApiError::new(StatusCode::CONFLICT, format!("name: {msg}")))
-        }
-        Err((key, msg)) => Err(ApiError::bad_request(format!("{key}: {msg}"))),
+        Err(e @ RuleError::Invalid { .. }) => Err(ApiError::bad_request(e.to_string())),
+        Err(e @ RuleError::Exists(_)) => Err(ApiError::new(StatusCode::CONFLICT, e.to_string())),
+        Err(e) => Err(ApiError::internal("cannot create the rule", e)),
     }
 }
 
@@ -253,7 +255,7 @@ pub async fn delete_rule(
     }
     let a = app.clone();
     let n = name.clone();
-    let found = tokio::task::spawn_blocking(move || a.alerts.delete_rule(&a, &n))
+    let found = tokio::task::spawn_blocking(move || a.alerts.delete_rule(&n))
         .await
         .map_err(|e| ApiError::internal("an alert task failed", e))?
         .map_err(|e| ApiError::internal("cannot delete the rule", e))?;
@@ -265,16 +267,15 @@ pub async fn delete_rule(
 
 pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let broken = blocking(&app, |s| s.broken_channels()).await?;
-    let mut names: Vec<&String> = app.alerts.channels.keys().collect();
-    names.sort();
     Ok(Json(
-        names
+        app.channels
+            .sorted()
             .into_iter()
-            .map(|n| {
-                let b = broken.iter().find(|b| &b.channel == n);
+            .map(|(n, channel)| {
+                let b = broken.iter().find(|b| b.channel == n);
                 json!({
                     "name": n,
-                    "kind": app.alerts.channels[n].kind(),
+                    "kind": channel.kind(),
                     "broken": b.map(|b| json!({"reason": b.reason, "since": iso(b.since_ms)})),
                 })
             })
@@ -287,7 +288,7 @@ pub async fn repair_channel(
     State(app): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !app.alerts.channels.contains_key(&name) {
+    if !app.channels.contains(&name) {
         return Err(ApiError::not_found(format!("no channel `{name}`")));
     }
     let now = app.clock.now_ms();
@@ -331,17 +332,17 @@ pub async fn create_silence(
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let now = app.clock.now_ms();
-    let (kind, target) = match (&req.rule, req.monitor_id, req.project_id) {
+    let target = match (&req.rule, req.monitor_id, req.project_id) {
         (Some(r), None, None) => {
             if !app.alerts.rules().iter().any(|x| &x.name == r) {
                 return Err(ApiError::bad_request(format!(
                     "rule: no rule named \"{r}\""
                 )));
             }
-            ("rule", r.clone())
+            SilenceTarget::Rule(r.clone())
         }
-        (None, Some(m), None) => ("monitor", m.to_string()),
-        (None, None, Some(p)) => ("project", p.to_string()),
+        (None, Some(m), None) => SilenceTarget::Monitor(m),
+        (None, None, Some(p)) => SilenceTarget::Project(p),
         _ => {
             return Err(ApiError::bad_request(
                 "give exactly one of rule, monitor_id or project_id",
@@ -349,13 +350,8 @@ pub async fn create_silence(
         }
     };
     let until = match (&req.until, req.duration) {
-        (Some(u), None) => {
-            time::OffsetDateTime::parse(u, &time::format_description::well_known::Rfc3339)
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-                .map_err(|_| {
-                    ApiError::bad_request(format!("until: `{u}` is not an RFC 3339 time"))
-                })?
-        }
+        (Some(u), None) => crate::time_fmt::parse(u)
+            .map_err(|_| ApiError::bad_request(format!("until: `{u}` is not an RFC 3339 time")))?,
         (None, Some(d)) => now + d.as_millis() as i64,
         _ => {
             return Err(ApiError::bad_request(
@@ -373,8 +369,8 @@ pub async fn create_silence(
     }
     let row = SilenceRow {
         id: 0,
-        target_kind: kind.into(),
-        target,
+        target_kind: target.kind().as_str().into(),
+        target: target.value(),
         until_ms: until,
         reason: req.reason,
         created_by: req.by,
@@ -382,7 +378,7 @@ pub async fn create_silence(
     };
     let created = blocking(&app, move |s| s.create_silence(&row)).await?;
     let a = app.clone();
-    let _ = tokio::task::spawn_blocking(move || a.alerts.load_silences(&a, now)).await;
+    let _ = tokio::task::spawn_blocking(move || a.alerts.load_silences(now)).await;
     Ok((StatusCode::CREATED, Json(silence_json(&created))).into_response())
 }
 
@@ -399,7 +395,7 @@ pub async fn delete_silence(
     }
     let now = app.clock.now_ms();
     let a = app.clone();
-    let _ = tokio::task::spawn_blocking(move || a.alerts.load_silences(&a, now)).await;
+    let _ = tokio::task::spawn_blocking(move || a.alerts.load_silences(now)).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -427,7 +423,7 @@ async fn signed_incident(
     let Ok(id) = id.parse::<i64>() else {
         return Err(refuse());
     };
-    if !app.alerts.verify_ack(id, sig) {
+    if !app.links.verify(id, sig) {
         return Err(refuse());
     }
     match blocking(app, move |s| s.get_incident(id)).await {
@@ -439,8 +435,7 @@ async fn signed_incident(
 fn page(app: &AppState, row: &IncidentRow, message: Option<&str>) -> Html<String> {
     let runbook = app
         .alerts
-        .runbooks
-        .get(&row.rule)
+        .runbook(&row.rule)
         .map(|r| {
             format!(
                 "<h2 id=\"runbook\">Runbook: {}</h2><pre>{}</pre>",
@@ -449,7 +444,7 @@ fn page(app: &AppState, row: &IncidentRow, message: Option<&str>) -> Html<String
             )
         })
         .unwrap_or_default();
-    let form = if row.status == "triggered" {
+    let form = if row.status == IncidentStatus::Triggered.as_str() {
         "<form method=\"post\"><label>Your name <input name=\"by\" required></label> <button type=\"submit\">Acknowledge</button></form>".to_string()
     } else {
         String::new()
@@ -507,13 +502,12 @@ pub async fn ack_submit(
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "acknowledge link".to_string());
     let (a, b, iid) = (app.clone(), by.clone(), row.id);
-    let done = tokio::task::spawn_blocking(move || a.alerts.acknowledge(&a, iid, &b)).await;
+    let done = tokio::task::spawn_blocking(move || a.alerts.acknowledge(iid, &b)).await;
     let msg = match done {
         Ok(Ok(true)) => format!("Acknowledged by {by}. Escalation stopped."),
         Ok(Ok(false)) => "This incident is no longer open.".to_string(),
         _ => "Could not acknowledge; try again.".to_string(),
     };
-    app.alerts.queued.notify_one();
     let row = blocking(&app, move |s| s.get_incident(iid))
         .await
         .ok()

@@ -14,6 +14,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use lookout_store::Store;
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -115,15 +117,11 @@ async fn require_token(
             StatusCode::UNAUTHORIZED,
             "missing API token: send `Authorization: Bearer <token>` (printed at start, or LOOKOUT_API_TOKEN)",
         )),
-        Some(t) if constant_time_eq(t.as_bytes(), app.api_token.expose().as_bytes()) => {
+        Some(t) if bool::from(t.as_bytes().ct_eq(app.api_token.expose_secret().as_bytes())) => {
             Ok(next.run(req).await)
         }
         Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API token")),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Runs a store call on the blocking pool.

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::blocking;
 use crate::error::ApiError;
 use crate::monitors::spec::{MonitorConfig, MonitorKind};
-use crate::monitors::{def_of, new_token};
+use crate::monitors::sync::{def_of, new_token};
 use crate::state::AppState;
 use crate::time_fmt::iso;
 
@@ -391,13 +391,11 @@ fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(ms);
     }
-    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "{key}: `{v}` is neither Unix milliseconds nor an RFC 3339 time"
-            ))
-        })
+    crate::time_fmt::parse(v).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{key}: `{v}` is neither Unix milliseconds nor an RFC 3339 time"
+        ))
+    })
 }
 
 #[derive(Deserialize)]

@@ -7,12 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lookout_core::limits::month_start_ms;
+use lookout_core::slug::is_slug;
 use lookout_store::{NewProject, Project, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{blocking, find_project};
-use crate::config::is_slug;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time_fmt::iso;
@@ -124,7 +124,7 @@ pub async fn stats(
     };
     let runtime = app.projects.get(id);
     let quota = runtime.as_ref().map(|r| {
-        let q = r.quota.lock().expect("quota lock");
+        let q = r.quota.lock();
         json!({ "limit": q.limit(), "used": q.used() })
     });
     Ok(Json(json!({

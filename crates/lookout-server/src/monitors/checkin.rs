@@ -7,10 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_core::heartbeat::{HeartbeatSchedule, HeartbeatSpec, Ping};
-use lookout_store::{CheckInRow, MonitorSource, NewMonitor};
+use lookout_store::{CheckInRow, Monitor, MonitorSource, NewMonitor, Store};
+use tokio::sync::mpsc;
 
-use super::spec::{MonitorConfig, MonitorKind};
-use crate::state::AppState;
+use super::spec::{MonitorConfig, MonitorDef, MonitorKind};
+use super::sync::new_token;
+use super::Monitors;
+use crate::bus::CheckIns;
 
 /// The monitor definition a Sentry `monitor_config` stands for.
 fn config_of(project: &str, slug: &str, spec: &HeartbeatSpec) -> MonitorConfig {
@@ -39,75 +42,73 @@ fn config_of(project: &str, slug: &str, spec: &HeartbeatSpec) -> MonitorConfig {
     }
 }
 
-/// Applies durable check-ins to their monitors, creating or updating monitors from
-/// `monitor_config`; runs after the ingest answer, off the request path.
-pub fn apply(app: Arc<AppState>, rows: Vec<CheckInRow>) {
-    tokio::spawn(async move {
+/// Applies durable check-ins to their monitors as ingest hands them over, creating or
+/// updating monitors from `monitor_config`; runs until the channel closes.
+pub async fn run(mut rx: mpsc::Receiver<CheckIns>, store: Arc<dyn Store>, monitors: Arc<Monitors>) {
+    while let Some(rows) = rx.recv().await {
         for row in rows {
-            if let Err(e) = apply_one(&app, &row).await {
+            if let Err(e) = apply_one(&store, &monitors, &row).await {
                 tracing::warn!(slug = %row.monitor_slug, error = %e, "check-in not applied to a monitor");
             }
         }
-    });
+    }
 }
 
-async fn apply_one(app: &Arc<AppState>, row: &CheckInRow) -> anyhow::Result<()> {
+async fn apply_one(
+    store: &Arc<dyn Store>,
+    monitors: &Monitors,
+    row: &CheckInRow,
+) -> anyhow::Result<()> {
     let Some(ping) = Ping::from_sentry_check_in(&row.status, row.duration_s) else {
         return Ok(());
     };
     if let Some(text) = &row.monitor_config {
-        upsert_from_config(app, row, text).await?;
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        let spec = HeartbeatSpec::from_sentry_monitor_config(&value)
+            .map_err(|e| anyhow::anyhow!("monitor_config: {e}"))?;
+        let (store, row) = (store.clone(), row.clone());
+        let stored =
+            tokio::task::spawn_blocking(move || upsert(store.as_ref(), &row, &spec)).await??;
+        if let Some((m, def)) = stored {
+            tracing::info!(monitor = %m.name, id = m.id, "monitor created or updated by a Sentry check-in");
+            monitors.upsert(m, def);
+        }
     }
-    if !app
-        .monitors
-        .check_in(row.project_id, &row.monitor_slug, ping, row.received_ms)
-    {
+    if !monitors.check_in(row.project_id, &row.monitor_slug, ping, row.received_ms) {
         tracing::debug!(slug = %row.monitor_slug, "check-in for an unknown monitor without monitor_config");
     }
     Ok(())
 }
 
-async fn upsert_from_config(
-    app: &Arc<AppState>,
+/// Creates or updates the monitor a check-in's `monitor_config` stands for; `None` when
+/// nothing changed or the monitor is declared elsewhere (config or API definitions win).
+fn upsert(
+    store: &dyn Store,
     row: &CheckInRow,
-    text: &str,
-) -> anyhow::Result<()> {
-    let value: serde_json::Value = serde_json::from_str(text)?;
-    let spec = HeartbeatSpec::from_sentry_monitor_config(&value)
-        .map_err(|e| anyhow::anyhow!("monitor_config: {e}"))?;
-    let project = app
-        .projects
-        .get(row.project_id)
-        .ok_or_else(|| anyhow::anyhow!("unknown project {}", row.project_id))?;
-    let config = config_of(&project.project.slug, &row.monitor_slug, &spec);
+    spec: &HeartbeatSpec,
+) -> anyhow::Result<Option<(Monitor, MonitorDef)>> {
+    let (pid, slug) = (row.project_id, &row.monitor_slug);
+    let project = store
+        .get_project(pid)?
+        .ok_or_else(|| anyhow::anyhow!("unknown project {pid}"))?;
+    let config = config_of(&project.slug, slug, spec);
     let def = config.validate()?;
-    let (store, pid, slug) = (app.store.clone(), row.project_id, row.monitor_slug.clone());
-    let now = row.received_ms;
     let spec_json = serde_json::to_value(&config)?;
-    let stored = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<_>> {
-        let existing = store.get_monitor_by_slug(pid, &slug)?;
-        let new = |token: Option<String>| NewMonitor {
-            name: slug.clone(),
-            kind: MonitorKind::Heartbeat.as_str().to_string(),
-            spec: spec_json.clone(),
-            source: MonitorSource::CheckIn,
-            project_id: Some(pid),
-            token,
-            slug: Some(slug.clone()),
-            now_ms: now,
-        };
-        Ok(match existing {
-            None => Some(store.create_monitor(&new(Some(super::new_token())))?),
-            // Declared in the config or through the API: those definitions win.
-            Some(m) if m.source != MonitorSource::CheckIn => None,
-            Some(m) if m.spec == spec_json => None,
-            Some(m) => store.update_monitor(m.id, &new(m.token.clone()))?,
-        })
-    })
-    .await??;
-    if let Some(m) = stored {
-        tracing::info!(monitor = %m.name, id = m.id, "monitor created or updated by a Sentry check-in");
-        app.monitors.upsert(m, def);
-    }
-    Ok(())
+    let new = |token: Option<String>| NewMonitor {
+        name: slug.clone(),
+        kind: MonitorKind::Heartbeat.as_str().to_string(),
+        spec: spec_json.clone(),
+        source: MonitorSource::CheckIn,
+        project_id: Some(pid),
+        token,
+        slug: Some(slug.clone()),
+        now_ms: row.received_ms,
+    };
+    let stored = match store.get_monitor_by_slug(pid, slug)? {
+        None => Some(store.create_monitor(&new(Some(new_token())))?),
+        Some(m) if m.source != MonitorSource::CheckIn => None,
+        Some(m) if m.spec == spec_json => None,
+        Some(m) => store.update_monitor(m.id, &new(m.token.clone()))?,
+    };
+    Ok(stored.map(|m| (m, def)))
 }

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lookout_core::backoff::Backoff;
 use lookout_core::signal::Signal;
-use lookout_store::{CheckBatch, CheckRecord, MonitorStatus, OutageChange};
+use lookout_store::{CheckBatch, CheckRecord, MonitorStatus, OutageChange, Store};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::state::AppState;
+use crate::bus::SignalSender;
 
 /// Results per transaction at most.
 const MAX_BATCH: usize = 1_000;
@@ -17,6 +18,12 @@ const MAX_BATCH: usize = 1_000;
 const LINGER: Duration = Duration::from_millis(250);
 /// Records waiting for the recorder before new ones are dropped.
 pub const QUEUE: usize = 50_000;
+/// Waits between attempts while the database is unavailable; the recorder never gives up.
+const RETRY: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    cap: Duration::from_secs(30),
+    max_attempts: None,
+};
 
 /// What one check or ping produced.
 #[derive(Debug, Default)]
@@ -43,12 +50,17 @@ impl Record {
     }
 }
 
+/// What the recorder writes to, and whom it tells of signals.
+pub struct Sink {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Wakes the alert loop for each signal written.
+    pub signals: SignalSender,
+}
+
 /// Drains `rx` into the store until `stop` fires; then writes what is queued and returns.
-pub async fn run(
-    state: Arc<AppState>,
-    mut rx: mpsc::Receiver<Record>,
-    mut stop: oneshot::Receiver<()>,
-) {
+pub async fn run(sink: Sink, mut rx: mpsc::Receiver<Record>, mut stop: oneshot::Receiver<()>) {
+    let sink = Arc::new(sink);
     let mut acks = Vec::new();
     loop {
         let mut batch = CheckBatch::default();
@@ -65,7 +77,7 @@ pub async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
-        write(&state, batch).await;
+        write(&sink, batch).await;
         for ack in acks.drain(..) {
             let _ = ack.send(());
         }
@@ -75,7 +87,7 @@ pub async fn run(
         add(&mut batch, &mut acks, r);
     }
     if !batch.results.is_empty() || !batch.statuses.is_empty() || !batch.signals.is_empty() {
-        write(&state, batch).await;
+        write(&sink, batch).await;
     }
     for ack in acks {
         let _ = ack.send(());
@@ -98,11 +110,11 @@ fn add(batch: &mut CheckBatch, acks: &mut Vec<oneshot::Sender<()>>, r: Record) {
 
 /// Writes a batch, retrying while the database is unavailable: signals and outages must
 /// not be lost to a transient failure.
-async fn write(state: &Arc<AppState>, batch: CheckBatch) {
+async fn write(sink: &Arc<Sink>, batch: CheckBatch) {
     let batch = Arc::new(batch);
-    let mut backoff = Duration::from_millis(200);
+    let mut failed = 0u32;
     loop {
-        let (s, b) = (state.clone(), batch.clone());
+        let (s, b) = (sink.clone(), batch.clone());
         let res = tokio::task::spawn_blocking(move || s.store.write_checks(&b)).await;
         match res {
             Ok(Ok(signals)) => {
@@ -113,19 +125,20 @@ async fn write(state: &Arc<AppState>, batch: CheckBatch) {
                         detail = sig.detail.as_deref().unwrap_or(""),
                         "monitor signal"
                     );
-                    let _ = state.signals.send(sig);
+                    let _ = sink.signals.send(sig);
                 }
                 return;
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot write check results; retrying");
+                failed = failed.saturating_add(1);
+                let wait = RETRY.delay(failed).unwrap_or(RETRY.cap);
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot write check results; retrying");
+                tokio::time::sleep(wait).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, "the check writer panicked; results of one batch are lost");
                 return;
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }

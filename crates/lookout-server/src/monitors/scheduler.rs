@@ -1,11 +1,20 @@
-//! The scheduler loop: wakes when the earliest check is due (or when monitors change),
-//! starts every due check on its own task so a slow target never delays the others, and
-//! bounds how many run at once.
+//! The scheduler: the queue of due checks and heartbeat deadlines, and the loop that
+//! wakes when the earliest is due (or when monitors change), starts every due check on
+//! its own task so a slow target never delays the others, and bounds how many run at
+//! once. Lateness (start minus scheduled time) is kept for `/api/health`.
 
+use std::cmp::Reverse;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Monitors;
+use lookout_probe::CheckResult;
+
+use super::spec::Probe;
+use super::{Inner, Monitors, SchedulerStats};
+use crate::bus::MonitorFact;
+
+/// Lateness is judged over this trailing window.
+const LATENESS_WINDOW_MS: i64 = 60_000;
 
 /// The longest the loop sleeps: an injected clock may jump, and is only read, never
 /// waited on, so the loop must look again at least this often.
@@ -41,6 +50,155 @@ pub async fn run(monitors: Arc<Monitors>) {
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = monitors.wake.notified() => {}
+        }
+    }
+}
+
+/// A check due to run.
+struct DueCheck {
+    id: i64,
+    generation: u64,
+    scheduled_ms: i64,
+    check: Arc<lookout_probe::Check>,
+}
+
+impl Monitors {
+    /// Scheduler figures.
+    pub fn stats(&self) -> SchedulerStats {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        inner.trim_lateness(now);
+        let mut late: Vec<i64> = inner.lateness.iter().map(|&(_, l)| l).collect();
+        late.sort_unstable();
+        let pct = |p: f64| -> i64 {
+            if late.is_empty() {
+                return 0;
+            }
+            let rank = ((p * late.len() as f64).ceil() as usize).clamp(1, late.len());
+            late[rank - 1]
+        };
+        SchedulerStats {
+            monitors: inner.entries.len(),
+            running: inner.entries.values().filter(|e| e.running).count(),
+            checks_started: inner.checks_started,
+            overdue: inner.overdue,
+            late_p50_ms: pct(0.5),
+            late_p99_ms: pct(0.99),
+            late_max_ms: late.last().copied().unwrap_or(0),
+        }
+    }
+
+    /// Takes every check that is due at `now`, marking it running. Heartbeat deadlines are
+    /// handled here directly (they need no I/O); outbound checks are returned to be run.
+    fn take_due(&self, now: i64) -> Vec<DueCheck> {
+        let mut inner = self.lock();
+        let mut out = Vec::new();
+        let mut records = Vec::new();
+        while let Some(&Reverse((due, id, gen))) = inner.queue.peek() {
+            if due > now {
+                break;
+            }
+            inner.queue.pop();
+            let until = inner.maintenance_until(id, now);
+            let Some(e) = inner.entries.get_mut(&id) else {
+                continue;
+            };
+            if e.generation != gen || e.queued != Some(due) || e.running {
+                continue;
+            }
+            e.queued = None;
+            match &e.def.probe {
+                Probe::Check(check) => {
+                    e.running = true;
+                    out.push(DueCheck {
+                        id,
+                        generation: gen,
+                        scheduled_ms: due,
+                        check: check.clone(),
+                    });
+                }
+                Probe::Heartbeat(_) => {
+                    let record = e.heartbeat_tick(now, until);
+                    if let Some(r) = record {
+                        records.push(r);
+                    }
+                    if let Some(next) = e.next_due() {
+                        inner.schedule(id, next.max(now + 1));
+                    }
+                }
+            }
+        }
+        inner.overdue = out.len();
+        inner.checks_started += out.len() as u64;
+        drop(inner);
+        for r in records {
+            self.send(r);
+        }
+        out
+    }
+
+    /// When the next item is due, if any.
+    fn next_due(&self) -> Option<i64> {
+        self.lock().queue.peek().map(|Reverse((due, _, _))| *due)
+    }
+
+    /// Applies a finished check: state machine, TLS warnings, outage and signals; then
+    /// schedules the next check.
+    fn finish(&self, due: &DueCheck, started_ms: i64, result: CheckResult) {
+        let mut inner = self.lock();
+        inner
+            .lateness
+            .push_back((started_ms, started_ms - due.scheduled_ms));
+        inner.trim_lateness(started_ms);
+        let until = inner.maintenance_until(due.id, started_ms);
+        let Some(e) = inner.entries.get_mut(&due.id) else {
+            return;
+        };
+        if e.generation != due.generation {
+            // Redefined or paused while the check ran: its result belongs to the old one.
+            e.running = false;
+            return;
+        }
+        e.running = false;
+        let had_health = e.has_health;
+        let record = e.apply_check(due.scheduled_ms, started_ms, &result, until);
+        let health = (had_health || e.has_health).then_some(MonitorFact::Health {
+            id: due.id,
+            checks: result.health_checks,
+        });
+        let next = e.next_due().map(|n| n.max(started_ms + 1));
+        if let Some(next) = next {
+            inner.schedule(due.id, next);
+        }
+        drop(inner);
+        self.send(record);
+        if let Some(fact) = health {
+            self.tell(fact);
+        }
+    }
+}
+
+impl Inner {
+    /// Queues monitor `id` at `due`, unless it is already queued as early.
+    pub(super) fn schedule(&mut self, id: i64, due: i64) {
+        let Some(e) = self.entries.get_mut(&id) else {
+            return;
+        };
+        if e.queued.is_some_and(|q| q <= due) {
+            return;
+        }
+        e.queued = Some(due);
+        let gen = e.generation;
+        self.queue.push(Reverse((due, id, gen)));
+    }
+
+    pub(super) fn trim_lateness(&mut self, now: i64) {
+        while self
+            .lateness
+            .front()
+            .is_some_and(|&(t, _)| t < now - LATENESS_WINDOW_MS)
+        {
+            self.lateness.pop_front();
         }
     }
 }

@@ -8,23 +8,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_core::heartbeat::{HeartbeatSchedule, HeartbeatSpec};
-use lookout_core::monitor::{MonitorSettings, DEFAULT_TLS_THRESHOLDS};
+use lookout_core::monitor::{MonitorDefaults, MonitorSettings};
 use lookout_core::schedule::CronSchedule;
+use lookout_core::slug::is_slug;
 use lookout_probe::http::Keyword;
 use lookout_probe::{Check, HttpCheck, JsonCondition, StatusCodes, TcpCheck, TlsCheck, TlsOptions};
 use serde::{Deserialize, Serialize};
 
-/// No check runs more often than this: a small team's sites deserve care, not load.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
-/// The retry interval may be shorter than the interval, but not absurdly short.
-pub const MIN_RETRY_INTERVAL: Duration = Duration::from_secs(5);
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
-const DEFAULT_RETRY: Duration = Duration::from_secs(20);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A target slower than a minute is down for anyone using it; the limit also bounds how
-/// late a result can be written (roll-ups wait that long).
-const MAX_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+/// Milliseconds as a duration, for the core's defaults and limits.
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.max(0) as u64)
+}
+
+/// The key a cron parse error is about: the time zone, or the expression.
+pub(super) fn cron_key(error: &str) -> &'static str {
+    if error.contains("time zone") {
+        "timezone"
+    } else {
+        "cron"
+    }
+}
 
 /// The kinds of monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,25 +285,30 @@ impl MonitorConfig {
         }
         self.reject_foreign_keys()?;
 
-        let interval = self.interval.unwrap_or(DEFAULT_INTERVAL);
-        if self.kind != MonitorKind::Heartbeat && interval < MIN_INTERVAL {
+        let defaults = MonitorDefaults::default();
+        let min_interval = ms(MonitorSettings::MIN_INTERVAL_MS);
+        let interval = self.interval.unwrap_or(ms(defaults.settings.interval_ms));
+        if self.kind != MonitorKind::Heartbeat && interval < min_interval {
             return Err(err(
                 "interval",
                 format!(
                     "{} is under the floor of {}; checks may run at most every 10 seconds",
                     humantime::format_duration(interval),
-                    humantime::format_duration(MIN_INTERVAL)
+                    humantime::format_duration(min_interval)
                 ),
             ));
         }
-        let retry = self.retry_interval.unwrap_or(DEFAULT_RETRY.min(interval));
-        if retry < MIN_RETRY_INTERVAL {
+        let retry = self
+            .retry_interval
+            .unwrap_or(ms(defaults.settings.retry_interval_ms).min(interval));
+        let min_retry = ms(MonitorSettings::MIN_RETRY_INTERVAL_MS);
+        if retry < min_retry {
             return Err(err(
                 "retry_interval",
                 format!(
                     "{} is under the floor of {}",
                     humantime::format_duration(retry),
-                    humantime::format_duration(MIN_RETRY_INTERVAL)
+                    humantime::format_duration(min_retry)
                 ),
             ));
         }
@@ -311,20 +319,26 @@ impl MonitorConfig {
                     .into(),
             ));
         }
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT.min(interval));
-        if timeout.is_zero() || timeout > interval || timeout > MAX_TIMEOUT {
+        let timeout = self
+            .timeout
+            .unwrap_or(ms(defaults.timeout_ms).min(interval));
+        if timeout.is_zero() || timeout > interval || timeout > ms(MonitorDefaults::MAX_TIMEOUT_MS)
+        {
             return Err(err(
                 "timeout",
                 "must be more than 0, at most 60s and at most the interval, so checks of one monitor never overlap"
                     .into(),
             ));
         }
-        let alert_after = self.alert_after.unwrap_or(2);
-        let recover_after = self.recover_after.unwrap_or(1);
-        if !(1..=100).contains(&alert_after) {
+        let alert_after = self.alert_after.unwrap_or(defaults.settings.alert_after);
+        let recover_after = self
+            .recover_after
+            .unwrap_or(defaults.settings.recover_after);
+        let streaks = 1..=MonitorSettings::MAX_STREAK;
+        if !streaks.contains(&alert_after) {
             return Err(err("alert_after", "must be between 1 and 100".into()));
         }
-        if !(1..=100).contains(&recover_after) {
+        if !streaks.contains(&recover_after) {
             return Err(err("recover_after", "must be between 1 and 100".into()));
         }
         let settings = MonitorSettings {
@@ -341,7 +355,7 @@ impl MonitorConfig {
                 ))
             }
             Some(days) => days.clone(),
-            None => DEFAULT_TLS_THRESHOLDS.to_vec(),
+            None => defaults.tls_expiry_days.clone(),
         };
         let tls = match &self.ca_file {
             None => TlsOptions::default(),
@@ -397,7 +411,7 @@ impl MonitorConfig {
                     true,
                 )
             }
-            _ => (Probe::Heartbeat(self.heartbeat(&err)?), false),
+            _ => (Probe::Heartbeat(self.heartbeat(&defaults, &err)?), false),
         };
         Ok(MonitorDef {
             config: self.clone(),
@@ -493,12 +507,13 @@ impl MonitorConfig {
 
     fn heartbeat(
         &self,
+        defaults: &MonitorDefaults,
         err: &dyn Fn(&str, String) -> SpecError,
     ) -> Result<HeartbeatSpec, SpecError> {
         let schedule = match (&self.period, &self.cron) {
             (Some(_), Some(_)) => return Err(err("cron", "give period or cron, not both".into())),
             (Some(p), None) => {
-                if *p < Duration::from_secs(60) {
+                if *p < ms(MonitorDefaults::MIN_HEARTBEAT_PERIOD_MS) {
                     return Err(err("period", "must be at least 1 minute".into()));
                 }
                 HeartbeatSchedule::Period {
@@ -506,14 +521,8 @@ impl MonitorConfig {
                 }
             }
             (None, Some(expr)) => HeartbeatSchedule::Cron(
-                CronSchedule::parse(expr, self.timezone.as_deref()).map_err(|e| {
-                    let key = if e.contains("time zone") {
-                        "timezone"
-                    } else {
-                        "cron"
-                    };
-                    err(key, e)
-                })?,
+                CronSchedule::parse(expr, self.timezone.as_deref())
+                    .map_err(|e| err(cron_key(&e), e))?,
             ),
             (None, None) => {
                 return Err(err(
@@ -539,7 +548,7 @@ impl MonitorConfig {
             }
         }
         if let Some(s) = &self.slug {
-            if !crate::config::is_slug(s) {
+            if !is_slug(s) {
                 return Err(err(
                     "slug",
                     format!("`{s}` is not a slug: use lower-case letters, digits, `-` and `_`"),
@@ -553,13 +562,14 @@ impl MonitorConfig {
                 ));
             }
         }
-        Ok(HeartbeatSpec {
-            schedule,
-            grace_ms: self.grace.unwrap_or(DEFAULT_GRACE).as_millis() as i64,
-            max_runtime_ms: self.max_runtime.map(|d| d.as_millis() as i64),
-            failure_threshold: self.alert_after.unwrap_or(1),
-            recovery_threshold: self.recover_after.unwrap_or(1),
-        })
+        let grace_ms = self
+            .grace
+            .map_or(defaults.heartbeat_grace_ms, |d| d.as_millis() as i64);
+        let mut spec = HeartbeatSpec::new(schedule, grace_ms);
+        spec.max_runtime_ms = self.max_runtime.map(|d| d.as_millis() as i64);
+        spec.failure_threshold = self.alert_after.unwrap_or(spec.failure_threshold);
+        spec.recovery_threshold = self.recover_after.unwrap_or(spec.recovery_threshold);
+        Ok(spec)
     }
 
     /// A key set that the kind does not use is a mistake worth naming.

@@ -132,6 +132,19 @@ impl Engine {
         self.monitor_names = names;
     }
 
+    /// Names one monitor (a monitor defined or renamed), or forgets it (`None`: deleted).
+    pub fn set_monitor_name(&mut self, id: i64, name: Option<String>) {
+        match name {
+            Some(n) => self.monitor_names.insert(id, n),
+            None => self.monitor_names.remove(&id),
+        };
+    }
+
+    /// A monitor's name, if known.
+    pub fn monitor_name(&self, id: i64) -> Option<&str> {
+        self.monitor_names.get(&id).map(String::as_str)
+    }
+
     /// Takes back the open incidents stored before a restart. Their timers continue
     /// from the stored times; incidents of rules no longer configured resolve at the
     /// next [`Engine::tick`].

@@ -1,0 +1,191 @@
+//! The evaluation loop: new signals (read from the store by cursor, oldest first),
+//! windowed measures every `evaluate_every`, silences, and the engine's timers when one
+//! is due. Woken by signal wake-ups, by a rule removed, or every [`MAX_SLEEP`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::{broadcast, mpsc};
+
+use super::measures;
+use super::step::SIGNAL_CURSOR;
+use super::Alerts;
+use crate::bus::MonitorFact;
+use lookout_core::signal::Signal;
+
+/// Signals read per step.
+const SIGNAL_PAGE: u32 = 500;
+/// The longest the loop sleeps: the injected clock is read, never waited on.
+const MAX_SLEEP: Duration = Duration::from_millis(200);
+/// The shortest time between two runs woken by signals. Under an error storm a signal
+/// comes with every ingest batch (hundreds a second), and with the reference rules most
+/// runs count occurrences into open incidents: a write each, competing with ingest for
+/// the database. Waiting this long gathers them into one run and adds at most this much
+/// to a signal's way to a channel; a signal after a quiet moment waits for nothing.
+const SIGNAL_RUN_GAP: Duration = Duration::from_millis(25);
+
+/// What the monitors reported, as the loop keeps it.
+#[derive(Default)]
+struct MonitorView {
+    /// The latest health document `checks` of each health monitor that read one.
+    health: HashMap<i64, serde_json::Value>,
+    /// Monitors defined, renamed or deleted since the last run (`None`: deleted).
+    renamed: Vec<(i64, Option<String>)>,
+}
+
+impl MonitorView {
+    fn apply(&mut self, fact: MonitorFact) {
+        match fact {
+            MonitorFact::Defined { id, name } => {
+                self.health.remove(&id);
+                self.renamed.push((id, Some(name)));
+            }
+            MonitorFact::Removed { id } => {
+                self.health.remove(&id);
+                self.renamed.push((id, None));
+            }
+            MonitorFact::Health {
+                id,
+                checks: Some(c),
+            } => {
+                self.health.insert(id, c);
+            }
+            MonitorFact::Health { id, checks: None } => {
+                self.health.remove(&id);
+            }
+        }
+    }
+}
+
+/// Runs the evaluation loop until aborted.
+pub async fn run(
+    alerts: Arc<Alerts>,
+    mut signals: broadcast::Receiver<Signal>,
+    mut facts: mpsc::Receiver<MonitorFact>,
+) {
+    let view = Arc::new(Mutex::new(MonitorView::default()));
+    let mut next_measure = 0i64;
+    let mut cursor = {
+        let a = alerts.clone();
+        tokio::task::spawn_blocking(move || a.initial_cursor())
+            .await
+            .unwrap_or(0)
+    };
+    loop {
+        {
+            let mut v = view.lock();
+            while let Ok(fact) = facts.try_recv() {
+                v.apply(fact);
+            }
+        }
+        let run_started = Instant::now();
+        let now = alerts.clock.now_ms();
+        let measure = now >= next_measure;
+        let (a, v) = (alerts.clone(), view.clone());
+        let res = tokio::task::spawn_blocking(move || a.evaluate(now, cursor, measure, &v)).await;
+        match res {
+            Ok(Ok(c)) => {
+                cursor = c;
+                if measure {
+                    next_measure = now + alerts.evaluate_every_ms;
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "alert evaluation failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "alert evaluation panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MAX_SLEEP) => {}
+            _ = signals.recv() => {
+                let since = run_started.elapsed();
+                if since < SIGNAL_RUN_GAP {
+                    tokio::time::sleep(SIGNAL_RUN_GAP - since).await;
+                }
+                // The writer sends each signal of a batch: one run reads them all.
+                while !matches!(
+                    signals.try_recv(),
+                    Err(TryRecvError::Empty | TryRecvError::Closed)
+                ) {}
+            }
+            _ = alerts.wake.notified() => {}
+        }
+    }
+}
+
+impl Alerts {
+    /// One run of the loop; returns the new signal cursor. Blocking.
+    fn evaluate(
+        &self,
+        now: i64,
+        mut cursor: i64,
+        measure: bool,
+        view: &Mutex<MonitorView>,
+    ) -> anyhow::Result<i64> {
+        let renamed = std::mem::take(&mut view.lock().renamed);
+        if !renamed.is_empty() {
+            let mut engine = self.engine();
+            for (id, name) in renamed {
+                engine.set_monitor_name(id, name);
+            }
+        }
+        // New signals, oldest first, a page at a time.
+        loop {
+            let page = self.store.signals_after(cursor, SIGNAL_PAGE)?;
+            let Some(last) = page.last().map(|s| s.id) else {
+                break;
+            };
+            self.step(now, Some(last), |e| {
+                page.iter().flat_map(|s| e.on_signal(now, s)).collect()
+            })?;
+            cursor = last;
+            if page.len() < SIGNAL_PAGE as usize {
+                break;
+            }
+        }
+        if measure {
+            let rules = self.rules();
+            let projects: Vec<i64> = self.projects.all().iter().map(|p| p.project.id).collect();
+            let mut values = measures::stored(self.store.as_ref(), &projects, &rules, now)?;
+            values.extend(measures::health(&rules, &view.lock().health));
+            if !values.is_empty() {
+                self.step(now, None, |e| {
+                    values
+                        .iter()
+                        .flat_map(|(rule, subject, v)| e.on_measure(now, rule, *subject, *v))
+                        .collect()
+                })?;
+            }
+            self.load_silences(now)?;
+        }
+        // Timers only when one is due: a tick walks every open incident.
+        let due = self.engine().next_deadline_ms().is_some_and(|t| t <= now);
+        if due {
+            self.step(now, None, |e| e.tick(now))?;
+        }
+        Ok(cursor)
+    }
+
+    /// Where signal handling resumes: the stored cursor, or on the very first start the
+    /// newest signal (old facts are not news). Blocking.
+    fn initial_cursor(&self) -> i64 {
+        match self.store.cursor(SIGNAL_CURSOR) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                let mut last = 0;
+                while let Ok(page) = self.store.signals_after(last, SIGNAL_PAGE) {
+                    match page.last() {
+                        Some(s) => last = s.id,
+                        None => break,
+                    }
+                }
+                last
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the alert cursor; starting from the newest signal");
+                0
+            }
+        }
+    }
+}

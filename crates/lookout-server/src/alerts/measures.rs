@@ -1,0 +1,133 @@
+//! Windowed measures of the measured rules: error counts and p95 latency per project
+//! (read from the store), health document fields per monitor (from the health documents
+//! the monitors reported).
+
+use std::collections::HashMap;
+
+use lookout_core::alert::engine::Subject;
+use lookout_core::alert::rule::{Condition, Rule};
+use lookout_store::{EventCountFilter, Store};
+
+/// A rule's measure of one subject.
+pub(super) type Measure = (String, Subject, f64);
+
+/// Transactions a p95 is computed from at most.
+const P95_SAMPLE: u32 = 100_000;
+
+fn in_scope(scope: &Option<Vec<i64>>, id: i64) -> bool {
+    scope.as_ref().is_none_or(|s| s.contains(&id))
+}
+
+/// The store's measures at `now` of every rule counting errors or latency, per project.
+pub(super) fn stored(
+    store: &dyn Store,
+    projects: &[i64],
+    rules: &[Rule],
+    now: i64,
+) -> anyhow::Result<Vec<Measure>> {
+    let mut out = Vec::new();
+    for rule in rules {
+        match &rule.condition {
+            Condition::ErrorCount {
+                window_ms, filter, ..
+            } => {
+                let f = EventCountFilter {
+                    levels: match filter.level {
+                        Some(l) => vec![l.as_str().to_string()],
+                        None => EventCountFilter::default().levels,
+                    },
+                    environment: filter.environment.clone(),
+                    release: filter.release.clone(),
+                };
+                for &p in projects.iter().filter(|p| in_scope(&rule.projects, **p)) {
+                    let n = store.count_events(p, now - window_ms, now + 1, &f)?;
+                    out.push((rule.name.clone(), Subject::Project(p), n as f64));
+                }
+            }
+            Condition::LatencyP95 { window_ms, .. } => {
+                for &p in projects.iter().filter(|p| in_scope(&rule.projects, **p)) {
+                    let mut d: Vec<f64> = store
+                        .list_transactions(p, now - window_ms, P95_SAMPLE)?
+                        .iter()
+                        .map(|t| t.duration_ms)
+                        .collect();
+                    if d.is_empty() {
+                        continue;
+                    }
+                    d.sort_by(f64::total_cmp);
+                    let rank = ((0.95 * d.len() as f64).ceil() as usize).clamp(1, d.len());
+                    out.push((rule.name.clone(), Subject::Project(p), d[rank - 1]));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The health-field measures: each rule on a health field, read from the latest
+/// document of every health monitor in its scope.
+pub(super) fn health(rules: &[Rule], documents: &HashMap<i64, serde_json::Value>) -> Vec<Measure> {
+    let mut out = Vec::new();
+    for rule in rules {
+        let Condition::HealthField { path, .. } = &rule.condition else {
+            continue;
+        };
+        for (&monitor, checks) in documents {
+            if !in_scope(&rule.monitors, monitor) {
+                continue;
+            }
+            if let Some(v) = health_value(checks, path) {
+                out.push((rule.name.clone(), Subject::Monitor(monitor), v));
+            }
+        }
+    }
+    out
+}
+
+/// A number in a health document's `checks`, by dotted path (`memory.percentage`).
+fn health_value(checks: &serde_json::Value, path: &str) -> Option<f64> {
+    let mut v = checks;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    v.as_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_core::alert::Severity;
+    use serde_json::json;
+
+    #[test]
+    fn health_fields_are_read_by_path_for_monitors_in_scope() {
+        let memory = Condition::parse("health memory > 90%").unwrap();
+        let mut scoped = Rule::new("Memory", memory.clone(), Severity::High);
+        scoped.monitors = Some(vec![1]);
+        let all = Rule::new(
+            "Latency",
+            Condition::parse("health database.latency > 100ms").unwrap(),
+            Severity::Low,
+        );
+        let docs = HashMap::from([
+            (
+                1,
+                json!({"memory": {"percentage": 93.5}, "database": {"latency": 120}}),
+            ),
+            (
+                2,
+                json!({"memory": {"percentage": 40}, "database": {"status": "ok"}}),
+            ),
+        ]);
+        let mut got = health(&[scoped, all], &docs);
+        got.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        assert_eq!(
+            got,
+            vec![
+                ("Latency".to_string(), Subject::Monitor(1), 120.0),
+                ("Memory".to_string(), Subject::Monitor(1), 93.5),
+            ]
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The monitors defined: adding, redefining, pausing and removing them, and what the API
+//! reads of them (live status, timings, the next check).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lookout_core::heartbeat::HeartbeatState;
+use lookout_core::monitor::MonitorState;
+use lookout_store::{Maintenance, Monitor, MonitorStatus};
+
+use super::maintenance::ConfigWindow;
+use super::recorder::Record;
+use super::spec::{MonitorDef, Probe};
+use super::{token_key, Entry, Inner, Monitors};
+use crate::bus::MonitorFact;
+
+impl Monitors {
+    /// Adds or replaces a monitor (its definition already validated). The state machine
+    /// is restored from the stored status, so a restart or an edit does not forget an
+    /// ongoing outage.
+    pub fn upsert(&self, monitor: Monitor, def: MonitorDef) {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let generation = inner
+            .entries
+            .get(&monitor.id)
+            .map_or(0, |e| e.generation + 1);
+        inner.unindex(monitor.id);
+        let def = Arc::new(def);
+        let status = monitor.status.clone();
+        let machine = {
+            let mut m = MonitorState::restore(
+                def.settings,
+                status.state,
+                status.down_since_ms,
+                status.last_check_ms,
+            );
+            if monitor.paused {
+                m.pause();
+            }
+            m
+        };
+        let heartbeat = match &def.probe {
+            Probe::Heartbeat(spec) => Some(HeartbeatState::restore(
+                spec.clone(),
+                monitor.created_ms,
+                status.state,
+                status.last_check_ms,
+                status.running_since_ms,
+            )),
+            Probe::Check(_) => None,
+        };
+        if let Some(t) = &monitor.token {
+            inner.by_token.insert(token_key(t), monitor.id);
+        }
+        if let (Some(p), Some(s)) = (monitor.project_id, &monitor.slug) {
+            inner.by_slug.insert((p, s.clone()), monitor.id);
+        }
+        let id = monitor.id;
+        let name = monitor.name.clone();
+        let mut entry = Entry {
+            monitor,
+            def,
+            machine,
+            heartbeat,
+            status,
+            generation,
+            running: false,
+            queued: None,
+            last_timings: None,
+            has_health: false,
+        };
+        entry.status.state = entry.health_state();
+        let due = entry.first_due(now);
+        inner.entries.insert(id, entry);
+        if let Some(due) = due {
+            inner.schedule(id, due);
+        }
+        drop(inner);
+        self.tell(MonitorFact::Defined { id, name });
+        self.wake.notify_one();
+    }
+
+    /// Forgets a monitor.
+    pub fn remove(&self, id: i64) {
+        let mut inner = self.lock();
+        inner.unindex(id);
+        inner.entries.remove(&id);
+        drop(inner);
+        self.tell(MonitorFact::Removed { id });
+    }
+
+    /// Pauses or resumes a monitor.
+    pub fn set_paused(&self, id: i64, paused: bool) {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let Some(e) = inner.entries.get_mut(&id) else {
+            return;
+        };
+        e.generation += 1;
+        e.monitor.paused = paused;
+        if paused {
+            e.machine.pause();
+        } else {
+            e.machine.resume(now);
+        }
+        e.status.state = e.health_state();
+        e.queued = None;
+        let due = e.first_due(now);
+        let status = e.status.clone();
+        if let Some(due) = due {
+            inner.schedule(id, due);
+        }
+        drop(inner);
+        self.send(Record::status(id, status));
+        self.wake.notify_one();
+    }
+
+    /// Replaces the maintenance windows.
+    pub fn set_windows(&self, config: Vec<ConfigWindow>, api: Vec<Maintenance>) {
+        let mut inner = self.lock();
+        inner.config_windows = config;
+        inner.api_windows = api;
+    }
+
+    /// Replaces only the API-created maintenance windows.
+    pub fn set_api_windows(&self, api: Vec<Maintenance>) {
+        self.lock().api_windows = api;
+    }
+
+    /// The current status of every monitor, by id.
+    pub fn statuses(&self) -> HashMap<i64, MonitorStatus> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|(id, e)| (*id, e.shown_status()))
+            .collect()
+    }
+
+    /// The current status of one monitor.
+    pub fn status(&self, id: i64) -> Option<MonitorStatus> {
+        self.lock().entries.get(&id).map(Entry::shown_status)
+    }
+
+    /// The last check's per-phase timings and HTTP status.
+    pub fn last_timings(&self, id: i64) -> Option<(lookout_probe::Timings, Option<u16>)> {
+        self.lock().entries.get(&id).and_then(|e| e.last_timings)
+    }
+
+    /// When a monitor's next check (or heartbeat deadline) is due.
+    pub fn next_check(&self, id: i64) -> Option<i64> {
+        self.lock().entries.get(&id).and_then(|e| e.queued)
+    }
+}
+
+impl Inner {
+    pub(super) fn unindex(&mut self, id: i64) {
+        if let Some(e) = self.entries.get(&id) {
+            if let Some(t) = &e.monitor.token {
+                self.by_token.remove(&token_key(t));
+            }
+            if let (Some(p), Some(s)) = (e.monitor.project_id, &e.monitor.slug) {
+                self.by_slug.remove(&(p, s.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The monitors of the config file into the store, and stored monitors back into
+//! runtime definitions.
+
+use anyhow::Context;
+use lookout_store::{Monitor, MonitorSource, NewMonitor, Store};
+
+use super::spec::{MonitorConfig, MonitorDef, MonitorKind};
+
+/// Builds the runtime definition of a stored monitor, whose spec was validated when it
+/// was written; a spec that no longer validates (a CA file gone) is reported.
+pub fn def_of(monitor: &Monitor) -> Result<MonitorDef, String> {
+    let config: MonitorConfig = serde_json::from_value(monitor.spec.clone())
+        .map_err(|e| format!("stored definition unreadable: {e}"))?;
+    config.validate().map_err(|e| e.to_string())
+}
+
+/// Makes the store's config-declared monitors match `[[monitors]]` (keeping each one's
+/// history, status and generated ping token), deletes those removed from the config, and
+/// returns every stored monitor with its runtime definition.
+pub fn sync_config(
+    store: &dyn Store,
+    monitors: &[MonitorConfig],
+    now_ms: i64,
+) -> anyhow::Result<Vec<(Monitor, MonitorDef)>> {
+    let existing = store.list_monitors()?;
+    let mut keep = Vec::new();
+    for (i, m) in monitors.iter().enumerate() {
+        let project_id = match &m.project {
+            None => None,
+            Some(slug) => Some(
+                store
+                    .get_project_by_slug(slug)?
+                    .with_context(|| {
+                        format!(
+                            "monitors[{i}].project: (monitor \"{}\") no project `{slug}`; declare it in [[projects]]",
+                            m.name
+                        )
+                    })?
+                    .id,
+            ),
+        };
+        m.validate()
+            .map_err(|e| anyhow::anyhow!("monitors[{i}].{}: {e}", e.key))?;
+        let token = match (&m.token, m.kind) {
+            (Some(t), _) => Some(t.clone()),
+            (None, MonitorKind::Heartbeat) => Some(
+                existing
+                    .iter()
+                    .find(|e| e.project_id == project_id && e.name == m.name)
+                    .and_then(|e| e.token.clone())
+                    .unwrap_or_else(new_token),
+            ),
+            (None, _) => None,
+        };
+        let stored = store
+            .upsert_monitor(&NewMonitor {
+                name: m.name.clone(),
+                kind: m.kind.as_str().to_string(),
+                spec: serde_json::to_value(m)?,
+                source: MonitorSource::Config,
+                project_id,
+                token,
+                slug: m.slug.clone(),
+                now_ms,
+            })
+            .with_context(|| format!("monitors[{i}] (\"{}\") cannot be stored", m.name))?;
+        if m.paused.is_some_and(|p| p != stored.paused) {
+            store.set_monitor_paused(stored.id, m.paused.unwrap_or(false), now_ms)?;
+        }
+        keep.push(stored.id);
+    }
+    let removed = store.prune_config_monitors(&keep)?;
+    if removed > 0 {
+        tracing::info!(removed, "deleted monitors no longer in the config");
+    }
+    let mut out = Vec::new();
+    for m in store.list_monitors()? {
+        match def_of(&m) {
+            Ok(def) => out.push((m, def)),
+            Err(e) => {
+                tracing::error!(monitor = %m.name, error = %e, "monitor not loaded; fix or delete it")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A new heartbeat ping token: unguessable, URL-safe.
+pub fn new_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
