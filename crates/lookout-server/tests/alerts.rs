@@ -639,3 +639,153 @@ fn rules_are_managed_through_the_api() {
         404
     );
 }
+
+/// A health endpoint on loopback in the reference format, whose memory percentage the
+/// test sets.
+struct HealthTarget {
+    url: String,
+    memory: Arc<std::sync::atomic::AtomicU64>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl HealthTarget {
+    fn start(memory_percentage: u64) -> HealthTarget {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let memory = Arc::new(std::sync::atomic::AtomicU64::new(memory_percentage));
+        let m = memory.clone();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(move || {
+            let pct = m.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                axum::Json(json!({
+                    "status": "ok",
+                    "timestamp": "2027-01-15T08:00:00Z",
+                    "uptime": 12.5,
+                    "checks": {
+                        "database": {"status": "ok", "latency": 3},
+                        "memory": {"status": "ok", "used": pct, "total": 100, "percentage": pct}
+                    }
+                }))
+            }
+        });
+        rt.spawn(async move { axum::serve(listener, app).await });
+        HealthTarget {
+            url: format!("http://{addr}/api/health"),
+            memory,
+            _rt: rt,
+        }
+    }
+
+    fn set_memory(&self, pct: u64) {
+        self.memory.store(pct, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
+    let ops = Receiver::start();
+    let target = HealthTarget::start(95);
+    let clock = ManualClock::new(T0);
+    let cfg = format!(
+        "{}[alerts]\nevaluate_every = \"10s\"\n[[monitors]]\nname = \"API health\"\nkind = \"health\"\nurl = \"{}\"\ninterval = \"60s\"\n[[rules]]\nname = \"Memory high\"\nwhen = \"health memory > 90%\"\nseverity = \"high\"\nnotify = [\"ops\"]\nclear_after = \"2m\"\n",
+        slack("ops", &ops),
+        target.url
+    );
+    let app = spawn_app_with_clock(&cfg, Arc::new(clock.clone()));
+    let m = app.get("/api/v1/monitors").body[0].clone();
+    let mid = m["id"].as_i64().unwrap();
+    let first = m["status"]["next_check"].as_str().unwrap();
+    let f = first.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let checked = |at: i64| {
+        let s = app.get(&format!("/api/v1/monitors/{mid}")).body["status"].clone();
+        let last = s["last_check"].as_str().map(|t| {
+            t.parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_millisecond()
+        });
+        (last >= Some(at)).then_some(())
+    };
+
+    // The check reads 95 %; the next evaluation measures it.
+    clock.set(f);
+    wait_for("the first check", || checked(f));
+    clock.advance(10_000);
+    let inc = wait_for("the incident", || incidents(&app).first().cloned());
+    assert_eq!(inc["rule"], "Memory high");
+    assert_eq!(inc["subject"]["kind"], "monitor");
+    assert_eq!(inc["subject"]["id"], mid);
+    let title = inc["title"].as_str().unwrap();
+    assert!(
+        title.contains("API health") && title.contains("memory.percentage is 95"),
+        "{title}"
+    );
+    wait_for("the notification", || {
+        (ops.delivered_texts().len() == 1).then_some(())
+    });
+    assert!(
+        ops.requests()[0].1.to_string().contains("monitor API health"),
+        "names the monitor: {}",
+        ops.requests()[0].1
+    );
+
+    // Memory back to 40 %: under the threshold for the clear time, it resolves.
+    target.set_memory(40);
+    clock.set(f + MIN);
+    wait_for("the second check", || checked(f + MIN));
+    clock.advance(10_000);
+    settle();
+    let id = inc["id"].as_i64().unwrap();
+    assert_eq!(incident(&app, id)["status"], "triggered", "not before the clear time");
+    clock.advance(2 * MIN);
+    wait_for("the resolution", || {
+        (incident(&app, id)["status"] == "resolved").then_some(())
+    });
+    let tl = incident(&app, id)["timeline"].to_string();
+    assert!(tl.contains("back within the threshold for 2m"), "{tl}");
+}
+
+#[test]
+fn rules_on_conditions_nothing_feeds_yet_are_refused() {
+    for (when, what) in [
+        ("errors after deploy > 2x in 15m", "errors after deploy"),
+        ("slo burn rate > 14.4 over 1h", "slo burn rate"),
+    ] {
+        let toml = format!(
+            "[[rules]]\nname = \"Spike\"\nwhen = \"errors > 5 in 1m\"\nseverity = \"low\"\n\
+             [[rules]]\nname = \"Bad deploy\"\nwhen = \"{when}\"\nseverity = \"high\"\n"
+        );
+        let err = lookout_server::Config::parse(&toml, "lookout.toml", &|_| None)
+            .expect_err(&toml)
+            .to_string();
+        assert!(
+            err.starts_with("lookout.toml: rules[1].when: ")
+                && err.contains("rule \"Bad deploy\"")
+                && err.contains(&format!("\"{what}\" is not evaluated yet")),
+            "{err}"
+        );
+    }
+
+    let app = spawn_app("");
+    for when in ["errors after deploy > 2x in 15m", "slo burn rate > 14.4"] {
+        let r = app.send(
+            "POST",
+            "/api/v1/rules",
+            &json!({"name": "Bad deploy", "when": when, "severity": "high"}),
+        );
+        assert_eq!(r.status, 400, "{when}: {}", r.body);
+        assert!(
+            r.detail().starts_with("when: rule \"Bad deploy\"")
+                && r.detail().contains("is not evaluated yet"),
+            "{when}: {}",
+            r.detail()
+        );
+    }
+    assert_eq!(app.get("/api/v1/rules").body, json!([]));
+}
