@@ -705,11 +705,9 @@ fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
     let f = first.parse::<jiff::Timestamp>().unwrap().as_millisecond();
     let checked = |at: i64| {
         let s = app.get(&format!("/api/v1/monitors/{mid}")).body["status"].clone();
-        let last = s["last_check"].as_str().map(|t| {
-            t.parse::<jiff::Timestamp>()
-                .unwrap()
-                .as_millisecond()
-        });
+        let last = s["last_check"]
+            .as_str()
+            .map(|t| t.parse::<jiff::Timestamp>().unwrap().as_millisecond());
         (last >= Some(at)).then_some(())
     };
 
@@ -730,7 +728,10 @@ fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
         (ops.delivered_texts().len() == 1).then_some(())
     });
     assert!(
-        ops.requests()[0].1.to_string().contains("monitor API health"),
+        ops.requests()[0]
+            .1
+            .to_string()
+            .contains("monitor API health"),
         "names the monitor: {}",
         ops.requests()[0].1
     );
@@ -742,7 +743,11 @@ fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
     clock.advance(10_000);
     settle();
     let id = inc["id"].as_i64().unwrap();
-    assert_eq!(incident(&app, id)["status"], "triggered", "not before the clear time");
+    assert_eq!(
+        incident(&app, id)["status"],
+        "triggered",
+        "not before the clear time"
+    );
     clock.advance(2 * MIN);
     wait_for("the resolution", || {
         (incident(&app, id)["status"] == "resolved").then_some(())
