@@ -47,7 +47,7 @@ use state::AppState;
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Shared state (store, projects, token).
+    /// The API handlers' shared state (store, projects, token…).
     pub state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -154,38 +154,11 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         tokio::task::spawn_blocking(move || open_store(&c)).await??
     };
     let now = clock.now_ms();
-    {
+    let loaded = {
         let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || sync_projects(store.as_ref(), &config, now)).await??;
-    }
-    let projects = {
-        let store = store.clone();
-        Arc::new(
-            tokio::task::spawn_blocking(move || projects::Projects::load(store.as_ref(), now))
-                .await??,
-        )
+        tokio::task::spawn_blocking(move || load(store, &config, now)).await??
     };
-    let monitor_defs = {
-        let (store, config) = (store.clone(), config.clone());
-        tokio::task::spawn_blocking(move || {
-            monitors::sync::sync_config(store.as_ref(), &config.monitors, now)
-        })
-        .await??
-    };
-    let api_windows = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.list_maintenance(now)).await??
-    };
-    let payloads = {
-        let store = store.clone();
-        let settings = payload::DictSettings {
-            samples: config.ingest.dictionary_samples,
-            refresh: config.ingest.dictionary_refresh,
-        };
-        Arc::new(
-            tokio::task::spawn_blocking(move || payload::Payloads::load(store, settings)).await??,
-        )
-    };
+    let (projects, payloads) = (Arc::new(loaded.projects), Arc::new(loaded.payloads));
     let api_token = match config.server.api_token.expose_secret().is_empty() {
         false => config.server.api_token.clone(),
         true => load_or_create_secret(&config.server.data_dir.join("api-token"), "lk_")?,
@@ -229,11 +202,11 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         config.uptime.max_concurrent_checks,
     ));
     monitors.set_windows(
-        monitors::maintenance::config_windows(&config.maintenance, &monitor_defs),
-        api_windows,
+        monitors::maintenance::config_windows(&config.maintenance, &loaded.monitors),
+        loaded.api_windows,
     );
-    let n_monitors = monitor_defs.len();
-    for (m, def) in monitor_defs {
+    let n_monitors = loaded.monitors.len();
+    for (m, def) in loaded.monitors {
         monitors.upsert(m, def);
     }
     let channels = Arc::new(Channels::from_config(&config.channels)?);
@@ -356,6 +329,30 @@ pub fn router(
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
         .with_state(state)
+}
+
+/// What is read from the store before the parts start.
+struct Loaded {
+    projects: projects::Projects,
+    monitors: Vec<(lookout_store::Monitor, monitors::spec::MonitorDef)>,
+    api_windows: Vec<lookout_store::Maintenance>,
+    payloads: payload::Payloads,
+}
+
+/// Makes the store's projects and config monitors match the config, then loads what the
+/// parts start from. Blocking.
+fn load(store: Arc<dyn Store>, config: &Config, now_ms: i64) -> anyhow::Result<Loaded> {
+    sync_projects(store.as_ref(), config, now_ms)?;
+    let settings = payload::DictSettings {
+        samples: config.ingest.dictionary_samples,
+        refresh: config.ingest.dictionary_refresh,
+    };
+    Ok(Loaded {
+        projects: projects::Projects::load(store.as_ref(), now_ms)?,
+        monitors: monitors::sync::sync_config(store.as_ref(), &config.monitors, now_ms)?,
+        api_windows: store.list_maintenance(now_ms)?,
+        payloads: payload::Payloads::load(store, settings)?,
+    })
 }
 
 /// Makes the store's projects match the config's `[[projects]]`, and creates a default
