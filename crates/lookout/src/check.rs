@@ -32,7 +32,7 @@ pub struct CheckArgs {
     #[arg(long)]
     health: bool,
     /// Give up after this long.
-    #[arg(long, default_value = "10s", value_parser = crate::humantime_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
     timeout: Duration,
     /// Request method.
     #[arg(long, default_value = "GET")]
@@ -50,7 +50,7 @@ pub struct CheckArgs {
     #[arg(long)]
     no_follow: bool,
     /// Degraded when the response takes longer than this.
-    #[arg(long, value_parser = crate::humantime_duration)]
+    #[arg(long, value_parser = crate::parse_duration)]
     max_response_time: Option<Duration>,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long)]

@@ -97,3 +97,26 @@ fn invalid_arguments_exit_3() {
     let (code, _) = lookout_check(&["http://127.0.0.1:1/", "--json", "status == ok"]);
     assert_eq!(code, 3);
 }
+
+#[test]
+fn durations_take_units_and_a_bad_one_names_its_flag() {
+    let port = serve("200 OK", "{}");
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, out) = lookout_check(&[&url, "--timeout", "1m 30s", "--max-response-time", "1h"]);
+    assert_eq!(code, 0, "{out}");
+
+    for (flag, value) in [("--timeout", "5x"), ("--max-response-time", "fast")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .args(["check", &url, flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+        assert!(
+            stderr.contains(&format!("`{value}` is not a duration")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("e.g. 500ms, 10s, 2m or 1h 30m"), "{stderr}");
+    }
+}
