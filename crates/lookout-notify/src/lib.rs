@@ -23,7 +23,7 @@ use lookout_core::alert::Severity;
 use serde::{Deserialize, Serialize};
 
 pub use retry::{Next, RetryPolicy};
-pub use secret::{Secret, SecretUrl};
+pub use secret::SecretUrl;
 
 /// One message about an incident, as every channel receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,6 +330,8 @@ fn nothing_to_send() -> Delivery {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn parse(toml_text: &str) -> Result<ChannelConfig, String> {
@@ -419,10 +421,42 @@ mod tests {
             panic!("kind changed")
         };
         assert_eq!(
-            w.secret.unwrap().expose(),
+            w.secret.unwrap().expose_secret(),
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         );
         assert_eq!(w.timeout, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn every_secret_is_written_back_by_serialize() {
+        let text = "kind = \"webhook\"\nurl = \"https://ops.example.com/hook?token=abc123\"\nheaders = { authorization = \"Bearer t0ken\" }\n";
+        let ChannelConfig::Webhook(w) =
+            parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
+        else {
+            panic!("kind changed")
+        };
+        assert_eq!(w.url.expose(), "https://ops.example.com/hook?token=abc123");
+        assert_eq!(
+            w.headers.unwrap()["authorization"].expose_secret(),
+            "Bearer t0ken"
+        );
+        let text = "kind = \"pagerduty\"\nrouting_key = \"R0UTINGKEY0123456789abcdefABCDEF\"\n";
+        let ChannelConfig::Pagerduty(p) =
+            parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
+        else {
+            panic!("kind changed")
+        };
+        assert_eq!(
+            p.routing_key.expose_secret(),
+            "R0UTINGKEY0123456789abcdefABCDEF"
+        );
+        let text = "kind = \"email\"\nhost = \"h\"\nusername = \"u\"\npassword = \"hunter2\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n";
+        let ChannelConfig::Email(e) =
+            parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
+        else {
+            panic!("kind changed")
+        };
+        assert_eq!(e.password.unwrap().expose_secret(), "hunter2");
     }
 
     #[test]
