@@ -93,8 +93,9 @@ impl HttpCheck {
         }
     }
 
-    /// Runs the check once.
-    pub async fn run(&self) -> CheckResult {
+    /// Runs the check once; an https certificate is judged at `now_ms` (Unix
+    /// milliseconds, from the caller's clock).
+    pub async fn run(&self, now_ms: i64) -> CheckResult {
         let deadline = Deadline::after(self.timeout);
         let mut url = self.url.clone();
         let mut method = self.method.clone();
@@ -103,7 +104,7 @@ impl HttpCheck {
         loop {
             let mut hop = Hop::default();
             let outcome = self
-                .fetch(&url, &method, body.clone(), deadline, &mut hop)
+                .fetch(&url, &method, body.clone(), deadline, now_ms, &mut hop)
                 .await;
             let mut result = CheckResult::new(hop.timings);
             result.tls = hop.tls;
@@ -229,10 +230,13 @@ impl HttpCheck {
         method: &Method,
         body: Bytes,
         deadline: Deadline,
+        now_ms: i64,
         hop: &mut Hop,
     ) -> Result<Response, CheckError> {
         let start = Instant::now();
-        let result = self.fetch_inner(url, method, body, deadline, hop).await;
+        let result = self
+            .fetch_inner(url, method, body, deadline, now_ms, hop)
+            .await;
         hop.timings.total_ms = Some(ms_since(start));
         result
     }
@@ -243,6 +247,7 @@ impl HttpCheck {
         method: &Method,
         body: Bytes,
         deadline: Deadline,
+        now_ms: i64,
         hop: &mut Hop,
     ) -> Result<Response, CheckError> {
         let target = Target::parse(url)?;
@@ -253,7 +258,10 @@ impl HttpCheck {
             let t = Instant::now();
             let (stream, info) = deadline
                 .run(Phase::Tls, async {
-                    Ok(crate::tls::handshake(tcp, &target.host, &self.tls, &[b"http/1.1"]).await)
+                    Ok(
+                        crate::tls::handshake(tcp, &target.host, &self.tls, &[b"http/1.1"], now_ms)
+                            .await,
+                    )
                 })
                 .await?;
             hop.tls = info;
