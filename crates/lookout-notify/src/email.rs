@@ -109,7 +109,7 @@ impl EmailConfig {
                 ));
             }
         }
-        crate::validate_timeout(self.timeout)
+        crate::config::validate_timeout(self.timeout)
     }
 
     fn port(&self) -> u16 {

@@ -48,7 +48,7 @@ impl PagerDutyConfig {
         if let Some(url) = &self.url {
             url.validate().map_err(|m| ("url", m))?;
         }
-        crate::validate_timeout(self.timeout)
+        crate::config::validate_timeout(self.timeout)
     }
 }
 

@@ -83,7 +83,7 @@ impl WebhookConfig {
                 ));
             }
         }
-        crate::validate_timeout(self.timeout)
+        crate::config::validate_timeout(self.timeout)
     }
 }
 
