@@ -211,12 +211,15 @@ mod tests {
         assert_eq!(w.timeout, Some(Duration::from_secs(3)));
     }
 
+    /// `text` parsed, written back with Serialize and parsed again.
+    fn round_trip(text: &str) -> ChannelConfig {
+        parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
+    }
+
     #[test]
     fn every_secret_is_written_back_by_serialize() {
-        let text = "kind = \"webhook\"\nurl = \"https://ops.example.com/hook?token=abc123\"\nheaders = { authorization = \"Bearer t0ken\" }\n";
-        let ChannelConfig::Webhook(w) =
-            parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
-        else {
+        let webhook = "kind = \"webhook\"\nurl = \"https://ops.example.com/hook?token=abc123\"\nheaders = { authorization = \"Bearer t0ken\" }\n";
+        let ChannelConfig::Webhook(w) = round_trip(webhook) else {
             panic!("kind changed")
         };
         assert_eq!(w.url.expose(), "https://ops.example.com/hook?token=abc123");
@@ -224,20 +227,17 @@ mod tests {
             w.headers.unwrap()["authorization"].expose_secret(),
             "Bearer t0ken"
         );
-        let text = "kind = \"pagerduty\"\nrouting_key = \"R0UTINGKEY0123456789abcdefABCDEF\"\n";
-        let ChannelConfig::Pagerduty(p) =
-            parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
-        else {
+        let pagerduty =
+            "kind = \"pagerduty\"\nrouting_key = \"R0UTINGKEY0123456789abcdefABCDEF\"\n";
+        let ChannelConfig::Pagerduty(p) = round_trip(pagerduty) else {
             panic!("kind changed")
         };
         assert_eq!(
             p.routing_key.expose_secret(),
             "R0UTINGKEY0123456789abcdefABCDEF"
         );
-        let text = "kind = \"email\"\nhost = \"h\"\nusername = \"u\"\npassword = \"hunter2\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n";
-        let ChannelConfig::Email(e) =
-            parse(&toml::to_string(&parse(text).unwrap()).unwrap()).unwrap()
-        else {
+        let email = "kind = \"email\"\nhost = \"h\"\nusername = \"u\"\npassword = \"hunter2\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n";
+        let ChannelConfig::Email(e) = round_trip(email) else {
             panic!("kind changed")
         };
         assert_eq!(e.password.unwrap().expose_secret(), "hunter2");
