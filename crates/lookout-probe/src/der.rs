@@ -140,6 +140,7 @@ mod tests {
         assert_eq!(time((0x17, b"491231235959Z")), Some(2_524_607_999));
         assert_eq!(time((0x18, b"20500101000000Z")), Some(2_524_608_000));
         assert_eq!(time((0x18, b"2050")), None);
+        assert_eq!(time((0x18, b"20000301000000Z")), Some(11_017 * 86_400));
         assert_eq!(time((0x18, b"20261126000000Z")), Some(20_783 * 86_400));
         assert_eq!(time((0x18, b"99991231235959Z")), Some(253_402_300_799));
         assert_eq!(time((0x18, b"20250229000000Z")), None);
