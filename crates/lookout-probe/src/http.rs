@@ -424,25 +424,13 @@ impl Target {
     }
 }
 
-/// Resolves a Location header against the URL that sent it.
+/// Resolves a Location header against the URL that sent it (RFC 3986: relative paths,
+/// `..`, query-only and scheme-relative references); kept as sent when it cannot be read,
+/// so the next hop reports it as not a URL.
 fn resolve_location(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
-    }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
-    if let Some(net) = location.strip_prefix("//") {
-        return format!("{scheme}://{net}");
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}");
-    }
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    format!("{scheme}://{authority}{dir}{location}")
+    url::Url::parse(base)
+        .and_then(|b| b.join(location))
+        .map_or_else(|_| location.to_string(), String::from)
 }
 
 #[cfg(test)]
@@ -457,6 +445,15 @@ mod tests {
         assert_eq!(resolve_location(base, "/z"), "https://a.example/z");
         assert_eq!(resolve_location(base, "w"), "https://a.example/x/w");
         assert_eq!(resolve_location("http://h:8080", "p"), "http://h:8080/p");
+        assert_eq!(resolve_location(base, "../up"), "https://a.example/up");
+        assert_eq!(
+            resolve_location(base, "?page=2"),
+            "https://a.example/x/y?page=2"
+        );
+        assert_eq!(
+            resolve_location(base, "HTTPS://B.example/"),
+            "https://b.example/"
+        );
     }
 
     #[test]
