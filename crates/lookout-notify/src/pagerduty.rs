@@ -23,7 +23,7 @@ pub struct PagerDutyConfig {
     /// The integration key of an Events API v2 integration on the service; a secret.
     #[serde(serialize_with = "crate::secret::expose")]
     pub routing_key: SecretString,
-    /// The events endpoint (default https://events.pagerduty.com/v2/enqueue).
+    /// The events endpoint (default <https://events.pagerduty.com/v2/enqueue>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<SecretUrl>,
     /// How long one delivery may take (default 10s).
