@@ -10,10 +10,11 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::text::{event_label, facts, tag, truncate};
-use crate::{Channel, Delivery, Notification, Secret};
+use crate::{Channel, Delivery, Notification};
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,8 +45,12 @@ pub struct EmailConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// Password for `username`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
+    #[serde(
+        default,
+        serialize_with = "crate::secret::expose_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password: Option<SecretString>,
     /// Sender, e.g. "lookout <alerts@example.com>".
     pub from: String,
     /// Recipients.
@@ -104,7 +109,7 @@ impl EmailConfig {
                 ));
             }
         }
-        crate::validate_timeout(self.timeout)
+        crate::config::validate_timeout(self.timeout)
     }
 
     fn port(&self) -> u16 {
@@ -161,7 +166,7 @@ impl Email {
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(
                 user.clone(),
-                password.expose().to_string(),
+                password.expose_secret().to_string(),
             ));
         }
         let parse = |key: &str, s: &str| {

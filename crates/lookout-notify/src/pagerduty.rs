@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use lookout_core::alert::Severity;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::{classify, Poster};
 use crate::text::{event_label, human_time, rfc3339, truncate};
-use crate::{Channel, Delivery, Notification, NotificationEvent, Secret, SecretUrl};
+use crate::{Channel, Delivery, Notification, NotificationEvent, SecretUrl};
 
 /// Where events go unless `url` says otherwise (EU accounts use events.eu.pagerduty.com).
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -20,8 +21,9 @@ pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     /// The integration key of an Events API v2 integration on the service; a secret.
-    pub routing_key: Secret,
-    /// The events endpoint (default https://events.pagerduty.com/v2/enqueue).
+    #[serde(serialize_with = "crate::secret::expose")]
+    pub routing_key: SecretString,
+    /// The events endpoint (default <https://events.pagerduty.com/v2/enqueue>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<SecretUrl>,
     /// How long one delivery may take (default 10s).
@@ -35,7 +37,7 @@ pub struct PagerDutyConfig {
 
 impl PagerDutyConfig {
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        let key = self.routing_key.expose();
+        let key = self.routing_key.expose_secret();
         if key.is_empty() || key.chars().any(char::is_whitespace) {
             return Err((
                 "routing_key",
@@ -46,14 +48,14 @@ impl PagerDutyConfig {
         if let Some(url) = &self.url {
             url.validate().map_err(|m| ("url", m))?;
         }
-        crate::validate_timeout(self.timeout)
+        crate::config::validate_timeout(self.timeout)
     }
 }
 
 /// Sends events to PagerDuty.
 pub struct PagerDuty {
     http: Poster,
-    routing_key: Secret,
+    routing_key: SecretString,
 }
 
 impl PagerDuty {
@@ -72,7 +74,7 @@ impl PagerDuty {
     fn send_one(&self, n: &Notification) -> Delivery {
         match self
             .http
-            .post_json(&event(self.routing_key.expose(), n).to_string(), &[])
+            .post_json(&event(self.routing_key.expose_secret(), n).to_string(), &[])
         {
             Ok(a) => classify(a, &[]),
             Err(d) => d,

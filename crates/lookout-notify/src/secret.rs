@@ -1,53 +1,64 @@
 //! Config values that must not leak into logs: passwords, keys, and hook URLs, which are
 //! credentials themselves (anyone holding a Slack hook URL can post to the channel).
-//! Serialize writes the real value so a config round-trips; only Debug hides it.
+//! Secrets are `secrecy::SecretString`s. Serialize writes the real value so a config
+//! round-trips; only Debug hides it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
-/// A string that never shows up in Debug output.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// `serialize_with` for a secret: writes its value.
+pub(crate) fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
 
-impl Secret {
-    /// Wraps a value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret value; call only where it is needed.
-    pub fn expose(&self) -> &str {
-        &self.0
+/// `serialize_with` for an optional secret: writes its value.
+pub(crate) fn expose_option<S: Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(v) => s.serialize_some(v.expose_secret()),
+        None => s.serialize_none(),
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+/// `serialize_with` for an optional map of secrets: writes their values.
+pub(crate) fn expose_values<S: Serializer>(
+    map: &Option<BTreeMap<String, SecretString>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match map {
+        Some(m) => s.serialize_some(
+            &m.iter()
+                .map(|(k, v)| (k, v.expose_secret()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        None => s.serialize_none(),
     }
 }
 
 /// A URL whose path and query are secret; Debug shows only scheme and host.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(transparent)]
-pub struct SecretUrl(String);
+pub struct SecretUrl(SecretString);
 
 impl SecretUrl {
     /// Wraps a URL.
     pub fn new(s: impl Into<String>) -> Self {
-        SecretUrl(s.into())
+        SecretUrl(SecretString::from(s.into()))
     }
 
     /// The whole URL; call only where it is needed.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// `scheme://host[:port]`, safe to print; "(not a URL)" when it is none.
     pub fn redacted(&self) -> String {
-        match self.0.parse::<ureq::http::Uri>() {
+        match self.expose().parse::<ureq::http::Uri>() {
             Ok(u) => match (u.scheme_str(), u.authority()) {
                 (Some(scheme), Some(auth)) => {
                     // The authority may hold user:password@; keep only host and port.
@@ -68,11 +79,17 @@ impl SecretUrl {
                 self.redacted()
             )
         };
-        let u: ureq::http::Uri = self.0.parse().map_err(|_| bad())?;
+        let u: ureq::http::Uri = self.expose().parse().map_err(|_| bad())?;
         match (u.scheme_str(), u.host()) {
             (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(()),
             _ => Err(bad()),
         }
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        expose(&self.0, s)
     }
 }
 
@@ -97,6 +114,7 @@ mod tests {
             .is_err());
         assert!(SecretUrl::new("ftp://x.test/a").validate().is_err());
         assert!(SecretUrl::new("").validate().is_err());
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "\"***\"");
+        let d = format!("{:?}", SecretString::from("hunter2"));
+        assert!(!d.contains("hunter2") && d.contains("REDACTED"), "{d}");
     }
 }

@@ -55,25 +55,17 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// Unix milliseconds as RFC 3339 in UTC, e.g. "2026-03-01T12:00:00Z".
+/// Unix milliseconds as RFC 3339 in UTC, whole seconds, e.g. "2026-03-01T12:00:00Z".
 pub(crate) fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.replace_nanosecond(0)
-                .ok()?
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+    jiff::Timestamp::from_second(ms.div_euclid(1000))
+        .map(|t| t.to_string())
         .unwrap_or_default()
 }
 
 /// Unix milliseconds for people, e.g. "2026-03-01 12:00 UTC".
 pub(crate) fn human_time(ms: i64) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&f).ok())
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
 
@@ -121,6 +113,12 @@ pub(crate) mod tests {
     fn times_and_truncation() {
         assert_eq!(rfc3339(1_772_366_400_123), "2026-03-01T12:00:00Z");
         assert_eq!(human_time(1_772_366_400_000), "2026-03-01 12:00 UTC");
+        // Whole seconds, rounded down also before 1970; early years keep four digits.
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-61_000_000_000_000), "0036-12-26T11:33:20Z");
+        assert_eq!(human_time(-1), "1969-12-31 23:59 UTC");
+        assert_eq!(human_time(-61_000_000_000_000), "0036-12-26 11:33 UTC");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 3), "abc");
         assert_eq!(colour_int(Severity::Critical), 0xd1242f);

@@ -9,12 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::{classify, Poster};
 use crate::text::rfc3339;
-use crate::{Channel, Delivery, Notification, Secret, SecretUrl};
+use crate::{Channel, Delivery, Notification, SecretUrl};
 
 /// The prefix of Standard Webhooks secrets; base64 of the key follows.
 const SECRET_PREFIX: &str = "whsec_";
@@ -37,11 +38,19 @@ pub struct WebhookConfig {
     pub url: SecretUrl,
     /// `whsec_` followed by base64 of 24 to 64 random bytes (`echo whsec_$(openssl rand
     /// -base64 32)`); signs every request when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<Secret>,
+    #[serde(
+        default,
+        serialize_with = "crate::secret::expose_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secret: Option<SecretString>,
     /// Extra request headers, e.g. `{ authorization = "Bearer ${TOKEN}" }`; values are secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headers: Option<BTreeMap<String, Secret>>,
+    #[serde(
+        default,
+        serialize_with = "crate::secret::expose_values",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub headers: Option<BTreeMap<String, SecretString>>,
     /// How long one delivery may take (default 10s).
     #[serde(
         default,
@@ -67,20 +76,20 @@ impl WebhookConfig {
                     format!("`{name}` is set by lookout itself; remove it"),
                 ));
             }
-            if ureq::http::HeaderValue::from_str(value.expose()).is_err() {
+            if ureq::http::HeaderValue::from_str(value.expose_secret()).is_err() {
                 return Err((
                     "headers",
                     format!("the value of `{name}` is not a valid header value (one line of visible text)"),
                 ));
             }
         }
-        crate::validate_timeout(self.timeout)
+        crate::config::validate_timeout(self.timeout)
     }
 }
 
 /// The HMAC key a `whsec_…` secret stands for.
-fn signing_key(secret: &Secret) -> Result<Vec<u8>, String> {
-    let encoded = secret.expose().strip_prefix(SECRET_PREFIX).ok_or_else(|| {
+fn signing_key(secret: &SecretString) -> Result<Vec<u8>, String> {
+    let encoded = secret.expose_secret().strip_prefix(SECRET_PREFIX).ok_or_else(|| {
         format!("must start with `{SECRET_PREFIX}`, followed by base64 of 24 to 64 random bytes (echo whsec_$(openssl rand -base64 32))")
     })?;
     // Padding optional, as the reference libraries accept secrets either way.
@@ -116,7 +125,7 @@ fn signature(key: &[u8], id: &str, timestamp: u64, body: &str) -> String {
 pub struct Webhook {
     http: Poster,
     key: Option<Vec<u8>>,
-    headers: Vec<(String, Secret)>,
+    headers: Vec<(String, SecretString)>,
 }
 
 impl Webhook {
@@ -153,7 +162,11 @@ impl Webhook {
         if let Some(s) = &signed {
             headers.push(("webhook-signature", s.as_str()));
         }
-        headers.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.expose())));
+        headers.extend(
+            self.headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose_secret())),
+        );
         match self.http.post_json(&body, &headers) {
             Ok(a) => classify(a, &[]),
             Err(d) => d,
@@ -187,7 +200,10 @@ mod tests {
     /// The spec's published example (libraries' shared test vector).
     #[test]
     fn signs_the_spec_test_vector() {
-        let key = signing_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
+        let key = signing_key(&SecretString::from(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ))
+        .unwrap();
         assert_eq!(
             signature(
                 &key,
@@ -201,13 +217,17 @@ mod tests {
 
     #[test]
     fn secrets_must_be_whsec_base64_of_24_to_64_bytes() {
-        assert!(signing_key(&Secret::new("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).is_err());
-        assert!(signing_key(&Secret::new("whsec_not base64!")).is_err());
-        assert!(signing_key(&Secret::new("whsec_c2hvcnQ=")).is_err());
-        let unpadded =
-            signing_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA")).unwrap();
-        let padded =
-            signing_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA==")).unwrap();
+        assert!(signing_key(&SecretString::from("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).is_err());
+        assert!(signing_key(&SecretString::from("whsec_not base64!")).is_err());
+        assert!(signing_key(&SecretString::from("whsec_c2hvcnQ=")).is_err());
+        let unpadded = signing_key(&SecretString::from(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA",
+        ))
+        .unwrap();
+        let padded = signing_key(&SecretString::from(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA==",
+        ))
+        .unwrap();
         assert_eq!(unpadded, padded);
     }
 }

@@ -75,32 +75,35 @@ pub(crate) fn cert_facts(der: &[u8]) -> Option<CertFacts> {
     })
 }
 
+/// 1970-01-01T00:00:00 as a civil date-time: certificate times are UTC.
+const UNIX_EPOCH: jiff::civil::DateTime = jiff::civil::DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+
 /// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) to Unix seconds.
 fn time((tag, body): (u8, &[u8])) -> Option<i64> {
     let s = std::str::from_utf8(body).ok()?.strip_suffix('Z')?;
     let (year, rest) = match tag {
         0x17 => {
-            let yy: i64 = s.get(0..2)?.parse().ok()?;
+            let yy: i16 = s.get(0..2)?.parse().ok()?;
             // RFC 5280: two-digit years 50–99 are 19xx.
             (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
         }
         0x18 => (s.get(0..4)?.parse().ok()?, s.get(4..)?),
         _ => return None,
     };
-    let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-    let (month, day, hour, min, sec) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + min * 60 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let field = |i: usize| -> Option<i8> { rest.get(i..i + 2)?.parse().ok() };
+    let civil = jiff::civil::DateTime::new(
+        year,
+        field(0)?,
+        field(2)?,
+        field(4)?,
+        field(6)?,
+        field(8)?,
+        0,
+    )
+    .ok()?;
+    // Not through `Timestamp`, whose range ends a day early: "no expiry" certificates say
+    // 9999-12-31T23:59:59Z.
+    Some(civil.duration_since(UNIX_EPOCH).as_secs())
 }
 
 /// Renders the common attributes of a Name as `CN=…, O=…`.
@@ -132,17 +135,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2026, 11, 26), 20_783);
-    }
-
-    #[test]
     fn times() {
         assert_eq!(time((0x17, b"700101000000Z")), Some(0));
         assert_eq!(time((0x17, b"491231235959Z")), Some(2_524_607_999));
         assert_eq!(time((0x18, b"20500101000000Z")), Some(2_524_608_000));
         assert_eq!(time((0x18, b"2050")), None);
+        assert_eq!(time((0x18, b"20000301000000Z")), Some(11_017 * 86_400));
+        assert_eq!(time((0x18, b"20261126000000Z")), Some(20_783 * 86_400));
+        assert_eq!(time((0x18, b"99991231235959Z")), Some(253_402_300_799));
+        assert_eq!(time((0x18, b"20250229000000Z")), None);
     }
 }

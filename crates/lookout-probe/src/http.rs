@@ -93,8 +93,9 @@ impl HttpCheck {
         }
     }
 
-    /// Runs the check once.
-    pub async fn run(&self) -> CheckResult {
+    /// Runs the check once; an https certificate is judged at `now_ms` (Unix
+    /// milliseconds, from the caller's clock).
+    pub async fn run(&self, now_ms: i64) -> CheckResult {
         let deadline = Deadline::after(self.timeout);
         let mut url = self.url.clone();
         let mut method = self.method.clone();
@@ -103,7 +104,7 @@ impl HttpCheck {
         loop {
             let mut hop = Hop::default();
             let outcome = self
-                .fetch(&url, &method, body.clone(), deadline, &mut hop)
+                .fetch(&url, &method, body.clone(), deadline, now_ms, &mut hop)
                 .await;
             let mut result = CheckResult::new(hop.timings);
             result.tls = hop.tls;
@@ -229,10 +230,13 @@ impl HttpCheck {
         method: &Method,
         body: Bytes,
         deadline: Deadline,
+        now_ms: i64,
         hop: &mut Hop,
     ) -> Result<Response, CheckError> {
         let start = Instant::now();
-        let result = self.fetch_inner(url, method, body, deadline, hop).await;
+        let result = self
+            .fetch_inner(url, method, body, deadline, now_ms, hop)
+            .await;
         hop.timings.total_ms = Some(ms_since(start));
         result
     }
@@ -243,6 +247,7 @@ impl HttpCheck {
         method: &Method,
         body: Bytes,
         deadline: Deadline,
+        now_ms: i64,
         hop: &mut Hop,
     ) -> Result<Response, CheckError> {
         let target = Target::parse(url)?;
@@ -253,7 +258,10 @@ impl HttpCheck {
             let t = Instant::now();
             let (stream, info) = deadline
                 .run(Phase::Tls, async {
-                    Ok(crate::tls::handshake(tcp, &target.host, &self.tls, &[b"http/1.1"]).await)
+                    Ok(
+                        crate::tls::handshake(tcp, &target.host, &self.tls, &[b"http/1.1"], now_ms)
+                            .await,
+                    )
                 })
                 .await?;
             hop.tls = info;
@@ -416,25 +424,13 @@ impl Target {
     }
 }
 
-/// Resolves a Location header against the URL that sent it.
+/// Resolves a Location header against the URL that sent it (RFC 3986: relative paths,
+/// `..`, query-only and scheme-relative references); kept as sent when it cannot be read,
+/// so the next hop reports it as not a URL.
 fn resolve_location(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
-    }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
-    if let Some(net) = location.strip_prefix("//") {
-        return format!("{scheme}://{net}");
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}");
-    }
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    format!("{scheme}://{authority}{dir}{location}")
+    url::Url::parse(base)
+        .and_then(|b| b.join(location))
+        .map_or_else(|_| location.to_string(), String::from)
 }
 
 #[cfg(test)]
@@ -449,6 +445,15 @@ mod tests {
         assert_eq!(resolve_location(base, "/z"), "https://a.example/z");
         assert_eq!(resolve_location(base, "w"), "https://a.example/x/w");
         assert_eq!(resolve_location("http://h:8080", "p"), "http://h:8080/p");
+        assert_eq!(resolve_location(base, "../up"), "https://a.example/up");
+        assert_eq!(
+            resolve_location(base, "?page=2"),
+            "https://a.example/x/y?page=2"
+        );
+        assert_eq!(
+            resolve_location(base, "HTTPS://B.example/"),
+            "https://b.example/"
+        );
     }
 
     #[test]

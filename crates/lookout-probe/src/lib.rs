@@ -109,12 +109,13 @@ pub enum Check {
 }
 
 impl Check {
-    /// Runs the check once.
-    pub async fn run(&self) -> CheckResult {
+    /// Runs the check once. `now_ms` is the caller's current time in Unix milliseconds
+    /// (its injected clock): certificates are judged at it (validity, days left).
+    pub async fn run(&self, now_ms: i64) -> CheckResult {
         match self {
-            Check::Http(c) => c.run().await,
+            Check::Http(c) => c.run(now_ms).await,
             Check::Tcp(c) => c.run().await,
-            Check::Tls(c) => c.run().await,
+            Check::Tls(c) => c.run(now_ms).await,
         }
     }
 }

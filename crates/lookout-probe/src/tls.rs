@@ -1,9 +1,10 @@
 //! TLS: the handshake with a verifier that remembers the leaf certificate and why it was
 //! rejected, so an expired or wrong-host certificate still reports its expiry date.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -108,10 +109,12 @@ struct Seen {
 }
 
 /// Delegates to webpki (so a bad certificate still aborts the handshake) but keeps the
-/// leaf and the verdict, which a plain handshake error would lose.
+/// leaf and the verdict, which a plain handshake error would lose. Validity is judged at
+/// the caller's time, like the days left, so one clock decides both.
 #[derive(Debug)]
 struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
+    now: UnixTime,
     seen: Mutex<Seen>,
 }
 
@@ -122,16 +125,16 @@ impl ServerCertVerifier for RecordingVerifier {
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         ocsp_response: &[u8],
-        now: UnixTime,
+        _rustls_now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verdict = self.inner.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
-            now,
+            self.now,
         );
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock();
         seen.leaf = Some(end_entity.to_vec());
         seen.error = verdict.as_ref().err().cloned();
         verdict
@@ -184,15 +187,9 @@ fn classify(err: &rustls::Error, facts_self_signed: bool) -> TlsErrorKind {
     }
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Builds the certificate report from what the verifier saw.
-fn tls_info(seen: &Seen) -> Option<(TlsInfo, Option<TlsErrorKind>)> {
+/// Builds the certificate report from what the verifier saw, counting days left from
+/// `now_ms` (Unix milliseconds).
+fn tls_info(seen: &Seen, now_ms: i64) -> Option<(TlsInfo, Option<TlsErrorKind>)> {
     let facts = cert_facts(seen.leaf.as_deref()?)?;
     let kind = seen
         .error
@@ -200,7 +197,7 @@ fn tls_info(seen: &Seen) -> Option<(TlsInfo, Option<TlsErrorKind>)> {
         .map(|e| classify(e, facts.issuer == facts.subject));
     let info = TlsInfo {
         not_after_unix: facts.not_after_unix,
-        days_left: (facts.not_after_unix - now_unix()).div_euclid(86_400),
+        days_left: (facts.not_after_unix - now_ms.div_euclid(1000)).div_euclid(86_400),
         issuer: facts.issuer,
         subject: facts.subject,
         valid: seen.error.is_none(),
@@ -211,12 +208,14 @@ fn tls_info(seen: &Seen) -> Option<(TlsInfo, Option<TlsErrorKind>)> {
 }
 
 /// Runs a TLS handshake over `tcp` for `host`. Returns the stream (or the classified
-/// error) and, whenever the server sent a certificate, its report.
+/// error) and, whenever the server sent a certificate, its report. The certificate is
+/// judged at `now_ms` (Unix milliseconds): its validity and its days left.
 pub(crate) async fn handshake(
     tcp: TcpStream,
     host: &str,
     opts: &TlsOptions,
     alpn: &[&[u8]],
+    now_ms: i64,
 ) -> (Result<TlsStream<TcpStream>, CheckError>, Option<TlsInfo>) {
     let name = match ServerName::try_from(host.to_string()) {
         Ok(n) => n,
@@ -231,14 +230,15 @@ pub(crate) async fn handshake(
     };
     let recorder = Arc::new(RecordingVerifier {
         inner: opts.verifier.clone(),
+        now: UnixTime::since_unix_epoch(Duration::from_millis(u64::try_from(now_ms).unwrap_or(0))),
         seen: Mutex::new(Seen::default()),
     });
     let result = opts
         .connector(alpn, recorder.clone())
         .connect(name, tcp)
         .await;
-    let seen = recorder.seen.lock().unwrap_or_else(|e| e.into_inner());
-    let (info, kind) = match tls_info(&seen) {
+    let seen = recorder.seen.lock();
+    let (info, kind) = match tls_info(&seen, now_ms) {
         Some((info, kind)) => (Some(info), kind),
         None => (None, None),
     };
@@ -272,8 +272,9 @@ pub struct TlsCheck {
 impl TlsCheck {
     /// Runs the check once. An invalid certificate is Down with a TLS error; how soon a
     /// valid one expires is reported in `tls.days_left` for the caller's warnings, since
-    /// expiry is its own signal, not an outage.
-    pub async fn run(&self) -> CheckResult {
+    /// expiry is its own signal, not an outage. The certificate is judged at `now_ms`
+    /// (Unix milliseconds, from the caller's clock).
+    pub async fn run(&self, now_ms: i64) -> CheckResult {
         let deadline = Deadline::after(self.timeout);
         let mut timings = Timings::default();
         let mut tls = None;
@@ -283,7 +284,7 @@ impl TlsCheck {
             let t = Instant::now();
             let (stream, info) = deadline
                 .run(Phase::Tls, async {
-                    Ok(handshake(tcp, &self.host, &self.tls, &[]).await)
+                    Ok(handshake(tcp, &self.host, &self.tls, &[], now_ms).await)
                 })
                 .await?;
             tls = info;

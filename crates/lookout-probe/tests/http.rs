@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{closed_port, Mode, Target};
+use common::{closed_port, now_ms, Mode, Target};
 use lookout_probe::http::Keyword;
 use lookout_probe::{
     Check, CheckError, HttpCheck, JsonCondition, Phase, Status, StatusCodes, TcpCheck,
@@ -19,7 +19,7 @@ fn check(url: String) -> HttpCheck {
 #[tokio::test]
 async fn up_reports_every_plain_http_phase() {
     let target = Target::start(Mode::Up).await;
-    let r = check(target.url("/")).run().await;
+    let r = check(target.url("/")).run(now_ms()).await;
     assert_eq!(r.status, Status::Up, "{r:?}");
     assert!(r.ok && r.error.is_none());
     assert_eq!(r.http_status, Some(200));
@@ -35,10 +35,10 @@ async fn the_same_target_switched_through_its_modes() {
     let target = Target::start(Mode::Up).await;
     let mut c = check(target.url("/api/health"));
     c.keyword = Some(Keyword::Present("\"status\": \"ok\"".into()));
-    assert_eq!(c.run().await.status, Status::Up);
+    assert_eq!(c.run(now_ms()).await.status, Status::Up);
 
     target.set(Mode::Status(500));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Down);
     assert_eq!(
         r.error,
@@ -53,7 +53,7 @@ async fn the_same_target_switched_through_its_modes() {
     );
 
     target.set(Mode::Body("<html>maintenance</html>"));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert!(
         matches!(r.error, Some(CheckError::KeywordMissing { .. })),
         "{r:?}"
@@ -62,7 +62,7 @@ async fn the_same_target_switched_through_its_modes() {
 
     target.set(Mode::Slow(Duration::from_secs(3)));
     c.timeout = Duration::from_millis(500);
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Down);
     assert_eq!(
         r.error,
@@ -78,7 +78,7 @@ async fn the_same_target_switched_through_its_modes() {
 
     let url = target.url("/");
     target.close().await;
-    let r = check(url).run().await;
+    let r = check(url).run(now_ms()).await;
     assert!(
         matches!(r.error, Some(CheckError::ConnectionRefused { .. })),
         "{r:?}"
@@ -90,9 +90,9 @@ async fn accepted_status_ranges_and_absent_keyword() {
     let target = Target::start(Mode::Status(404)).await;
     let mut c = check(target.url("/"));
     c.accepted = StatusCodes::parse("200-299,404").unwrap();
-    assert_eq!(c.run().await.status, Status::Up);
+    assert_eq!(c.run(now_ms()).await.status, Status::Up);
     c.keyword = Some(Keyword::Absent("wrong".into()));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(
         r.error,
         Some(CheckError::KeywordPresent {
@@ -106,7 +106,7 @@ async fn slow_response_is_degraded_not_down() {
     let target = Target::start(Mode::Slow(Duration::from_millis(150))).await;
     let mut c = check(target.url("/"));
     c.max_response_ms = Some(50);
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Degraded, "{r:?}");
     assert!(matches!(
         r.error,
@@ -119,17 +119,17 @@ async fn json_condition_survives_pretty_printing_where_a_keyword_does_not() {
     let target = Target::start(Mode::Up).await;
     let mut keyword = check(target.url("/"));
     keyword.keyword = Some(Keyword::Present(r#""status":"ok""#.into()));
-    assert_eq!(keyword.run().await.status, Status::Down);
+    assert_eq!(keyword.run(now_ms()).await.status, Status::Down);
 
     let mut json = check(target.url("/"));
     json.json_condition = Some(JsonCondition::parse(r#"$.status == "ok""#).unwrap());
-    assert_eq!(json.run().await.status, Status::Up);
+    assert_eq!(json.run(now_ms()).await.status, Status::Up);
 
     json.json_condition = Some(JsonCondition::parse("$.checks.database.latency < 100").unwrap());
-    assert_eq!(json.run().await.status, Status::Up);
+    assert_eq!(json.run(now_ms()).await.status, Status::Up);
 
     json.json_condition = Some(JsonCondition::parse("$.checks.database.latency > 100").unwrap());
-    let r = json.run().await;
+    let r = json.run(now_ms()).await;
     assert_eq!(r.status, Status::Down);
     assert_eq!(
         r.error.unwrap().to_string(),
@@ -138,7 +138,7 @@ async fn json_condition_survives_pretty_printing_where_a_keyword_does_not() {
 
     target.set(Mode::Body("not json"));
     json.json_condition = Some(JsonCondition::parse("$.status").unwrap());
-    let r = json.run().await;
+    let r = json.run(now_ms()).await;
     assert!(r.error.unwrap().to_string().contains("not JSON"));
 }
 
@@ -153,12 +153,12 @@ async fn health_documents_in_both_formats() {
     let target = Target::start(Mode::Up).await;
     let mut c = check(target.url("/api/health"));
     c.health = true;
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Up, "{r:?}");
     assert!(r.detail.unwrap().contains("1 check(s)"));
 
     target.set(Mode::Respond(200, REF_DEGRADED));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Degraded);
     assert_eq!(
         r.error,
@@ -168,7 +168,7 @@ async fn health_documents_in_both_formats() {
     );
 
     target.set(Mode::Respond(503, REF_UNHEALTHY));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Down);
     assert_eq!(
         r.error.unwrap().to_string(),
@@ -176,7 +176,7 @@ async fn health_documents_in_both_formats() {
     );
 
     target.set(Mode::Respond(200, HJ_WARN));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Degraded);
     assert!(r
         .error
@@ -185,7 +185,7 @@ async fn health_documents_in_both_formats() {
         .contains("cpu:utilization (warn, observed 93 percent)"));
 
     target.set(Mode::Respond(503, HJ_FAIL));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.status, Status::Down);
     assert!(r
         .error
@@ -195,14 +195,14 @@ async fn health_documents_in_both_formats() {
 
     // A 503 without a document is still unhealthy.
     target.set(Mode::Status(503));
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert!(matches!(r.error, Some(CheckError::HealthUnhealthy { .. })));
 }
 
 #[tokio::test]
 async fn redirects_are_followed_and_recorded() {
     let target = Target::start(Mode::Up).await;
-    let r = check(target.url("/redirect/3")).run().await;
+    let r = check(target.url("/redirect/3")).run(now_ms()).await;
     assert_eq!(r.status, Status::Up, "{r:?}");
     assert_eq!(r.redirects.len(), 3);
     assert_eq!(r.redirects[0].from, target.url("/redirect/3"));
@@ -211,19 +211,21 @@ async fn redirects_are_followed_and_recorded() {
 
     let mut c = check(target.url("/redirect/3"));
     c.max_redirects = 2;
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!(r.error, Some(CheckError::TooManyRedirects { max: 2 }));
 
     c.follow_redirects = false;
     c.accepted = StatusCodes::parse("302").unwrap();
-    let r = c.run().await;
+    let r = c.run(now_ms()).await;
     assert_eq!((r.status, r.http_status), (Status::Up, Some(302)));
 }
 
 #[tokio::test]
 async fn closed_port_is_connection_refused() {
     let port = closed_port().await;
-    let r = check(format!("http://127.0.0.1:{port}/")).run().await;
+    let r = check(format!("http://127.0.0.1:{port}/"))
+        .run(now_ms())
+        .await;
     assert_eq!(r.status, Status::Down);
     let e = r.error.unwrap();
     assert!(matches!(e, CheckError::ConnectionRefused { .. }));
@@ -236,7 +238,7 @@ async fn closed_port_is_connection_refused() {
         TcpCheck::parse(&format!("tcp://127.0.0.1:{port}"), Duration::from_secs(2)).unwrap(),
     );
     assert!(matches!(
-        tcp.run().await.error,
+        tcp.run(now_ms()).await.error,
         Some(CheckError::ConnectionRefused { .. })
     ));
 }
@@ -253,7 +255,9 @@ async fn tcp_check_times_the_connect() {
 
 #[tokio::test]
 async fn invalid_domain_is_a_dns_failure() {
-    let r = check("http://nonexistent.invalid/".into()).run().await;
+    let r = check("http://nonexistent.invalid/".into())
+        .run(now_ms())
+        .await;
     assert_eq!(r.status, Status::Down);
     let e = r.error.unwrap();
     assert!(
@@ -272,6 +276,6 @@ async fn invalid_domain_is_a_dns_failure() {
 
 #[tokio::test]
 async fn bad_urls_are_invalid_checks() {
-    let r = check("ftp://example.invalid/".into()).run().await;
+    let r = check("ftp://example.invalid/".into()).run(now_ms()).await;
     assert!(matches!(r.error, Some(CheckError::Invalid { .. })), "{r:?}");
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{self_signed, tls_server, TestCa};
+use common::{now_ms, self_signed, tls_server, TestCa, DAY};
 use lookout_probe::{CheckError, HttpCheck, Status, TlsCheck, TlsErrorKind, TlsOptions};
 
 fn trusting(ca: &TestCa) -> TlsOptions {
@@ -25,7 +25,7 @@ async fn valid_certificate_expiring_in_five_days() {
     let ca = TestCa::new();
     let (addr, _server) = tls_server(ca.leaf(&["localhost"], -1, 5)).await;
 
-    let r = tls_check(addr.port(), trusting(&ca)).run().await;
+    let r = tls_check(addr.port(), trusting(&ca)).run(now_ms()).await;
     assert_eq!(r.status, Status::Up, "{r:?}");
     let tls = r.tls.unwrap();
     assert!(tls.valid && tls.error.is_none());
@@ -37,7 +37,7 @@ async fn valid_certificate_expiring_in_five_days() {
     // An https check reports the certificate too, and every phase.
     let mut http = HttpCheck::new(format!("https://localhost:{}/", addr.port()));
     http.tls = TlsOptions::with_extra_roots_pem(ca.pem.as_bytes()).unwrap();
-    let r = http.run().await;
+    let r = http.run(now_ms()).await;
     assert_eq!(r.status, Status::Up, "{r:?}");
     assert_eq!(r.http_status, Some(200));
     let t = r.timings;
@@ -50,7 +50,7 @@ async fn valid_certificate_expiring_in_five_days() {
 async fn expired_certificate_still_reports_its_expiry() {
     let ca = TestCa::new();
     let (addr, _server) = tls_server(ca.leaf(&["localhost"], -30, -2)).await;
-    let r = tls_check(addr.port(), trusting(&ca)).run().await;
+    let r = tls_check(addr.port(), trusting(&ca)).run(now_ms()).await;
     assert_eq!(r.status, Status::Down);
     assert!(
         matches!(
@@ -74,7 +74,7 @@ async fn expired_certificate_still_reports_its_expiry() {
 
     let mut http = HttpCheck::new(format!("https://localhost:{}/", addr.port()));
     http.tls = trusting(&ca);
-    let r = http.run().await;
+    let r = http.run(now_ms()).await;
     assert!(matches!(
         r.error,
         Some(CheckError::Tls {
@@ -92,7 +92,7 @@ async fn expired_certificate_still_reports_its_expiry() {
 async fn certificate_for_another_host() {
     let ca = TestCa::new();
     let (addr, _server) = tls_server(ca.leaf(&["other.example"], -1, 90)).await;
-    let r = tls_check(addr.port(), trusting(&ca)).run().await;
+    let r = tls_check(addr.port(), trusting(&ca)).run(now_ms()).await;
     assert!(
         matches!(
             r.error,
@@ -110,7 +110,9 @@ async fn certificate_for_another_host() {
 async fn untrusted_issuer_and_self_signed() {
     let ca = TestCa::new();
     let (addr, _server) = tls_server(ca.leaf(&["localhost"], -1, 90)).await;
-    let r = tls_check(addr.port(), TlsOptions::default()).run().await;
+    let r = tls_check(addr.port(), TlsOptions::default())
+        .run(now_ms())
+        .await;
     assert!(
         matches!(
             r.error,
@@ -123,7 +125,7 @@ async fn untrusted_issuer_and_self_signed() {
     );
 
     let (addr, _server) = tls_server(self_signed("localhost")).await;
-    let r = tls_check(addr.port(), trusting(&ca)).run().await;
+    let r = tls_check(addr.port(), trusting(&ca)).run(now_ms()).await;
     assert!(
         matches!(
             r.error,
@@ -140,7 +142,7 @@ async fn untrusted_issuer_and_self_signed() {
 async fn not_yet_valid_certificate() {
     let ca = TestCa::new();
     let (addr, _server) = tls_server(ca.leaf(&["localhost"], 2, 90)).await;
-    let r = tls_check(addr.port(), trusting(&ca)).run().await;
+    let r = tls_check(addr.port(), trusting(&ca)).run(now_ms()).await;
     assert!(
         matches!(
             r.error,
@@ -151,4 +153,49 @@ async fn not_yet_valid_certificate() {
         ),
         "{r:?}"
     );
+}
+
+#[tokio::test]
+async fn certificates_are_judged_at_the_callers_time() {
+    let ca = TestCa::new();
+    // 2020-01-01 to 2100-01-01 (a GeneralizedTime).
+    let (not_before, not_after) = (1_577_836_800, 4_102_444_800);
+    let leaf = ca.leaf_between(&["localhost"], not_before, not_after);
+    let (addr, _server) = tls_server(leaf).await;
+    let check = tls_check(addr.port(), trusting(&ca));
+    for (now, days) in [
+        (not_after - 400 * DAY, 400),
+        (not_after - 10 * DAY, 10),
+        (not_after - 10 * DAY + 1, 9),
+        (not_after, 0),
+    ] {
+        let r = check.run(now * 1000).await;
+        assert_eq!(r.status, Status::Up, "{r:?}");
+        assert_eq!(
+            r.detail.as_deref(),
+            Some(format!("certificate expires in {days} days").as_str())
+        );
+        let tls = r.tls.unwrap();
+        assert!(tls.valid, "{tls:?}");
+        assert_eq!(tls.not_after_unix, not_after);
+        assert_eq!(tls.days_left, days, "at {now}");
+    }
+
+    let r = check.run((not_after + 1) * 1000).await;
+    assert_eq!(r.status, Status::Down);
+    let tls = r.tls.unwrap();
+    assert_eq!(
+        (tls.days_left, tls.error_kind),
+        (-1, Some(TlsErrorKind::Expired))
+    );
+    let r = check.run((not_before - 1) * 1000).await;
+    assert_eq!(r.tls.unwrap().error_kind, Some(TlsErrorKind::NotYetValid));
+
+    let mut http = HttpCheck::new(format!("https://localhost:{}/", addr.port()));
+    http.tls = trusting(&ca);
+    let r = http.run((not_after - 30 * DAY) * 1000).await;
+    assert_eq!(r.status, Status::Up, "{r:?}");
+    assert_eq!(r.tls.unwrap().days_left, 30);
+    let r = http.run((not_after + DAY) * 1000).await;
+    assert_eq!(r.status, Status::Down, "{r:?}");
 }

@@ -63,47 +63,12 @@ pub fn parse_auth_header(value: &str) -> Result<SentryAuth, AuthError> {
     Ok(auth)
 }
 
-/// Extracts `sentry_key` from a raw URL query string (without the leading `?`).
+/// Extracts `sentry_key` from a raw URL query string (without the leading `?`), decoded as
+/// `application/x-www-form-urlencoded` (invalid UTF-8 becomes U+FFFD, a stray `%` stays).
 pub fn key_from_query(query: &str) -> Option<String> {
     let query = query.strip_prefix('?').unwrap_or(query);
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (percent_decode(k)? == "sentry_key")
-            .then(|| percent_decode(v))
-            .flatten()
-            .filter(|v| !v.is_empty())
-    })
-}
-
-/// Minimal `application/x-www-form-urlencoded` decoding; `None` on invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains(['%', '+']) {
-        return Some(s.to_string());
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (hex(b.get(i + 1)), hex(b.get(i + 2))) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                // A stray `%` is kept literally rather than rejecting the key.
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex(c: Option<&u8>) -> Option<u8> {
-    let c = *c?;
-    (c as char).to_digit(16).map(|d| d as u8)
+    form_urlencoded::parse(query.as_bytes())
+        .find_map(|(k, v)| (k == "sentry_key" && !v.is_empty()).then(|| v.into_owned()))
 }
 
 #[cfg(test)]
@@ -170,6 +135,10 @@ mod tests {
             Some("trail%4")
         );
         assert_eq!(key_from_query("sentry_key="), None);
+        assert_eq!(
+            key_from_query("sentry_key=&sentry_key=k+1").as_deref(),
+            Some("k 1")
+        );
         assert_eq!(key_from_query("other=1"), None);
         assert_eq!(key_from_query(""), None);
     }

@@ -392,6 +392,9 @@ pub(crate) fn normalize_uuid(s: &str) -> Option<String> {
     (out.len() == 32).then_some(out)
 }
 
+/// 1970-01-01T00:00:00 as a civil date-time: the offset of UTC date-times is taken from it.
+const UNIX_EPOCH: jiff::civil::DateTime = jiff::civil::DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+
 /// Parses RFC 3339 / ISO 8601 date-times to Unix seconds. The offset is optional (UTC is
 /// assumed, as Python's `datetime.isoformat()` of a naive time omits it), `T` may be a space,
 /// and any number of fractional digits is accepted.
@@ -412,15 +415,18 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
     {
         return None;
     }
-    let year = i32::try_from(num(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
-    let day = u8::try_from(num(8..10)?).ok()?;
-    let hour = u8::try_from(num(11..13)?).ok()?;
-    let minute = u8::try_from(num(14..16)?).ok()?;
-    // A leap second is folded into the previous one rather than rejected.
-    let second = u8::try_from(num(17..19)?).ok()?.min(59);
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let tod = time::Time::from_hms(hour, minute, second).ok()?;
+    let small = |r| i8::try_from(num(r)?).ok();
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(num(0..4)?).ok()?,
+        small(5..7)?,
+        small(8..10)?,
+        small(11..13)?,
+        small(14..16)?,
+        // A leap second is folded into the previous one rather than rejected.
+        small(17..19)?.min(59),
+        0,
+    )
+    .ok()?;
     let mut i = 19;
     let mut frac = 0.0;
     if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
@@ -458,10 +464,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
         }
         _ => return None,
     };
-    let unix = time::PrimitiveDateTime::new(date, tod)
-        .assume_utc()
-        .unix_timestamp()
-        - offset_secs;
+    let unix = civil.duration_since(UNIX_EPOCH).as_secs() - offset_secs;
     Some(unix as f64 + frac)
 }
 
@@ -491,6 +494,25 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2024-03-05T25:00:00Z"), None);
         assert_eq!(parse_rfc3339("２０２４-03-05T12:34:56Z"), None);
+    }
+
+    #[test]
+    fn rfc3339_calendar_edges() {
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), Some(1_483_228_799.0));
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800.0));
+        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400.0));
+        assert_eq!(parse_rfc3339("2023-02-29T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2100-02-29T00:00:00Z"), None);
+        assert_eq!(
+            parse_rfc3339("0000-01-01T00:00:00Z"),
+            Some(-62_167_219_200.0)
+        );
+        assert_eq!(
+            parse_rfc3339("9999-12-31T23:59:59Z"),
+            Some(253_402_300_799.0)
+        );
+        assert_eq!(parse_rfc3339("2024-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2024-03-05T12:60:00Z"), None);
     }
 
     #[test]

@@ -745,13 +745,14 @@ fn bad_monitor_config_names_the_monitor_and_the_key() {
 fn certificates_warn_before_expiry_and_bad_ones_are_named() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ca = probe_common::TestCa::new();
-    let (soon, _t1) = rt.block_on(probe_common::tls_server(ca.leaf(&["localhost"], -1, 5)));
-    let (expired, _t2) = rt.block_on(probe_common::tls_server(ca.leaf(&["localhost"], -30, -2)));
-    let (other, _t3) = rt.block_on(probe_common::tls_server(ca.leaf(
-        &["other.example"],
-        -1,
-        90,
-    )));
+    // Certificates are judged at the server's clock: their dates count from T0.
+    let leaf = |name, from_days, to_days| {
+        let day = |n: i64| T0 / 1000 + n * probe_common::DAY;
+        ca.leaf_between(&[name], day(from_days), day(to_days))
+    };
+    let (soon, _t1) = rt.block_on(probe_common::tls_server(leaf("localhost", -1, 5)));
+    let (expired, _t2) = rt.block_on(probe_common::tls_server(leaf("localhost", -30, -2)));
+    let (other, _t3) = rt.block_on(probe_common::tls_server(leaf("other.example", -1, 90)));
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();

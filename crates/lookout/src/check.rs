@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use lookout_core::clock::{Clock, SystemClock};
 use lookout_probe::http::Keyword;
 use lookout_probe::{
     Check, CheckResult, HttpCheck, JsonCondition, Status, StatusCodes, TcpCheck, TlsOptions,
@@ -32,7 +33,7 @@ pub struct CheckArgs {
     #[arg(long)]
     health: bool,
     /// Give up after this long.
-    #[arg(long, default_value = "10s", value_parser = crate::humantime_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
     timeout: Duration,
     /// Request method.
     #[arg(long, default_value = "GET")]
@@ -50,7 +51,7 @@ pub struct CheckArgs {
     #[arg(long)]
     no_follow: bool,
     /// Degraded when the response takes longer than this.
-    #[arg(long, value_parser = crate::humantime_duration)]
+    #[arg(long, value_parser = crate::parse_duration)]
     max_response_time: Option<Duration>,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long)]
@@ -76,7 +77,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let result = rt.block_on(check.run());
+    let result = rt.block_on(check.run(SystemClock.now_ms()));
     print!("{}", report(&args.target, &result));
     ExitCode::from(match result.status {
         Status::Up => 0,
@@ -175,17 +176,25 @@ fn report(target: &str, r: &CheckResult) -> String {
     out
 }
 
-/// `YYYY-MM-DD` of Unix seconds, without a date library for one line of output.
+/// `YYYY-MM-DD` (UTC) of Unix seconds. Counted on civil time, whose range, unlike
+/// `jiff::Timestamp`'s, reaches 9999-12-31: the notAfter of certificates that never expire.
 fn date(unix: i64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    jiff::civil::DateTime::constant(1970, 1, 1, 0, 0, 0, 0)
+        .checked_add(jiff::SignedDuration::from_secs(unix))
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| format!("{unix} (Unix seconds)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date;
+
+    #[test]
+    fn dates_of_unix_seconds() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(-1), "1969-12-31");
+        assert_eq!(date(1_772_366_400), "2026-03-01");
+        assert_eq!(date(253_402_300_799), "9999-12-31");
+        assert_eq!(date(i64::MAX), format!("{} (Unix seconds)", i64::MAX));
+    }
 }

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 /// Options of `lookout incident`.
@@ -16,8 +16,8 @@ pub struct IncidentArgs {
     url: String,
     /// The API token (default: LOOKOUT_API_TOKEN, else the one in the config's data
     /// directory).
-    #[arg(long, env = "LOOKOUT_API_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[arg(long, env = "LOOKOUT_API_TOKEN", hide_env_values = true, value_parser = secret)]
+    token: Option<SecretString>,
     #[command(subcommand)]
     action: Action,
 }
@@ -103,7 +103,7 @@ pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
         .build()
         .into();
     let url = format!("{base}{path}");
-    let auth = format!("Bearer {token}");
+    let auth = format!("Bearer {}", token.expose_secret());
     let resp = match body {
         None => agent.get(&url).header("authorization", &auth).call(),
         Some(b) => agent
@@ -179,6 +179,11 @@ pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `--token` and `LOOKOUT_API_TOKEN`, kept out of Debug output.
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(s.into())
+}
+
 fn text(v: &Value) -> String {
     v.as_str()
         .map(str::to_string)
@@ -186,15 +191,15 @@ fn text(v: &Value) -> String {
 }
 
 /// The token the server keeps in its data directory, when no other is given.
-fn token_from_config(explicit: Option<std::path::PathBuf>) -> Option<String> {
+fn token_from_config(explicit: Option<std::path::PathBuf>) -> Option<SecretString> {
     let path = lookout_server::Config::locate(explicit.as_deref());
     let config = lookout_server::Config::load(path.as_deref()).ok()?;
-    let token = config.server.api_token.expose_secret();
-    if !token.is_empty() {
-        return Some(token.to_string());
+    if !config.server.api_token.expose_secret().is_empty() {
+        return Some(config.server.api_token.clone());
     }
     std::fs::read_to_string(config.server.data_dir.join("api-token"))
         .ok()
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
+        .map(SecretString::from)
 }

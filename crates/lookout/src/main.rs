@@ -54,7 +54,7 @@ enum Command {
         )]
         message: String,
         /// How long to wait for it to be stored.
-        #[arg(long, default_value = "10s", value_parser = humantime_duration)]
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
         timeout: std::time::Duration,
     },
     /// Run one uptime check (http(s):// URL or tcp://host:port) and print timings and verdict.
@@ -65,17 +65,17 @@ enum Command {
     Incident(incident_cmd::IncidentArgs),
 }
 
-fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
+/// A duration flag: `humantime`'s forms (`500ms`, `10s`, `2m`, `1h 30m`), or a bare number
+/// of seconds, which earlier versions accepted.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 10s or 2m"))?;
-    Ok(match unit {
-        "" | "s" => std::time::Duration::from_secs(n),
-        "ms" => std::time::Duration::from_millis(n),
-        "m" => std::time::Duration::from_secs(n * 60),
-        _ => return Err(format!("`{s}` is not a duration like 10s or 2m")),
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        format!(
+            "`{s}` is not a duration ({e}): write a number and a unit, e.g. 500ms, 10s, 2m or 1h 30m"
+        )
     })
 }
 
@@ -192,5 +192,37 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    #[test]
+    fn durations_take_humantime_forms_and_bare_seconds() {
+        for (text, want) in [
+            ("10s", Duration::from_secs(10)),
+            ("500ms", Duration::from_millis(500)),
+            ("2m", Duration::from_secs(120)),
+            ("1h 30m", Duration::from_secs(5400)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1day", Duration::from_secs(86_400)),
+            ("15", Duration::from_secs(15)),
+            (" 3s ", Duration::from_secs(3)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_accepted() {
+        for text in ["", "5x", "ten seconds", "-3s", "s"] {
+            let e = parse_duration(text).expect_err(text);
+            assert!(e.contains(&format!("`{}`", text.trim())), "{e}");
+            assert!(e.contains("e.g. 500ms, 10s, 2m or 1h 30m"), "{e}");
+        }
     }
 }

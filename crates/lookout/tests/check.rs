@@ -28,14 +28,24 @@ fn serve(status: &str, body: &'static str) -> u16 {
     port
 }
 
-fn lookout_check(args: &[&str]) -> (i32, String) {
+/// `lookout check ARGS`: the exit code, stdout and stderr.
+fn run_check(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
         .arg("check")
         .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.code().unwrap(), stdout)
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap(),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+fn lookout_check(args: &[&str]) -> (i32, String) {
+    let (code, stdout, _) = run_check(args);
+    (code, stdout)
 }
 
 #[test]
@@ -96,4 +106,23 @@ fn down_exits_2_and_says_why() {
 fn invalid_arguments_exit_3() {
     let (code, _) = lookout_check(&["http://127.0.0.1:1/", "--json", "status == ok"]);
     assert_eq!(code, 3);
+}
+
+#[test]
+fn durations_take_units_and_a_bad_one_names_its_flag() {
+    let port = serve("200 OK", "{}");
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, out) = lookout_check(&[&url, "--timeout", "1m 30s", "--max-response-time", "1h"]);
+    assert_eq!(code, 0, "{out}");
+
+    for (flag, value) in [("--timeout", "5x"), ("--max-response-time", "fast")] {
+        let (code, _, stderr) = run_check(&[&url, flag, value]);
+        assert_ne!(code, 0, "{stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+        assert!(
+            stderr.contains(&format!("`{value}` is not a duration")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("e.g. 500ms, 10s, 2m or 1h 30m"), "{stderr}");
+    }
 }

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -127,6 +127,15 @@ where
         .await;
 }
 
+/// Seconds in a day.
+pub const DAY: i64 = 86_400;
+
+/// The system time in Unix milliseconds, as the server's clock gives it to checks.
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
 /// A test CA whose certificate the probe is told to trust.
 pub struct TestCa {
     pub cert: CertificateDer<'static>,
@@ -152,14 +161,22 @@ impl TestCa {
 
     /// A leaf for `names`, valid from `from_days` to `to_days` relative to now.
     pub fn leaf(&self, names: &[&str], from_days: i64, to_days: i64) -> Leaf {
+        let now = now_ms() / 1000;
+        self.leaf_between(names, now + from_days * DAY, now + to_days * DAY)
+    }
+
+    /// A leaf for `names`, valid between two Unix times (seconds, at or after 1970).
+    pub fn leaf_between(&self, names: &[&str], not_before: i64, not_after: i64) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params.distinguished_name.push(DnType::CommonName, names[0]);
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now + time::Duration::days(from_days);
-        params.not_after = now + time::Duration::days(to_days);
+        let unix = |secs: i64| {
+            rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(u64::try_from(secs).unwrap())
+        };
+        params.not_before = unix(not_before);
+        params.not_after = unix(not_after);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
             chain: vec![cert.der().clone()],

@@ -33,7 +33,7 @@ pub async fn run(monitors: Arc<Monitors>) {
                 // Waiting for a permit counts as lateness: the start time is taken after.
                 let permit = m.permits.clone().acquire_owned().await;
                 let started = m.clock.now_ms();
-                let result = due.check.run().await;
+                let result = due.check.run(started).await;
                 drop(permit);
                 // No wake-up: the next check of this monitor is at least a retry
                 // interval away, well past the loop's next look.
