@@ -1,5 +1,5 @@
 //! Names that are persisted in databases and shown in the API. Each enum declared with
-//! [`stable_names!`] converts to its name with `as_str` and back with `FromStr`; the
+//! `stable_names!` converts to its name with `as_str` and back with `FromStr`; the
 //! names are part of the stored data, so they never change.
 
 use std::fmt;

@@ -7,9 +7,9 @@
 //! ```
 //!
 //! The engine is pure (`lookout_core::alert`); this module owns its instance and the I/O.
-//! [`rules`] builds the rules in force; [`evaluate`] is the loop that feeds the engine;
-//! [`measures`] computes windowed values; [`step`] runs one engine step and writes its
-//! decisions; [`notification`] says what a queued message says; [`dispatch`] delivers the
+//! `rules` builds the rules in force; `evaluate` is the loop that feeds the engine;
+//! `measures` computes windowed values; `step` runs one engine step and writes its
+//! decisions; `notification` says what a queued message says; [`dispatch`] delivers the
 //! outbox through the [`channels`]; [`links`] signs the acknowledge links.
 
 pub mod channels;

@@ -5,9 +5,9 @@
 //! never fails the rest. The answer is 200 only once the writer has committed; the
 //! request's cron check-ins are then handed to the monitors.
 //!
-//! The parts: [`request`] (reading, decoding, authenticating), [`admission`] (rate limit,
-//! quota, and which items are kept), [`process`] (items into rows), [`auth`] (where SDKs
-//! put their key) and [`cors`] (browser SDKs).
+//! The parts: `request` (reading, decoding, authenticating), `admission` (rate limit,
+//! quota, and which items are kept), [`process`] (items into rows), `auth` (where SDKs
+//! put their key) and `cors` (browser SDKs).
 
 mod admission;
 mod auth;

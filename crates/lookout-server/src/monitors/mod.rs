@@ -3,10 +3,10 @@
 //! that writes results, outages and signals in batches.
 //!
 //! The state machines are pure (`lookout_core::monitor`, `lookout_core::heartbeat`); this
-//! module owns their instances, the clock and the I/O. The parts: [`registry`] (the
+//! module owns their instances, the clock and the I/O. The parts: `registry` (the
 //! monitors defined and what the API reads of them), [`scheduler`] (the queue of due
-//! checks and the loop that runs them), [`checks`] (applying a finished check),
-//! [`heartbeats`] (pings, check-ins and missed deadlines), [`maintenance`] (windows in
+//! checks and the loop that runs them), `checks` (applying a finished check),
+//! `heartbeats` (pings, check-ins and missed deadlines), [`maintenance`] (windows in
 //! which nothing alerts), [`sync`] (the config's monitors into the store), [`checkin`]
 //! (Sentry check-ins handed over by ingest), [`recorder`] (writing what all of them
 //! produce) and the definitions ([`spec`], [`config`]).

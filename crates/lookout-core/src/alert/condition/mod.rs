@@ -220,7 +220,7 @@ impl Condition {
     }
 
     /// Whether incidents of this condition end by quiet time
-    /// ([`Rule::resolve_after_ms`]) because nothing signals that they are over.
+    /// ([`super::rule::Rule::resolve_after_ms`]) because nothing signals that they are over.
     pub fn is_event(&self) -> bool {
         matches!(
             self,

@@ -9,8 +9,8 @@
 //! the incident. Every decision is returned as an [`Action`]; the state is plain data the
 //! server stores and gives back to [`Engine::restore`] after a restart.
 //!
-//! The parts: [`timers`] (triggering, escalation, reminders, auto-resolution, silences),
-//! [`matching`] (which signals and measures concern which rules) and [`wording`] (titles
+//! The parts: `timers` (triggering, escalation, reminders, auto-resolution, silences),
+//! `matching` (which signals and measures concern which rules) and `wording` (titles
 //! and summaries for people).
 
 mod matching;
