@@ -1,6 +1,12 @@
 //! Alerting: severities, rules and their conditions, and the incident engine that turns
 //! signals and measures into incidents, notifications and escalations. Pure: time comes
 //! in as `now_ms`, and what to do comes out as actions.
+//!
+//! [`rule`] and [`condition`] say what is watched, [`policy`] how urgently; the
+//! [`engine`] decides. Its vocabulary: [`incident`] (subjects, keys, statuses, state,
+//! resolutions), [`timeline`] (the lines it writes), [`notify`] (what channels are told,
+//! and where a queued message is), [`silence`] and [`action`]. Names that are stored
+//! convert with `as_str`/`FromStr` ([`stable`]).
 
 use serde::{Deserialize, Serialize};
 
