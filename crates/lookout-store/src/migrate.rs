@@ -1,0 +1,139 @@
+//! Schema migrations, one numbered list for both databases, applied by one runner.
+//!
+//! To add a migration, write `migrations/NNNN_what.sql` once, with the dialect tokens of
+//! [`crate::sql::ddl`] where the databases spell a type differently (`{id}`, `{int}`,
+//! `{real}`, `{bool}`, `{blob}`, `{json}`, `{without_rowid}`), and append
+//! `migration!(N, "NNNN_what.sql")` to [`MIGRATIONS`]. Only where the DDL truly differs
+//! (SQLite rebuilding a table to change a column, say) write `migrations/sqlite/…` and
+//! `migrations/postgres/…` and use the two-file form. A migration, once released, is never
+//! edited: databases have applied it.
+//!
+//! Each migration runs in its own write transaction with the version recorded in
+//! `schema_migrations`; on PostgreSQL an advisory lock makes instances starting at once
+//! take turns (SQLite's `BEGIN IMMEDIATE` does the same for processes sharing a file). A
+//! database that records a version this build does not know was written by a newer
+//! lookout, and is refused rather than run on.
+
+use crate::sql::{ddl, params, sql, Conn, Dialect, Lock};
+use crate::{Db, Result, StoreError};
+
+/// One schema change.
+pub(crate) struct Migration {
+    /// Its number, in applying order.
+    pub version: i64,
+    /// The SQL for SQLite, with dialect tokens.
+    pub sqlite: &'static str,
+    /// The SQL for PostgreSQL, with dialect tokens.
+    pub postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            sqlite: include_str!(concat!("../migrations/", $file)),
+            postgres: include_str!(concat!("../migrations/", $file)),
+        }
+    };
+    ($version:literal, sqlite: $sqlite:literal, postgres: $postgres:literal) => {
+        Migration {
+            version: $version,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $sqlite)),
+            postgres: include_str!(concat!("../migrations/postgres/", $postgres)),
+        }
+    };
+}
+
+/// Every migration, oldest first.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    migration!(1, sqlite: "0001_init.sql", postgres: "0001_init.sql"),
+    migration!(2, sqlite: "0002_monitors.sql", postgres: "0002_monitors.sql"),
+    migration!(3, sqlite: "0003_alerts.sql", postgres: "0003_alerts.sql"),
+    migration!(4, sqlite: "0004_rules.sql", postgres: "0004_rules.sql"),
+    migration!(5, sqlite: "0005_payload_dicts.sql", postgres: "0005_payload_dicts.sql"),
+];
+
+impl Migration {
+    fn text(&self, dialect: Dialect) -> Result<String> {
+        ddl(
+            match dialect {
+                Dialect::Sqlite => self.sqlite,
+                Dialect::Postgres => self.postgres,
+            },
+            dialect,
+        )
+    }
+}
+
+/// Applies the migrations `db` has not applied yet, in order.
+pub(crate) fn run(db: &impl Db, migrations: &[Migration]) -> Result<()> {
+    let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    for m in migrations {
+        db.transaction(|c| apply(c, m, known))?;
+    }
+    Ok(())
+}
+
+fn apply(c: &mut dyn Conn, m: &Migration, known: i64) -> Result<()> {
+    // Several instances may start at once: one migrates, the others wait and then find
+    // the version recorded.
+    c.lock(Lock::Migrations)?;
+    c.execute_script(&ddl(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version {int} PRIMARY KEY, applied_ms {int} NOT NULL)",
+        c.dialect(),
+    )?)?;
+    let newest: Option<i64> = c.value(sql!("SELECT MAX(version) FROM schema_migrations"), &[])?;
+    if let Some(newest) = newest.filter(|v| *v > known) {
+        return Err(StoreError::Open(format!(
+            "the database is at schema version {newest}, but this lookout knows versions up \
+             to {known} only: it was written by a newer lookout; run that version (or newer) \
+             against it"
+        )));
+    }
+    let done = c
+        .row(
+            sql!("SELECT version FROM schema_migrations WHERE version = ?1"),
+            params![m.version],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some();
+    if done {
+        return Ok(());
+    }
+    c.execute_script(&m.text(c.dialect())?)
+        .map_err(|e| StoreError::Open(format!("migration {}: {e}", m.version)))?;
+    c.exec(
+        sql!("INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)"),
+        params![m.version, now_ms()],
+    )?;
+    tracing::info!(version = m.version, dialect = ?c.dialect(), "applied migration");
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_migrations_translate_to_themselves() {
+        // 0001–0005 are applied in users' databases as they are: the token pass must not
+        // change a byte of them.
+        for m in MIGRATIONS {
+            assert_eq!(m.text(Dialect::Sqlite).unwrap(), m.sqlite, "{}", m.version);
+            assert_eq!(m.text(Dialect::Postgres).unwrap(), m.postgres, "{}", m.version);
+        }
+    }
+
+    #[test]
+    fn versions_increase() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert_eq!(MIGRATIONS[0].version, 1);
+    }
+}
