@@ -18,6 +18,7 @@ use crate::sql::{ddl, params, sql, Conn, Dialect, Lock};
 use crate::{Db, Result, StoreError};
 
 /// One schema change.
+#[derive(Clone, Copy)]
 pub(crate) struct Migration {
     /// Its number, in applying order.
     pub version: i64,
@@ -120,6 +121,166 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postgres::PostgresStore;
+    use crate::sql::sql;
+    use crate::sqlite::{Durability, SqliteStore};
+
+    /// A release after this one: written once, with dialect tokens.
+    const NEXT: Migration = Migration {
+        version: 6,
+        sqlite: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
+                     notes {json}, log {blob});
+                 INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
+        postgres: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
+                       notes {json}, log {blob});
+                   INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
+    };
+
+    /// Fails halfway: its first statement must not stay applied.
+    const BROKEN: Migration = Migration {
+        version: 6,
+        sqlite: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
+        postgres: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
+    };
+
+    fn with(extra: Migration) -> Vec<Migration> {
+        MIGRATIONS.iter().copied().chain([extra]).collect()
+    }
+
+    fn versions(db: &impl Db) -> Vec<i64> {
+        db.read(|c| {
+            c.rows(
+                sql!("SELECT version FROM schema_migrations ORDER BY version"),
+                &[],
+                |r| r.get(0),
+            )
+        })
+        .unwrap()
+    }
+
+    fn has_table(db: &impl Db, table: &str) -> bool {
+        let probe = crate::sql::Sql::owned(format!("SELECT COUNT(*) FROM {table}"));
+        db.read(|c| c.rows(&probe, &[], |r| r.get::<i64>(0))).is_ok()
+    }
+
+    /// A database at version 5 (as today's releases leave it) takes version 6, once; a
+    /// build that knows only 5 then refuses it; a failing migration leaves nothing behind.
+    fn upgrade_refuse_and_roll_back(open: impl Fn() -> Box<dyn Fn(&[Migration]) -> Result<Vec<i64>>>) {
+        let run_with = open();
+        assert_eq!(run_with(MIGRATIONS).unwrap(), vec![1, 2, 3, 4, 5]);
+
+        let broken = with(BROKEN);
+        let err = run_with(&broken).unwrap_err();
+        assert!(err.to_string().contains("migration 6"), "{err}");
+        assert_eq!(run_with(MIGRATIONS).unwrap(), vec![1, 2, 3, 4, 5]);
+
+        let next = with(NEXT);
+        assert_eq!(run_with(&next).unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        // Applied once: running again would fail on the existing table.
+        assert_eq!(run_with(&next).unwrap(), vec![1, 2, 3, 4, 5, 6]);
+
+        let err = run_with(MIGRATIONS).unwrap_err().to_string();
+        assert!(
+            err.contains("schema version 6") && err.contains("up to 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sqlite_upgrades_refuses_and_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        upgrade_refuse_and_roll_back(|| {
+            let path = path.clone();
+            Box::new(move |list: &[Migration]| {
+                let db = SqliteStore::open_unmigrated(&path, Durability::Process)?;
+                run(&db, list)?;
+                assert!(!has_table(&db, "half"), "a failed migration left a table");
+                Ok(versions(&db))
+            })
+        });
+        let db = SqliteStore::open_unmigrated(dir.path(), Durability::Process).unwrap();
+        let ok: bool = db
+            .read(|c| c.value(sql!("SELECT ok FROM deploys WHERE at_ms = 5"), &[]))
+            .unwrap();
+        assert!(ok);
+    }
+
+    fn postgres_url() -> Option<String> {
+        match std::env::var("LOOKOUT_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                assert_ne!(
+                    std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref(),
+                    Ok("1"),
+                    "LOOKOUT_REQUIRE_ALL_SUITES=1 but LOOKOUT_TEST_POSTGRES_URL is unset"
+                );
+                eprintln!("skipped: set LOOKOUT_TEST_POSTGRES_URL to run the PostgreSQL part");
+                None
+            }
+        }
+    }
+
+    struct Schema(PostgresStore);
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let _ = self.0.drop_schema();
+        }
+    }
+
+    fn scratch_schema() -> String {
+        format!("lookout_test_{:016x}", rand::random::<u64>())
+    }
+
+    #[test]
+    fn postgres_upgrades_refuses_and_rolls_back() {
+        let Some(url) = postgres_url() else { return };
+        let schema = scratch_schema();
+        let _cleanup = Schema(PostgresStore::open_unmigrated(&url, Some(schema.clone())).unwrap());
+        upgrade_refuse_and_roll_back(|| {
+            let (url, schema) = (url.clone(), schema.clone());
+            Box::new(move |list: &[Migration]| {
+                let db = PostgresStore::open_unmigrated(&url, Some(schema.clone()))?;
+                run(&db, list)?;
+                assert!(!has_table(&db, "half"), "a failed migration left a table");
+                Ok(versions(&db))
+            })
+        });
+    }
+
+    /// Instances starting at once: each migration is applied once, and every instance
+    /// starts.
+    #[test]
+    fn concurrent_starts_apply_each_migration_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = postgres_url().map(|url| (url, scratch_schema()));
+        let _cleanup = pg.as_ref().map(|(url, schema)| {
+            Schema(PostgresStore::open_unmigrated(url, Some(schema.clone())).unwrap())
+        });
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let path = dir.path().to_path_buf();
+                let pg = pg.clone();
+                std::thread::spawn(move || {
+                    let lite = SqliteStore::open_unmigrated(&path, Durability::Process)?;
+                    run(&lite, MIGRATIONS)?;
+                    let mut seen = vec![versions(&lite)];
+                    if let Some((url, schema)) = pg {
+                        let db = PostgresStore::open_unmigrated(&url, Some(schema))?;
+                        run(&db, MIGRATIONS)?;
+                        seen.push(versions(&db));
+                    }
+                    Ok::<_, StoreError>(seen)
+                })
+            })
+            .collect();
+        for t in threads {
+            for seen in t.join().unwrap().unwrap() {
+                assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+            }
+        }
+    }
 
     #[test]
     fn released_migrations_translate_to_themselves() {
