@@ -154,7 +154,10 @@ mod tests {
     fn open_issues_go_on_and_regressions_stay_regressed() {
         for before in [None, Some(Substatus::New), Some(Substatus::Ongoing)] {
             let a = on_events(Some((Unresolved, before)));
-            assert_eq!((a.status, a.substatus), (Unresolved, Some(Substatus::Ongoing)));
+            assert_eq!(
+                (a.status, a.substatus),
+                (Unresolved, Some(Substatus::Ongoing))
+            );
             assert!(!a.regressed);
         }
         let a = on_events(Some((Unresolved, Some(Substatus::Regressed))));
@@ -165,7 +168,10 @@ mod tests {
     #[test]
     fn resolved_issues_regress() {
         let a = on_events(Some((Resolved, None)));
-        assert_eq!((a.status, a.substatus), (Unresolved, Some(Substatus::Regressed)));
+        assert_eq!(
+            (a.status, a.substatus),
+            (Unresolved, Some(Substatus::Regressed))
+        );
         assert!(a.regressed);
         assert!(a.signals);
     }
@@ -188,7 +194,10 @@ mod tests {
                 resolved_ms: Some(5)
             }
         );
-        assert_eq!(set_status(Unresolved, 5).substatus, Some(Substatus::Ongoing));
+        assert_eq!(
+            set_status(Unresolved, 5).substatus,
+            Some(Substatus::Ongoing)
+        );
         assert_eq!(set_status(Ignored, 5).resolved_ms, None);
     }
 }

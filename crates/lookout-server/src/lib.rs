@@ -93,7 +93,10 @@ impl Running {
                 .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
         }
         // Aborted tasks let go of the state once they have ended.
-        for t in [self.jobs, self.scheduler].into_iter().chain(self.alert_tasks) {
+        for t in [self.jobs, self.scheduler]
+            .into_iter()
+            .chain(self.alert_tasks)
+        {
             if let Err(e) = t.await {
                 if !e.is_cancelled() {
                     tracing::warn!(error = %e, "a background task failed while stopping");

@@ -134,7 +134,10 @@ fn check_refs(batch: &AlertBatch) -> Result<()> {
 /// Updates of stored incidents go first, then the opens (with their own updates folded
 /// in): a batch that resolves an incident and opens a new one for the same rule and
 /// subject then works, instead of clashing with the incident it resolves.
-pub(crate) fn apply_alerts<T: AlertTx + ?Sized>(tx: &mut T, batch: &AlertBatch) -> Result<Vec<i64>> {
+pub(crate) fn apply_alerts<T: AlertTx + ?Sized>(
+    tx: &mut T,
+    batch: &AlertBatch,
+) -> Result<Vec<i64>> {
     // Before any write, so a bad batch costs no statement at all.
     check_refs(batch)?;
 

@@ -5,7 +5,9 @@ use lookout_core::signal::{Signal, SignalKind};
 
 use crate::alert_batch::{self, AlertTx, IncidentInsert};
 use crate::model::*;
-use crate::sql::{params, push_arg, sql, Conn, Insert, Param, Returns, Row, Sql, ToParam, Ty, Update};
+use crate::sql::{
+    params, push_arg, sql, Conn, Insert, Param, Returns, Row, Sql, ToParam, Ty, Update,
+};
 use crate::{batch, Db, Result, StoreError};
 
 /// Incidents, notifications and what the alert engine keeps between runs.
@@ -281,7 +283,10 @@ impl AlertTx for dyn Conn + '_ {
     }
 
     fn insert_incidents(&mut self, rows: &[IncidentInsert<'_>]) -> Result<Vec<i64>> {
-        let states: Vec<String> = rows.iter().map(|r| alert_batch::json_to_db(r.state)).collect();
+        let states: Vec<String> = rows
+            .iter()
+            .map(|r| alert_batch::json_to_db(r.state))
+            .collect();
         let mut args = Vec::with_capacity(rows.len() * INCIDENTS.columns.len());
         for (r, state) in rows.iter().zip(&states) {
             args.extend_from_slice(params![
@@ -395,7 +400,11 @@ impl<D: Db> AlertStore for D {
     fn get_incident(&self, id: i64) -> Result<Option<IncidentRow>> {
         self.read(|c| {
             c.row(
-                sql!(concat!("SELECT ", incident_cols!(), " FROM incidents WHERE id = ?1")),
+                sql!(concat!(
+                    "SELECT ",
+                    incident_cols!(),
+                    " FROM incidents WHERE id = ?1"
+                )),
                 params![id],
                 incident_from_row,
             )

@@ -97,7 +97,10 @@ const DUPLICATE: EventOutcome = EventOutcome {
 };
 
 /// Runs the whole batch against an open transaction; the caller commits.
-pub(crate) fn write_batch<T: BatchTx + ?Sized>(tx: &mut T, batch: &WriteBatch) -> Result<BatchResult> {
+pub(crate) fn write_batch<T: BatchTx + ?Sized>(
+    tx: &mut T,
+    batch: &WriteBatch,
+) -> Result<BatchResult> {
     let events = &batch.events;
     let mut outcomes: Vec<Option<EventOutcome>> = vec![None; events.len()];
     // For a repeat within the batch: the index of the first occurrence.
@@ -392,9 +395,8 @@ fn write_groups<T: BatchTx + ?Sized>(
             }
             continue;
         };
-        let arrival = issue::on_events(
-            (!w.issue.created).then_some((w.issue.status, w.issue.substatus)),
-        );
+        let arrival =
+            issue::on_events((!w.issue.created).then_some((w.issue.status, w.issue.substatus)));
         let newer = w.issue.created || latest.received_ms >= w.issue.last_seen_ms;
         updates.push(IssueUpdate {
             id: w.issue.id,

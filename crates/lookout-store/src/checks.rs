@@ -6,8 +6,8 @@
 use std::collections::{HashMap, HashSet};
 
 use lookout_core::monitor::State;
-use lookout_core::stats::nearest_rank;
 use lookout_core::signal::Signal;
+use lookout_core::stats::nearest_rank;
 
 use crate::model::{
     CheckBatch, CheckOutcome, CheckRecord, LatencySummary, MonitorSource, MonitorStatus,
@@ -393,7 +393,10 @@ pub(crate) trait CheckTx {
 }
 
 /// Runs a check batch against an open transaction; the caller commits.
-pub(crate) fn write_checks<T: CheckTx + ?Sized>(tx: &mut T, batch: &CheckBatch) -> Result<Vec<Signal>> {
+pub(crate) fn write_checks<T: CheckTx + ?Sized>(
+    tx: &mut T,
+    batch: &CheckBatch,
+) -> Result<Vec<Signal>> {
     // Rows are touched in key order, so that PostgreSQL instances writing at once lock
     // them in the same order and cannot deadlock.
     let mut results: Vec<&CheckRecord> = batch.results.iter().collect();

@@ -8,7 +8,9 @@ use lookout_core::signal::Signal;
 
 use crate::batch::{self, BatchTx, IssueState, IssueUpdate, ValueUpdate};
 use crate::model::*;
-use crate::sql::{params, push_arg, sql, Conn, Insert, Lock, Param, Returns, Row, Sql, ToParam, Ty, Update};
+use crate::sql::{
+    params, push_arg, sql, Conn, Insert, Lock, Param, Returns, Row, Sql, ToParam, Ty, Update,
+};
 use crate::{Db, Result, StoreError};
 
 /// Events and issues, and the counters ingest keeps.
@@ -158,9 +160,11 @@ impl<D: Db> EventStore for D {
     }
 
     fn list_issues(&self, f: &IssueFilter) -> Result<Vec<Issue>> {
-        let mut sql = format!(
-            concat!("SELECT ", issue_cols!(), " FROM issues i WHERE project_id = ?1")
-        );
+        let mut sql = String::from(concat!(
+            "SELECT ",
+            issue_cols!(),
+            " FROM issues i WHERE project_id = ?1"
+        ));
         let status = f.status.map(IssueStatus::as_str);
         let pattern = f
             .text
@@ -171,10 +175,16 @@ impl<D: Db> EventStore for D {
         let offset = i64::from(f.offset);
         let mut args: Vec<Param<'_>> = vec![f.project_id.param()];
         if let Some(status) = status {
-            sql.push_str(&format!(" AND status = {}", push_arg(&mut args, status.param())));
+            sql.push_str(&format!(
+                " AND status = {}",
+                push_arg(&mut args, status.param())
+            ));
         }
         if let Some(level) = &f.level {
-            sql.push_str(&format!(" AND level = {}", push_arg(&mut args, level.param())));
+            sql.push_str(&format!(
+                " AND level = {}",
+                push_arg(&mut args, level.param())
+            ));
         }
         for (kind, value) in [
             (batch::KIND_RELEASE, &f.release),
@@ -211,7 +221,11 @@ impl<D: Db> EventStore for D {
     fn get_issue(&self, id: i64) -> Result<Option<IssueDetail>> {
         self.read(|c| {
             let Some(issue) = c.row(
-                sql!(concat!("SELECT ", issue_cols!(), " FROM issues WHERE id = ?1")),
+                sql!(concat!(
+                    "SELECT ",
+                    issue_cols!(),
+                    " FROM issues WHERE id = ?1"
+                )),
                 params![id],
                 issue_from_row,
             )?
@@ -723,7 +737,10 @@ impl BatchTx for dyn Conn + '_ {
             let created = self.insert_new(&ISSUES, &args)?;
             // Created here, or by another instance since the look-up: its insert has
             // committed (ours waited for it), so the row is there to lock now.
-            let fresh: Vec<&str> = missing.iter().map(|(e, _)| e.fingerprint.as_str()).collect();
+            let fresh: Vec<&str> = missing
+                .iter()
+                .map(|(e, _)| e.fingerprint.as_str())
+                .collect();
             let mut locked = lock_issues(self, project_id, &fresh)?;
             for ((e, _), created) in missing.iter().zip(created) {
                 if let Some(state) = locked.get_mut(&e.fingerprint) {

@@ -160,12 +160,15 @@ mod tests {
 
     fn has_table(db: &impl Db, table: &str) -> bool {
         let probe = crate::sql::Sql::owned(format!("SELECT COUNT(*) FROM {table}"));
-        db.read(|c| c.rows(&probe, &[], |r| r.get::<i64>(0))).is_ok()
+        db.read(|c| c.rows(&probe, &[], |r| r.get::<i64>(0)))
+            .is_ok()
     }
 
     /// A database at version 5 (as today's releases leave it) takes version 6, once; a
     /// build that knows only 5 then refuses it; a failing migration leaves nothing behind.
-    fn upgrade_refuse_and_roll_back(open: impl Fn() -> Box<dyn Fn(&[Migration]) -> Result<Vec<i64>>>) {
+    fn upgrade_refuse_and_roll_back(
+        open: impl Fn() -> Box<dyn Fn(&[Migration]) -> Result<Vec<i64>>>,
+    ) {
         let run_with = open();
         assert_eq!(run_with(MIGRATIONS).unwrap(), vec![1, 2, 3, 4, 5]);
 
@@ -288,7 +291,12 @@ mod tests {
         // change a byte of them.
         for m in MIGRATIONS {
             assert_eq!(m.text(Dialect::Sqlite).unwrap(), m.sqlite, "{}", m.version);
-            assert_eq!(m.text(Dialect::Postgres).unwrap(), m.postgres, "{}", m.version);
+            assert_eq!(
+                m.text(Dialect::Postgres).unwrap(),
+                m.postgres,
+                "{}",
+                m.version
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use lookout_core::signal::Signal;
 use crate::checks::{self, CheckTx, RawSummary, RollupBuilder};
 use crate::events::insert_signals;
 use crate::model::*;
-use crate::sql::{params, sql, Conn, Insert, Lock, Returns, Row, Ty, Update};
+use crate::sql::{params, sql, Conn, Insert, Lock, Param, Returns, Row, Ty, Update};
 use crate::{Db, Result, StoreError};
 
 /// Monitors and uptime history.
@@ -174,6 +174,20 @@ fn monitor_conflict(e: StoreError, new: &NewMonitor) -> StoreError {
     }
 }
 
+/// A monitor's definition as `?1`…`?8` of its insert and update.
+fn monitor_args<'a>(new: &'a NewMonitor, spec: &'a str) -> [Param<'a>; 8] {
+    *params![
+        new.name,
+        new.kind,
+        spec,
+        new.source.as_str(),
+        new.project_id,
+        new.token,
+        new.slug,
+        new.now_ms
+    ]
+}
+
 /// Inserts a monitor; `upsert` updates the one with the same project and name instead
 /// of refusing it.
 fn insert_monitor(c: &mut dyn Conn, new: &NewMonitor, upsert: bool) -> Result<Monitor> {
@@ -199,22 +213,10 @@ fn insert_monitor(c: &mut dyn Conn, new: &NewMonitor, upsert: bool) -> Result<Mo
             monitor_cols!()
         ))
     };
-    c.row(
-        sql,
-        params![
-            new.name,
-            new.kind,
-            checks::spec_to_db(&new.spec),
-            new.source.as_str(),
-            new.project_id,
-            new.token,
-            new.slug,
-            new.now_ms
-        ],
-        monitor_from_row,
-    )
-    .map_err(|e| monitor_conflict(e, new))?
-    .ok_or_else(|| StoreError::Corrupt(format!("monitor {:?} not returned", new.name)))
+    let spec = checks::spec_to_db(&new.spec);
+    c.row(sql, &monitor_args(new, &spec), monitor_from_row)
+        .map_err(|e| monitor_conflict(e, new))?
+        .ok_or_else(|| StoreError::Corrupt(format!("monitor {:?} not returned", new.name)))
 }
 
 /// Deletes a monitor and everything recorded about it, inside the caller's transaction.
@@ -401,7 +403,11 @@ static STATUSES: Update = Update::new(
 /// The partial unique index `outages_open` turns a second open into a no-op.
 static OPEN_OUTAGES: Insert = Insert::new(
     "outages",
-    &[("monitor_id", Ty::Int8), ("start_ms", Ty::Int8), ("cause", Ty::Text)],
+    &[
+        ("monitor_id", Ty::Int8),
+        ("start_ms", Ty::Int8),
+        ("cause", Ty::Text),
+    ],
     "ON CONFLICT DO NOTHING",
     Returns::Nothing,
 );
@@ -477,26 +483,17 @@ impl<D: Db> MonitorStore for D {
     }
 
     fn update_monitor(&self, id: i64, new: &NewMonitor) -> Result<Option<Monitor>> {
+        let spec = checks::spec_to_db(&new.spec);
         self.write(|c| {
             c.row(
                 sql!(concat!(
-                    "UPDATE monitors SET name = ?2, kind = ?3, spec = ?4, source = ?5,
-                         project_id = ?6, token = ?7, slug = ?8, updated_ms = ?9
-                     WHERE id = ?1
+                    "UPDATE monitors SET name = ?1, kind = ?2, spec = ?3, source = ?4,
+                         project_id = ?5, token = ?6, slug = ?7, updated_ms = ?8
+                     WHERE id = ?9
                      RETURNING ",
                     monitor_cols!()
                 )),
-                params![
-                    id,
-                    new.name,
-                    new.kind,
-                    checks::spec_to_db(&new.spec),
-                    new.source.as_str(),
-                    new.project_id,
-                    new.token,
-                    new.slug,
-                    new.now_ms
-                ],
+                &[&monitor_args(new, &spec)[..], params![id]].concat(),
                 monitor_from_row,
             )
             .map_err(|e| monitor_conflict(e, new))
@@ -524,7 +521,11 @@ impl<D: Db> MonitorStore for D {
     fn list_monitors(&self) -> Result<Vec<Monitor>> {
         self.read(|c| {
             c.rows(
-                sql!(concat!("SELECT ", monitor_cols!(), " FROM monitors ORDER BY id")),
+                sql!(concat!(
+                    "SELECT ",
+                    monitor_cols!(),
+                    " FROM monitors ORDER BY id"
+                )),
                 &[],
                 monitor_from_row,
             )
@@ -534,7 +535,11 @@ impl<D: Db> MonitorStore for D {
     fn get_monitor(&self, id: i64) -> Result<Option<Monitor>> {
         self.read(|c| {
             c.row(
-                sql!(concat!("SELECT ", monitor_cols!(), " FROM monitors WHERE id = ?1")),
+                sql!(concat!(
+                    "SELECT ",
+                    monitor_cols!(),
+                    " FROM monitors WHERE id = ?1"
+                )),
                 params![id],
                 monitor_from_row,
             )
@@ -544,7 +549,11 @@ impl<D: Db> MonitorStore for D {
     fn get_monitor_by_token(&self, token: &str) -> Result<Option<Monitor>> {
         self.read(|c| {
             c.row(
-                sql!(concat!("SELECT ", monitor_cols!(), " FROM monitors WHERE token = ?1")),
+                sql!(concat!(
+                    "SELECT ",
+                    monitor_cols!(),
+                    " FROM monitors WHERE token = ?1"
+                )),
                 params![token],
                 monitor_from_row,
             )
@@ -621,8 +630,7 @@ impl<D: Db> MonitorStore for D {
                 }
                 Ok((mark, ids, oldest))
             })?;
-            while let Some((start, end)) = checks::rollup_range(resolution, mark, oldest, now_ms)
-            {
+            while let Some((start, end)) = checks::rollup_range(resolution, mark, oldest, now_ms) {
                 let stop = checks::chunk_end(resolution, start, end);
                 // Read on a reading connection, so check batches keep flowing while a
                 // day's worth of results is scanned; only the write takes the writer.

@@ -199,7 +199,10 @@ impl PostgresStore {
             store
                 .conn()?
                 .client()
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    quote_ident(schema)
+                ))
                 .map_err(|e| StoreError::Open(format!("cannot create schema {schema}: {e}")))?;
         }
         Ok(store)
@@ -384,9 +387,9 @@ fn insert_sql(spec: &Insert) -> String {
     let from = unnest(spec.columns.iter().map(|c| c.1), &names);
     let (table, tail) = (spec.table, spec.tail);
     let sql = match spec.returns {
-        Returns::Nothing => format!(
-            "INSERT INTO {table} ({names}) SELECT {names} FROM {from} ORDER BY ord {tail}"
-        ),
+        Returns::Nothing => {
+            format!("INSERT INTO {table} ({names}) SELECT {names} FROM {from} ORDER BY ord {tail}")
+        }
         // The written rows' keys, matched back to their positions.
         Returns::Written(key) => {
             let on: Vec<String> = key.iter().map(|k| format!("w.{k} = u.{k}")).collect();
@@ -440,12 +443,13 @@ impl ToSql for Param<'_> {
     /// Converts to the column's type, checking ranges; a value of another kind is an
     /// error naming both.
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> std::result::Result<IsNull, BoxError> {
-        let list = |items: Vec<Param<'_>>, out: &mut BytesMut| -> std::result::Result<IsNull, BoxError> {
-            if !matches!(ty.kind(), Kind::Array(_)) {
-                return Err(format!("cannot pass a list as a {ty} parameter").into());
-            }
-            items.to_sql(ty, out)
-        };
+        let list =
+            |items: Vec<Param<'_>>, out: &mut BytesMut| -> std::result::Result<IsNull, BoxError> {
+                if !matches!(ty.kind(), Kind::Array(_)) {
+                    return Err(format!("cannot pass a list as a {ty} parameter").into());
+                }
+                items.to_sql(ty, out)
+            };
         match (*self, ty) {
             (Param::Null, _) => Ok(IsNull::Yes),
             (Param::Int(v), &Type::INT8) => v.to_sql(ty, out),
@@ -529,5 +533,107 @@ impl PgRow<'_> {
 impl Row for PgRow<'_> {
     fn cell(&self, i: usize) -> Result<Cell<'_>> {
         Ok(self.0.try_get::<_, Cell<'_>>(i)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::Insert;
+
+    fn bytes(p: Param<'_>, ty: &Type) -> std::result::Result<Vec<u8>, String> {
+        let mut out = BytesMut::new();
+        match p.to_sql_checked(ty, &mut out) {
+            Ok(IsNull::Yes) => Ok(Vec::new()),
+            Ok(IsNull::No) => Ok(out.to_vec()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn integers_fit_the_column_or_fail_by_name() {
+        assert_eq!(
+            bytes(Param::Int(7), &Type::INT8).unwrap(),
+            7i64.to_be_bytes()
+        );
+        assert_eq!(
+            bytes(Param::Int(7), &Type::INT4).unwrap(),
+            7i32.to_be_bytes()
+        );
+        assert_eq!(
+            bytes(Param::Int(-7), &Type::INT2).unwrap(),
+            (-7i16).to_be_bytes()
+        );
+        let err = bytes(Param::Int(1 << 40), &Type::INT4).unwrap_err();
+        assert!(err.contains("out of range for an integer"), "{err}");
+        let err = bytes(Param::Int(40_000), &Type::INT2).unwrap_err();
+        assert!(err.contains("smallint"), "{err}");
+        assert_eq!(bytes(Param::Null, &Type::INT4).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn text_goes_into_text_and_json_columns() {
+        assert_eq!(
+            bytes(Param::Text("hé"), &Type::TEXT).unwrap(),
+            "hé".as_bytes()
+        );
+        assert_eq!(bytes(Param::Text("{}"), &Type::JSONB).unwrap(), b"\x01{}");
+        assert_eq!(bytes(Param::Text("[1]"), &Type::JSON).unwrap(), b"[1]");
+        let err = bytes(Param::Text("x"), &Type::INT8).unwrap_err();
+        assert!(err.contains("cannot pass text as a int8"), "{err}");
+        let err = bytes(Param::Bytes(b"x"), &Type::TEXT).unwrap_err();
+        assert!(err.contains("bytes"), "{err}");
+        assert_eq!(bytes(Param::Bool(true), &Type::BOOL).unwrap(), [1]);
+    }
+
+    #[test]
+    fn lists_only_go_into_arrays() {
+        let ids = [1i64, 2];
+        assert!(bytes(Param::Ints(&ids), &Type::INT8_ARRAY).is_ok());
+        // Each element is checked against the array's element type.
+        let big = [1i64 << 40];
+        assert!(bytes(Param::Ints(&big), &Type::INT4_ARRAY).is_err());
+        let err = bytes(Param::Ints(&ids), &Type::INT8).unwrap_err();
+        assert!(err.contains("cannot pass a list"), "{err}");
+    }
+
+    #[test]
+    fn cells_read_every_integer_width_and_json() {
+        let read = |ty: &Type, raw: &'static [u8]| Cell::from_sql(ty, raw).unwrap();
+        assert!(matches!(read(&Type::INT2, &[0xff, 0xfe]), Cell::Int(-2)));
+        assert!(matches!(read(&Type::INT4, &[0, 0, 1, 0]), Cell::Int(256)));
+        assert!(matches!(
+            read(&Type::JSONB, b"\x01{\"a\":1}"),
+            Cell::Text("{\"a\":1}")
+        ));
+        assert!(matches!(read(&Type::TEXT, b"x"), Cell::Text("x")));
+        assert!(Cell::from_sql(&Type::JSONB, b"\x02{}").is_err());
+        assert!(Cell::from_sql(&Type::NUMERIC, &[0, 0]).is_err());
+        assert!(!<Cell<'_> as FromSql>::accepts(&Type::INT8_ARRAY));
+    }
+
+    #[test]
+    fn batches_unnest_one_array_per_column() {
+        let spec = Insert::new(
+            "t",
+            &[("a", Ty::Int8), ("b", Ty::Text)],
+            "ON CONFLICT (a) DO NOTHING",
+            Returns::Written(&["a"]),
+        );
+        let sql = insert_sql(&spec);
+        assert!(
+            sql.contains("UNNEST($1::int8[], $2::text[]) WITH ORDINALITY AS x(a, b, ord)"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("RETURNING a") && sql.contains("w.a = u.a"),
+            "{sql}"
+        );
+        let update = Update::new("t", "b = COALESCE(?2, b)", "a = ?1", &[Ty::Int8, Ty::Text]);
+        assert_eq!(
+            update_sql(&update),
+            "UPDATE t SET b = COALESCE(x.p2, b) FROM UNNEST($1::int8[], $2::text[]) \
+             WITH ORDINALITY AS x(p1, p2, ord) WHERE a = x.p1"
+        );
     }
 }

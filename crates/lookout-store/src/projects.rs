@@ -53,7 +53,11 @@ fn settings_text(new: &NewProject) -> Result<String> {
 
 fn project_by_id(c: &mut dyn Conn, id: i64) -> Result<Option<Project>> {
     c.row(
-        sql!(concat!("SELECT ", project_cols!(), " FROM projects WHERE id = ?1")),
+        sql!(concat!(
+            "SELECT ",
+            project_cols!(),
+            " FROM projects WHERE id = ?1"
+        )),
         params![id],
         project_from_row,
     )
@@ -68,28 +72,29 @@ impl<D: Db> ProjectStore for D {
                 Some(id) => {
                     let row = c
                         .row(
-                        sql!(concat!(
+                            sql!(concat!(
                             "INSERT INTO projects (id, slug, name, public_key, settings, created_ms)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING ",
                             project_cols!()
                         )),
-                        params![id, new.slug, new.name, key, settings, new.now_ms],
-                        project_from_row,
-                    )
+                            params![id, new.slug, new.name, key, settings, new.now_ms],
+                            project_from_row,
+                        )
                         .map_err(StoreError::into_conflict)?;
                     c.sync_id_sequence("projects")?;
                     row
                 }
-                None => c.row(
-                    sql!(concat!(
-                        "INSERT INTO projects (slug, name, public_key, settings, created_ms)
+                None => c
+                    .row(
+                        sql!(concat!(
+                            "INSERT INTO projects (slug, name, public_key, settings, created_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING ",
-                        project_cols!()
-                    )),
-                    params![new.slug, new.name, key, settings, new.now_ms],
-                    project_from_row,
-                )
-                .map_err(StoreError::into_conflict)?,
+                            project_cols!()
+                        )),
+                        params![new.slug, new.name, key, settings, new.now_ms],
+                        project_from_row,
+                    )
+                    .map_err(StoreError::into_conflict)?,
             };
             row.ok_or_else(|| StoreError::Corrupt(format!("project {:?} not returned", new.slug)))
         })
@@ -149,7 +154,11 @@ impl<D: Db> ProjectStore for D {
     fn list_projects(&self) -> Result<Vec<Project>> {
         self.read(|c| {
             c.rows(
-                sql!(concat!("SELECT ", project_cols!(), " FROM projects ORDER BY id")),
+                sql!(concat!(
+                    "SELECT ",
+                    project_cols!(),
+                    " FROM projects ORDER BY id"
+                )),
                 &[],
                 project_from_row,
             )
@@ -163,7 +172,11 @@ impl<D: Db> ProjectStore for D {
     fn get_project_by_slug(&self, slug: &str) -> Result<Option<Project>> {
         self.read(|c| {
             c.row(
-                sql!(concat!("SELECT ", project_cols!(), " FROM projects WHERE slug = ?1")),
+                sql!(concat!(
+                    "SELECT ",
+                    project_cols!(),
+                    " FROM projects WHERE slug = ?1"
+                )),
                 params![slug],
                 project_from_row,
             )

@@ -225,7 +225,11 @@ fn pop_operator(out: &mut String, op: &str) -> bool {
 /// Types of the tokens a shared migration may use, and what each dialect writes for them.
 const DDL_TOKENS: &[(&str, &str, &str)] = &[
     // Ids never handed out twice, as a PostgreSQL sequence guarantees.
-    ("id", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"),
+    (
+        "id",
+        "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "BIGSERIAL PRIMARY KEY",
+    ),
     ("int", "INTEGER", "BIGINT"),
     ("real", "REAL", "DOUBLE PRECISION"),
     ("bool", "INTEGER", "BOOLEAN"),
@@ -243,9 +247,9 @@ pub(crate) fn ddl(text: &str, dialect: Dialect) -> Result<String> {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| StoreError::Open(format!("migration: unclosed token at {:?}", &rest[open..])))?;
+        let close = after.find('}').ok_or_else(|| {
+            StoreError::Open(format!("migration: unclosed token at {:?}", &rest[open..]))
+        })?;
         let name = &after[..close];
         let (_, sqlite, postgres) = DDL_TOKENS
             .iter()
@@ -371,7 +375,7 @@ where
     }
 }
 
-impl<'a, 'x, 'y, T: ?Sized> ToParam<'a> for &'x &'y T
+impl<'a, 'y, T: ?Sized> ToParam<'a> for &&'y T
 where
     &'y T: ToParam<'a>,
 {
@@ -767,7 +771,11 @@ impl dyn Conn + '_ {
     /// A batch insert that skips conflicting rows: `true` for each row written.
     pub(crate) fn insert_new(&mut self, spec: &Insert, args: &[Param<'_>]) -> Result<Vec<bool>> {
         debug_assert!(matches!(spec.returns, Returns::Written(_)));
-        Ok(self.insert(spec, args)?.into_iter().map(|n| n > 0).collect())
+        Ok(self
+            .insert(spec, args)?
+            .into_iter()
+            .map(|n| n > 0)
+            .collect())
     }
 
     /// A batch insert that returns each row's id, in order.
@@ -798,7 +806,7 @@ pub(crate) fn batch_rows<'p, 'a>(
     width: usize,
     what: &str,
 ) -> Result<std::slice::Chunks<'p, Param<'a>>> {
-    if width == 0 || args.len() % width != 0 {
+    if width == 0 || !args.len().is_multiple_of(width) {
         return Err(StoreError::Invalid(format!(
             "{what}: {} values do not make rows of {width}",
             args.len()
@@ -821,8 +829,14 @@ mod tests {
     #[test]
     fn placeholders_become_dollars_on_postgres_only() {
         let (lite, pg) = both("SELECT a FROM t WHERE a = ?1 AND b IN (?2, ?10) LIMIT ?3");
-        assert_eq!(lite, "SELECT a FROM t WHERE a = ?1 AND b IN (?2, ?10) LIMIT ?3");
-        assert_eq!(pg, "SELECT a FROM t WHERE a = $1 AND b IN ($2, $10) LIMIT $3");
+        assert_eq!(
+            lite,
+            "SELECT a FROM t WHERE a = ?1 AND b IN (?2, ?10) LIMIT ?3"
+        );
+        assert_eq!(
+            pg,
+            "SELECT a FROM t WHERE a = $1 AND b IN ($2, $10) LIMIT $3"
+        );
     }
 
     #[test]
@@ -854,7 +868,10 @@ mod tests {
              AND s = ANY($3) AND id <> ALL( $4 ) ORDER BY id FOR UPDATE"
         );
         assert_eq!(
-            translate("SELECT 1 FROM t LIMIT ?1 FOR UPDATE SKIP LOCKED", Dialect::Sqlite),
+            translate(
+                "SELECT 1 FROM t LIMIT ?1 FOR UPDATE SKIP LOCKED",
+                Dialect::Sqlite
+            ),
             "SELECT 1 FROM t LIMIT ?1"
         );
     }
@@ -911,7 +928,10 @@ mod tests {
         let ids = [1i64, 2];
         let names = ["a\"b".to_string()];
         assert_eq!((&ids[..]).param().list_json().as_deref(), Some("[1,2]"));
-        assert_eq!((&names[..]).param().list_json().as_deref(), Some("[\"a\\\"b\"]"));
+        assert_eq!(
+            (&names[..]).param().list_json().as_deref(),
+            Some("[\"a\\\"b\"]")
+        );
         assert_eq!((&7i64).param().list_json(), None);
     }
 }

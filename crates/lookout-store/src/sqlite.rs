@@ -295,7 +295,10 @@ impl Conn for SqliteConn<'_> {
     }
 
     fn execute(&mut self, sql: &str, args: &[Param<'_>]) -> Result<u64> {
-        let n = self.0.prepare_cached(sql)?.execute(params_from_iter(args))?;
+        let n = self
+            .0
+            .prepare_cached(sql)?
+            .execute(params_from_iter(args))?;
         Ok(n as u64)
     }
 
@@ -381,9 +384,11 @@ impl Row for SqliteRow<'_, '_> {
             ValueRef::Null => Cell::Null,
             ValueRef::Integer(v) => Cell::Int(v),
             ValueRef::Real(v) => Cell::Real(v),
-            ValueRef::Text(t) => Cell::Text(std::str::from_utf8(t).map_err(|e| {
-                StoreError::Corrupt(format!("column {i}: text is not UTF-8: {e}"))
-            })?),
+            ValueRef::Text(t) => {
+                Cell::Text(std::str::from_utf8(t).map_err(|e| {
+                    StoreError::Corrupt(format!("column {i}: text is not UTF-8: {e}"))
+                })?)
+            }
             ValueRef::Blob(b) => Cell::Bytes(b),
         })
     }

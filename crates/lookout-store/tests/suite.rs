@@ -3333,10 +3333,9 @@ fn postgres_survives_lost_connections() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 
-    let r = s
-        .0
-        .write_batch(&events_batch(vec![event(p, 2, "a", 2_000)]))
-        .expect("write after the sessions were lost");
+    let r =
+        s.0.write_batch(&events_batch(vec![event(p, 2, "a", 2_000)]))
+            .expect("write after the sessions were lost");
     assert!(!r.events[0].duplicate);
     let issue = s.0.get_issue(r.events[0].issue_id).unwrap().expect("issue");
     assert_eq!(issue.issue.count, 2);

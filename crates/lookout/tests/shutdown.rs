@@ -57,7 +57,10 @@ fn sigterm_keeps_acknowledged_events(env: &[(&str, &str)]) {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while acked.lock().unwrap().len() < ACKS_BEFORE_TERM {
-        assert!(Instant::now() < deadline, "too few events acknowledged in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "too few events acknowledged in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let status = s.terminate(Duration::from_secs(60));
@@ -97,18 +100,14 @@ fn sqlite_sigterm_exits_cleanly_and_keeps_acknowledged_events() {
 
 #[test]
 fn postgres_sigterm_exits_cleanly_and_keeps_acknowledged_events() {
-    let Some(url) = suite_switch(
-        "LOOKOUT_TEST_POSTGRES_URL",
-        "SIGTERM with PostgreSQL",
-    ) else {
+    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "SIGTERM with PostgreSQL") else {
         return;
     };
     // A schema of its own, created (and dropped after) here; the server finds it through
     // its sessions' search path.
     let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
-    let _scratch = Scratch(
-        PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"),
-    );
+    let _scratch =
+        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
     let separator = if url.contains('?') { '&' } else { '?' };
     let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
     sigterm_keeps_acknowledged_events(&[("LOOKOUT_DATABASE_URL", &server_url)]);
