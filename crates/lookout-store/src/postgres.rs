@@ -14,7 +14,8 @@ use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 
 use crate::sql::{
-    batch_rows, rewrite, Cell, Conn, Dialect, Insert, Lock, Param, Returns, Row, Ty, Update,
+    batch_rows, rewrite, Cell, Conn, Dialect, EachRow, Insert, Lock, Param, Returns, Row, Ty,
+    Update,
 };
 use crate::{migrate, Db, Result, StoreError};
 
@@ -259,12 +260,7 @@ impl Conn for PgConn {
         Ok(self.client().execute(&stmt, &refs)?)
     }
 
-    fn query(
-        &mut self,
-        sql: &str,
-        args: &[Param<'_>],
-        each: &mut dyn FnMut(&dyn Row) -> Result<()>,
-    ) -> Result<()> {
+    fn query(&mut self, sql: &str, args: &[Param<'_>], each: EachRow<'_>) -> Result<()> {
         let stmt = self.prepared(sql)?;
         // Streamed rather than collected: a long scan keeps only what `each` keeps.
         let mut rows = self.client().query_raw(&stmt, args.iter())?;

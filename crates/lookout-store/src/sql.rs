@@ -679,6 +679,9 @@ impl Update {
     }
 }
 
+/// What a query hands each row to.
+pub(crate) type EachRow<'a> = &'a mut dyn FnMut(&dyn Row) -> Result<()>;
+
 /// A connection, or a transaction on one, of either backend.
 pub(crate) trait Conn {
     /// The SQL it speaks.
@@ -686,12 +689,7 @@ pub(crate) trait Conn {
     /// Runs one statement (already in this dialect); returns the rows changed.
     fn execute(&mut self, sql: &str, args: &[Param<'_>]) -> Result<u64>;
     /// Runs a query, handing each row to `each` as it arrives.
-    fn query(
-        &mut self,
-        sql: &str,
-        args: &[Param<'_>],
-        each: &mut dyn FnMut(&dyn Row) -> Result<()>,
-    ) -> Result<()>;
+    fn query(&mut self, sql: &str, args: &[Param<'_>], each: EachRow<'_>) -> Result<()>;
     /// Runs several statements without parameters (migrations).
     fn execute_script(&mut self, sql: &str) -> Result<()>;
     /// Inserts rows (`args` row after row); what it returns is per [`Insert::returns`].

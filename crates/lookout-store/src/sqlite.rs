@@ -13,7 +13,9 @@ use parking_lot::Mutex;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params_from_iter, Connection, OpenFlags, TransactionBehavior};
 
-use crate::sql::{batch_rows, Cell, Conn, Dialect, Insert, Lock, Param, Returns, Row, Update};
+use crate::sql::{
+    batch_rows, Cell, Conn, Dialect, EachRow, Insert, Lock, Param, Returns, Row, Update,
+};
 use crate::{migrate, Db, Result, StoreError};
 
 const READERS: u32 = 4;
@@ -302,12 +304,7 @@ impl Conn for SqliteConn<'_> {
         Ok(n as u64)
     }
 
-    fn query(
-        &mut self,
-        sql: &str,
-        args: &[Param<'_>],
-        each: &mut dyn FnMut(&dyn Row) -> Result<()>,
-    ) -> Result<()> {
+    fn query(&mut self, sql: &str, args: &[Param<'_>], each: EachRow<'_>) -> Result<()> {
         let mut stmt = self.0.prepare_cached(sql)?;
         let mut rows = stmt.query(params_from_iter(args))?;
         while let Some(row) = rows.next()? {
