@@ -211,11 +211,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Nearest-rank percentile of sorted values.
 fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    lookout_core::stats::nearest_rank(sorted, p).unwrap_or(f64::NAN)
 }
 
 fn summary(label: &str, mut v: Vec<f64>) {

@@ -84,8 +84,8 @@ impl Running {
             .collect()
     }
 
-    /// Stops accepting requests, lets requests in flight finish, and waits until the
-    /// writer has committed everything queued.
+    /// Stops accepting requests, lets requests in flight finish, waits until the writer
+    /// has committed everything queued, and closes the store's connections.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -104,6 +104,18 @@ impl Running {
                 .await?
                 .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
         }
+        // Aborted tasks let go of their handles once they have ended.
+        for t in std::mem::take(&mut self.tasks) {
+            if let Err(e) = t.await {
+                if !e.is_cancelled() {
+                    tracing::warn!(error = %e, "a background task failed while stopping");
+                }
+            }
+        }
+        // Closing database connections blocks (a PostgreSQL client winds down its own
+        // runtime): the last handles on the store are dropped on a blocking thread, not on
+        // one of the runtime's workers.
+        tokio::task::spawn_blocking(move || drop(self)).await?;
         Ok(())
     }
 }

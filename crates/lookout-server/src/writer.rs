@@ -284,6 +284,7 @@ fn write_with_retry(store: &dyn Store, batch: &WriteBatch) -> lookout_store::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lookout_store::prelude::*;
     use lookout_store::sqlite::SqliteStore;
     use lookout_store::{NewEvent, NewProject};
 

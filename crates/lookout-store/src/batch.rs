@@ -3,20 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use lookout_core::issue::{self, IssueStatus, Substatus};
 use lookout_core::signal::{Signal, SignalKind};
 
 use crate::model::{
-    AttachmentRow, BatchResult, CheckInRow, EventOutcome, IssueStatus, NewEvent, OutcomeIncrement,
+    AttachmentRow, BatchResult, CheckInRow, EventOutcome, NewEvent, OutcomeIncrement,
     SessionCounts, TransactionRow, WriteBatch,
 };
 use crate::Result;
-
-/// Substatus of an issue created by this batch.
-pub(crate) const SUB_NEW: &str = "new";
-/// Substatus of an unresolved issue seen again.
-pub(crate) const SUB_ONGOING: &str = "ongoing";
-/// Substatus of an issue reopened by an event after being resolved.
-pub(crate) const SUB_REGRESSED: &str = "regressed";
 
 /// `issue_values.kind` of releases.
 pub(crate) const KIND_RELEASE: &str = "release";
@@ -28,7 +22,7 @@ pub(crate) struct IssueState {
     pub id: i64,
     pub created: bool,
     pub status: IssueStatus,
-    pub substatus: Option<String>,
+    pub substatus: Option<Substatus>,
     pub last_seen_ms: i64,
 }
 
@@ -44,7 +38,7 @@ pub(crate) struct IssueUpdate<'a> {
     /// culprit, level and last release.
     pub latest: Option<&'a NewEvent>,
     pub status: IssueStatus,
-    pub substatus: Option<&'static str>,
+    pub substatus: Option<Substatus>,
 }
 
 /// A value an issue was seen with in this batch.
@@ -103,7 +97,10 @@ const DUPLICATE: EventOutcome = EventOutcome {
 };
 
 /// Runs the whole batch against an open transaction; the caller commits.
-pub(crate) fn write_batch<T: BatchTx>(tx: &mut T, batch: &WriteBatch) -> Result<BatchResult> {
+pub(crate) fn write_batch<T: BatchTx + ?Sized>(
+    tx: &mut T,
+    batch: &WriteBatch,
+) -> Result<BatchResult> {
     let events = &batch.events;
     let mut outcomes: Vec<Option<EventOutcome>> = vec![None; events.len()];
     // For a repeat within the batch: the index of the first occurrence.
@@ -268,7 +265,7 @@ struct GroupWork<'a> {
     unhandled_count: i64,
 }
 
-fn write_groups<T: BatchTx>(
+fn write_groups<T: BatchTx + ?Sized>(
     tx: &mut T,
     events: &[NewEvent],
     groups: &[Vec<usize>],
@@ -398,7 +395,8 @@ fn write_groups<T: BatchTx>(
             }
             continue;
         };
-        let (status, substatus) = next_status(&w.issue);
+        let arrival =
+            issue::on_events((!w.issue.created).then_some((w.issue.status, w.issue.substatus)));
         let newer = w.issue.created || latest.received_ms >= w.issue.last_seen_ms;
         updates.push(IssueUpdate {
             id: w.issue.id,
@@ -413,11 +411,11 @@ fn write_groups<T: BatchTx>(
                 .unwrap_or(latest.received_ms),
             last_seen_ms: latest.received_ms,
             latest: newer.then_some(latest),
-            status,
-            substatus,
+            status: arrival.status,
+            substatus: arrival.substatus,
         });
 
-        let regressed = !w.issue.created && w.issue.status == IssueStatus::Resolved;
+        let regressed = arrival.regressed;
         for &i in &w.written {
             outcomes[i] = Some(EventOutcome {
                 issue_id: w.issue.id,
@@ -426,7 +424,7 @@ fn write_groups<T: BatchTx>(
                 duplicate: false,
             });
         }
-        if status == IssueStatus::Ignored {
+        if !arrival.signals {
             continue;
         }
         let mut signal = |kind: SignalKind, i: usize| {
@@ -462,21 +460,6 @@ fn write_groups<T: BatchTx>(
         tx.update_issues(&updates)?;
     }
     Ok(())
-}
-
-/// Status and substatus after new events arrived for an issue.
-fn next_status(issue: &IssueState) -> (IssueStatus, Option<&'static str>) {
-    if issue.created {
-        return (IssueStatus::Unresolved, Some(SUB_NEW));
-    }
-    match issue.status {
-        IssueStatus::Resolved => (IssueStatus::Unresolved, Some(SUB_REGRESSED)),
-        IssueStatus::Ignored => (IssueStatus::Ignored, None),
-        IssueStatus::Unresolved => match issue.substatus.as_deref() {
-            Some(SUB_REGRESSED) => (IssueStatus::Unresolved, Some(SUB_REGRESSED)),
-            _ => (IssueStatus::Unresolved, Some(SUB_ONGOING)),
-        },
-    }
 }
 
 /// Page size for lists: 0 or absurd values fall back to 100.

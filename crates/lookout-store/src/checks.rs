@@ -7,27 +7,13 @@ use std::collections::{HashMap, HashSet};
 
 use lookout_core::monitor::State;
 use lookout_core::signal::Signal;
+use lookout_core::stats::nearest_rank;
 
 use crate::model::{
     CheckBatch, CheckOutcome, CheckRecord, LatencySummary, MonitorSource, MonitorStatus,
     NewMonitor, OutageChange, Resolution, Rollup,
 };
 use crate::{Result, StoreError};
-
-/// Monitor columns, in the order each backend's `monitor_from_row` reads them, with the
-/// spec read through `$spec` (PostgreSQL turns its `jsonb` into text).
-macro_rules! monitor_cols {
-    ($spec:literal) => {
-        concat!(
-            "id, name, kind, ",
-            $spec,
-            ", source, project_id, token, slug, paused, created_ms, updated_ms, state, \
-             last_check_ms, last_latency_ms, last_error, down_since_ms, tls_expires_ms, \
-             tls_warned_days, running_since_ms"
-        )
-    };
-}
-pub(crate) use monitor_cols;
 
 /// Every resolution, finest first.
 pub(crate) const RESOLUTIONS: [Resolution; 3] =
@@ -169,19 +155,13 @@ pub(crate) struct Percentiles {
     pub max: Option<u32>,
 }
 
-/// Nearest-rank percentiles: the p-th percentile is the smallest latency with at least p %
-/// of the latencies at or below it (rank ⌈p·n/100⌉). Sorts `latencies` in place.
+/// Nearest-rank percentiles (see [`nearest_rank`]). Sorts `latencies` in place.
 pub(crate) fn percentiles(latencies: &mut [u32]) -> Percentiles {
     latencies.sort_unstable();
-    let n = latencies.len();
-    let rank = |p: usize| {
-        let r = (p * n).div_ceil(100).max(1);
-        latencies.get(r - 1).copied()
-    };
     Percentiles {
-        p50: rank(50),
-        p95: rank(95),
-        p99: rank(99),
+        p50: nearest_rank(latencies, 50.0),
+        p95: nearest_rank(latencies, 95.0),
+        p99: nearest_rank(latencies, 99.0),
         max: latencies.last().copied(),
     }
 }
@@ -413,7 +393,10 @@ pub(crate) trait CheckTx {
 }
 
 /// Runs a check batch against an open transaction; the caller commits.
-pub(crate) fn write_checks<T: CheckTx>(tx: &mut T, batch: &CheckBatch) -> Result<Vec<Signal>> {
+pub(crate) fn write_checks<T: CheckTx + ?Sized>(
+    tx: &mut T,
+    batch: &CheckBatch,
+) -> Result<Vec<Signal>> {
     // Rows are touched in key order, so that PostgreSQL instances writing at once lock
     // them in the same order and cannot deadlock.
     let mut results: Vec<&CheckRecord> = batch.results.iter().collect();

@@ -26,3 +26,38 @@ pub enum StoreError {
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
+
+impl StoreError {
+    /// What the database said about a broken uniqueness rule (SQLite's message, which
+    /// names the columns or index; PostgreSQL's message, which names the constraint, and
+    /// its detail, which names the key); `None` for any other error.
+    pub(crate) fn unique_violation(&self) -> Option<String> {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, msg))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Some(msg.clone().unwrap_or_else(|| f.to_string()))
+            }
+            StoreError::Postgres(e)
+                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                Some(e.as_db_error().map_or_else(
+                    || e.to_string(),
+                    |d| match d.detail() {
+                        Some(detail) => format!("{}: {detail}", d.message()),
+                        None => d.message().to_string(),
+                    },
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// A uniqueness violation as [`StoreError::Conflict`]; other errors as they are.
+    pub(crate) fn into_conflict(self) -> StoreError {
+        match self.unique_violation() {
+            Some(msg) => StoreError::Conflict(msg),
+            None => self,
+        }
+    }
+}

@@ -37,37 +37,7 @@ pub struct Project {
     pub created_ms: i64,
 }
 
-/// Issue status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IssueStatus {
-    /// Open (new, ongoing or regressed: see [`Issue::substatus`]).
-    Unresolved,
-    /// Marked fixed; the next event reopens it as regressed.
-    Resolved,
-    /// Muted; events are still counted, no signals are raised.
-    Ignored,
-}
-
-impl IssueStatus {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IssueStatus::Unresolved => "unresolved",
-            IssueStatus::Resolved => "resolved",
-            IssueStatus::Ignored => "ignored",
-        }
-    }
-    /// Parses [`IssueStatus::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "unresolved" => IssueStatus::Unresolved,
-            "resolved" => IssueStatus::Resolved,
-            "ignored" => IssueStatus::Ignored,
-            _ => return None,
-        })
-    }
-}
+pub use lookout_core::issue::IssueStatus;
 
 /// An event ready to store, already scrubbed, grouped and compressed by ingest.
 #[derive(Debug, Clone, PartialEq)]

@@ -3285,3 +3285,59 @@ fn postgres_concurrent_opens() {
     assert_eq!(open.len(), 5 * 20);
     drop(b);
 }
+
+/// Losing every connection (a restarted or failed-over server, a killed session) is
+/// survived: the pool replaces the dead sessions, and writes and reads work again.
+#[test]
+fn postgres_survives_lost_connections() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let name = format!("lookout_test_{:016x}", rand::random::<u64>());
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let tagged = format!("{url}{separator}application_name={name}");
+    let s = PgTestStore(Arc::new(
+        PostgresStore::connect_in_schema(&tagged, &name).expect("connect"),
+    ));
+    let p = s.0.create_project(&new_project("p")).unwrap().id;
+    s.0.write_batch(&events_batch(vec![event(p, 1, "a", 1_000)]))
+        .unwrap();
+
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+    let pids: Vec<i32> = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!pids.is_empty(), "the store has no session to lose");
+    for pid in &pids {
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[pid])
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while admin
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+            &[&pids],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "sessions not gone");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let r =
+        s.0.write_batch(&events_batch(vec![event(p, 2, "a", 2_000)]))
+            .expect("write after the sessions were lost");
+    assert!(!r.events[0].duplicate);
+    let issue = s.0.get_issue(r.events[0].issue_id).unwrap().expect("issue");
+    assert_eq!(issue.issue.count, 2);
+    assert!(s.0.get_project(p).unwrap().is_some());
+}

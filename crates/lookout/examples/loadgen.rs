@@ -185,11 +185,7 @@ fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p / 100.0) as usize).min(sorted.len() - 1);
-    sorted[i] as f64 / 1000.0
+    lookout_core::stats::nearest_rank(sorted, p).unwrap_or(0) as f64 / 1000.0
 }
 
 fn summary(v: &mut [u64]) -> String {

@@ -51,12 +51,10 @@ pub(super) fn stored(
                         .iter()
                         .map(|t| t.duration_ms)
                         .collect();
-                    if d.is_empty() {
-                        continue;
-                    }
                     d.sort_by(f64::total_cmp);
-                    let rank = ((0.95 * d.len() as f64).ceil() as usize).clamp(1, d.len());
-                    out.push((rule.name.clone(), Subject::Project(p), d[rank - 1]));
+                    if let Some(p95) = lookout_core::stats::nearest_rank(&d, 95.0) {
+                        out.push((rule.name.clone(), Subject::Project(p), p95));
+                    }
                 }
             }
             _ => {}

@@ -70,20 +70,14 @@ impl Monitors {
         inner.trim_lateness(now);
         let mut late: Vec<i64> = inner.lateness.iter().map(|&(_, l)| l).collect();
         late.sort_unstable();
-        let pct = |p: f64| -> i64 {
-            if late.is_empty() {
-                return 0;
-            }
-            let rank = ((p * late.len() as f64).ceil() as usize).clamp(1, late.len());
-            late[rank - 1]
-        };
+        let pct = |p: f64| -> i64 { lookout_core::stats::nearest_rank(&late, p).unwrap_or(0) };
         SchedulerStats {
             monitors: inner.entries.len(),
             running: inner.entries.values().filter(|e| e.running).count(),
             checks_started: inner.checks_started,
             overdue: inner.overdue,
-            late_p50_ms: pct(0.5),
-            late_p99_ms: pct(0.99),
+            late_p50_ms: pct(50.0),
+            late_p99_ms: pct(99.0),
             late_max_ms: late.last().copied().unwrap_or(0),
         }
     }

@@ -25,6 +25,7 @@ pub struct Server {
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra: String,
+    env: Vec<(String, String)>,
 }
 
 /// Whether an optional suite is switched on: returns the value of `var`, or `None` after
@@ -52,6 +53,12 @@ impl Server {
     /// Starts a server with extra TOML appended to the config (e.g. `[ingest]` settings or
     /// project keys, which go into the `[[projects]]` table written last).
     pub fn start_with(extra: &str) -> Server {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// [`Server::start_with`], with environment variables for the server (e.g.
+    /// `LOOKOUT_DATABASE_URL`), kept across restarts.
+    pub fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut s = Server {
@@ -61,6 +68,10 @@ impl Server {
             dir,
             _tmp: Some(tmp),
             extra: extra.to_string(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
@@ -86,6 +97,7 @@ impl Server {
             .env_remove("LOOKOUT_DATA_DIR")
             .env_remove("LOOKOUT_API_TOKEN")
             .env("LOOKOUT_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -126,6 +138,27 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the server to exit; returns its exit
+    /// status (`None` if it had to be killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed: {sent}");
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("wait for lookout") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// Starts the server again on the same data directory (a new port).
