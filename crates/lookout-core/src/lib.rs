@@ -3,9 +3,11 @@
 
 pub mod alert;
 pub mod clock;
+pub mod deploy;
 pub mod grouping;
 pub mod health;
 pub mod heartbeat;
+pub mod interpolate;
 pub mod limits;
 pub mod maintenance;
 pub mod monitor;
