@@ -243,7 +243,7 @@ pub enum AppProblem {
         known: Vec<String>,
     },
     /// An instance is not online.
-    #[error("{name} (pm_id {pm_id}) is {status}, restarted {restarts} times")]
+    #[error("{name} (pm_id {pm_id}) is {status}, restarted {}", times(*restarts))]
     NotOnline {
         /// The app.
         name: String,
@@ -255,7 +255,7 @@ pub enum AppProblem {
         restarts: u64,
     },
     /// An instance restarted between two reads.
-    #[error("{name} (pm_id {pm_id}) restarted {} times in {watched:?} (restart count {from} -> {to}): a crash loop?", to - from)]
+    #[error("{name} (pm_id {pm_id}) restarted {} in {watched:?} (restart count {from} -> {to}): a crash loop?", times(to - from))]
     Restarting {
         /// The app.
         name: String,
@@ -268,6 +268,14 @@ pub enum AppProblem {
         /// The time between the reads.
         watched: Duration,
     },
+}
+
+fn times(n: u64) -> String {
+    if n == 1 {
+        "once".to_string()
+    } else {
+        format!("{n} times")
+    }
 }
 
 fn list_or_none(names: &[String]) -> String {
