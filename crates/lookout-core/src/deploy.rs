@@ -232,11 +232,7 @@ impl DeployReport {
     pub fn rolled_back(self, rollback: RollbackReport, after: Option<VerifyReport>) -> Self {
         let healthy = after.as_ref().is_some_and(VerifyReport::passed);
         DeployReport {
-            verdict: if rollback.succeeded() && healthy {
-                Verdict::RolledBack
-            } else {
-                Verdict::RollbackFailed
-            },
+            verdict: rollback_verdict(&rollback, healthy),
             rollback: Some(rollback),
             after_rollback: after,
             ..self
@@ -255,11 +251,7 @@ impl DeployReport {
             None => !has_checks,
         };
         DeployReport {
-            verdict: if rollback.succeeded() && healthy {
-                Verdict::RolledBack
-            } else {
-                Verdict::RollbackFailed
-            },
+            verdict: rollback_verdict(&rollback, healthy),
             verify: None,
             rollback: Some(rollback),
             after_rollback: after,
@@ -276,6 +268,15 @@ impl DeployReport {
             Verdict::RolledBack => EXIT_ROLLED_BACK,
             Verdict::RollbackFailed => EXIT_ROLLBACK_FAILED,
         }
+    }
+}
+
+/// Rolled back when every step succeeded and the app is healthy after them.
+fn rollback_verdict(rollback: &RollbackReport, healthy: bool) -> Verdict {
+    if rollback.succeeded() && healthy {
+        Verdict::RolledBack
+    } else {
+        Verdict::RollbackFailed
     }
 }
 

@@ -6,7 +6,14 @@ mod deploy_support;
 
 use std::time::Duration;
 
-use deploy_support::{lookout, run, App};
+use std::path::Path;
+
+use deploy_support::{lookout, run, App, Run};
+
+/// `lookout deploy verify ARGS` in `dir`.
+fn verify(dir: &Path, args: &[&str]) -> Run {
+    run(lookout(dir).arg("deploy").arg("verify").args(args))
+}
 
 fn app(health: &str) -> (tempfile::TempDir, App) {
     let tmp = tempfile::tempdir().unwrap();
@@ -19,19 +26,20 @@ fn a_slow_boot_is_waited_for_without_waiting_for_the_deadline() {
     let tmp = tempfile::tempdir().unwrap();
     let app = App::start(&tmp.path().join("app"), "ok", Duration::from_millis(1500));
     let started = std::time::Instant::now();
-    let r = run(lookout(tmp.path()).args([
-        "deploy",
-        "verify",
-        "--health",
-        &app.at("/api/health"),
-        "--page",
-        &app.at("/"),
-        "--page",
-        &app.at("/signup"),
-        "--deadline",
-        "30s",
-        "--json",
-    ]));
+    let r = verify(
+        tmp.path(),
+        &[
+            "--health",
+            &app.at("/api/health"),
+            "--page",
+            &app.at("/"),
+            "--page",
+            &app.at("/signup"),
+            "--deadline",
+            "30s",
+            "--json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(started.elapsed() < Duration::from_secs(20), "{}", r.all());
     let report = r.json();
@@ -57,7 +65,7 @@ fn a_slow_boot_is_waited_for_without_waiting_for_the_deadline() {
 #[test]
 fn degraded_health_passes_with_a_warning_naming_the_sub_check() {
     let (tmp, app) = app("degraded");
-    let r = run(lookout(tmp.path()).args(["deploy", "verify", "--health", &app.at("/api/health")]));
+    let r = verify(tmp.path(), &["--health", &app.at("/api/health")]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
         r.stdout.contains("WARN  health http://127.0.0.1:")
@@ -78,14 +86,10 @@ fn degraded_health_passes_with_a_warning_naming_the_sub_check() {
 fn unhealthy_health_fails_at_the_deadline_naming_the_sub_check() {
     let (tmp, app) = app("unhealthy");
     let started = std::time::Instant::now();
-    let r = run(lookout(tmp.path()).args([
-        "deploy",
-        "verify",
-        "--health",
-        &app.at("/api/health"),
-        "--deadline",
-        "2s",
-    ]));
+    let r = verify(
+        tmp.path(),
+        &["--health", &app.at("/api/health"), "--deadline", "2s"],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert!(
@@ -110,19 +114,11 @@ fn unhealthy_health_fails_at_the_deadline_naming_the_sub_check() {
 fn a_body_that_is_not_a_health_document_fails_unless_only_the_status_counts() {
     let (tmp, app) = app("garbage");
     let url = app.at("/api/health");
-    let r =
-        run(lookout(tmp.path()).args(["deploy", "verify", "--health", &url, "--deadline", "1s"]));
+    let r = verify(tmp.path(), &["--health", &url, "--deadline", "1s"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("not a health document"), "{}", r.all());
 
-    let r = run(lookout(tmp.path()).args([
-        "deploy",
-        "verify",
-        "--health",
-        &url,
-        "--health-format",
-        "status",
-    ]));
+    let r = verify(tmp.path(), &["--health", &url, "--health-format", "status"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("HTTP 200"), "{}", r.all());
 }
@@ -131,18 +127,19 @@ fn a_body_that_is_not_a_health_document_fails_unless_only_the_status_counts() {
 fn a_failing_page_fails_the_deploy_and_the_others_are_reported_passing() {
     let (tmp, app) = app("ok");
     app.set_broken_pages(&["/login"]);
-    let r = run(lookout(tmp.path()).args([
-        "deploy",
-        "verify",
-        "--health",
-        &app.at("/api/health"),
-        "--page",
-        &app.at("/"),
-        "--page",
-        &app.at("/login"),
-        "--deadline",
-        "2s",
-    ]));
+    let r = verify(
+        tmp.path(),
+        &[
+            "--health",
+            &app.at("/api/health"),
+            "--page",
+            &app.at("/"),
+            "--page",
+            &app.at("/login"),
+            "--deadline",
+            "2s",
+        ],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     let line = |needle: &str| {
         r.stdout
@@ -161,20 +158,16 @@ fn a_failing_page_fails_the_deploy_and_the_others_are_reported_passing() {
 #[test]
 fn pages_check_their_keyword_and_expected_status() {
     let (tmp, app) = app("ok");
-    let verify = |extra: &[&str]| {
-        let mut cmd = lookout(tmp.path());
-        cmd.args([
-            "deploy",
-            "verify",
-            "--deadline",
-            "1s",
-            "--page",
-            &app.at("/"),
-        ]);
-        run(cmd.args(extra))
+    let page = app.at("/");
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = ["--deadline", "1s", "--page", &page]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        verify(tmp.path(), &args)
     };
-    assert_eq!(verify(&["--keyword", "Welcome"]).code, 0);
-    let r = verify(&["--keyword", "Maintenance"]);
+    assert_eq!(with(&["--keyword", "Welcome"]).code, 0);
+    let r = with(&["--keyword", "Maintenance"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stdout
@@ -182,14 +175,10 @@ fn pages_check_their_keyword_and_expected_status() {
         "{}",
         r.all()
     );
-    let r = run(lookout(tmp.path()).args([
-        "deploy",
-        "verify",
-        "--page",
-        &app.at("/missing"),
-        "--expect",
-        "404",
-    ]));
+    let r = verify(
+        tmp.path(),
+        &["--page", &app.at("/missing"), "--expect", "404"],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
 }
 
@@ -223,7 +212,7 @@ run = "test -f marker"
     )
     .unwrap();
     // ./lookout.toml is found by itself; the page from the file fails, the command too.
-    let r = run(lookout(tmp.path()).args(["deploy", "verify"]));
+    let r = verify(tmp.path(), &[]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stdout
@@ -239,7 +228,7 @@ run = "test -f marker"
     assert!(r.stdout.contains("deadline 2s"), "{}", r.all());
 
     std::fs::write(tmp.path().join("marker"), "").unwrap();
-    let r = run(lookout(tmp.path()).args(["deploy", "verify", "--page", &app.at("/login")]));
+    let r = verify(tmp.path(), &["--page", &app.at("/login")]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!r.stdout.contains("not-the-app"), "{}", r.all());
     assert!(
@@ -256,37 +245,29 @@ fn usage_errors_exit_3_for_every_command_and_help_exits_0() {
         let r = run(lookout(tmp.path()).args(args));
         (r.code, r.stdout, r.stderr)
     };
-    let (c, _, err) = code(&["deploy", "verify"]);
-    assert_eq!(c, 3, "{err}");
-    assert!(err.contains("nothing to verify"), "{err}");
-    let (c, _, err) = code(&["deploy", "verify", "--health", "localhost:3000/api/health"]);
-    assert_eq!(c, 3, "{err}");
-    assert!(err.contains("http://"), "{err}");
-    let (c, _, err) = code(&[
-        "deploy",
-        "verify",
-        "--page",
-        "http://x/",
-        "--deadline",
-        "soon",
-    ]);
-    assert_eq!(c, 3, "{err}");
-    assert!(err.contains("--deadline"), "{err}");
-    let (c, _, err) = code(&["deploy", "verify", "--page", "http://x/", "--expect", "abc"]);
-    assert_eq!(c, 3, "{err}");
-    assert!(err.contains("expect") && err.contains("abc"), "{err}");
-    let (c, _, err) = code(&["deploy", "verify", "--page", "http://x/", "--to", "HEAD~2"]);
-    assert_eq!(c, 3, "{err}");
-    assert!(err.contains("--rollback-on-failure"), "{err}");
-    let (c, _, err) = code(&[
-        "deploy",
-        "verify",
-        "--page",
-        "http://x/",
-        "--rollback-on-failure",
-    ]);
-    assert_eq!(c, 3, "{err}");
-    assert!(err.contains("no rollback steps"), "{err}");
+    let page = ["deploy", "verify", "--page", "http://x/"];
+    for (extra, wanted) in [
+        (&[][..], &["nothing to verify"][..]),
+        (
+            &["--health", "localhost:3000/api/health"],
+            &["--health", "http://"],
+        ),
+        (&["--deadline", "soon"], &["--deadline"]),
+        (&["--expect", "abc"], &["expect", "abc"]),
+        (&["--to", "HEAD~2"], &["--rollback-on-failure"]),
+        (&["--rollback-on-failure"], &["no rollback steps"]),
+    ] {
+        let args: Vec<&str> = if extra.is_empty() {
+            page[..2].to_vec()
+        } else {
+            page.iter().chain(extra).copied().collect()
+        };
+        let (c, _, err) = code(&args);
+        assert_eq!(c, 3, "{args:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?}: {w:?} missing from: {err}");
+        }
+    }
     assert_eq!(code(&["deploy"]).0, 3);
     assert_eq!(
         code(&["check"]).0,

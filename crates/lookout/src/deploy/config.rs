@@ -546,30 +546,27 @@ steps = ["git reset --hard {commit}", { run = "npm run build", timeout = "15m" }
 
     #[test]
     fn errors_name_the_key() {
-        let e = section("[deploy]\n[[deploy.checks]]\nkind = \"page\"\nurl = \"http://x/\"\nexpects = \"200\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("deploy.checks[0]"), "{e}");
-        assert!(e.contains("expects"), "{e}");
-        let e = section("[deploy]\ndeadline = \"soon\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("deploy.deadline"), "{e}");
-        let e = section("[deploy]\n[[deploy.checks]]\nkind = \"ping\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("ping") && e.contains("pm2"), "{e}");
-        let e = section("[deploy.rollback]\nsteps = [\"a\", { command = \"b\" }]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("deploy.rollback.steps[1]"), "{e}");
-        let e = section("[deploy]\ndir = \"${LOOKOUT_TEST_SURELY_UNSET}\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("deploy.dir") && e.contains("LOOKOUT_TEST_SURELY_UNSET"),
-            "{e}"
-        );
+        for (text, wanted) in [
+            (
+                "[[deploy.checks]]\nkind = \"page\"\nurl = \"http://x/\"\nexpects = \"200\"\n",
+                &["deploy.checks[0]", "expects"][..],
+            ),
+            ("[deploy]\ndeadline = \"soon\"\n", &["deploy.deadline"]),
+            ("[[deploy.checks]]\nkind = \"ping\"\n", &["ping", "pm2"]),
+            (
+                "[deploy.rollback]\nsteps = [\"a\", { command = \"b\" }]\n",
+                &["deploy.rollback.steps[1]"],
+            ),
+            (
+                "[deploy]\ndir = \"${LOOKOUT_TEST_SURELY_UNSET}\"\n",
+                &["deploy.dir", "LOOKOUT_TEST_SURELY_UNSET"],
+            ),
+        ] {
+            let e = section(text).unwrap_err().to_string();
+            for w in wanted {
+                assert!(e.contains(w), "{w:?} missing from: {e}");
+            }
+        }
     }
 
     #[test]
