@@ -84,7 +84,6 @@ fn a_failed_deploy_is_rolled_back_and_verified_healthy() {
         "| HEAD is now at",
         "[2/3] $ echo building",
         "| building",
-        "| build warning",
         "[3/3] $ echo \"restarted at",
         "Verifying the rollback: 1 check",
         "PASS  health",

@@ -26,6 +26,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PM2_WATCH: Duration = Duration::from_secs(5);
 /// Longest rollback step (a build), unless configured.
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest deadline or attempt: beyond it a typo (`60d` for `60s`) is likelier than
+/// intent, and clocks cannot add it.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// What `{commit}` stands for without `--to`: the reference's `git reset --hard HEAD~1`.
 pub const DEFAULT_COMMIT: &str = "HEAD~1";
 
@@ -288,12 +291,25 @@ impl Plan {
                 })
                 .collect()
         };
+        let deadline = flags
+            .deadline
+            .or(section.deadline)
+            .unwrap_or(DEFAULT_DEADLINE);
+        for (what, wait) in [
+            ("the deadline (--deadline, deploy.deadline)", deadline),
+            ("the attempt timeout (--timeout, deploy.timeout)", timeout),
+        ] {
+            if wait > MAX_WAIT {
+                bail!(
+                    "{what} is {}: give at most {}",
+                    humantime::format_duration(wait),
+                    humantime::format_duration(MAX_WAIT)
+                );
+            }
+        }
         Ok(Plan {
             checks,
-            deadline: flags
-                .deadline
-                .or(section.deadline)
-                .unwrap_or(DEFAULT_DEADLINE),
+            deadline,
             timeout,
             steps,
         })
@@ -643,5 +659,17 @@ steps = ["git reset --hard {commit}", { run = "npm run build", timeout = "15m" }
             Plan::build(None, &bad, &RollbackFlags::default(), true).unwrap_err()
         );
         assert!(e.contains("--health") && e.contains("http://"), "{e}");
+        let forever = CheckFlags {
+            page: vec!["http://b/".into()],
+            deadline: Some(Duration::from_secs(u64::MAX / 2)),
+            ..CheckFlags::default()
+        };
+        let e = Plan::build(None, &forever, &RollbackFlags::default(), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--deadline") && e.contains("at most 1day"),
+            "{e}"
+        );
     }
 }
