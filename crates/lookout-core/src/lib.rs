@@ -4,9 +4,11 @@
 pub mod alert;
 pub mod backoff;
 pub mod clock;
+pub mod deploy;
 pub mod grouping;
 pub mod health;
 pub mod heartbeat;
+pub mod interpolate;
 pub mod issue;
 pub mod limits;
 pub mod maintenance;

@@ -163,6 +163,9 @@ pub enum CheckError {
         /// The checks that are not ok, with their status.
         checks: Vec<String>,
     },
+    /// A health document was required and the body is not one.
+    #[error("the body is not a health document (JSON whose `status` is ok, degraded or unhealthy, or pass, warn or fail)")]
+    NotHealthDocument,
     /// The response came, but later than the limit.
     #[error("response too slow: {took_ms:.0} ms (limit {limit_ms} ms)")]
     TooSlow {

@@ -65,6 +65,9 @@ pub struct HttpCheck {
     pub json_condition: Option<JsonCondition>,
     /// Interpret the body as a health document (reference format or health+json).
     pub health: bool,
+    /// With `health`: a body that is not a health document fails, instead of the status
+    /// code alone deciding (a deploy check must see the app's own verdict).
+    pub require_health_document: bool,
     /// Above this many milliseconds (final hop, body included) the check is degraded.
     pub max_response_ms: Option<u64>,
     /// Overall timeout, redirects included.
@@ -87,6 +90,7 @@ impl HttpCheck {
             keyword: None,
             json_condition: None,
             health: false,
+            require_health_document: false,
             max_response_ms: None,
             timeout: Duration::from_secs(30),
             tls: TlsOptions::default(),
@@ -149,8 +153,10 @@ impl HttpCheck {
     fn judge(&self, mut result: CheckResult, response: &Response) -> CheckResult {
         let status = response.status.as_u16();
         let mut degraded = None;
+        let mut not_a_document = false;
         if self.health {
             let report = health::interpret(&response.body);
+            not_a_document = report.is_none();
             if let Some(r) = &report {
                 result.detail = Some(format!(
                     "health document: {} check(s), {} not ok",
@@ -176,6 +182,9 @@ impl HttpCheck {
                     expected: self.accepted.to_string(),
                 },
             );
+        }
+        if not_a_document && self.require_health_document {
+            return result.fail(Status::Down, CheckError::NotHealthDocument);
         }
         if let Some(k) = &self.keyword {
             let text = String::from_utf8_lossy(&response.body);

@@ -1,13 +1,16 @@
 //! Outbound checks of lookout: HTTP(S) with per-phase timings, TCP connect, TLS
-//! certificates, and the interpretation of health documents. One check runs once and
-//! returns a [`CheckResult`]; scheduling, retries and state belong to the caller.
+//! certificates, the interpretation of health documents, PM2's process list and shell
+//! commands. One check runs once and returns its result; scheduling, retries and state
+//! belong to the caller.
 
+pub mod command;
 mod der;
 mod error;
 pub mod health;
 pub mod http;
 pub mod json_condition;
 mod net;
+pub mod pm2;
 pub mod status_codes;
 pub mod tcp;
 pub mod tls;

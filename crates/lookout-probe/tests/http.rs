@@ -279,3 +279,33 @@ async fn bad_urls_are_invalid_checks() {
     let r = check("ftp://example.invalid/".into()).run(now_ms()).await;
     assert!(matches!(r.error, Some(CheckError::Invalid { .. })), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_required_health_document_must_be_there() {
+    let target = Target::start(Mode::Body("OK")).await;
+    let mut c = check(target.url("/api/health"));
+    c.health = true;
+    assert_eq!(
+        c.run(now_ms()).await.status,
+        Status::Up,
+        "a plain 200 is up by default"
+    );
+
+    c.require_health_document = true;
+    let r = c.run(now_ms()).await;
+    assert_eq!(r.error, Some(CheckError::NotHealthDocument));
+    assert!(r
+        .error
+        .unwrap()
+        .to_string()
+        .contains("not a health document"));
+
+    target.set(Mode::Respond(200, REF_DEGRADED));
+    assert_eq!(c.run(now_ms()).await.status, Status::Degraded);
+    target.set(Mode::Status(500));
+    let r = c.run(now_ms()).await;
+    assert!(
+        matches!(r.error, Some(CheckError::UnexpectedStatus { got: 500, .. })),
+        "the status says more than the missing document: {r:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `lookout` command: run the server, write a starting config, send a test event.
 
 mod check;
+mod deploy;
 mod incident_cmd;
 mod init;
 mod notify_cmd;
@@ -63,6 +64,8 @@ enum Command {
     Notify(notify_cmd::NotifyArgs),
     /// List, show, acknowledge, resolve or annotate incidents on a running server.
     Incident(incident_cmd::IncidentArgs),
+    /// Verify a deploy (PM2, systemd, commands, health, pages) and roll it back on failure.
+    Deploy(deploy::DeployArgs),
 }
 
 /// A duration flag: `humantime`'s forms (`500ms`, `10s`, `2m`, `1h 30m`), or a bare number
@@ -80,7 +83,19 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 3 as in every command's table (clap's own 2 means "down" there);
+    // --help and --version are not errors.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() {
+                deploy::EXIT_USAGE
+            } else {
+                0
+            });
+        }
+    };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config),
         Command::Init { path, force } => init::run(&path, force),
@@ -93,6 +108,7 @@ fn main() -> std::process::ExitCode {
         Command::Check(args) => return check::run(args),
         Command::Notify(args) => return notify_cmd::run(cli.config, args),
         Command::Incident(args) => return incident_cmd::run(cli.config, args),
+        Command::Deploy(args) => return deploy::run(cli.config, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

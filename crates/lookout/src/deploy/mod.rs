@@ -1,0 +1,262 @@
+//! `lookout deploy verify` and `lookout deploy rollback`: the checks a pipeline runs after a
+//! deploy (PM2, systemd, commands, health, pages), retried until one deadline, with a
+//! verdict, an optional rollback that is verified in turn, and GitHub Actions output.
+//! The verdict logic lives in `lookout_core::deploy`; this module wires the parts.
+
+mod checks;
+mod config;
+mod github;
+mod output;
+mod rollback;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use lookout_core::clock::{Clock, SystemClock};
+use lookout_core::deploy::{DeployReport, Verdict, VerifyReport, EXIT_FAILED};
+use serde::Serialize;
+
+use config::{CheckFlags, Plan, RollbackFlags, DEFAULT_COMMIT};
+use output::Out;
+
+/// Exit code of bad usage, for every lookout command: an unknown flag, a bad value or
+/// config, nothing to check.
+pub const EXIT_USAGE: u8 = 3;
+
+/// The shared exit code table, as a literal so the help texts can include it.
+macro_rules! exit_codes {
+    () => {
+        "\
+Exit codes (one table for every lookout command):
+  0  passed (deploy rollback: rolled back, and the checks held after it)
+  1  a check failed
+  2  a check failed, the rollback ran, and the checks held after it
+  3  bad usage: an unknown flag, a bad value or config, nothing to check
+  4  the rollback failed too: a step failed, or the checks still fail after it"
+    };
+}
+
+const VERIFY_HELP: &str = concat!(
+    "\
+Checks come from [[deploy.checks]] in the config file; checks of a kind given by flags
+replace that kind's checks from the file. Each check is retried with backoff (250 ms
+doubling to 5 s) until it holds or the deadline passes. In rollback steps, {commit} stands
+for --to (default HEAD~1), e.g. `git reset --hard {commit}`.
+
+",
+    exit_codes!()
+);
+
+/// `lookout deploy …`.
+#[derive(Args)]
+#[command(after_help = exit_codes!())]
+pub struct DeployArgs {
+    #[command(subcommand)]
+    command: DeployCommand,
+}
+
+#[derive(Subcommand)]
+enum DeployCommand {
+    /// Check a deploy: PM2, systemd, commands, health and pages, until a deadline; roll
+    /// back on failure if asked.
+    Verify(VerifyArgs),
+    /// Run the rollback steps by hand, then verify the checks.
+    Rollback(RollbackArgs),
+}
+
+/// Options of `lookout deploy verify`.
+#[derive(Args)]
+#[command(after_help = VERIFY_HELP)]
+struct VerifyArgs {
+    #[command(flatten)]
+    checks: CheckFlags,
+    /// When a check fails, run the rollback steps and verify again.
+    #[arg(long)]
+    rollback_on_failure: bool,
+    /// The commit to roll back to, for {commit} in the steps [default: HEAD~1].
+    #[arg(long, value_name = "COMMIT", requires = "rollback_on_failure")]
+    to: Option<String>,
+    #[command(flatten)]
+    rollback: RollbackFlags,
+    /// Print the report as JSON on stdout; progress goes to stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `lookout deploy rollback`.
+#[derive(Args)]
+#[command(after_help = VERIFY_HELP)]
+struct RollbackArgs {
+    #[command(flatten)]
+    checks: CheckFlags,
+    /// The commit to roll back to, for {commit} in the steps [default: HEAD~1].
+    #[arg(long, value_name = "COMMIT")]
+    to: Option<String>,
+    #[command(flatten)]
+    rollback: RollbackFlags,
+    /// Print the report as JSON on stdout; progress goes to stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `lookout deploy …`; the exit code is the verdict.
+pub fn run(config: Option<PathBuf>, args: DeployArgs) -> ExitCode {
+    let config = lookout_server::Config::locate(config.as_deref());
+    let outcome = match args.command {
+        DeployCommand::Verify(a) => verify(config.as_deref(), a),
+        DeployCommand::Rollback(a) => rollback(config.as_deref(), a),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Internal(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// Why a command stopped before a verdict.
+enum Failure {
+    /// The command line or the config is wrong.
+    Usage(anyhow::Error),
+    /// Something failed that is not the user's doing.
+    Internal(anyhow::Error),
+}
+
+fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<ExitCode, Failure> {
+    let plan = Plan::build(config, &args.checks, &args.rollback, true).map_err(Failure::Usage)?;
+    let to = if args.rollback_on_failure {
+        rollback_target(&plan, args.to.as_deref()).map_err(Failure::Usage)?
+    } else {
+        String::new()
+    };
+    let out = Out::new(args.json);
+    let clock = SystemClock;
+    let report = runtime()?.block_on(async {
+        let report = DeployReport::verified(run_checks(&plan, &out, &clock, "Verifying").await);
+        if report.verdict != Verdict::Failed || !args.rollback_on_failure {
+            return report;
+        }
+        out.line(&format!(
+            "Rolling back to {to}: {} step{}",
+            plan.steps.len(),
+            plural(plan.steps.len())
+        ));
+        let rb = rollback::run(&plan.steps, &to, &out, &clock).await;
+        let after = if rb.succeeded() {
+            Some(run_checks(&plan, &out, &clock, "Verifying the rollback:").await)
+        } else {
+            None
+        };
+        report.rolled_back(rb, after)
+    });
+    Ok(finish(&report, &out, args.json))
+}
+
+fn rollback(config: Option<&Path>, args: RollbackArgs) -> Result<ExitCode, Failure> {
+    let plan = Plan::build(config, &args.checks, &args.rollback, false).map_err(Failure::Usage)?;
+    let to = rollback_target(&plan, args.to.as_deref()).map_err(Failure::Usage)?;
+    let out = Out::new(args.json);
+    let clock = SystemClock;
+    let report = runtime()?.block_on(async {
+        out.line(&format!(
+            "Rolling back to {to}: {} step{}",
+            plan.steps.len(),
+            plural(plan.steps.len())
+        ));
+        let rb = rollback::run(&plan.steps, &to, &out, &clock).await;
+        let has_checks = !plan.checks.is_empty();
+        let after = if rb.succeeded() && has_checks {
+            Some(run_checks(&plan, &out, &clock, "Verifying the rollback:").await)
+        } else {
+            None
+        };
+        DeployReport::manual_rollback(rb, after, has_checks)
+    });
+    Ok(finish(&report, &out, args.json))
+}
+
+/// What `{commit}` stands for, once the steps are known to use it sensibly.
+fn rollback_target(plan: &Plan, to: Option<&str>) -> anyhow::Result<String> {
+    if plan.steps.is_empty() {
+        anyhow::bail!(
+            "no rollback steps: give them as `steps` in [deploy.rollback] of the config file, \
+             or with --rollback-step (e.g. --rollback-step 'git reset --hard {{commit}}')"
+        );
+    }
+    let Some(to) = to else {
+        return Ok(DEFAULT_COMMIT.to_string());
+    };
+    rollback::valid_commit(to).map_err(anyhow::Error::msg)?;
+    if !plan.steps.iter().any(|s| s.run.contains("{commit}")) {
+        anyhow::bail!(
+            "--to {to} needs a rollback step with {{commit}} to put it in, \
+             e.g. `git reset --hard {{commit}}`"
+        );
+    }
+    Ok(to.to_string())
+}
+
+async fn run_checks(plan: &Plan, out: &Out, clock: &dyn Clock, what: &str) -> VerifyReport {
+    out.line(&format!(
+        "{what} {} check{}, deadline {}…",
+        plan.checks.len(),
+        plural(plan.checks.len()),
+        humantime::format_duration(plan.deadline)
+    ));
+    let report = checks::verify(&plan.checks, plan.deadline, plan.timeout, clock).await;
+    out.line(&output::checks_table(&report));
+    report
+}
+
+/// The JSON printed by `--json`: the report with its exit code.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    exit_code: u8,
+    #[serde(flatten)]
+    report: &'a DeployReport,
+}
+
+fn finish(report: &DeployReport, out: &Out, json: bool) -> ExitCode {
+    if json {
+        let doc = JsonReport {
+            exit_code: report.exit_code(),
+            report,
+        };
+        match serde_json::to_string_pretty(&doc) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot write the report as JSON: {e}"),
+        }
+    } else {
+        out.line(&output::verdict_line(report));
+    }
+    if let Some(gh) = github::GitHub::detect(&|k| std::env::var(k).ok()) {
+        for line in github::annotations(report) {
+            out.line(&line);
+        }
+        if let Err(e) = gh.write(report) {
+            eprintln!("warning: cannot write the GitHub Actions step files: {e}");
+        }
+    }
+    ExitCode::from(report.exit_code())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
