@@ -95,17 +95,6 @@ macro_rules! event_cols {
     };
 }
 
-fn status_from_db(s: &str) -> Result<IssueStatus> {
-    IssueStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("issue status {s:?}")))
-}
-
-fn substatus_from_db(s: Option<String>) -> Result<Option<Substatus>> {
-    s.map(|s| {
-        Substatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("issue substatus {s:?}")))
-    })
-    .transpose()
-}
-
 fn issue_from_row(row: &dyn Row) -> Result<Issue> {
     Ok(Issue {
         id: row.get(0)?,
@@ -115,8 +104,8 @@ fn issue_from_row(row: &dyn Row) -> Result<Issue> {
         title: row.get(4)?,
         culprit: row.get(5)?,
         level: row.get(6)?,
-        status: status_from_db(&row.get::<String>(7)?)?,
-        substatus: row.get(8)?,
+        status: row.name(7, "issues.status")?,
+        substatus: row.name_opt(8, "issues.substatus")?,
         platform: row.get(9)?,
         first_seen_ms: row.get(10)?,
         last_seen_ms: row.get(11)?,
@@ -487,7 +476,7 @@ impl<D: Db> EventStore for D {
                         project_id: r.get(0)?,
                         check_in_id: r.get(1)?,
                         monitor_slug: r.get(2)?,
-                        status: r.get(3)?,
+                        status: r.name(3, "check_ins.status")?,
                         duration_s: r.get(4)?,
                         environment: r.get(5)?,
                         monitor_config: r.get(6)?,
@@ -681,8 +670,8 @@ fn lock_issues(
                 IssueState {
                     id: r.get(0)?,
                     created: false,
-                    status: status_from_db(&r.get::<String>(2)?)?,
-                    substatus: substatus_from_db(r.get(3)?)?,
+                    status: r.name(2, "issues.status")?,
+                    substatus: r.name_opt(3, "issues.substatus")?,
                     last_seen_ms: r.get(4)?,
                 },
             ))

@@ -22,6 +22,7 @@ mod events;
 mod migrate;
 pub mod model;
 mod monitors;
+mod names;
 pub mod postgres;
 mod projects;
 mod sql;

@@ -1,5 +1,12 @@
 //! Records the store reads and writes.
 
+pub use lookout_core::alert::incident::{IncidentStatus, Subject, SubjectKind};
+pub use lookout_core::alert::notify::{NotifyKind, OutboxStatus};
+pub use lookout_core::alert::silence::SilenceKind;
+pub use lookout_core::alert::timeline::TimelineKind;
+pub use lookout_core::alert::Severity;
+pub use lookout_core::heartbeat::CheckInStatus;
+pub use lookout_core::issue::{IssueStatus, Substatus};
 use lookout_core::settings::ProjectSettings;
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +43,6 @@ pub struct Project {
     /// Creation time, Unix ms.
     pub created_ms: i64,
 }
-
-pub use lookout_core::issue::IssueStatus;
 
 /// An event ready to store, already scrubbed, grouped and compressed by ingest.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,8 +181,8 @@ pub struct CheckInRow {
     pub check_in_id: String,
     /// `monitor_slug`.
     pub monitor_slug: String,
-    /// in_progress, ok, error.
-    pub status: String,
+    /// in_progress, ok, error (or Sentry's own words).
+    pub status: CheckInStatus,
     /// `duration` in seconds, when sent.
     pub duration_s: Option<f64>,
     /// `environment`.
@@ -269,7 +274,7 @@ pub struct Issue {
     /// unresolved / resolved / ignored.
     pub status: IssueStatus,
     /// For unresolved issues: new, ongoing or regressed.
-    pub substatus: Option<String>,
+    pub substatus: Option<Substatus>,
     /// Platform of the first event.
     pub platform: Option<String>,
     /// First event, Unix ms (received time).
@@ -722,13 +727,13 @@ pub struct IncidentRow {
     /// The rule that opened it.
     pub rule: String,
     /// `project`, `issue` or `monitor`.
-    pub subject_kind: String,
+    pub subject_kind: SubjectKind,
     /// The project, issue or monitor id.
     pub subject_id: i64,
     /// `critical`, `high`, `medium` or `low`.
-    pub severity: String,
+    pub severity: Severity,
     /// `triggered`, `acknowledged` or `resolved`.
-    pub status: String,
+    pub status: IncidentStatus,
     /// One line.
     pub title: String,
     /// A few lines.
@@ -757,11 +762,11 @@ pub struct NewIncident {
     /// The rule.
     pub rule: String,
     /// `project`, `issue` or `monitor`.
-    pub subject_kind: String,
+    pub subject_kind: SubjectKind,
     /// The subject's id.
     pub subject_id: i64,
-    /// Severity name.
-    pub severity: String,
+    /// How urgent.
+    pub severity: Severity,
     /// One line.
     pub title: String,
     /// A few lines.
@@ -780,7 +785,7 @@ pub struct NewIncident {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentUpdate {
     /// New status.
-    pub status: Option<String>,
+    pub status: Option<IncidentStatus>,
     /// New count.
     pub count: Option<i64>,
     /// New summary.
@@ -807,9 +812,8 @@ pub enum IncidentRef {
 pub struct TimelineEntry {
     /// When, Unix ms.
     pub at_ms: i64,
-    /// `triggered`, `notified`, `notify_failed`, `acknowledged`, `escalated`, `reminder`,
-    /// `note`, `held`, `resolved`…
-    pub kind: String,
+    /// `triggered`, `acknowledged`, `note`, `notified`, `notify_failed` or `resolved`.
+    pub kind: TimelineKind,
     /// What happened, in plain words.
     pub text: String,
     /// Who did it, for people's actions.
@@ -826,11 +830,11 @@ pub struct OutboxMessage {
     /// The channel name.
     pub channel: String,
     /// `triggered`, `escalated`, `reminder`, `acknowledged`, `resolved`.
-    pub event: String,
+    pub event: NotifyKind,
     /// What to send, as JSON (the notification), opaque to the store.
     pub payload: serde_json::Value,
     /// `pending`, `sent`, `failed` or `broken`.
-    pub status: String,
+    pub status: OutboxStatus,
     /// Attempts made.
     pub attempts: i64,
     /// When the next attempt is due, while pending.
@@ -848,8 +852,8 @@ pub struct OutboxMessage {
 pub struct NewOutboxMessage {
     /// The channel name.
     pub channel: String,
-    /// The event name.
-    pub event: String,
+    /// Which kind of notification.
+    pub event: NotifyKind,
     /// What to send.
     pub payload: serde_json::Value,
     /// Queue time (and first attempt), Unix ms.
@@ -860,7 +864,7 @@ pub struct NewOutboxMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxUpdate {
     /// `pending` (retry at `next_attempt_ms`), `sent`, `failed` or `broken`.
-    pub status: String,
+    pub status: OutboxStatus,
     /// Attempts made so far.
     pub attempts: i64,
     /// When to try again, while pending.
@@ -891,9 +895,9 @@ pub struct AlertBatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IncidentFilter {
     /// Only these statuses (empty = all).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<IncidentStatus>,
     /// Only this subject.
-    pub subject: Option<(String, i64)>,
+    pub subject: Option<Subject>,
     /// At most this many, newest first.
     pub limit: u32,
     /// Only incidents with id below this (paging).
@@ -906,7 +910,7 @@ pub struct SilenceRow {
     /// Numeric id.
     pub id: i64,
     /// `rule`, `monitor` or `project`.
-    pub target_kind: String,
+    pub target_kind: SilenceKind,
     /// The rule name, or the monitor or project id as text.
     pub target: String,
     /// Until when, Unix ms.

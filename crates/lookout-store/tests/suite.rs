@@ -218,7 +218,7 @@ mod cases {
         assert_eq!(ia.title, "ValueError: newer", "title of the latest event");
         assert_eq!(ia.platform.as_deref(), Some("python"));
         assert_eq!(ia.status, IssueStatus::Unresolved);
-        assert_eq!(ia.substatus.as_deref(), Some("new"));
+        assert_eq!(ia.substatus.map(Substatus::as_str), Some("new"));
         assert_eq!(issue(s, r.events[2].issue_id).count, 1);
 
         // A later batch joins the same issue and makes it ongoing.
@@ -230,7 +230,7 @@ mod cases {
         let ia = issue(s, a);
         assert_eq!(ia.count, 3);
         assert_eq!(ia.last_seen_ms, 3_000);
-        assert_eq!(ia.substatus.as_deref(), Some("ongoing"));
+        assert_eq!(ia.substatus.map(Substatus::as_str), Some("ongoing"));
 
         // Same fingerprint in another project is another issue.
         let q = project(s, "q");
@@ -309,14 +309,17 @@ mod cases {
         assert_eq!(r.signals[0].event_id, Some(eid(80)));
         let iy = issue(s, y);
         assert_eq!(iy.status, IssueStatus::Unresolved);
-        assert_eq!(iy.substatus.as_deref(), Some("regressed"));
+        assert_eq!(iy.substatus.map(Substatus::as_str), Some("regressed"));
         assert_eq!(iy.resolved_ms, Some(3_500));
         // Still regressed (not a second regression) on the next event.
         let r = s
             .write_batch(&events_batch(vec![event(p, 82, "y", 4_200)]))
             .unwrap();
         assert!(r.signals.is_empty() && !r.events[0].regressed);
-        assert_eq!(issue(s, y).substatus.as_deref(), Some("regressed"));
+        assert_eq!(
+            issue(s, y).substatus.map(Substatus::as_str),
+            Some("regressed")
+        );
     }
 
     pub fn ignored_issues_are_silent(s: &dyn Store) {
@@ -649,7 +652,7 @@ mod cases {
             .unwrap());
         let i = issue(s, x);
         assert_eq!(i.status, IssueStatus::Unresolved);
-        assert_eq!(i.substatus.as_deref(), Some("ongoing"));
+        assert_eq!(i.substatus.map(Substatus::as_str), Some("ongoing"));
         // Resolving again, then an event: regression.
         assert!(s.set_issue_status(x, IssueStatus::Resolved, 4_000).unwrap());
         let r = s
@@ -955,7 +958,7 @@ mod cases {
             project_id: p,
             check_in_id: eid(n),
             monitor_slug: "nightly-backup".into(),
-            status: status.into(),
+            status: status.parse().expect("a check-in status"),
             duration_s: (status != "in_progress").then_some(1.5),
             environment: Some("production".into()),
             monitor_config: Some(r#"{"schedule":{"type":"crontab","value":"0 3 * * *"}}"#.into()),
@@ -1969,9 +1972,9 @@ mod cases {
     fn new_incident(rule: &str, kind: &str, subject_id: i64, opened_ms: i64) -> NewIncident {
         NewIncident {
             rule: rule.to_string(),
-            subject_kind: kind.to_string(),
+            subject_kind: kind.parse().expect("a subject kind"),
             subject_id,
-            severity: "high".to_string(),
+            severity: Severity::High,
             title: format!("{rule} on {kind} {subject_id}"),
             summary: "it broke".to_string(),
             count: 1,
@@ -1989,7 +1992,7 @@ mod cases {
     fn line(at_ms: i64, kind: &str, text: &str, actor: Option<&str>) -> TimelineEntry {
         TimelineEntry {
             at_ms,
-            kind: kind.to_string(),
+            kind: kind.parse().expect("a timeline kind"),
             text: text.to_string(),
             actor: actor.map(str::to_string),
         }
@@ -1998,7 +2001,7 @@ mod cases {
     fn queued(channel: &str, event: &str, now_ms: i64) -> NewOutboxMessage {
         NewOutboxMessage {
             channel: channel.to_string(),
-            event: event.to_string(),
+            event: event.parse().expect("a notification kind"),
             payload: serde_json::json!({"text": format!("{event} via {channel}"), "n": now_ms}),
             now_ms,
         }
@@ -2023,7 +2026,7 @@ mod cases {
 
     fn resolve(at_ms: i64, by: Option<&str>) -> IncidentUpdate {
         IncidentUpdate {
-            status: Some("resolved".to_string()),
+            status: Some(IncidentStatus::Resolved),
             resolved: Some((at_ms, by.map(str::to_string))),
             ..IncidentUpdate::default()
         }
@@ -2070,7 +2073,7 @@ mod cases {
                     (
                         IncidentRef::Id(old),
                         IncidentUpdate {
-                            status: Some("acknowledged".to_string()),
+                            status: Some(IncidentStatus::Acknowledged),
                             acked: Some((4_000, "ana".to_string())),
                             count: Some(3),
                             ..IncidentUpdate::default()
@@ -2124,10 +2127,10 @@ mod cases {
             IncidentRow {
                 id: ids[0],
                 rule: "down".to_string(),
-                subject_kind: "monitor".to_string(),
+                subject_kind: SubjectKind::Monitor,
                 subject_id: 7,
-                severity: "high".to_string(),
-                status: "triggered".to_string(),
+                severity: Severity::High,
+                status: IncidentStatus::Triggered,
                 title: "down on monitor 7".to_string(),
                 summary: "it broke".to_string(),
                 count: 1,
@@ -2146,7 +2149,7 @@ mod cases {
         assert_eq!((slow.status.as_str(), slow.count), ("triggered", 1));
 
         let stored = incident_row(s, old);
-        assert_eq!(stored.status, "acknowledged");
+        assert_eq!(stored.status.as_str(), "acknowledged");
         assert_eq!(stored.count, 4);
         assert_eq!(
             (stored.acked_ms, stored.acked_by.as_deref()),
@@ -2181,9 +2184,9 @@ mod cases {
                 id: down_messages[0].id,
                 incident_id: ids[0],
                 channel: "slack".to_string(),
-                event: "triggered".to_string(),
+                event: NotifyKind::Triggered,
                 payload: serde_json::json!({"text": "triggered via slack", "n": 5_000}),
-                status: "pending".to_string(),
+                status: OutboxStatus::Pending,
                 attempts: 0,
                 next_attempt_ms: 5_000,
                 last_error: None,
@@ -2195,7 +2198,7 @@ mod cases {
         assert_eq!(channels(&slow_messages), vec!["email"]);
         let old_messages = s.incident_messages(old).unwrap();
         assert_eq!(old_messages.len(), 1);
-        assert_eq!(old_messages[0].event, "acknowledged");
+        assert_eq!(old_messages[0].event.as_str(), "acknowledged");
         assert_eq!(s.cursor("signals").unwrap(), Some(42));
         assert_eq!(s.cursor("other").unwrap(), None);
 
@@ -2209,7 +2212,7 @@ mod cases {
             },
         );
         let down = incident_row(s, ids[0]);
-        assert_eq!(down.status, "resolved");
+        assert_eq!(down.status.as_str(), "resolved");
         assert_eq!((down.resolved_ms, down.resolved_by), (Some(9_000), None));
         assert_eq!((down.acked_ms, down.count), (None, 1));
         assert_eq!(down.summary, "it broke");
@@ -2311,22 +2314,22 @@ mod cases {
                 ..opens(vec![new_incident("down", "monitor", 7, 6_000)])
             },
         )[0];
-        assert_eq!(incident_row(s, again).status, "resolved");
-        assert_eq!(incident_row(s, third).status, "triggered");
+        assert_eq!(incident_row(s, again).status.as_str(), "resolved");
+        assert_eq!(incident_row(s, third).status.as_str(), "triggered");
 
         // Reopening a resolved incident while a newer one is open clashes as well.
         let reopen = s.apply_alerts(&AlertBatch {
             updates: vec![(
                 IncidentRef::Id(first),
                 IncidentUpdate {
-                    status: Some("triggered".to_string()),
+                    status: Some(IncidentStatus::Triggered),
                     ..IncidentUpdate::default()
                 },
             )],
             ..AlertBatch::default()
         });
         conflict_message(reopen);
-        assert_eq!(incident_row(s, first).status, "resolved");
+        assert_eq!(incident_row(s, first).status.as_str(), "resolved");
 
         let mut open = others.clone();
         open.push(third);
@@ -2422,7 +2425,7 @@ mod cases {
                     (
                         IncidentRef::Id(b),
                         IncidentUpdate {
-                            status: Some("acknowledged".to_string()),
+                            status: Some(IncidentStatus::Acknowledged),
                             acked: Some((6_000, "ana".to_string())),
                             ..IncidentUpdate::default()
                         },
@@ -2441,7 +2444,10 @@ mod cases {
             listed(
                 s,
                 IncidentFilter {
-                    statuses: statuses.iter().map(|s| s.to_string()).collect(),
+                    statuses: statuses
+                        .iter()
+                        .map(|s| s.parse().expect("an incident status"))
+                        .collect(),
                     ..IncidentFilter::default()
                 },
             )
@@ -2449,13 +2455,12 @@ mod cases {
         assert_eq!(by_status(&["triggered"]), vec![d, c]);
         assert_eq!(by_status(&["triggered", "acknowledged"]), vec![d, c, b]);
         assert_eq!(by_status(&["resolved"]), vec![e, a]);
-        assert_eq!(by_status(&["nope"]), Vec::<i64>::new());
-        let monitor7 = Some(("monitor".to_string(), 7));
+        let monitor7 = Some(Subject::Monitor(7));
         assert_eq!(
             listed(
                 s,
                 IncidentFilter {
-                    subject: monitor7.clone(),
+                    subject: monitor7,
                     ..IncidentFilter::default()
                 }
             ),
@@ -2465,7 +2470,7 @@ mod cases {
             listed(
                 s,
                 IncidentFilter {
-                    subject: Some(("project".to_string(), 7)),
+                    subject: Some(Subject::Project(7)),
                     ..IncidentFilter::default()
                 }
             ),
@@ -2476,7 +2481,7 @@ mod cases {
                 s,
                 IncidentFilter {
                     subject: monitor7,
-                    statuses: vec!["acknowledged".to_string()],
+                    statuses: vec![IncidentStatus::Acknowledged],
                     ..IncidentFilter::default()
                 }
             ),
@@ -2502,7 +2507,7 @@ mod cases {
             listed(
                 s,
                 IncidentFilter {
-                    statuses: vec!["resolved".to_string()],
+                    statuses: vec![IncidentStatus::Resolved],
                     limit: 1,
                     before_id: Some(e),
                     ..IncidentFilter::default()
@@ -2547,7 +2552,9 @@ mod cases {
         let due = s.due_messages(2_500, 2).unwrap();
         assert_eq!(channels(&due), vec!["email", "pager"]);
         assert!(due.iter().all(|m| m.next_attempt_ms == 62_500), "{due:?}");
-        assert!(due.iter().all(|m| m.status == "pending" && m.attempts == 0));
+        assert!(due
+            .iter()
+            .all(|m| m.status == OutboxStatus::Pending && m.attempts == 0));
         // Leased: the next caller (say, another instance) gets the rest only.
         assert_eq!(
             channels(&s.due_messages(2_500, 10).unwrap()),
@@ -2560,7 +2567,7 @@ mod cases {
         s.update_message(
             id_of("email"),
             &OutboxUpdate {
-                status: "sent".to_string(),
+                status: OutboxStatus::Sent,
                 attempts: 1,
                 next_attempt_ms: 2_500,
                 last_error: None,
@@ -2571,7 +2578,7 @@ mod cases {
         s.update_message(
             id_of("pager"),
             &OutboxUpdate {
-                status: "pending".to_string(),
+                status: OutboxStatus::Pending,
                 attempts: 1,
                 next_attempt_ms: 5_000,
                 last_error: Some("HTTP 503".to_string()),
@@ -2582,7 +2589,7 @@ mod cases {
         s.update_message(
             id_of("webhook"),
             &OutboxUpdate {
-                status: "broken".to_string(),
+                status: OutboxStatus::Broken,
                 attempts: 1,
                 next_attempt_ms: 2_500,
                 last_error: Some("HTTP 404".to_string()),
@@ -2594,7 +2601,7 @@ mod cases {
         s.update_message(
             id_of("sms") + 1_000,
             &OutboxUpdate {
-                status: "sent".to_string(),
+                status: OutboxStatus::Sent,
                 attempts: 1,
                 next_attempt_ms: 0,
                 last_error: None,
@@ -2616,7 +2623,7 @@ mod cases {
             ("pending", 1, 5_000)
         );
         assert_eq!(pager.last_error.as_deref(), Some("HTTP 503"));
-        assert_eq!(row("webhook").status, "broken");
+        assert_eq!(row("webhook").status.as_str(), "broken");
         assert_eq!(row("slack").next_attempt_ms, 3_000);
 
         // Pending are slack (3,000), pager (5,000) and sms (9,000).
@@ -2635,11 +2642,11 @@ mod cases {
         assert_eq!(channels(&again), vec!["slack", "pager"]);
 
         for m in s.incident_messages(incident).unwrap() {
-            if m.status == "pending" {
+            if m.status == OutboxStatus::Pending {
                 s.update_message(
                     m.id,
                     &OutboxUpdate {
-                        status: "sent".to_string(),
+                        status: OutboxStatus::Sent,
                         attempts: m.attempts + 1,
                         next_attempt_ms: m.next_attempt_ms,
                         last_error: None,
@@ -2702,7 +2709,7 @@ mod cases {
         assert!(s.active_silences(0).unwrap().is_empty());
         let silence = |kind: &str, target: &str, until_ms, by: Option<&str>| SilenceRow {
             id: 0,
-            target_kind: kind.to_string(),
+            target_kind: kind.parse().expect("a silence target kind"),
             target: target.to_string(),
             until_ms,
             reason: format!("silence {target}"),
@@ -3182,6 +3189,96 @@ fn postgres_upgrade_keeps_signals() {
     assert_old_signals_kept(&*s.0);
 }
 
+/// Rows with a stored name of every kind, as versions before the typed model wrote them
+/// (a check-in kept whatever word its SDK sent).
+const NAMED_ROWS: &str = "
+    INSERT INTO incidents (rule, subject_kind, subject_id, severity, status, title, summary,
+            count, opened_ms, state)
+        VALUES ('down', 'monitor', 7, 'critical', 'acknowledged', 'Down', '', 1, 1000, '{}');
+    INSERT INTO incident_timeline (incident_id, at_ms, kind, text)
+        VALUES (1, 1000, 'notify_failed', 'slack: 500');
+    INSERT INTO outbox (incident_id, channel, event, payload, status, attempts,
+            next_attempt_ms, created_ms)
+        VALUES (1, 'slack', 'escalated', '{}', 'broken', 1, 1000, 1000);
+    INSERT INTO silences (target_kind, target, until_ms, reason, created_ms)
+        VALUES ('project', '3', 5000, 'deploy', 1000);
+    INSERT INTO check_ins (project_id, check_in_id, monitor_slug, status, received_ms)
+        VALUES (1, '', 'nightly', 'done', 1000);";
+
+/// The rows of [`NAMED_ROWS`] read back typed; then names no variant has, written by
+/// `exec`, are `Corrupt` errors that name the column and the value.
+fn assert_stored_names(s: &dyn Store, exec: &mut dyn FnMut(&str)) {
+    exec(NAMED_ROWS);
+    let incident = s.get_incident(1).unwrap().expect("incident 1");
+    assert_eq!(
+        (incident.subject_kind, incident.severity, incident.status),
+        (
+            SubjectKind::Monitor,
+            Severity::Critical,
+            IncidentStatus::Acknowledged
+        )
+    );
+    assert_eq!(
+        s.incident_timeline(1).unwrap()[0].kind,
+        TimelineKind::NotifyFailed
+    );
+    let message = &s.incident_messages(1).unwrap()[0];
+    assert_eq!(
+        (message.event, message.status),
+        (NotifyKind::Escalated, OutboxStatus::Broken)
+    );
+    assert_eq!(
+        s.active_silences(0).unwrap()[0].target_kind,
+        SilenceKind::Project
+    );
+    assert_eq!(
+        s.list_check_ins(1, 10).unwrap()[0].status,
+        CheckInStatus::Unknown
+    );
+
+    let corrupt = |e: StoreError| match e {
+        StoreError::Corrupt(m) => m,
+        other => panic!("not Corrupt: {other:?}"),
+    };
+    exec("UPDATE incidents SET status = 'open'");
+    let e = corrupt(s.get_incident(1).unwrap_err());
+    assert_eq!(e, "incidents.status: unknown value \"open\"");
+    assert!(s.open_incidents().is_err());
+    exec("UPDATE outbox SET event = 'paged'");
+    let e = corrupt(s.incident_messages(1).unwrap_err());
+    assert_eq!(e, "outbox.event: unknown value \"paged\"");
+    exec("UPDATE incident_timeline SET kind = 'held'");
+    let e = corrupt(s.incident_timeline(1).unwrap_err());
+    assert_eq!(e, "incident_timeline.kind: unknown value \"held\"");
+    exec("UPDATE silences SET target_kind = 'team'");
+    let e = corrupt(s.active_silences(0).unwrap_err());
+    assert_eq!(e, "silences.target_kind: unknown value \"team\"");
+}
+
+#[test]
+fn sqlite_stored_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("lookout.db");
+    let s = SqliteStore::open(&file).expect("open");
+    let conn = rusqlite::Connection::open(&file).expect("second connection");
+    assert_stored_names(&s, &mut |sql| conn.execute_batch(sql).expect(sql));
+}
+
+#[test]
+fn postgres_stored_names() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("lookout_test_{:016x}", rand::random::<u64>());
+    let s = PgTestStore(Arc::new(
+        PostgresStore::connect_in_schema(&url, &schema).expect("connect"),
+    ));
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+    c.batch_execute(&format!("SET search_path TO {schema}"))
+        .expect("schema");
+    assert_stored_names(&*s.0, &mut |sql| c.batch_execute(sql).expect(sql));
+}
+
 /// Two instances rolling up at once: every bucket is computed once, none twice.
 #[test]
 fn postgres_concurrent_rollups() {
@@ -3247,9 +3344,9 @@ fn postgres_concurrent_opens() {
     let b = Arc::new(PostgresStore::connect_in_schema(&url, &schema).expect("second instance"));
     let incident = |round: usize, subject_id: i64| NewIncident {
         rule: format!("rule{round}"),
-        subject_kind: "monitor".to_string(),
+        subject_kind: SubjectKind::Monitor,
         subject_id,
-        severity: "high".to_string(),
+        severity: Severity::High,
         title: "down".to_string(),
         summary: String::new(),
         count: 1,

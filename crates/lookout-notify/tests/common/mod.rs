@@ -18,7 +18,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use lookout_core::alert::Severity;
-use lookout_notify::{Notification, NotificationEvent, Runbook};
+use lookout_notify::{Notification, NotifyEvent, Runbook};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -41,7 +41,7 @@ pub fn suite_switch(var: &str, what: &str) -> Option<String> {
 }
 
 /// A notification with every field set.
-pub fn notification(severity: Severity, event: NotificationEvent) -> Notification {
+pub fn notification(severity: Severity, event: NotifyEvent) -> Notification {
     Notification {
         id: "ntf_123".into(),
         event,

@@ -59,7 +59,7 @@ async fn apply_one(
     monitors: &Monitors,
     row: &CheckInRow,
 ) -> anyhow::Result<()> {
-    let Some(ping) = Ping::from_sentry_check_in(&row.status, row.duration_s) else {
+    let Some(ping) = Ping::from_sentry_check_in(row.status, row.duration_s) else {
         return Ok(());
     };
     if let Some(text) = &row.monitor_config {
