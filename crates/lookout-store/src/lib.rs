@@ -27,6 +27,9 @@ pub mod postgres;
 mod projects;
 mod sql;
 pub mod sqlite;
+#[cfg(test)]
+#[path = "../../../tests/suite_switch.rs"]
+mod suite_switch;
 
 pub use alerts::AlertStore;
 pub use error::StoreError;

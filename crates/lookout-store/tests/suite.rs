@@ -9,6 +9,9 @@ use lookout_store::postgres::PostgresStore;
 use lookout_store::sqlite::SqliteStore;
 use lookout_store::*;
 
+#[path = "../../../tests/suite_switch.rs"]
+mod suite_switch;
+
 const HOUR: i64 = 3_600_000;
 
 fn new_project(slug: &str) -> NewProject {
@@ -2875,20 +2878,7 @@ impl Drop for PgTestStore {
 }
 
 fn postgres_url() -> Option<String> {
-    match std::env::var("LOOKOUT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!(
-                    "LOOKOUT_REQUIRE_ALL_SUITES=1 but LOOKOUT_TEST_POSTGRES_URL is unset: \
-                     set it, e.g. postgres://postgres@127.0.0.1:5432/test"
-                );
-            }
-            println!("skipped: set LOOKOUT_TEST_POSTGRES_URL to run the PostgreSQL suite");
-            eprintln!("skipped: set LOOKOUT_TEST_POSTGRES_URL to run the PostgreSQL suite");
-            None
-        }
-    }
+    suite_switch::suite_switch("LOOKOUT_TEST_POSTGRES_URL", "PostgreSQL suite")
 }
 
 fn postgres_store() -> Option<PgTestStore> {
