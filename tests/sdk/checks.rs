@@ -1,7 +1,7 @@
-//! Helpers shared by the real-SDK suites (`crates/lookout/tests/sdk_python.rs` and
-//! `sdk_node.rs`, which include this file with `#[path]`): run an SDK client script with a
-//! time bound, read what lookout made of its events through the JSON API, and check the
-//! scenario every client script plays.
+//! Helpers shared by the real-SDK suites (`crates/lookout/tests/sdk_python.rs`,
+//! `sdk_node.rs` and `corpus.rs`, which include this file with `#[path]`): run an SDK client
+//! script with a time bound, read what lookout made of its events through the JSON API, and
+//! check the scenario every client script plays.
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -21,6 +21,19 @@ pub fn repo_root() -> PathBuf {
 /// Runs a client script and returns the JSON object it prints on its last stdout line.
 /// Panics with both output streams if it fails, prints no JSON or runs over `limit`.
 pub fn run_client(cmd: &mut Command, what: &str, limit: Duration) -> Value {
+    let (stdout, stderr) = run_bounded(cmd, what, limit);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
+    last.and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| {
+            panic!("{what} printed no JSON result line\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
+        })
+}
+
+/// Runs a command to its end and returns its stdout and stderr. Panics with both if it
+/// fails or runs over `limit`.
+pub fn run_bounded(cmd: &mut Command, what: &str, limit: Duration) -> (String, String) {
+    let started = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -38,7 +51,7 @@ pub fn run_client(cmd: &mut Command, what: &str, limit: Duration) -> Value {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + limit;
+    let deadline = started + limit;
     let status = loop {
         if let Some(st) = child.try_wait().expect("wait for client") {
             break Some(st);
@@ -59,12 +72,8 @@ pub fn run_client(cmd: &mut Command, what: &str, limit: Duration) -> Value {
         status.success(),
         "{what} failed ({status})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
-    last.and_then(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| {
-            panic!("{what} printed no JSON result line\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
-        })
+    eprintln!("{what}: done in {:.1?}", started.elapsed());
+    (stdout, stderr)
 }
 
 /// The string items of `v[key]` (an array of event ids).
