@@ -323,7 +323,7 @@ mod tests {
                 event_id: format!("{n:032x}"),
                 timestamp_ms: 1_000,
                 received_ms: 1_000,
-                level: "error".into(),
+                level: lookout_store::Level::Error,
                 platform: None,
                 release: None,
                 environment: None,

@@ -40,7 +40,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// One event by its 32-hex id within a project.
     fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>>;
     /// How many events of a project were received in `[from_ms, to_ms)` at the given
-    /// levels (e.g. `["error", "fatal"]`), optionally only of one environment or release;
+    /// levels (e.g. error and fatal), optionally only of one environment or release;
     /// for windowed alert rules such as "errors > 50 in 5m".
     fn count_events(
         &self,
@@ -103,7 +103,7 @@ fn issue_from_row(row: &dyn Row) -> Result<Issue> {
         grouping_version: row.get(3)?,
         title: row.get(4)?,
         culprit: row.get(5)?,
-        level: row.get(6)?,
+        level: row.name(6, "issues.level")?,
         status: row.name(7, "issues.status")?,
         substatus: row.name_opt(8, "issues.substatus")?,
         platform: row.get(9)?,
@@ -126,7 +126,7 @@ fn event_from_row(row: &dyn Row) -> Result<StoredEvent> {
         event_id: row.get(3)?,
         timestamp_ms: row.get(4)?,
         received_ms: row.get(5)?,
-        level: row.get(6)?,
+        level: row.name(6, "events.level")?,
         release: row.get(7)?,
         environment: row.get(8)?,
         title: row.get(9)?,
@@ -317,6 +317,7 @@ impl<D: Db> EventStore for D {
         to_ms: i64,
         filter: &EventCountFilter,
     ) -> Result<u64> {
+        let levels: Vec<&str> = filter.levels.iter().map(|l| l.as_str()).collect();
         // The filters compare before testing for NULL: PostgreSQL types a placeholder at
         // its first use.
         let n: i64 = self.read(|c| {
@@ -332,7 +333,7 @@ impl<D: Db> EventStore for D {
                     project_id,
                     from_ms,
                     to_ms,
-                    filter.levels[..],
+                    levels,
                     filter.environment,
                     filter.release
                 ],

@@ -8,6 +8,7 @@ pub use lookout_core::alert::Severity;
 pub use lookout_core::heartbeat::CheckInStatus;
 pub use lookout_core::issue::{IssueStatus, Substatus};
 use lookout_core::settings::ProjectSettings;
+pub use lookout_sentry::event::Level;
 use serde::{Deserialize, Serialize};
 
 /// A project to create or upsert.
@@ -56,7 +57,7 @@ pub struct NewEvent {
     /// When lookout received it, Unix ms.
     pub received_ms: i64,
     /// debug / info / warning / error / fatal.
-    pub level: String,
+    pub level: Level,
     /// `platform` as sent.
     pub platform: Option<String>,
     /// `release`.
@@ -270,7 +271,7 @@ pub struct Issue {
     /// Where it happens.
     pub culprit: String,
     /// Level of the latest event.
-    pub level: String,
+    pub level: Level,
     /// unresolved / resolved / ignored.
     pub status: IssueStatus,
     /// For unresolved issues: new, ongoing or regressed.
@@ -340,7 +341,7 @@ pub struct IssueFilter {
     /// Only this status.
     pub status: Option<IssueStatus>,
     /// Only this level.
-    pub level: Option<String>,
+    pub level: Option<Level>,
     /// Only issues seen in this release.
     pub release: Option<String>,
     /// Only issues seen in this environment.
@@ -371,7 +372,7 @@ pub struct StoredEvent {
     /// Received, Unix ms.
     pub received_ms: i64,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Release.
     pub release: Option<String>,
     /// Environment.
@@ -701,7 +702,7 @@ pub struct NewMaintenance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCountFilter {
     /// Levels counted (an event's level is one of these).
-    pub levels: Vec<String>,
+    pub levels: Vec<Level>,
     /// Only this environment.
     pub environment: Option<String>,
     /// Only this release.
@@ -712,7 +713,7 @@ impl Default for EventCountFilter {
     /// Errors: levels `error` and `fatal`.
     fn default() -> Self {
         EventCountFilter {
-            levels: vec!["error".into(), "fatal".into()],
+            levels: vec![Level::Error, Level::Fatal],
             environment: None,
             release: None,
         }

@@ -11,6 +11,7 @@ use lookout_core::heartbeat::CheckInStatus;
 use lookout_core::issue::{IssueStatus, Substatus};
 use lookout_core::monitor::State;
 use lookout_core::signal::SignalKind;
+use lookout_sentry::event::Level;
 
 use crate::model::MonitorSource;
 use crate::sql::{Param, Row, ToParam};
@@ -65,6 +66,8 @@ stored_names!(
     State => State::parse,
     MonitorSource => MonitorSource::parse,
     SignalKind => SignalKind::parse,
+    // Ingest stores the canonical name only, not the other spellings SDKs send.
+    Level => |name| Level::parse(name).filter(|l| l.as_str() == name),
 );
 
 impl dyn Row + '_ {
@@ -108,6 +111,14 @@ mod tests {
         round_trips(OutboxStatus::ALL);
         round_trips(SilenceKind::ALL);
         round_trips(CheckInStatus::ALL);
+        round_trips(&[
+            Level::Debug,
+            Level::Info,
+            Level::Warning,
+            Level::Error,
+            Level::Fatal,
+        ]);
+        assert_eq!(Level::from_stored("warn"), None);
         assert_eq!(IncidentStatus::from_stored("open"), None);
         assert_eq!(Severity::from_stored("urgent"), None);
         assert_eq!(

@@ -35,7 +35,7 @@ fn event(project_id: i64, n: u64, fingerprint: &str, received_ms: i64) -> NewEve
         event_id: eid(n),
         timestamp_ms: received_ms - 5,
         received_ms,
-        level: "error".to_string(),
+        level: Level::Error,
         platform: Some("python".to_string()),
         release: None,
         environment: None,
@@ -198,7 +198,7 @@ mod cases {
     pub fn grouping(s: &dyn Store) {
         let p = project(s, "p");
         let mut e1 = event(p, 1, "fp-a", 1_000);
-        e1.level = "warning".into();
+        e1.level = Level::Warning;
         let mut e2 = event(p, 2, "fp-a", 2_000);
         e2.title = "ValueError: newer".into();
         let e3 = event(p, 3, "fp-b", 1_500);
@@ -217,7 +217,7 @@ mod cases {
         assert_eq!(ia.grouping_version, "v1");
         assert_eq!(ia.first_seen_ms, 1_000);
         assert_eq!(ia.last_seen_ms, 2_000);
-        assert_eq!(ia.level, "error", "level of the latest event");
+        assert_eq!(ia.level.as_str(), "error", "level of the latest event");
         assert_eq!(ia.title, "ValueError: newer", "title of the latest event");
         assert_eq!(ia.platform.as_deref(), Some("python"));
         assert_eq!(ia.status, IssueStatus::Unresolved);
@@ -453,7 +453,7 @@ mod cases {
         }
         // b: 1 event, warning, release 2.0/staging, first seen 1500 (newest)
         let mut e = event(p, 4, "b", 1_500);
-        e.level = "warning".into();
+        e.level = Level::Warning;
         e.title = "Disk 100% full".into();
         e.culprit = "storage.check".into();
         e.release = Some("2.0".into());
@@ -518,7 +518,7 @@ mod cases {
         let level = issues(
             s,
             f(IssueFilter {
-                level: Some("warning".into()),
+                level: Some(Level::Warning),
                 ..Default::default()
             }),
         );
@@ -585,7 +585,7 @@ mod cases {
             s,
             f(IssueFilter {
                 status: Some(IssueStatus::Unresolved),
-                level: Some("error".into()),
+                level: Some(Level::Error),
                 text: Some("error".into()),
                 sort: IssueSort::Count,
                 ..Default::default()
@@ -613,7 +613,7 @@ mod cases {
         assert_eq!(e3.event_id, eid(3));
         assert_eq!(e3.timestamp_ms, 998);
         assert_eq!(e3.received_ms, 1_003);
-        assert_eq!(e3.level, "error");
+        assert_eq!(e3.level.as_str(), "error");
         assert_eq!(e3.release.as_deref(), Some("1.0"));
         assert_eq!(e3.environment.as_deref(), Some("production"));
         assert_eq!(e3.title, "ValueError: x");
@@ -746,12 +746,12 @@ mod cases {
         let p = project(s, "p");
         let q = project(s, "q");
         let mut warning = event(p, 4, "w", 2_000);
-        warning.level = "warning".into();
+        warning.level = Level::Warning;
         let mut prod = event(p, 5, "x", 2_500);
         prod.environment = Some("production".into());
         prod.release = Some("web@2".into());
         let mut fatal = event(p, 6, "y", 2_600);
-        fatal.level = "fatal".into();
+        fatal.level = Level::Fatal;
         s.write_batch(&events_batch(vec![
             event(p, 1, "x", 1_000),
             event(p, 2, "x", 2_000),
@@ -769,7 +769,7 @@ mod cases {
         assert_eq!(s.count_events(p, 0, 10_000, &errors).unwrap(), 5);
         assert_eq!(s.count_events(q, 0, 10_000, &errors).unwrap(), 1);
         let all = EventCountFilter {
-            levels: vec!["error".into(), "fatal".into(), "warning".into()],
+            levels: vec![Level::Error, Level::Fatal, Level::Warning],
             ..EventCountFilter::default()
         };
         assert_eq!(s.count_events(p, 0, 10_000, &all).unwrap(), 6);

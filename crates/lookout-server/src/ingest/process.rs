@@ -325,7 +325,7 @@ fn new_event(ctx: &Ctx<'_>, view: &EventView<'_>, json: &[u8]) -> NewEvent {
         event_id,
         timestamp_ms,
         received_ms: ctx.now_ms,
-        level: view.level.as_str().to_string(),
+        level: view.level,
         platform: view.platform.as_deref().map(str::to_string),
         release: view.release.as_deref().map(str::to_string),
         environment: view.environment.as_deref().map(str::to_string),
