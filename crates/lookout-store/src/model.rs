@@ -7,6 +7,7 @@ pub use lookout_core::alert::timeline::TimelineKind;
 pub use lookout_core::alert::Severity;
 pub use lookout_core::heartbeat::CheckInStatus;
 pub use lookout_core::issue::{IssueStatus, Substatus};
+pub use lookout_core::monitor::MonitorKind;
 use lookout_core::settings::ProjectSettings;
 pub use lookout_sentry::event::Level;
 use serde::{Deserialize, Serialize};
@@ -423,8 +424,8 @@ impl MonitorSource {
 pub struct NewMonitor {
     /// Display name; unique within its project (or among monitors without one).
     pub name: String,
-    /// `http`, `health`, `tcp`, `tls` or `heartbeat`.
-    pub kind: String,
+    /// `http`, `keyword`, `json`, `health`, `tcp`, `tls` or `heartbeat`.
+    pub kind: MonitorKind,
     /// The validated definition as JSON; the server owns its shape, the store keeps it.
     pub spec: serde_json::Value,
     /// Where it was declared.
@@ -495,8 +496,8 @@ pub struct Monitor {
     pub id: i64,
     /// Display name.
     pub name: String,
-    /// `http`, `health`, `tcp`, `tls` or `heartbeat`.
-    pub kind: String,
+    /// `http`, `keyword`, `json`, `health`, `tcp`, `tls` or `heartbeat`.
+    pub kind: MonitorKind,
     /// The definition, as given to create/upsert.
     pub spec: serde_json::Value,
     /// Where it was declared.

@@ -115,7 +115,7 @@ fn monitor_from_row(row: &dyn Row) -> Result<Monitor> {
     Ok(Monitor {
         id: row.get(0)?,
         name: row.get(1)?,
-        kind: row.get(2)?,
+        kind: row.name(2, "monitors.kind")?,
         spec: checks::spec_from_db(&row.get::<String>(3)?)?,
         source: row.name(4, "monitors.source")?,
         project_id: row.get(5)?,

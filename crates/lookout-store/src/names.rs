@@ -9,7 +9,7 @@ use lookout_core::alert::timeline::TimelineKind;
 use lookout_core::alert::Severity;
 use lookout_core::heartbeat::CheckInStatus;
 use lookout_core::issue::{IssueStatus, Substatus};
-use lookout_core::monitor::State;
+use lookout_core::monitor::{MonitorKind, State};
 use lookout_core::signal::SignalKind;
 use lookout_sentry::event::Level;
 
@@ -64,6 +64,7 @@ stored_names!(
     IssueStatus => IssueStatus::parse,
     Substatus => Substatus::parse,
     State => State::parse,
+    MonitorKind => MonitorKind::parse,
     MonitorSource => MonitorSource::parse,
     SignalKind => SignalKind::parse,
     // Ingest stores the canonical name only, not the other spellings SDKs send.

@@ -1032,7 +1032,7 @@ mod cases {
     fn new_monitor(name: &str, project_id: Option<i64>) -> NewMonitor {
         NewMonitor {
             name: name.to_string(),
-            kind: "http".to_string(),
+            kind: MonitorKind::Http,
             spec: serde_json::json!({
                 "url": format!("https://{name}.example.com/health"),
                 "interval": "60s",
@@ -1125,7 +1125,7 @@ mod cases {
         let a = s.create_monitor(&new_monitor("api", Some(p))).unwrap();
         assert!(a.id > 0);
         assert_eq!(a.name, "api");
-        assert_eq!(a.kind, "http");
+        assert_eq!(a.kind.as_str(), "http");
         assert_eq!(a.spec, new_monitor("api", Some(p)).spec);
         assert_eq!(a.source, MonitorSource::Api);
         assert_eq!(a.project_id, Some(p));
@@ -1146,7 +1146,7 @@ mod cases {
 
         // Tokens are unique everywhere; slugs within a project.
         let heartbeat = |name: &str, project: Option<i64>, token: &str, slug: &str| NewMonitor {
-            kind: "heartbeat".to_string(),
+            kind: MonitorKind::Heartbeat,
             spec: serde_json::json!({"grace": "5m"}),
             source: MonitorSource::CheckIn,
             token: Some(token.to_string()),
@@ -1188,14 +1188,14 @@ mod cases {
         .unwrap();
         let changed = NewMonitor {
             name: "api v2".to_string(),
-            kind: "health".to_string(),
+            kind: MonitorKind::Health,
             spec: serde_json::json!({"url": "https://api.example.com/api/health"}),
             now_ms: 2_000,
             ..new_monitor("api", Some(p))
         };
         let up = s.update_monitor(a.id, &changed).unwrap().expect("known id");
         assert_eq!(up.name, "api v2");
-        assert_eq!(up.kind, "health");
+        assert_eq!(up.kind.as_str(), "health");
         assert_eq!(up.spec, changed.spec);
         assert_eq!((up.created_ms, up.updated_ms), (1_000, 2_000));
         assert_eq!(up.status, down_status(50_000));
@@ -1211,7 +1211,7 @@ mod cases {
         // Upsert by project and name: the definition follows, status and pause stay.
         let upserted = s
             .upsert_monitor(&NewMonitor {
-                kind: "tcp".to_string(),
+                kind: MonitorKind::Tcp,
                 spec: serde_json::json!({"host": "db", "port": 5432}),
                 source: MonitorSource::Config,
                 token: Some("tok-3".to_string()),
@@ -1221,7 +1221,7 @@ mod cases {
             })
             .unwrap();
         assert_eq!(upserted.id, a.id);
-        assert_eq!(upserted.kind, "tcp");
+        assert_eq!(upserted.kind.as_str(), "tcp");
         assert_eq!(
             upserted.spec,
             serde_json::json!({"host": "db", "port": 5432})
@@ -3106,7 +3106,7 @@ fn assert_old_signals_kept(s: &dyn Store) {
     let m = s
         .create_monitor(&NewMonitor {
             name: "m".to_string(),
-            kind: "http".to_string(),
+            kind: MonitorKind::Http,
             spec: serde_json::json!({}),
             source: MonitorSource::Api,
             project_id: None,
@@ -3285,7 +3285,7 @@ fn postgres_concurrent_rollups() {
     for i in 0..20 {
         let new = NewMonitor {
             name: format!("m{i}"),
-            kind: "http".to_string(),
+            kind: MonitorKind::Http,
             spec: serde_json::json!({}),
             source: MonitorSource::Config,
             project_id: None,

@@ -96,7 +96,7 @@ fn upsert(
     let spec_json = serde_json::to_value(&config)?;
     let new = |token: Option<String>| NewMonitor {
         name: slug.clone(),
-        kind: MonitorKind::Heartbeat.as_str().to_string(),
+        kind: MonitorKind::Heartbeat,
         spec: spec_json.clone(),
         source: MonitorSource::CheckIn,
         project_id: Some(pid),
