@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backoff::Backoff;
+
 /// What a check looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -280,14 +282,13 @@ fn rollback_verdict(rollback: &RollbackReport, healthy: bool) -> Verdict {
     }
 }
 
-/// The wait before attempt `failed + 1` of a check that has failed `failed` times: 250 ms
-/// doubling up to 5 s, so a fast boot is noticed at once and a slow one is not hammered.
-pub fn retry_delay(failed: u32) -> Duration {
-    const FIRST_MS: u64 = 250;
-    const MAX_MS: u64 = 5_000;
-    let exp = failed.saturating_sub(1).min(16);
-    Duration::from_millis((FIRST_MS << exp).min(MAX_MS))
-}
+/// The waits between attempts of a check: 250 ms doubling up to 5 s, so a fast boot is
+/// noticed at once and a slow one is not hammered; the deadline, not a count, ends them.
+pub const CHECK_RETRY: Backoff = Backoff {
+    base: Duration::from_millis(250),
+    cap: Duration::from_secs(5),
+    max_attempts: None,
+};
 
 #[cfg(test)]
 mod tests {
@@ -393,11 +394,11 @@ mod tests {
 
     #[test]
     fn retries_back_off_from_250ms_to_5s() {
-        let ms = |n| retry_delay(n).as_millis();
+        let ms = |n| CHECK_RETRY.delay(n).map(|d| d.as_millis());
         assert_eq!(
             [ms(1), ms(2), ms(3), ms(5), ms(6), ms(50)],
-            [250, 500, 1000, 4000, 5000, 5000]
+            [250, 500, 1000, 4000, 5000, 5000].map(Some)
         );
-        assert_eq!(ms(0), 250);
+        assert_eq!(ms(0), None, "no wait before the first attempt");
     }
 }

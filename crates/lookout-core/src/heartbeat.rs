@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::monitor::State;
 use crate::schedule::{parse_interval, CronSchedule};
+use crate::stable::stable_names;
 
 /// When runs are expected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,20 +250,47 @@ impl Ping {
 
     /// The ping for a Sentry check-in's `status` and `duration` (seconds). `None` for
     /// `missed`, `timeout` and `unknown`, which Sentry's server derives itself and never
-    /// takes from an SDK, and for words it does not know: the check-in is dropped.
-    pub fn from_sentry_check_in(status: &str, duration_secs: Option<f64>) -> Option<Ping> {
+    /// takes from an SDK: the check-in is dropped.
+    pub fn from_sentry_check_in(status: CheckInStatus, duration_secs: Option<f64>) -> Option<Ping> {
         let duration_ms = duration_secs
             .filter(|d| d.is_finite() && *d >= 0.0)
             .map(|d| (d * 1000.0).round().min(i64::MAX as f64) as i64);
         match status {
-            "in_progress" => Some(Ping::Start),
-            "ok" => Some(Ping::Success { duration_ms }),
-            "error" => Some(Ping::Fail {
+            CheckInStatus::InProgress => Some(Ping::Start),
+            CheckInStatus::Ok => Some(Ping::Success { duration_ms }),
+            CheckInStatus::Error => Some(Ping::Fail {
                 exit_code: None,
                 duration_ms,
             }),
-            _ => None,
+            CheckInStatus::Missed | CheckInStatus::Timeout | CheckInStatus::Unknown => None,
         }
+    }
+}
+
+stable_names! {
+    /// A Sentry cron check-in's `status`: Sentry's words, as stored.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum CheckInStatus ("check-in status") {
+        /// The job started.
+        InProgress = "in_progress",
+        /// The job succeeded.
+        Ok = "ok",
+        /// The job failed.
+        Error = "error",
+        /// Sentry's server found a run missing.
+        Missed = "missed",
+        /// Sentry's server found a run too long.
+        Timeout = "timeout",
+        /// A status Sentry does not define.
+        Unknown = "unknown",
+    }
+}
+
+impl CheckInStatus {
+    /// A status as an SDK sent it, read as Sentry's Relay reads it: a word Sentry does
+    /// not define is `Unknown`, so the check-in is kept and only its ping is dropped.
+    pub fn from_sent(status: &str) -> CheckInStatus {
+        status.parse().unwrap_or(CheckInStatus::Unknown)
     }
 }
 

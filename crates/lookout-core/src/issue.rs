@@ -37,7 +37,8 @@ impl IssueStatus {
 }
 
 /// Why an unresolved issue is open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Substatus {
     /// Created by the latest events.
     New,
@@ -137,6 +138,7 @@ mod tests {
         }
         for s in [Substatus::New, Substatus::Ongoing, Substatus::Regressed] {
             assert_eq!(Substatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(IssueStatus::parse("open"), None);
         assert_eq!(Substatus::parse(""), None);

@@ -18,4 +18,5 @@ pub mod scrub;
 pub mod settings;
 pub mod signal;
 pub mod slug;
+pub mod stable;
 pub mod stats;

@@ -1,9 +1,11 @@
 //! Per-project rate limit (a token bucket) and monthly quota. Pure: the caller passes the
 //! time, so windows and month boundaries are tested with explicit instants.
 
+use jiff::tz::TimeZone;
+use jiff::{Span, Timestamp};
+
 const MS_PER_SECOND: i64 = 1_000;
 const MS_PER_HOUR: i64 = 3_600_000;
-const MS_PER_DAY: i64 = 86_400_000;
 /// One token in bucket units: a bucket of `per_minute` tokens refills `per_minute` units
 /// per millisecond, so all arithmetic stays in integers without rounding drift.
 const UNITS_PER_TOKEN: u64 = 60_000;
@@ -109,15 +111,12 @@ impl MonthlyQuota {
 
 /// The first millisecond of the UTC calendar month containing `now_ms`.
 pub fn month_start_ms(now_ms: i64) -> i64 {
-    let (y, m, _) = civil_from_days(now_ms.div_euclid(MS_PER_DAY));
-    days_from_civil(y, m, 1).saturating_mul(MS_PER_DAY)
+    utc_month_start(now_ms, 0)
 }
 
 /// The first millisecond of the UTC calendar month after the one containing `now_ms`.
 pub fn next_month_start_ms(now_ms: i64) -> i64 {
-    let (y, m, _) = civil_from_days(now_ms.div_euclid(MS_PER_DAY));
-    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    days_from_civil(y, m, 1).saturating_mul(MS_PER_DAY)
+    utc_month_start(now_ms, 1)
 }
 
 /// The start of the UTC hour containing `now_ms`, the key of hourly counters.
@@ -125,48 +124,51 @@ pub fn hour_bucket_ms(now_ms: i64) -> i64 {
     now_ms.div_euclid(MS_PER_HOUR).saturating_mul(MS_PER_HOUR)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01; inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// The start of the UTC month `months` after the one containing `now_ms`. Beyond the
+/// calendar's range (years ±9999) it saturates at the end it fell off.
+fn utc_month_start(now_ms: i64, months: i32) -> i64 {
+    let edge = if now_ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    };
+    let now = Timestamp::from_millisecond(now_ms).unwrap_or(edge);
+    now.to_zoned(TimeZone::UTC)
+        .date()
+        .first_of_month()
+        .checked_add(Span::new().months(months))
+        .and_then(|first| first.to_zoned(TimeZone::UTC))
+        .map_or(edge, |start| start.timestamp())
+        .as_millisecond()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ms(y: i64, m: u32, d: u32, h: i64, min: i64, s: i64) -> i64 {
-        days_from_civil(y, m, d) * MS_PER_DAY + h * MS_PER_HOUR + min * 60_000 + s * 1_000
+    const MS_PER_DAY: i64 = 86_400_000;
+
+    /// A UTC date and time, Unix ms.
+    fn ms(y: i16, m: i8, d: i8, h: i8, min: i8, s: i8) -> i64 {
+        jiff::civil::date(y, m, d)
+            .at(h, min, s, 0)
+            .to_zoned(TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+            .as_millisecond()
     }
 
     #[test]
-    fn calendar_round_trips() {
+    fn every_day_lies_in_its_month() {
+        assert_eq!(ms(1970, 1, 1, 0, 0, 0), 0);
+        assert_eq!(ms(2000, 3, 1, 0, 0, 0), 11_017 * MS_PER_DAY);
         for z in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
+            let t = z * MS_PER_DAY;
+            let (start, next) = (month_start_ms(t), next_month_start_ms(t));
+            assert!(start <= t && t < next, "{t}");
+            assert_eq!(month_start_ms(next), next, "{t}");
+            assert!((28..=31).contains(&((next - start) / MS_PER_DAY)), "{t}");
         }
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]

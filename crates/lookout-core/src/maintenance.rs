@@ -58,12 +58,4 @@ impl MaintenanceWindow {
             }
         }
     }
-
-    /// When the next window starts, strictly after `now_ms`.
-    pub fn next_start_after(&self, now_ms: i64) -> Option<i64> {
-        match self {
-            MaintenanceWindow::OneOff { start_ms, .. } => (*start_ms > now_ms).then_some(*start_ms),
-            MaintenanceWindow::Recurring { cron, .. } => cron.next_after(now_ms),
-        }
-    }
 }

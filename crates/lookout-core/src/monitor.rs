@@ -4,6 +4,69 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The kinds of monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorKind {
+    /// An HTTP(S) request with assertions on status, body and time.
+    Http,
+    /// An http monitor that requires `keyword` (or `keyword_absent`).
+    Keyword,
+    /// An http monitor that requires `json_condition`.
+    Json,
+    /// An http monitor that reads a health document (reference format or health+json).
+    Health,
+    /// A TCP connect to `host:port`.
+    Tcp,
+    /// A TLS handshake: certificate validity, host name and expiry.
+    Tls,
+    /// Pings pushed by a cron job or worker (or Sentry cron check-ins).
+    Heartbeat,
+}
+
+impl MonitorKind {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorKind::Http => "http",
+            MonitorKind::Keyword => "keyword",
+            MonitorKind::Json => "json",
+            MonitorKind::Health => "health",
+            MonitorKind::Tcp => "tcp",
+            MonitorKind::Tls => "tls",
+            MonitorKind::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// Parses [`MonitorKind::as_str`] back.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "http" => MonitorKind::Http,
+            "keyword" => MonitorKind::Keyword,
+            "json" => MonitorKind::Json,
+            "health" => MonitorKind::Health,
+            "tcp" => MonitorKind::Tcp,
+            "tls" => MonitorKind::Tls,
+            "heartbeat" => MonitorKind::Heartbeat,
+            _ => return None,
+        })
+    }
+
+    /// Whether it makes an HTTP request (http, keyword, json and health monitors).
+    pub fn is_http(self) -> bool {
+        matches!(
+            self,
+            MonitorKind::Http | MonitorKind::Keyword | MonitorKind::Json | MonitorKind::Health
+        )
+    }
+}
+
+impl std::fmt::Display for MonitorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a monitor shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -490,6 +553,16 @@ mod tests {
 
     fn monitor() -> MonitorState {
         MonitorState::new(MonitorSettings::default())
+    }
+
+    #[test]
+    fn kinds_are_stored_and_written_by_one_name() {
+        use MonitorKind::*;
+        for k in [Http, Keyword, Json, Health, Tcp, Tls, Heartbeat] {
+            assert_eq!(MonitorKind::parse(k.as_str()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert_eq!(MonitorKind::parse("ping"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! after a restart, and Sentry's `monitor_config` and check-in statuses.
 
 use lookout_core::heartbeat::{
-    HeartbeatEvent, HeartbeatSchedule, HeartbeatSpec, HeartbeatState, Ping,
+    CheckInStatus, HeartbeatEvent, HeartbeatSchedule, HeartbeatSpec, HeartbeatState, Ping,
 };
 use lookout_core::monitor::State;
 use lookout_core::schedule::CronSchedule;
@@ -476,36 +476,42 @@ fn restore_after_a_restart() {
 #[test]
 fn sentry_check_in_statuses() {
     assert_eq!(
-        Ping::from_sentry_check_in("in_progress", None),
+        Ping::from_sentry_check_in(CheckInStatus::from_sent("in_progress"), None),
         Some(Ping::Start)
     );
     assert_eq!(
-        Ping::from_sentry_check_in("ok", Some(1.5)),
+        Ping::from_sentry_check_in(CheckInStatus::from_sent("ok"), Some(1.5)),
         Some(Ping::Success {
             duration_ms: Some(1500)
         })
     );
     assert_eq!(
-        Ping::from_sentry_check_in("error", Some(0.0004)),
+        Ping::from_sentry_check_in(CheckInStatus::from_sent("error"), Some(0.0004)),
         Some(Ping::Fail {
             exit_code: None,
             duration_ms: Some(0)
         })
     );
     assert_eq!(
-        Ping::from_sentry_check_in("ok", Some(f64::NAN)),
+        Ping::from_sentry_check_in(CheckInStatus::from_sent("ok"), Some(f64::NAN)),
         Some(Ping::Success { duration_ms: None })
     );
     assert_eq!(
-        Ping::from_sentry_check_in("ok", Some(-3.0)),
+        Ping::from_sentry_check_in(CheckInStatus::from_sent("ok"), Some(-3.0)),
         Some(Ping::Success { duration_ms: None })
     );
     for synthetic in ["missed", "timeout", "unknown", "OK", "done", ""] {
         assert_eq!(
-            Ping::from_sentry_check_in(synthetic, Some(1.0)),
+            Ping::from_sentry_check_in(CheckInStatus::from_sent(synthetic), Some(1.0)),
             None,
             "{synthetic}"
         );
+    }
+    // Words Sentry does not define are kept as `unknown`; its own words as they are.
+    assert_eq!(CheckInStatus::from_sent("done"), CheckInStatus::Unknown);
+    assert_eq!(CheckInStatus::from_sent("OK"), CheckInStatus::Unknown);
+    for s in CheckInStatus::ALL {
+        assert_eq!(CheckInStatus::from_sent(s.as_str()), *s);
     }
 }
 

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::text::{event_label, facts, tag, truncate};
-use crate::{Channel, Delivery, Notification};
+use crate::{Channel, Delivery, Notification, NotifyEvent};
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -255,9 +255,7 @@ impl Channel for Email {
 fn subject_line(n: &Notification) -> String {
     let title = n.title.replace(['\r', '\n'], " ");
     match n.event {
-        crate::NotificationEvent::Triggered
-        | crate::NotificationEvent::Resolved { .. }
-        | crate::NotificationEvent::Test => title,
+        NotifyEvent::Triggered | NotifyEvent::Resolved { .. } | NotifyEvent::Test => title,
         _ => format!("{}: {title}", event_label(&n.event)),
     }
 }

@@ -22,7 +22,9 @@ use std::fmt;
 use std::time::Duration;
 
 pub use config::{build, ChannelConfig, HookConfig, DEFAULT_TIMEOUT};
-pub use notification::{Notification, NotificationEvent, Runbook};
+/// What happened to an incident: the alert engine's own notification vocabulary.
+pub use lookout_core::alert::notify::NotifyEvent;
+pub use notification::{Notification, Runbook};
 pub use retry::{Next, RetryPolicy};
 pub use secret::SecretUrl;
 

@@ -1,6 +1,7 @@
 //! The message every channel receives: what happened to which incident, how urgent it is,
 //! and what to do about it.
 
+use lookout_core::alert::notify::NotifyEvent;
 use lookout_core::alert::Severity;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,7 @@ pub struct Notification {
     /// Unique per message and kept across retries: the idempotency key (`webhook-id`).
     pub id: String,
     /// What happened to the incident.
-    pub event: NotificationEvent,
+    pub event: NotifyEvent,
     /// The incident's id.
     pub incident_id: i64,
     /// Stable for the incident's whole life (PagerDuty's `dedup_key`).
@@ -37,47 +38,6 @@ pub struct Notification {
     pub runbook: Option<Runbook>,
 }
 
-/// What happened to an incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum NotificationEvent {
-    /// The incident opened.
-    Triggered,
-    /// Nobody acknowledged in time; the incident went to the next escalation step.
-    Escalated {
-        /// The step it reached (1 = the first escalation).
-        step: u32,
-    },
-    /// The incident is still open and unacknowledged.
-    Reminder,
-    /// Someone took the incident.
-    Acknowledged {
-        /// Who.
-        by: String,
-    },
-    /// The incident closed.
-    Resolved {
-        /// Who closed it; `None` when it resolved by itself.
-        by: Option<String>,
-    },
-    /// A test sent by hand (`lookout notify test`).
-    Test,
-}
-
-impl NotificationEvent {
-    /// The event's name in webhook types (`incident.<name>`), e.g. "escalated".
-    pub fn name(&self) -> &'static str {
-        match self {
-            NotificationEvent::Triggered => "triggered",
-            NotificationEvent::Escalated { .. } => "escalated",
-            NotificationEvent::Reminder => "reminder",
-            NotificationEvent::Acknowledged { .. } => "acknowledged",
-            NotificationEvent::Resolved { .. } => "resolved",
-            NotificationEvent::Test => "test",
-        }
-    }
-}
-
 /// The runbook attached to the alert rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Runbook {
@@ -87,4 +47,39 @@ pub struct Runbook {
     pub url: Option<String>,
     /// Its first lines, shown inline.
     pub text: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Queued messages keep their notification as JSON: those written before the engine's
+    /// `NotifyEvent` became the notification's event must still read, and write the same.
+    #[test]
+    fn payloads_queued_by_earlier_versions_read_and_write_the_same() {
+        for (event, expected) in [
+            (r#"{"type":"triggered"}"#, NotifyEvent::Triggered),
+            (
+                r#"{"type":"escalated","step":2}"#,
+                NotifyEvent::Escalated { step: 2 },
+            ),
+            (r#"{"type":"reminder"}"#, NotifyEvent::Reminder),
+            (
+                r#"{"type":"acknowledged","by":"alice"}"#,
+                NotifyEvent::Acknowledged { by: "alice".into() },
+            ),
+            (
+                r#"{"type":"resolved","by":null}"#,
+                NotifyEvent::Resolved { by: None },
+            ),
+            (r#"{"type":"test"}"#, NotifyEvent::Test),
+        ] {
+            let stored = format!(
+                r#"{{"id":"","event":{event},"incident_id":0,"dedup_key":"","severity":"high","title":"API down","summary":"503","rule":"down","subject":"monitor API","count":1,"triggered_ms":1000,"incident_url":null,"ack_url":null,"runbook":{{"title":"Restart","url":null,"text":"pm2 restart api"}}}}"#
+            );
+            let n: Notification = serde_json::from_str(&stored).expect(event);
+            assert_eq!(n.event, expected);
+            assert_eq!(serde_json::to_string(&n).unwrap(), stored);
+        }
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::http::{classify, Poster};
 use crate::text::{event_label, human_time, rfc3339, truncate};
-use crate::{Channel, Delivery, Notification, NotificationEvent, SecretUrl};
+use crate::{Channel, Delivery, Notification, NotifyEvent, SecretUrl};
 
 /// Where events go unless `url` says otherwise (EU accounts use events.eu.pagerduty.com).
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -105,12 +105,12 @@ pub fn severity(s: Severity) -> &'static str {
 /// The event for one notification.
 pub fn event(routing_key: &str, n: &Notification) -> Value {
     let action = match n.event {
-        NotificationEvent::Acknowledged { .. } => "acknowledge",
-        NotificationEvent::Resolved { .. } => "resolve",
-        NotificationEvent::Triggered
-        | NotificationEvent::Escalated { .. }
-        | NotificationEvent::Reminder
-        | NotificationEvent::Test => "trigger",
+        NotifyEvent::Acknowledged { .. } => "acknowledge",
+        NotifyEvent::Resolved { .. } => "resolve",
+        NotifyEvent::Triggered
+        | NotifyEvent::Escalated { .. }
+        | NotifyEvent::Reminder
+        | NotifyEvent::Test => "trigger",
     };
     let mut links = Vec::new();
     if let Some(url) = &n.incident_url {

@@ -3,7 +3,7 @@
 
 use lookout_core::alert::Severity;
 
-use crate::{Notification, NotificationEvent};
+use crate::{Notification, NotifyEvent};
 
 /// "Critical", "High", …
 pub(crate) fn severity_label(s: Severity) -> &'static str {
@@ -17,15 +17,15 @@ pub(crate) fn severity_label(s: Severity) -> &'static str {
 
 /// What happened, as a short phrase: "Triggered", "Escalated (step 2)",
 /// "Acknowledged by alice", "Resolved", …
-pub(crate) fn event_label(e: &NotificationEvent) -> String {
+pub(crate) fn event_label(e: &NotifyEvent) -> String {
     match e {
-        NotificationEvent::Triggered => "Triggered".into(),
-        NotificationEvent::Escalated { step } => format!("Escalated (step {step})"),
-        NotificationEvent::Reminder => "Reminder: still open".into(),
-        NotificationEvent::Acknowledged { by } => format!("Acknowledged by {by}"),
-        NotificationEvent::Resolved { by: Some(by) } => format!("Resolved by {by}"),
-        NotificationEvent::Resolved { by: None } => "Resolved".into(),
-        NotificationEvent::Test => "Test notification".into(),
+        NotifyEvent::Triggered => "Triggered".into(),
+        NotifyEvent::Escalated { step } => format!("Escalated (step {step})"),
+        NotifyEvent::Reminder => "Reminder: still open".into(),
+        NotifyEvent::Acknowledged { by } => format!("Acknowledged by {by}"),
+        NotifyEvent::Resolved { by: Some(by) } => format!("Resolved by {by}"),
+        NotifyEvent::Resolved { by: None } => "Resolved".into(),
+        NotifyEvent::Test => "Test notification".into(),
     }
 }
 
@@ -33,9 +33,9 @@ pub(crate) fn event_label(e: &NotificationEvent) -> String {
 /// needs someone, the outcome once it does not.
 pub(crate) fn tag(n: &Notification) -> String {
     match n.event {
-        NotificationEvent::Resolved { .. } => "RESOLVED".into(),
-        NotificationEvent::Acknowledged { .. } => "ACKNOWLEDGED".into(),
-        NotificationEvent::Test => "TEST".into(),
+        NotifyEvent::Resolved { .. } => "RESOLVED".into(),
+        NotifyEvent::Acknowledged { .. } => "ACKNOWLEDGED".into(),
+        NotifyEvent::Test => "TEST".into(),
         _ => n.severity.as_str().to_ascii_uppercase(),
     }
 }
@@ -89,7 +89,7 @@ pub(crate) mod tests {
     pub(crate) fn sample(severity: Severity) -> Notification {
         Notification {
             id: "ntf_123".into(),
-            event: NotificationEvent::Triggered,
+            event: NotifyEvent::Triggered,
             incident_id: 42,
             dedup_key: "lookout-incident-42".into(),
             severity,
@@ -123,7 +123,7 @@ pub(crate) mod tests {
         assert_eq!(truncate("abc", 3), "abc");
         assert_eq!(colour_int(Severity::Critical), 0xd1242f);
         assert_eq!(
-            event_label(&NotificationEvent::Escalated { step: 2 }),
+            event_label(&NotifyEvent::Escalated { step: 2 }),
             "Escalated (step 2)"
         );
     }

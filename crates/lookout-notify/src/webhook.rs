@@ -187,7 +187,7 @@ impl Channel for Webhook {
 /// The body for one notification sent at `now` (Unix seconds).
 pub fn payload(n: &Notification, now: u64) -> Value {
     json!({
-        "type": format!("incident.{}", n.event.name()),
+        "type": format!("incident.{}", n.event.kind()),
         "timestamp": rfc3339(i64::try_from(now).unwrap_or(i64::MAX / 1000) * 1000),
         "data": n,
     })

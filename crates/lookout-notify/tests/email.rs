@@ -7,7 +7,7 @@ use std::io::Write;
 
 use common::*;
 use lookout_core::alert::Severity;
-use lookout_notify::{build, Channel, ChannelConfig, Delivery, NotificationEvent};
+use lookout_notify::{build, Channel, ChannelConfig, Delivery, NotifyEvent};
 
 const ACK: &str = "https://lookout.example.com/ack/42?sig=abc";
 
@@ -26,7 +26,7 @@ fn ca_file(tls: &TestTls) -> tempfile::NamedTempFile {
 }
 
 fn triggered() -> lookout_notify::Notification {
-    notification(Severity::Critical, NotificationEvent::Triggered)
+    notification(Severity::Critical, NotifyEvent::Triggered)
 }
 
 #[test]
@@ -86,14 +86,14 @@ fn subjects_follow_the_incident() {
     let sink = SmtpSink::start(SmtpSecurity::Plain);
     let ch = email(sink.port, "tls = \"none\"\n");
     for (severity, event) in [
-        (Severity::High, NotificationEvent::Escalated { step: 2 }),
+        (Severity::High, NotifyEvent::Escalated { step: 2 }),
         (
             Severity::High,
-            NotificationEvent::Resolved {
+            NotifyEvent::Resolved {
                 by: Some("alice".into()),
             },
         ),
-        (Severity::Low, NotificationEvent::Test),
+        (Severity::Low, NotifyEvent::Test),
     ] {
         assert!(ch.send(&[notification(severity, event)]).is_delivered());
     }

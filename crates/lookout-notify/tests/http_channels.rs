@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use lookout_core::alert::Severity;
-use lookout_notify::{build, Channel, ChannelConfig, Delivery, NotificationEvent};
+use lookout_notify::{build, Channel, ChannelConfig, Delivery, NotifyEvent};
 use serde_json::{json, Value};
 
 fn channel(toml_text: &str) -> Box<dyn Channel> {
@@ -24,7 +24,7 @@ fn hook(kind: &str, url: &str, extra: &str) -> Box<dyn Channel> {
 }
 
 fn triggered(severity: Severity) -> lookout_notify::Notification {
-    notification(severity, NotificationEvent::Triggered)
+    notification(severity, NotifyEvent::Triggered)
 }
 
 fn is_retry_after(d: &Delivery, secs: f64) -> bool {
@@ -107,10 +107,10 @@ fn slack_batches_several_notifications_into_one_message() {
     assert!(slack.max_batch() >= 3);
     let batch = vec![
         triggered(Severity::Critical),
-        notification(Severity::Medium, NotificationEvent::Escalated { step: 2 }),
+        notification(Severity::Medium, NotifyEvent::Escalated { step: 2 }),
         notification(
             Severity::Low,
-            NotificationEvent::Resolved {
+            NotifyEvent::Resolved {
                 by: Some("alice".into()),
             },
         ),
@@ -339,15 +339,15 @@ fn pagerduty_follows_the_incident_with_one_dedup_key() {
         rx.url("/v2/enqueue")
     ));
     let events = [
-        (NotificationEvent::Triggered, "trigger"),
-        (NotificationEvent::Escalated { step: 1 }, "trigger"),
-        (NotificationEvent::Reminder, "trigger"),
+        (NotifyEvent::Triggered, "trigger"),
+        (NotifyEvent::Escalated { step: 1 }, "trigger"),
+        (NotifyEvent::Reminder, "trigger"),
         (
-            NotificationEvent::Acknowledged { by: "bob".into() },
+            NotifyEvent::Acknowledged { by: "bob".into() },
             "acknowledge",
         ),
-        (NotificationEvent::Resolved { by: None }, "resolve"),
-        (NotificationEvent::Test, "trigger"),
+        (NotifyEvent::Resolved { by: None }, "resolve"),
+        (NotifyEvent::Test, "trigger"),
     ];
     for (event, _) in &events {
         let d = pd.send(&[notification(Severity::Critical, event.clone())]);
@@ -420,7 +420,7 @@ fn webhook_posts_standard_webhooks_json() {
     ));
     let n = notification(
         Severity::High,
-        NotificationEvent::Acknowledged { by: "alice".into() },
+        NotifyEvent::Acknowledged { by: "alice".into() },
     );
     assert_eq!(
         wh.send(std::slice::from_ref(&n)),
@@ -480,7 +480,7 @@ fn webhook_without_secret_is_unsigned_and_failures_are_classified() {
         "kind = \"webhook\"\nurl = \"{}\"\n",
         rx.url("/in")
     ));
-    let n = [notification(Severity::Low, NotificationEvent::Test)];
+    let n = [notification(Severity::Low, NotifyEvent::Test)];
     assert!(wh.send(&n).is_delivered());
     let req = rx.only();
     assert_eq!(req.header("webhook-signature"), None);

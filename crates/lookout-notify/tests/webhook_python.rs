@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use lookout_core::alert::Severity;
-use lookout_notify::{build, ChannelConfig, NotificationEvent};
+use lookout_notify::{build, ChannelConfig, NotifyEvent};
 use serde_json::json;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -72,7 +72,7 @@ fn standardwebhooks_library_verifies_lookout_signatures() {
     .unwrap();
     let channel = build(&config).unwrap();
     // Non-ASCII text checks that both sides sign the same bytes.
-    let mut n = notification(Severity::Critical, NotificationEvent::Escalated { step: 2 });
+    let mut n = notification(Severity::Critical, NotifyEvent::Escalated { step: 2 });
     n.summary = "Zürich: 51 errors — “TypeError” in checkout".into();
     assert!(channel.send(&[n]).is_delivered());
     let req = rx.only();

@@ -106,11 +106,6 @@ impl Dsn {
     pub fn envelope_url(&self) -> String {
         format!("{}/api/{}/envelope/", self.base_url(), self.project_id)
     }
-
-    /// The legacy store endpoint old SDKs post single events to.
-    pub fn store_url(&self) -> String {
-        format!("{}/api/{}/store/", self.base_url(), self.project_id)
-    }
 }
 
 fn split_host_port(hostport: &str) -> Result<(&str, Option<u16>), DsnError> {
@@ -175,7 +170,6 @@ mod tests {
             d.envelope_url(),
             "https://o1.ingest.sentry.io/api/4505/envelope/"
         );
-        assert_eq!(d.store_url(), "https://o1.ingest.sentry.io/api/4505/store/");
     }
 
     #[test]

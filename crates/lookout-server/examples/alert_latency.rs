@@ -349,7 +349,7 @@ notify = ["hook"]
                     event_id: uuid::Uuid::new_v4().simple().to_string(),
                     timestamp_ms: now_ms,
                     received_ms: now_ms,
-                    level: "error".into(),
+                    level: lookout_store::Level::Error,
                     platform: Some("python".into()),
                     release: None,
                     environment: None,

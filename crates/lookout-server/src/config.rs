@@ -1,11 +1,13 @@
 //! The configuration file: TOML with `${ENV}` interpolation, unknown keys rejected with
 //! their key path, defaults in code, and `LOOKOUT_*` environment overrides for the
-//! server keys.
+//! server keys. Its `[deploy]` section belongs to `lookout deploy`, which reads it with
+//! [`interpolate`] too; the server leaves it alone.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use lookout_core::interpolate::{expand, InterpolateError};
 use lookout_core::settings::{ProjectSettings, ScrubSettings};
 use lookout_core::slug::is_slug;
 use lookout_sentry::limits::Limits;
@@ -47,7 +49,7 @@ pub enum ConfigError {
     },
 }
 
-/// The whole configuration.
+/// The whole configuration, but for `[deploy]` (the deploy command's section, skipped).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -286,22 +288,23 @@ impl Config {
     }
 
     /// Parses TOML text. `${VAR}` (or `${VAR:-default}`) in any string is replaced from
-    /// `env`; `$${` stands for a literal `${`.
+    /// `env`; `$${` stands for a literal `${`. `[deploy]` is skipped, variables and all: a
+    /// server does not fail on a setting of the deploy pipeline.
     pub fn parse(
         text: &str,
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let mut value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        interpolate(&mut value, &mut String::new(), env).map_err(|(key, message)| {
-            ConfigError::Key {
-                path: origin.to_string(),
-                key,
-                message,
-            }
+        table.remove(DEPLOY_SECTION);
+        let mut value = toml::Value::Table(table);
+        interpolate(&mut value, &mut String::new(), env).map_err(|(key, e)| ConfigError::Key {
+            path: origin.to_string(),
+            key,
+            message: e.to_string(),
         })?;
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
@@ -519,14 +522,19 @@ impl Config {
     }
 }
 
-fn interpolate(
+/// The section of the config file that `lookout deploy` reads and the server skips.
+pub const DEPLOY_SECTION: &str = "deploy";
+
+/// Applies `${ENV}` interpolation to every string under `value`, whose key path is `path`
+/// (empty at the top); an error comes with the key path of its string.
+pub fn interpolate(
     value: &mut toml::Value,
     path: &mut String,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), (String, String)> {
+) -> Result<(), (String, InterpolateError)> {
     match value {
         toml::Value::String(s) if s.contains('$') => {
-            *s = expand(s, env).map_err(|m| (path.clone(), m))?;
+            *s = expand(s, env).map_err(|e| (path.clone(), e))?;
         }
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -550,48 +558,6 @@ fn interpolate(
         _ => {}
     }
     Ok(())
-}
-
-fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos..];
-        if let Some(tail) = after.strip_prefix("$${") {
-            out.push_str("${");
-            rest = tail;
-        } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("`${{` without a closing `}}` in \"{s}\""))?;
-            let inner = &tail[..end];
-            let (name, default) = match inner.split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (inner, None),
-            };
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!(
-                    "`${{{inner}}}` is not a valid environment variable name"
-                ));
-            }
-            match (env(name), default) {
-                (Some(v), _) => out.push_str(&v),
-                (None, Some(d)) => out.push_str(d),
-                (None, None) => {
-                    return Err(format!(
-                    "environment variable {name} is not set; set it or write ${{{name}:-default}}"
-                ))
-                }
-            }
-            rest = &tail[end + 1..];
-        } else {
-            out.push('$');
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -634,6 +600,29 @@ mod tests {
         .to_string();
         assert!(e.contains("projects[0].public_key"), "{e}");
         assert!(e.contains("NOPE"), "{e}");
+        assert_eq!(
+            e,
+            "t.toml: projects[0].public_key: environment variable NOPE is not set; set it or \
+             write ${NOPE:-default}"
+        );
+        let e = Config::parse("[server]\npublic_url = \"${A B}\"\n", "t.toml", &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t.toml: server.public_url: `${A B}` is not a valid environment variable name"
+        );
+    }
+
+    #[test]
+    fn the_deploy_section_is_left_to_the_deploy_command() {
+        let c = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[deploy]\ndir = \"${NOPE}\"\n[[deploy.checks]]\nkind = \"pm2\"\n",
+            "t.toml",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9000");
     }
 
     #[test]

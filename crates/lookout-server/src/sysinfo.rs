@@ -40,16 +40,3 @@ fn cgroup_memory() -> Option<(u64, u64)> {
         .unwrap_or(0);
     Some((current.saturating_sub(inactive_file), total))
 }
-
-/// Resident set size of this process, bytes.
-pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|pages| pages * 4096)
-        .unwrap_or(0)
-}

@@ -41,6 +41,18 @@ struct Request {
     batch: WriteBatch,
     weight: usize,
     reply: Option<oneshot::Sender<WriteReply>>,
+    /// The submitter's mark, dropped by the writer as it takes the request: a request
+    /// waiting in the channel is no longer one being prepared, or the writer would wait
+    /// for it after it already has it.
+    preparing: Option<Preparing>,
+}
+
+impl Request {
+    /// The request as the writer keeps it, no longer counted as being prepared.
+    fn taken(mut self) -> Request {
+        self.preparing = None;
+        self
+    }
 }
 
 enum Msg {
@@ -60,7 +72,8 @@ pub struct WriterStats {
     pub queued: AtomicUsize,
     /// Transactions committed.
     pub batches: AtomicUsize,
-    /// Ingest requests being prepared (read, decoded, scrubbed) that will submit soon.
+    /// Ingest requests being prepared (read, decoded, scrubbed) that the writer has not
+    /// taken yet.
     pub preparing: AtomicUsize,
 }
 
@@ -104,8 +117,9 @@ impl Writer {
         &self.stats
     }
 
-    /// Marks a request as being prepared until the guard drops (after it submitted, or
-    /// gave up), so that the writer can wait for it to join a batch.
+    /// Marks a request as being prepared, so that the writer can wait for it to join a
+    /// batch: until it is submitted with [`Writer::submit_prepared`] and the writer takes
+    /// it, or until the guard drops (it gave up).
     pub fn preparing(&self) -> Preparing {
         self.stats.preparing.fetch_add(1, Ordering::AcqRel);
         Preparing(self.stats.clone())
@@ -114,7 +128,19 @@ impl Writer {
     /// Queues a batch and returns a receiver that yields once it is durable.
     pub fn submit(&self, batch: WriteBatch) -> Result<oneshot::Receiver<WriteReply>, QueueFull> {
         let (reply, rx) = oneshot::channel();
-        self.enqueue(batch, Some(reply))?;
+        self.enqueue(batch, Some(reply), None)?;
+        Ok(rx)
+    }
+
+    /// [`Writer::submit`] for a request marked with [`Writer::preparing`]: the mark ends
+    /// when the writer takes the batch.
+    pub fn submit_prepared(
+        &self,
+        batch: WriteBatch,
+        preparing: Preparing,
+    ) -> Result<oneshot::Receiver<WriteReply>, QueueFull> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(batch, Some(reply), Some(preparing))?;
         Ok(rx)
     }
 
@@ -125,13 +151,14 @@ impl Writer {
 
     /// Queues a batch nobody waits for (counters of rejected data); dropped when full.
     pub fn submit_detached(&self, batch: WriteBatch) {
-        let _ = self.enqueue(batch, None);
+        let _ = self.enqueue(batch, None, None);
     }
 
     fn enqueue(
         &self,
         batch: WriteBatch,
         reply: Option<oneshot::Sender<WriteReply>>,
+        preparing: Option<Preparing>,
     ) -> Result<(), QueueFull> {
         let weight = weight(&batch);
         let before = self.stats.queued.fetch_add(weight, Ordering::AcqRel);
@@ -144,6 +171,7 @@ impl Writer {
                 batch,
                 weight,
                 reply,
+                preparing,
             }))
             .map_err(|_| {
                 self.stats.queued.fetch_sub(weight, Ordering::AcqRel);
@@ -183,7 +211,7 @@ fn run(
     loop {
         if !stopping {
             match rx.recv() {
-                Ok(Msg::Write(r)) => pending.push(r),
+                Ok(Msg::Write(r)) => pending.push(r.taken()),
                 Ok(Msg::Stop) | Err(_) => stopping = true,
             }
         }
@@ -207,7 +235,7 @@ fn run(
             match msg {
                 Msg::Write(r) => {
                     weight += r.weight;
-                    pending.push(r);
+                    pending.push(r.taken());
                 }
                 Msg::Stop => stopping = true,
             }
@@ -295,7 +323,7 @@ mod tests {
                 event_id: format!("{n:032x}"),
                 timestamp_ms: 1_000,
                 received_ms: 1_000,
-                level: "error".into(),
+                level: lookout_store::Level::Error,
                 platform: None,
                 release: None,
                 environment: None,
@@ -330,12 +358,13 @@ mod tests {
         // A long gathering time, so that the test does not depend on the machine's speed.
         let (w, thread) = Writer::start(store, 100, 100, Duration::from_secs(10), signals);
 
+        // The writer takes the first request while the second is still being prepared: it
+        // waits for the second, and only for as long as the second takes to arrive.
         let started = Instant::now();
         let preparing = w.preparing();
         let first = w.submit(one_event(p, 1)).unwrap();
         std::thread::sleep(Duration::from_millis(50));
-        let second = w.submit(one_event(p, 2)).unwrap();
-        drop(preparing);
+        let second = w.submit_prepared(one_event(p, 2), preparing).unwrap();
         assert!(first.blocking_recv().unwrap().is_ok());
         assert!(second.blocking_recv().unwrap().is_ok());
         assert_eq!(w.stats().batches.load(Ordering::Relaxed), 1);

@@ -113,7 +113,7 @@ fn errors(app: &TestApp, n: u64, received_ms: i64, seed: u64) {
             event_id: format!("{:016x}{:016x}", seed, i),
             timestamp_ms: received_ms,
             received_ms,
-            level: "error".into(),
+            level: lookout_store::Level::Error,
             platform: Some("python".into()),
             release: None,
             environment: None,

@@ -6,6 +6,8 @@
 //! Switched on by `LOOKOUT_TEST_PYTHON=/path/to/python` (an interpreter with `sentry-sdk`).
 
 mod common;
+#[path = "../../../tests/suite_switch.rs"]
+mod suite_switch;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,16 +22,7 @@ use serde_json::Value;
 const NOON: i64 = 1_800_014_400_000;
 
 fn python() -> Option<String> {
-    match std::env::var("LOOKOUT_TEST_PYTHON") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!("Python cron suite: LOOKOUT_TEST_PYTHON is not set, but LOOKOUT_REQUIRE_ALL_SUITES=1 requires it");
-            }
-            eprintln!("skipped: Python cron suite (set LOOKOUT_TEST_PYTHON to run it)");
-            None
-        }
-    }
+    suite_switch::suite_switch("LOOKOUT_TEST_PYTHON", "Python cron suite")
 }
 
 fn monitor(app: &TestApp, name: &str) -> Option<Value> {

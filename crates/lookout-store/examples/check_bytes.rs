@@ -14,7 +14,8 @@ use lookout_core::monitor::State;
 use lookout_store::postgres::PostgresStore;
 use lookout_store::sqlite::SqliteStore;
 use lookout_store::{
-    CheckBatch, CheckOutcome, CheckRecord, MonitorSource, MonitorStatus, NewMonitor, Store,
+    CheckBatch, CheckOutcome, CheckRecord, MonitorKind, MonitorSource, MonitorStatus, NewMonitor,
+    Store,
 };
 use rand::Rng;
 
@@ -28,7 +29,7 @@ fn create_monitors(store: &dyn Store, n: usize) -> Vec<i64> {
             store
                 .create_monitor(&NewMonitor {
                     name: format!("service {i}"),
-                    kind: "http".to_string(),
+                    kind: MonitorKind::Http,
                     spec: serde_json::json!({
                         "url": format!("https://service-{i}.example.com/api/health"),
                         "interval": "60s",

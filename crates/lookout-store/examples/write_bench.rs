@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use lookout_core::settings::ProjectSettings;
 use lookout_store::postgres::PostgresStore;
 use lookout_store::sqlite::SqliteStore;
-use lookout_store::{NewEvent, NewProject, OutcomeIncrement, Store, WriteBatch};
+use lookout_store::{Level, NewEvent, NewProject, OutcomeIncrement, Store, WriteBatch};
 use rand::Rng;
 
 const DEFAULT_BATCH: usize = 500;
@@ -43,7 +43,11 @@ fn batches(project_id: i64, n: usize) -> Vec<WriteBatch> {
                         event_id: format!("{:016x}{:016x}", rng.random::<u64>(), seq),
                         timestamp_ms: received_ms - 30,
                         received_ms,
-                        level: if fp % 7 == 0 { "warning" } else { "error" }.to_string(),
+                        level: if fp % 7 == 0 {
+                            Level::Warning
+                        } else {
+                            Level::Error
+                        },
                         platform: Some("javascript".to_string()),
                         release: Some(format!("web@1.{}.0", fp % 3)),
                         environment: Some(

@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    AlertBatch, IncidentRef, IncidentUpdate, NewIncident, NewOutboxMessage, TimelineEntry,
+    AlertBatch, IncidentRef, IncidentStatus, IncidentUpdate, NewIncident, NewOutboxMessage,
+    TimelineEntry,
 };
 use crate::{Result, StoreError};
 
-/// The status of a newly opened incident. (`resolved` and `pending`, the statuses the
-/// indexes are partial on, are spelled out in the SQL so the planners can match the
-/// queries' terms to the index predicates.)
-const TRIGGERED: &str = "triggered";
+// `resolved` and `pending`, the statuses the indexes are partial on, are spelled out in the
+// SQL so the planners can match the queries' terms to the index predicates.
 
 /// How long `due_messages` hands a message to one caller: another instance skips it until
 /// the caller records the outcome or this runs out (the caller died mid-delivery).
@@ -26,7 +25,7 @@ pub(crate) fn lease_end(now_ms: i64) -> i64 {
 /// applied, so that opening and changing it in one batch is one insert.
 pub(crate) struct IncidentInsert<'a> {
     pub new: &'a NewIncident,
-    pub status: &'a str,
+    pub status: IncidentStatus,
     pub count: i64,
     pub summary: &'a str,
     pub acked: Option<(i64, &'a str)>,
@@ -38,7 +37,7 @@ impl<'a> IncidentInsert<'a> {
     fn open(new: &'a NewIncident) -> Self {
         Self {
             new,
-            status: TRIGGERED,
+            status: IncidentStatus::Triggered,
             count: new.count,
             summary: &new.summary,
             acked: None,
@@ -48,7 +47,7 @@ impl<'a> IncidentInsert<'a> {
     }
 
     fn apply(&mut self, u: &'a IncidentUpdate) {
-        if let Some(status) = &u.status {
+        if let Some(status) = u.status {
             self.status = status;
         }
         if let Some(count) = u.count {
@@ -72,7 +71,7 @@ impl<'a> IncidentInsert<'a> {
 /// Folds `later` into `into`: applying the result is applying both, in order.
 fn merge(into: &mut IncidentUpdate, later: &IncidentUpdate) {
     if later.status.is_some() {
-        into.status.clone_from(&later.status);
+        into.status = later.status;
     }
     if later.count.is_some() {
         into.count = later.count;
@@ -219,14 +218,16 @@ pub(crate) fn json_from_db(text: &str, what: &str) -> Result<serde_json::Value> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::IncidentUpdate;
+    use crate::model::{
+        IncidentUpdate, NotifyKind, OutboxStatus, Severity, SubjectKind, TimelineKind,
+    };
 
     fn incident(rule: &str) -> NewIncident {
         NewIncident {
             rule: rule.to_string(),
-            subject_kind: "monitor".to_string(),
+            subject_kind: SubjectKind::Monitor,
             subject_id: 1,
-            severity: "high".to_string(),
+            severity: Severity::High,
             title: "down".to_string(),
             summary: "first".to_string(),
             count: 1,
@@ -248,7 +249,9 @@ mod tests {
             for (id, u) in updates {
                 self.calls.push(format!(
                     "update {id} {:?} {:?} {:?}",
-                    u.status, u.count, u.summary
+                    u.status.map(IncidentStatus::as_str),
+                    u.count,
+                    u.summary
                 ));
             }
             Ok(())
@@ -284,10 +287,10 @@ mod tests {
         }
     }
 
-    fn line(kind: &str) -> TimelineEntry {
+    fn line(kind: TimelineKind) -> TimelineEntry {
         TimelineEntry {
             at_ms: 10,
-            kind: kind.to_string(),
+            kind,
             text: String::new(),
             actor: None,
         }
@@ -301,7 +304,7 @@ mod tests {
                 (
                     IncidentRef::Id(7),
                     IncidentUpdate {
-                        status: Some("acknowledged".into()),
+                        status: Some(IncidentStatus::Acknowledged),
                         count: Some(2),
                         ..IncidentUpdate::default()
                     },
@@ -311,7 +314,7 @@ mod tests {
                     IncidentUpdate {
                         count: Some(5),
                         resolved: Some((20, None)),
-                        status: Some("resolved".into()),
+                        status: Some(IncidentStatus::Resolved),
                         state: Some(serde_json::json!({"step": 1})),
                         ..IncidentUpdate::default()
                     },
@@ -332,14 +335,14 @@ mod tests {
                 ),
             ],
             timeline: vec![
-                (IncidentRef::New(1), line("triggered")),
-                (IncidentRef::Id(7), line("note")),
+                (IncidentRef::New(1), line(TimelineKind::Triggered)),
+                (IncidentRef::Id(7), line(TimelineKind::Note)),
             ],
             messages: vec![(
                 IncidentRef::New(0),
                 NewOutboxMessage {
                     channel: "slack".into(),
-                    event: "triggered".into(),
+                    event: NotifyKind::Triggered,
                     payload: serde_json::json!({}),
                     now_ms: 10,
                 },
@@ -373,7 +376,7 @@ mod tests {
                 ..AlertBatch::default()
             },
             AlertBatch {
-                timeline: vec![(IncidentRef::New(0), line("note"))],
+                timeline: vec![(IncidentRef::New(0), line(TimelineKind::Note))],
                 ..AlertBatch::default()
             },
         ] {
@@ -392,6 +395,12 @@ mod tests {
             Vec::<i64>::new()
         );
         assert!(rec.calls.is_empty());
+    }
+
+    #[test]
+    fn the_statuses_spelled_out_in_sql_are_the_stored_names() {
+        assert_eq!(IncidentStatus::Resolved.as_str(), "resolved");
+        assert_eq!(OutboxStatus::Pending.as_str(), "pending");
     }
 
     #[test]

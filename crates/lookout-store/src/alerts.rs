@@ -1,7 +1,7 @@
 //! Alerts: incidents and their timelines, the notification outbox, silences, stored
 //! rules, broken channels, cursors and the signals the alert engine reads.
 
-use lookout_core::signal::{Signal, SignalKind};
+use lookout_core::signal::Signal;
 
 use crate::alert_batch::{self, AlertTx, IncidentInsert};
 use crate::model::*;
@@ -95,10 +95,10 @@ fn incident_from_row(row: &dyn Row) -> Result<IncidentRow> {
     Ok(IncidentRow {
         id: row.get(0)?,
         rule: row.get(1)?,
-        subject_kind: row.get(2)?,
+        subject_kind: row.name(2, "incidents.subject_kind")?,
         subject_id: row.get(3)?,
-        severity: row.get(4)?,
-        status: row.get(5)?,
+        severity: row.name(4, "incidents.severity")?,
+        status: row.name(5, "incidents.status")?,
         title: row.get(6)?,
         summary: row.get(7)?,
         count: row.get(8)?,
@@ -117,9 +117,9 @@ fn message_from_row(row: &dyn Row) -> Result<OutboxMessage> {
         id: row.get(0)?,
         incident_id: row.get(1)?,
         channel: row.get(2)?,
-        event: row.get(3)?,
+        event: row.name(3, "outbox.event")?,
         payload: alert_batch::json_from_db(&row.get::<String>(4)?, "message payload")?,
-        status: row.get(5)?,
+        status: row.name(5, "outbox.status")?,
         attempts: row.get(6)?,
         next_attempt_ms: row.get(7)?,
         last_error: row.get(8)?,
@@ -129,11 +129,9 @@ fn message_from_row(row: &dyn Row) -> Result<OutboxMessage> {
 }
 
 fn signal_from_row(row: &dyn Row) -> Result<Signal> {
-    let kind: String = row.get(1)?;
     Ok(Signal {
         id: row.get(0)?,
-        kind: SignalKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("signal kind {kind:?}")))?,
+        kind: row.name(1, "signals.kind")?,
         project_id: row.get(2)?,
         issue_id: row.get(3)?,
         event_id: row.get(4)?,
@@ -146,7 +144,7 @@ fn signal_from_row(row: &dyn Row) -> Result<Signal> {
 fn silence_from_row(r: &dyn Row) -> Result<SilenceRow> {
     Ok(SilenceRow {
         id: r.get(0)?,
-        target_kind: r.get(1)?,
+        target_kind: r.name(1, "silences.target_kind")?,
         target: r.get(2)?,
         until_ms: r.get(3)?,
         reason: r.get(4)?,
@@ -332,7 +330,14 @@ impl AlertTx for dyn Conn + '_ {
             let mut args = Vec::with_capacity(messages.len() * OUTBOX.columns.len());
             for ((id, m), payload) in messages.iter().zip(&payloads) {
                 args.extend_from_slice(params![
-                    id, m.channel, m.event, payload, "pending", 0i64, m.now_ms, m.now_ms
+                    id,
+                    m.channel,
+                    m.event,
+                    payload,
+                    OutboxStatus::Pending,
+                    0i64,
+                    m.now_ms,
+                    m.now_ms
                 ]);
             }
             self.insert_all(&OUTBOX, &args)?;
@@ -378,12 +383,14 @@ impl<D: Db> AlertStore for D {
         ));
         let limit = batch::page_limit(f.limit);
         let mut args: Vec<Param<'_>> = Vec::new();
-        if !f.statuses.is_empty() {
+        let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
+        if !statuses.is_empty() {
             // One statement for any number of statuses, instead of one per list length.
-            let p = push_arg(&mut args, (&f.statuses).param());
+            let p = push_arg(&mut args, (&statuses).param());
             sql.push_str(&format!(" AND status = ANY({p})"));
         }
-        if let Some((kind, id)) = &f.subject {
+        let subject = f.subject.map(|s| (s.kind(), s.id()));
+        if let Some((kind, id)) = &subject {
             let kind = push_arg(&mut args, kind.param());
             let id = push_arg(&mut args, id.param());
             sql.push_str(&format!(" AND subject_kind = {kind} AND subject_id = {id}"));
@@ -422,7 +429,7 @@ impl<D: Db> AlertStore for D {
                 |r| {
                     Ok(TimelineEntry {
                         at_ms: r.get(0)?,
-                        kind: r.get(1)?,
+                        kind: r.name(1, "incident_timeline.kind")?,
                         text: r.get(2)?,
                         actor: r.get(3)?,
                     })

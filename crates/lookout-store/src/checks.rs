@@ -5,13 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lookout_core::monitor::State;
 use lookout_core::signal::Signal;
 use lookout_core::stats::nearest_rank;
 
 use crate::model::{
-    CheckBatch, CheckOutcome, CheckRecord, LatencySummary, MonitorSource, MonitorStatus,
-    NewMonitor, OutageChange, Resolution, Rollup,
+    CheckBatch, CheckOutcome, CheckRecord, LatencySummary, MonitorStatus, NewMonitor, OutageChange,
+    Resolution, Rollup,
 };
 use crate::{Result, StoreError};
 
@@ -494,16 +493,6 @@ pub(crate) fn spec_to_db(spec: &serde_json::Value) -> String {
 /// Parses a stored spec.
 pub(crate) fn spec_from_db(text: &str) -> Result<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("monitor spec: {e}")))
-}
-
-/// Parses a stored monitor source.
-pub(crate) fn source_from_db(s: &str) -> Result<MonitorSource> {
-    MonitorSource::parse(s).ok_or_else(|| StoreError::Corrupt(format!("monitor source {s:?}")))
-}
-
-/// Parses a stored monitor state.
-pub(crate) fn state_from_db(s: &str) -> Result<State> {
-    State::parse(s).ok_or_else(|| StoreError::Corrupt(format!("monitor state {s:?}")))
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// One event by its 32-hex id within a project.
     fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>>;
     /// How many events of a project were received in `[from_ms, to_ms)` at the given
-    /// levels (e.g. `["error", "fatal"]`), optionally only of one environment or release;
+    /// levels (e.g. error and fatal), optionally only of one environment or release;
     /// for windowed alert rules such as "errors > 50 in 5m".
     fn count_events(
         &self,
@@ -95,17 +95,6 @@ macro_rules! event_cols {
     };
 }
 
-fn status_from_db(s: &str) -> Result<IssueStatus> {
-    IssueStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("issue status {s:?}")))
-}
-
-fn substatus_from_db(s: Option<String>) -> Result<Option<Substatus>> {
-    s.map(|s| {
-        Substatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("issue substatus {s:?}")))
-    })
-    .transpose()
-}
-
 fn issue_from_row(row: &dyn Row) -> Result<Issue> {
     Ok(Issue {
         id: row.get(0)?,
@@ -114,9 +103,9 @@ fn issue_from_row(row: &dyn Row) -> Result<Issue> {
         grouping_version: row.get(3)?,
         title: row.get(4)?,
         culprit: row.get(5)?,
-        level: row.get(6)?,
-        status: status_from_db(&row.get::<String>(7)?)?,
-        substatus: row.get(8)?,
+        level: row.name(6, "issues.level")?,
+        status: row.name(7, "issues.status")?,
+        substatus: row.name_opt(8, "issues.substatus")?,
         platform: row.get(9)?,
         first_seen_ms: row.get(10)?,
         last_seen_ms: row.get(11)?,
@@ -137,7 +126,7 @@ fn event_from_row(row: &dyn Row) -> Result<StoredEvent> {
         event_id: row.get(3)?,
         timestamp_ms: row.get(4)?,
         received_ms: row.get(5)?,
-        level: row.get(6)?,
+        level: row.name(6, "events.level")?,
         release: row.get(7)?,
         environment: row.get(8)?,
         title: row.get(9)?,
@@ -328,6 +317,7 @@ impl<D: Db> EventStore for D {
         to_ms: i64,
         filter: &EventCountFilter,
     ) -> Result<u64> {
+        let levels: Vec<&str> = filter.levels.iter().map(|l| l.as_str()).collect();
         // The filters compare before testing for NULL: PostgreSQL types a placeholder at
         // its first use.
         let n: i64 = self.read(|c| {
@@ -343,7 +333,7 @@ impl<D: Db> EventStore for D {
                     project_id,
                     from_ms,
                     to_ms,
-                    filter.levels[..],
+                    levels,
                     filter.environment,
                     filter.release
                 ],
@@ -487,7 +477,7 @@ impl<D: Db> EventStore for D {
                         project_id: r.get(0)?,
                         check_in_id: r.get(1)?,
                         monitor_slug: r.get(2)?,
-                        status: r.get(3)?,
+                        status: r.name(3, "check_ins.status")?,
                         duration_s: r.get(4)?,
                         environment: r.get(5)?,
                         monitor_config: r.get(6)?,
@@ -681,8 +671,8 @@ fn lock_issues(
                 IssueState {
                     id: r.get(0)?,
                     created: false,
-                    status: status_from_db(&r.get::<String>(2)?)?,
-                    substatus: substatus_from_db(r.get(3)?)?,
+                    status: r.name(2, "issues.status")?,
+                    substatus: r.name_opt(3, "issues.substatus")?,
                     last_seen_ms: r.get(4)?,
                 },
             ))

@@ -22,10 +22,14 @@ mod events;
 mod migrate;
 pub mod model;
 mod monitors;
+mod names;
 pub mod postgres;
 mod projects;
 mod sql;
 pub mod sqlite;
+#[cfg(test)]
+#[path = "../../../tests/suite_switch.rs"]
+mod suite_switch;
 
 pub use alerts::AlertStore;
 pub use error::StoreError;

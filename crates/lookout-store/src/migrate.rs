@@ -210,18 +210,7 @@ mod tests {
     }
 
     fn postgres_url() -> Option<String> {
-        match std::env::var("LOOKOUT_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ => {
-                assert_ne!(
-                    std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref(),
-                    Ok("1"),
-                    "LOOKOUT_REQUIRE_ALL_SUITES=1 but LOOKOUT_TEST_POSTGRES_URL is unset"
-                );
-                eprintln!("skipped: set LOOKOUT_TEST_POSTGRES_URL to run the PostgreSQL part");
-                None
-            }
-        }
+        crate::suite_switch::suite_switch("LOOKOUT_TEST_POSTGRES_URL", "PostgreSQL migrations")
     }
 
     struct Schema(PostgresStore);

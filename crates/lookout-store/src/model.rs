@@ -1,6 +1,15 @@
 //! Records the store reads and writes.
 
+pub use lookout_core::alert::incident::{IncidentStatus, Subject, SubjectKind};
+pub use lookout_core::alert::notify::{NotifyKind, OutboxStatus};
+pub use lookout_core::alert::silence::SilenceKind;
+pub use lookout_core::alert::timeline::TimelineKind;
+pub use lookout_core::alert::Severity;
+pub use lookout_core::heartbeat::CheckInStatus;
+pub use lookout_core::issue::{IssueStatus, Substatus};
+pub use lookout_core::monitor::MonitorKind;
 use lookout_core::settings::ProjectSettings;
+pub use lookout_sentry::event::Level;
 use serde::{Deserialize, Serialize};
 
 /// A project to create or upsert.
@@ -37,8 +46,6 @@ pub struct Project {
     pub created_ms: i64,
 }
 
-pub use lookout_core::issue::IssueStatus;
-
 /// An event ready to store, already scrubbed, grouped and compressed by ingest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -51,7 +58,7 @@ pub struct NewEvent {
     /// When lookout received it, Unix ms.
     pub received_ms: i64,
     /// debug / info / warning / error / fatal.
-    pub level: String,
+    pub level: Level,
     /// `platform` as sent.
     pub platform: Option<String>,
     /// `release`.
@@ -176,8 +183,8 @@ pub struct CheckInRow {
     pub check_in_id: String,
     /// `monitor_slug`.
     pub monitor_slug: String,
-    /// in_progress, ok, error.
-    pub status: String,
+    /// in_progress, ok, error (or Sentry's own words).
+    pub status: CheckInStatus,
     /// `duration` in seconds, when sent.
     pub duration_s: Option<f64>,
     /// `environment`.
@@ -265,11 +272,11 @@ pub struct Issue {
     /// Where it happens.
     pub culprit: String,
     /// Level of the latest event.
-    pub level: String,
+    pub level: Level,
     /// unresolved / resolved / ignored.
     pub status: IssueStatus,
     /// For unresolved issues: new, ongoing or regressed.
-    pub substatus: Option<String>,
+    pub substatus: Option<Substatus>,
     /// Platform of the first event.
     pub platform: Option<String>,
     /// First event, Unix ms (received time).
@@ -335,7 +342,7 @@ pub struct IssueFilter {
     /// Only this status.
     pub status: Option<IssueStatus>,
     /// Only this level.
-    pub level: Option<String>,
+    pub level: Option<Level>,
     /// Only issues seen in this release.
     pub release: Option<String>,
     /// Only issues seen in this environment.
@@ -366,7 +373,7 @@ pub struct StoredEvent {
     /// Received, Unix ms.
     pub received_ms: i64,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Release.
     pub release: Option<String>,
     /// Environment.
@@ -417,8 +424,8 @@ impl MonitorSource {
 pub struct NewMonitor {
     /// Display name; unique within its project (or among monitors without one).
     pub name: String,
-    /// `http`, `health`, `tcp`, `tls` or `heartbeat`.
-    pub kind: String,
+    /// `http`, `keyword`, `json`, `health`, `tcp`, `tls` or `heartbeat`.
+    pub kind: MonitorKind,
     /// The validated definition as JSON; the server owns its shape, the store keeps it.
     pub spec: serde_json::Value,
     /// Where it was declared.
@@ -489,8 +496,8 @@ pub struct Monitor {
     pub id: i64,
     /// Display name.
     pub name: String,
-    /// `http`, `health`, `tcp`, `tls` or `heartbeat`.
-    pub kind: String,
+    /// `http`, `keyword`, `json`, `health`, `tcp`, `tls` or `heartbeat`.
+    pub kind: MonitorKind,
     /// The definition, as given to create/upsert.
     pub spec: serde_json::Value,
     /// Where it was declared.
@@ -696,7 +703,7 @@ pub struct NewMaintenance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCountFilter {
     /// Levels counted (an event's level is one of these).
-    pub levels: Vec<String>,
+    pub levels: Vec<Level>,
     /// Only this environment.
     pub environment: Option<String>,
     /// Only this release.
@@ -707,7 +714,7 @@ impl Default for EventCountFilter {
     /// Errors: levels `error` and `fatal`.
     fn default() -> Self {
         EventCountFilter {
-            levels: vec!["error".into(), "fatal".into()],
+            levels: vec![Level::Error, Level::Fatal],
             environment: None,
             release: None,
         }
@@ -722,13 +729,13 @@ pub struct IncidentRow {
     /// The rule that opened it.
     pub rule: String,
     /// `project`, `issue` or `monitor`.
-    pub subject_kind: String,
+    pub subject_kind: SubjectKind,
     /// The project, issue or monitor id.
     pub subject_id: i64,
     /// `critical`, `high`, `medium` or `low`.
-    pub severity: String,
+    pub severity: Severity,
     /// `triggered`, `acknowledged` or `resolved`.
-    pub status: String,
+    pub status: IncidentStatus,
     /// One line.
     pub title: String,
     /// A few lines.
@@ -757,11 +764,11 @@ pub struct NewIncident {
     /// The rule.
     pub rule: String,
     /// `project`, `issue` or `monitor`.
-    pub subject_kind: String,
+    pub subject_kind: SubjectKind,
     /// The subject's id.
     pub subject_id: i64,
-    /// Severity name.
-    pub severity: String,
+    /// How urgent.
+    pub severity: Severity,
     /// One line.
     pub title: String,
     /// A few lines.
@@ -780,7 +787,7 @@ pub struct NewIncident {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentUpdate {
     /// New status.
-    pub status: Option<String>,
+    pub status: Option<IncidentStatus>,
     /// New count.
     pub count: Option<i64>,
     /// New summary.
@@ -807,9 +814,8 @@ pub enum IncidentRef {
 pub struct TimelineEntry {
     /// When, Unix ms.
     pub at_ms: i64,
-    /// `triggered`, `notified`, `notify_failed`, `acknowledged`, `escalated`, `reminder`,
-    /// `note`, `held`, `resolved`…
-    pub kind: String,
+    /// `triggered`, `acknowledged`, `note`, `notified`, `notify_failed` or `resolved`.
+    pub kind: TimelineKind,
     /// What happened, in plain words.
     pub text: String,
     /// Who did it, for people's actions.
@@ -826,11 +832,11 @@ pub struct OutboxMessage {
     /// The channel name.
     pub channel: String,
     /// `triggered`, `escalated`, `reminder`, `acknowledged`, `resolved`.
-    pub event: String,
+    pub event: NotifyKind,
     /// What to send, as JSON (the notification), opaque to the store.
     pub payload: serde_json::Value,
     /// `pending`, `sent`, `failed` or `broken`.
-    pub status: String,
+    pub status: OutboxStatus,
     /// Attempts made.
     pub attempts: i64,
     /// When the next attempt is due, while pending.
@@ -848,8 +854,8 @@ pub struct OutboxMessage {
 pub struct NewOutboxMessage {
     /// The channel name.
     pub channel: String,
-    /// The event name.
-    pub event: String,
+    /// Which kind of notification.
+    pub event: NotifyKind,
     /// What to send.
     pub payload: serde_json::Value,
     /// Queue time (and first attempt), Unix ms.
@@ -860,7 +866,7 @@ pub struct NewOutboxMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxUpdate {
     /// `pending` (retry at `next_attempt_ms`), `sent`, `failed` or `broken`.
-    pub status: String,
+    pub status: OutboxStatus,
     /// Attempts made so far.
     pub attempts: i64,
     /// When to try again, while pending.
@@ -891,9 +897,9 @@ pub struct AlertBatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IncidentFilter {
     /// Only these statuses (empty = all).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<IncidentStatus>,
     /// Only this subject.
-    pub subject: Option<(String, i64)>,
+    pub subject: Option<Subject>,
     /// At most this many, newest first.
     pub limit: u32,
     /// Only incidents with id below this (paging).
@@ -906,7 +912,7 @@ pub struct SilenceRow {
     /// Numeric id.
     pub id: i64,
     /// `rule`, `monitor` or `project`.
-    pub target_kind: String,
+    pub target_kind: SilenceKind,
     /// The rule name, or the monitor or project id as text.
     pub target: String,
     /// Until when, Unix ms.

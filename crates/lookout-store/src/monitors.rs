@@ -115,9 +115,9 @@ fn monitor_from_row(row: &dyn Row) -> Result<Monitor> {
     Ok(Monitor {
         id: row.get(0)?,
         name: row.get(1)?,
-        kind: row.get(2)?,
+        kind: row.name(2, "monitors.kind")?,
         spec: checks::spec_from_db(&row.get::<String>(3)?)?,
-        source: checks::source_from_db(&row.get::<String>(4)?)?,
+        source: row.name(4, "monitors.source")?,
         project_id: row.get(5)?,
         token: row.get(6)?,
         slug: row.get(7)?,
@@ -125,7 +125,7 @@ fn monitor_from_row(row: &dyn Row) -> Result<Monitor> {
         created_ms: row.get(9)?,
         updated_ms: row.get(10)?,
         status: MonitorStatus {
-            state: checks::state_from_db(&row.get::<String>(11)?)?,
+            state: row.name(11, "monitors.state")?,
             last_check_ms: row.get(12)?,
             last_latency_ms: row.get(13)?,
             last_error: row.get(14)?,

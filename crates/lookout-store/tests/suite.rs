@@ -9,6 +9,9 @@ use lookout_store::postgres::PostgresStore;
 use lookout_store::sqlite::SqliteStore;
 use lookout_store::*;
 
+#[path = "../../../tests/suite_switch.rs"]
+mod suite_switch;
+
 const HOUR: i64 = 3_600_000;
 
 fn new_project(slug: &str) -> NewProject {
@@ -32,7 +35,7 @@ fn event(project_id: i64, n: u64, fingerprint: &str, received_ms: i64) -> NewEve
         event_id: eid(n),
         timestamp_ms: received_ms - 5,
         received_ms,
-        level: "error".to_string(),
+        level: Level::Error,
         platform: Some("python".to_string()),
         release: None,
         environment: None,
@@ -195,7 +198,7 @@ mod cases {
     pub fn grouping(s: &dyn Store) {
         let p = project(s, "p");
         let mut e1 = event(p, 1, "fp-a", 1_000);
-        e1.level = "warning".into();
+        e1.level = Level::Warning;
         let mut e2 = event(p, 2, "fp-a", 2_000);
         e2.title = "ValueError: newer".into();
         let e3 = event(p, 3, "fp-b", 1_500);
@@ -214,11 +217,11 @@ mod cases {
         assert_eq!(ia.grouping_version, "v1");
         assert_eq!(ia.first_seen_ms, 1_000);
         assert_eq!(ia.last_seen_ms, 2_000);
-        assert_eq!(ia.level, "error", "level of the latest event");
+        assert_eq!(ia.level.as_str(), "error", "level of the latest event");
         assert_eq!(ia.title, "ValueError: newer", "title of the latest event");
         assert_eq!(ia.platform.as_deref(), Some("python"));
         assert_eq!(ia.status, IssueStatus::Unresolved);
-        assert_eq!(ia.substatus.as_deref(), Some("new"));
+        assert_eq!(ia.substatus.map(Substatus::as_str), Some("new"));
         assert_eq!(issue(s, r.events[2].issue_id).count, 1);
 
         // A later batch joins the same issue and makes it ongoing.
@@ -230,7 +233,7 @@ mod cases {
         let ia = issue(s, a);
         assert_eq!(ia.count, 3);
         assert_eq!(ia.last_seen_ms, 3_000);
-        assert_eq!(ia.substatus.as_deref(), Some("ongoing"));
+        assert_eq!(ia.substatus.map(Substatus::as_str), Some("ongoing"));
 
         // Same fingerprint in another project is another issue.
         let q = project(s, "q");
@@ -309,14 +312,17 @@ mod cases {
         assert_eq!(r.signals[0].event_id, Some(eid(80)));
         let iy = issue(s, y);
         assert_eq!(iy.status, IssueStatus::Unresolved);
-        assert_eq!(iy.substatus.as_deref(), Some("regressed"));
+        assert_eq!(iy.substatus.map(Substatus::as_str), Some("regressed"));
         assert_eq!(iy.resolved_ms, Some(3_500));
         // Still regressed (not a second regression) on the next event.
         let r = s
             .write_batch(&events_batch(vec![event(p, 82, "y", 4_200)]))
             .unwrap();
         assert!(r.signals.is_empty() && !r.events[0].regressed);
-        assert_eq!(issue(s, y).substatus.as_deref(), Some("regressed"));
+        assert_eq!(
+            issue(s, y).substatus.map(Substatus::as_str),
+            Some("regressed")
+        );
     }
 
     pub fn ignored_issues_are_silent(s: &dyn Store) {
@@ -447,7 +453,7 @@ mod cases {
         }
         // b: 1 event, warning, release 2.0/staging, first seen 1500 (newest)
         let mut e = event(p, 4, "b", 1_500);
-        e.level = "warning".into();
+        e.level = Level::Warning;
         e.title = "Disk 100% full".into();
         e.culprit = "storage.check".into();
         e.release = Some("2.0".into());
@@ -512,7 +518,7 @@ mod cases {
         let level = issues(
             s,
             f(IssueFilter {
-                level: Some("warning".into()),
+                level: Some(Level::Warning),
                 ..Default::default()
             }),
         );
@@ -579,7 +585,7 @@ mod cases {
             s,
             f(IssueFilter {
                 status: Some(IssueStatus::Unresolved),
-                level: Some("error".into()),
+                level: Some(Level::Error),
                 text: Some("error".into()),
                 sort: IssueSort::Count,
                 ..Default::default()
@@ -607,7 +613,7 @@ mod cases {
         assert_eq!(e3.event_id, eid(3));
         assert_eq!(e3.timestamp_ms, 998);
         assert_eq!(e3.received_ms, 1_003);
-        assert_eq!(e3.level, "error");
+        assert_eq!(e3.level.as_str(), "error");
         assert_eq!(e3.release.as_deref(), Some("1.0"));
         assert_eq!(e3.environment.as_deref(), Some("production"));
         assert_eq!(e3.title, "ValueError: x");
@@ -649,7 +655,7 @@ mod cases {
             .unwrap());
         let i = issue(s, x);
         assert_eq!(i.status, IssueStatus::Unresolved);
-        assert_eq!(i.substatus.as_deref(), Some("ongoing"));
+        assert_eq!(i.substatus.map(Substatus::as_str), Some("ongoing"));
         // Resolving again, then an event: regression.
         assert!(s.set_issue_status(x, IssueStatus::Resolved, 4_000).unwrap());
         let r = s
@@ -740,12 +746,12 @@ mod cases {
         let p = project(s, "p");
         let q = project(s, "q");
         let mut warning = event(p, 4, "w", 2_000);
-        warning.level = "warning".into();
+        warning.level = Level::Warning;
         let mut prod = event(p, 5, "x", 2_500);
         prod.environment = Some("production".into());
         prod.release = Some("web@2".into());
         let mut fatal = event(p, 6, "y", 2_600);
-        fatal.level = "fatal".into();
+        fatal.level = Level::Fatal;
         s.write_batch(&events_batch(vec![
             event(p, 1, "x", 1_000),
             event(p, 2, "x", 2_000),
@@ -763,7 +769,7 @@ mod cases {
         assert_eq!(s.count_events(p, 0, 10_000, &errors).unwrap(), 5);
         assert_eq!(s.count_events(q, 0, 10_000, &errors).unwrap(), 1);
         let all = EventCountFilter {
-            levels: vec!["error".into(), "fatal".into(), "warning".into()],
+            levels: vec![Level::Error, Level::Fatal, Level::Warning],
             ..EventCountFilter::default()
         };
         assert_eq!(s.count_events(p, 0, 10_000, &all).unwrap(), 6);
@@ -955,7 +961,7 @@ mod cases {
             project_id: p,
             check_in_id: eid(n),
             monitor_slug: "nightly-backup".into(),
-            status: status.into(),
+            status: status.parse().expect("a check-in status"),
             duration_s: (status != "in_progress").then_some(1.5),
             environment: Some("production".into()),
             monitor_config: Some(r#"{"schedule":{"type":"crontab","value":"0 3 * * *"}}"#.into()),
@@ -1026,7 +1032,7 @@ mod cases {
     fn new_monitor(name: &str, project_id: Option<i64>) -> NewMonitor {
         NewMonitor {
             name: name.to_string(),
-            kind: "http".to_string(),
+            kind: MonitorKind::Http,
             spec: serde_json::json!({
                 "url": format!("https://{name}.example.com/health"),
                 "interval": "60s",
@@ -1119,7 +1125,7 @@ mod cases {
         let a = s.create_monitor(&new_monitor("api", Some(p))).unwrap();
         assert!(a.id > 0);
         assert_eq!(a.name, "api");
-        assert_eq!(a.kind, "http");
+        assert_eq!(a.kind.as_str(), "http");
         assert_eq!(a.spec, new_monitor("api", Some(p)).spec);
         assert_eq!(a.source, MonitorSource::Api);
         assert_eq!(a.project_id, Some(p));
@@ -1140,7 +1146,7 @@ mod cases {
 
         // Tokens are unique everywhere; slugs within a project.
         let heartbeat = |name: &str, project: Option<i64>, token: &str, slug: &str| NewMonitor {
-            kind: "heartbeat".to_string(),
+            kind: MonitorKind::Heartbeat,
             spec: serde_json::json!({"grace": "5m"}),
             source: MonitorSource::CheckIn,
             token: Some(token.to_string()),
@@ -1182,14 +1188,14 @@ mod cases {
         .unwrap();
         let changed = NewMonitor {
             name: "api v2".to_string(),
-            kind: "health".to_string(),
+            kind: MonitorKind::Health,
             spec: serde_json::json!({"url": "https://api.example.com/api/health"}),
             now_ms: 2_000,
             ..new_monitor("api", Some(p))
         };
         let up = s.update_monitor(a.id, &changed).unwrap().expect("known id");
         assert_eq!(up.name, "api v2");
-        assert_eq!(up.kind, "health");
+        assert_eq!(up.kind.as_str(), "health");
         assert_eq!(up.spec, changed.spec);
         assert_eq!((up.created_ms, up.updated_ms), (1_000, 2_000));
         assert_eq!(up.status, down_status(50_000));
@@ -1205,7 +1211,7 @@ mod cases {
         // Upsert by project and name: the definition follows, status and pause stay.
         let upserted = s
             .upsert_monitor(&NewMonitor {
-                kind: "tcp".to_string(),
+                kind: MonitorKind::Tcp,
                 spec: serde_json::json!({"host": "db", "port": 5432}),
                 source: MonitorSource::Config,
                 token: Some("tok-3".to_string()),
@@ -1215,7 +1221,7 @@ mod cases {
             })
             .unwrap();
         assert_eq!(upserted.id, a.id);
-        assert_eq!(upserted.kind, "tcp");
+        assert_eq!(upserted.kind.as_str(), "tcp");
         assert_eq!(
             upserted.spec,
             serde_json::json!({"host": "db", "port": 5432})
@@ -1969,9 +1975,9 @@ mod cases {
     fn new_incident(rule: &str, kind: &str, subject_id: i64, opened_ms: i64) -> NewIncident {
         NewIncident {
             rule: rule.to_string(),
-            subject_kind: kind.to_string(),
+            subject_kind: kind.parse().expect("a subject kind"),
             subject_id,
-            severity: "high".to_string(),
+            severity: Severity::High,
             title: format!("{rule} on {kind} {subject_id}"),
             summary: "it broke".to_string(),
             count: 1,
@@ -1989,7 +1995,7 @@ mod cases {
     fn line(at_ms: i64, kind: &str, text: &str, actor: Option<&str>) -> TimelineEntry {
         TimelineEntry {
             at_ms,
-            kind: kind.to_string(),
+            kind: kind.parse().expect("a timeline kind"),
             text: text.to_string(),
             actor: actor.map(str::to_string),
         }
@@ -1998,7 +2004,7 @@ mod cases {
     fn queued(channel: &str, event: &str, now_ms: i64) -> NewOutboxMessage {
         NewOutboxMessage {
             channel: channel.to_string(),
-            event: event.to_string(),
+            event: event.parse().expect("a notification kind"),
             payload: serde_json::json!({"text": format!("{event} via {channel}"), "n": now_ms}),
             now_ms,
         }
@@ -2023,7 +2029,7 @@ mod cases {
 
     fn resolve(at_ms: i64, by: Option<&str>) -> IncidentUpdate {
         IncidentUpdate {
-            status: Some("resolved".to_string()),
+            status: Some(IncidentStatus::Resolved),
             resolved: Some((at_ms, by.map(str::to_string))),
             ..IncidentUpdate::default()
         }
@@ -2070,7 +2076,7 @@ mod cases {
                     (
                         IncidentRef::Id(old),
                         IncidentUpdate {
-                            status: Some("acknowledged".to_string()),
+                            status: Some(IncidentStatus::Acknowledged),
                             acked: Some((4_000, "ana".to_string())),
                             count: Some(3),
                             ..IncidentUpdate::default()
@@ -2124,10 +2130,10 @@ mod cases {
             IncidentRow {
                 id: ids[0],
                 rule: "down".to_string(),
-                subject_kind: "monitor".to_string(),
+                subject_kind: SubjectKind::Monitor,
                 subject_id: 7,
-                severity: "high".to_string(),
-                status: "triggered".to_string(),
+                severity: Severity::High,
+                status: IncidentStatus::Triggered,
                 title: "down on monitor 7".to_string(),
                 summary: "it broke".to_string(),
                 count: 1,
@@ -2146,7 +2152,7 @@ mod cases {
         assert_eq!((slow.status.as_str(), slow.count), ("triggered", 1));
 
         let stored = incident_row(s, old);
-        assert_eq!(stored.status, "acknowledged");
+        assert_eq!(stored.status.as_str(), "acknowledged");
         assert_eq!(stored.count, 4);
         assert_eq!(
             (stored.acked_ms, stored.acked_by.as_deref()),
@@ -2181,9 +2187,9 @@ mod cases {
                 id: down_messages[0].id,
                 incident_id: ids[0],
                 channel: "slack".to_string(),
-                event: "triggered".to_string(),
+                event: NotifyKind::Triggered,
                 payload: serde_json::json!({"text": "triggered via slack", "n": 5_000}),
-                status: "pending".to_string(),
+                status: OutboxStatus::Pending,
                 attempts: 0,
                 next_attempt_ms: 5_000,
                 last_error: None,
@@ -2195,7 +2201,7 @@ mod cases {
         assert_eq!(channels(&slow_messages), vec!["email"]);
         let old_messages = s.incident_messages(old).unwrap();
         assert_eq!(old_messages.len(), 1);
-        assert_eq!(old_messages[0].event, "acknowledged");
+        assert_eq!(old_messages[0].event.as_str(), "acknowledged");
         assert_eq!(s.cursor("signals").unwrap(), Some(42));
         assert_eq!(s.cursor("other").unwrap(), None);
 
@@ -2209,7 +2215,7 @@ mod cases {
             },
         );
         let down = incident_row(s, ids[0]);
-        assert_eq!(down.status, "resolved");
+        assert_eq!(down.status.as_str(), "resolved");
         assert_eq!((down.resolved_ms, down.resolved_by), (Some(9_000), None));
         assert_eq!((down.acked_ms, down.count), (None, 1));
         assert_eq!(down.summary, "it broke");
@@ -2311,22 +2317,22 @@ mod cases {
                 ..opens(vec![new_incident("down", "monitor", 7, 6_000)])
             },
         )[0];
-        assert_eq!(incident_row(s, again).status, "resolved");
-        assert_eq!(incident_row(s, third).status, "triggered");
+        assert_eq!(incident_row(s, again).status.as_str(), "resolved");
+        assert_eq!(incident_row(s, third).status.as_str(), "triggered");
 
         // Reopening a resolved incident while a newer one is open clashes as well.
         let reopen = s.apply_alerts(&AlertBatch {
             updates: vec![(
                 IncidentRef::Id(first),
                 IncidentUpdate {
-                    status: Some("triggered".to_string()),
+                    status: Some(IncidentStatus::Triggered),
                     ..IncidentUpdate::default()
                 },
             )],
             ..AlertBatch::default()
         });
         conflict_message(reopen);
-        assert_eq!(incident_row(s, first).status, "resolved");
+        assert_eq!(incident_row(s, first).status.as_str(), "resolved");
 
         let mut open = others.clone();
         open.push(third);
@@ -2422,7 +2428,7 @@ mod cases {
                     (
                         IncidentRef::Id(b),
                         IncidentUpdate {
-                            status: Some("acknowledged".to_string()),
+                            status: Some(IncidentStatus::Acknowledged),
                             acked: Some((6_000, "ana".to_string())),
                             ..IncidentUpdate::default()
                         },
@@ -2441,7 +2447,10 @@ mod cases {
             listed(
                 s,
                 IncidentFilter {
-                    statuses: statuses.iter().map(|s| s.to_string()).collect(),
+                    statuses: statuses
+                        .iter()
+                        .map(|s| s.parse().expect("an incident status"))
+                        .collect(),
                     ..IncidentFilter::default()
                 },
             )
@@ -2449,13 +2458,12 @@ mod cases {
         assert_eq!(by_status(&["triggered"]), vec![d, c]);
         assert_eq!(by_status(&["triggered", "acknowledged"]), vec![d, c, b]);
         assert_eq!(by_status(&["resolved"]), vec![e, a]);
-        assert_eq!(by_status(&["nope"]), Vec::<i64>::new());
-        let monitor7 = Some(("monitor".to_string(), 7));
+        let monitor7 = Some(Subject::Monitor(7));
         assert_eq!(
             listed(
                 s,
                 IncidentFilter {
-                    subject: monitor7.clone(),
+                    subject: monitor7,
                     ..IncidentFilter::default()
                 }
             ),
@@ -2465,7 +2473,7 @@ mod cases {
             listed(
                 s,
                 IncidentFilter {
-                    subject: Some(("project".to_string(), 7)),
+                    subject: Some(Subject::Project(7)),
                     ..IncidentFilter::default()
                 }
             ),
@@ -2476,7 +2484,7 @@ mod cases {
                 s,
                 IncidentFilter {
                     subject: monitor7,
-                    statuses: vec!["acknowledged".to_string()],
+                    statuses: vec![IncidentStatus::Acknowledged],
                     ..IncidentFilter::default()
                 }
             ),
@@ -2502,7 +2510,7 @@ mod cases {
             listed(
                 s,
                 IncidentFilter {
-                    statuses: vec!["resolved".to_string()],
+                    statuses: vec![IncidentStatus::Resolved],
                     limit: 1,
                     before_id: Some(e),
                     ..IncidentFilter::default()
@@ -2547,7 +2555,9 @@ mod cases {
         let due = s.due_messages(2_500, 2).unwrap();
         assert_eq!(channels(&due), vec!["email", "pager"]);
         assert!(due.iter().all(|m| m.next_attempt_ms == 62_500), "{due:?}");
-        assert!(due.iter().all(|m| m.status == "pending" && m.attempts == 0));
+        assert!(due
+            .iter()
+            .all(|m| m.status == OutboxStatus::Pending && m.attempts == 0));
         // Leased: the next caller (say, another instance) gets the rest only.
         assert_eq!(
             channels(&s.due_messages(2_500, 10).unwrap()),
@@ -2560,7 +2570,7 @@ mod cases {
         s.update_message(
             id_of("email"),
             &OutboxUpdate {
-                status: "sent".to_string(),
+                status: OutboxStatus::Sent,
                 attempts: 1,
                 next_attempt_ms: 2_500,
                 last_error: None,
@@ -2571,7 +2581,7 @@ mod cases {
         s.update_message(
             id_of("pager"),
             &OutboxUpdate {
-                status: "pending".to_string(),
+                status: OutboxStatus::Pending,
                 attempts: 1,
                 next_attempt_ms: 5_000,
                 last_error: Some("HTTP 503".to_string()),
@@ -2582,7 +2592,7 @@ mod cases {
         s.update_message(
             id_of("webhook"),
             &OutboxUpdate {
-                status: "broken".to_string(),
+                status: OutboxStatus::Broken,
                 attempts: 1,
                 next_attempt_ms: 2_500,
                 last_error: Some("HTTP 404".to_string()),
@@ -2594,7 +2604,7 @@ mod cases {
         s.update_message(
             id_of("sms") + 1_000,
             &OutboxUpdate {
-                status: "sent".to_string(),
+                status: OutboxStatus::Sent,
                 attempts: 1,
                 next_attempt_ms: 0,
                 last_error: None,
@@ -2616,7 +2626,7 @@ mod cases {
             ("pending", 1, 5_000)
         );
         assert_eq!(pager.last_error.as_deref(), Some("HTTP 503"));
-        assert_eq!(row("webhook").status, "broken");
+        assert_eq!(row("webhook").status.as_str(), "broken");
         assert_eq!(row("slack").next_attempt_ms, 3_000);
 
         // Pending are slack (3,000), pager (5,000) and sms (9,000).
@@ -2635,11 +2645,11 @@ mod cases {
         assert_eq!(channels(&again), vec!["slack", "pager"]);
 
         for m in s.incident_messages(incident).unwrap() {
-            if m.status == "pending" {
+            if m.status == OutboxStatus::Pending {
                 s.update_message(
                     m.id,
                     &OutboxUpdate {
-                        status: "sent".to_string(),
+                        status: OutboxStatus::Sent,
                         attempts: m.attempts + 1,
                         next_attempt_ms: m.next_attempt_ms,
                         last_error: None,
@@ -2702,7 +2712,7 @@ mod cases {
         assert!(s.active_silences(0).unwrap().is_empty());
         let silence = |kind: &str, target: &str, until_ms, by: Option<&str>| SilenceRow {
             id: 0,
-            target_kind: kind.to_string(),
+            target_kind: kind.parse().expect("a silence target kind"),
             target: target.to_string(),
             until_ms,
             reason: format!("silence {target}"),
@@ -2868,20 +2878,7 @@ impl Drop for PgTestStore {
 }
 
 fn postgres_url() -> Option<String> {
-    match std::env::var("LOOKOUT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!(
-                    "LOOKOUT_REQUIRE_ALL_SUITES=1 but LOOKOUT_TEST_POSTGRES_URL is unset: \
-                     set it, e.g. postgres://postgres@127.0.0.1:5432/test"
-                );
-            }
-            println!("skipped: set LOOKOUT_TEST_POSTGRES_URL to run the PostgreSQL suite");
-            eprintln!("skipped: set LOOKOUT_TEST_POSTGRES_URL to run the PostgreSQL suite");
-            None
-        }
-    }
+    suite_switch::suite_switch("LOOKOUT_TEST_POSTGRES_URL", "PostgreSQL suite")
 }
 
 fn postgres_store() -> Option<PgTestStore> {
@@ -3109,7 +3106,7 @@ fn assert_old_signals_kept(s: &dyn Store) {
     let m = s
         .create_monitor(&NewMonitor {
             name: "m".to_string(),
-            kind: "http".to_string(),
+            kind: MonitorKind::Http,
             spec: serde_json::json!({}),
             source: MonitorSource::Api,
             project_id: None,
@@ -3182,6 +3179,96 @@ fn postgres_upgrade_keeps_signals() {
     assert_old_signals_kept(&*s.0);
 }
 
+/// Rows with a stored name of every kind, as versions before the typed model wrote them
+/// (a check-in kept whatever word its SDK sent).
+const NAMED_ROWS: &str = "
+    INSERT INTO incidents (rule, subject_kind, subject_id, severity, status, title, summary,
+            count, opened_ms, state)
+        VALUES ('down', 'monitor', 7, 'critical', 'acknowledged', 'Down', '', 1, 1000, '{}');
+    INSERT INTO incident_timeline (incident_id, at_ms, kind, text)
+        VALUES (1, 1000, 'notify_failed', 'slack: 500');
+    INSERT INTO outbox (incident_id, channel, event, payload, status, attempts,
+            next_attempt_ms, created_ms)
+        VALUES (1, 'slack', 'escalated', '{}', 'broken', 1, 1000, 1000);
+    INSERT INTO silences (target_kind, target, until_ms, reason, created_ms)
+        VALUES ('project', '3', 5000, 'deploy', 1000);
+    INSERT INTO check_ins (project_id, check_in_id, monitor_slug, status, received_ms)
+        VALUES (1, '', 'nightly', 'done', 1000);";
+
+/// The rows of [`NAMED_ROWS`] read back typed; then names no variant has, written by
+/// `exec`, are `Corrupt` errors that name the column and the value.
+fn assert_stored_names(s: &dyn Store, exec: &mut dyn FnMut(&str)) {
+    exec(NAMED_ROWS);
+    let incident = s.get_incident(1).unwrap().expect("incident 1");
+    assert_eq!(
+        (incident.subject_kind, incident.severity, incident.status),
+        (
+            SubjectKind::Monitor,
+            Severity::Critical,
+            IncidentStatus::Acknowledged
+        )
+    );
+    assert_eq!(
+        s.incident_timeline(1).unwrap()[0].kind,
+        TimelineKind::NotifyFailed
+    );
+    let message = &s.incident_messages(1).unwrap()[0];
+    assert_eq!(
+        (message.event, message.status),
+        (NotifyKind::Escalated, OutboxStatus::Broken)
+    );
+    assert_eq!(
+        s.active_silences(0).unwrap()[0].target_kind,
+        SilenceKind::Project
+    );
+    assert_eq!(
+        s.list_check_ins(1, 10).unwrap()[0].status,
+        CheckInStatus::Unknown
+    );
+
+    let corrupt = |e: StoreError| match e {
+        StoreError::Corrupt(m) => m,
+        other => panic!("not Corrupt: {other:?}"),
+    };
+    exec("UPDATE incidents SET status = 'open'");
+    let e = corrupt(s.get_incident(1).unwrap_err());
+    assert_eq!(e, "incidents.status: unknown value \"open\"");
+    assert!(s.open_incidents().is_err());
+    exec("UPDATE outbox SET event = 'paged'");
+    let e = corrupt(s.incident_messages(1).unwrap_err());
+    assert_eq!(e, "outbox.event: unknown value \"paged\"");
+    exec("UPDATE incident_timeline SET kind = 'held'");
+    let e = corrupt(s.incident_timeline(1).unwrap_err());
+    assert_eq!(e, "incident_timeline.kind: unknown value \"held\"");
+    exec("UPDATE silences SET target_kind = 'team'");
+    let e = corrupt(s.active_silences(0).unwrap_err());
+    assert_eq!(e, "silences.target_kind: unknown value \"team\"");
+}
+
+#[test]
+fn sqlite_stored_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("lookout.db");
+    let s = SqliteStore::open(&file).expect("open");
+    let conn = rusqlite::Connection::open(&file).expect("second connection");
+    assert_stored_names(&s, &mut |sql| conn.execute_batch(sql).expect(sql));
+}
+
+#[test]
+fn postgres_stored_names() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("lookout_test_{:016x}", rand::random::<u64>());
+    let s = PgTestStore(Arc::new(
+        PostgresStore::connect_in_schema(&url, &schema).expect("connect"),
+    ));
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+    c.batch_execute(&format!("SET search_path TO {schema}"))
+        .expect("schema");
+    assert_stored_names(&*s.0, &mut |sql| c.batch_execute(sql).expect(sql));
+}
+
 /// Two instances rolling up at once: every bucket is computed once, none twice.
 #[test]
 fn postgres_concurrent_rollups() {
@@ -3198,7 +3285,7 @@ fn postgres_concurrent_rollups() {
     for i in 0..20 {
         let new = NewMonitor {
             name: format!("m{i}"),
-            kind: "http".to_string(),
+            kind: MonitorKind::Http,
             spec: serde_json::json!({}),
             source: MonitorSource::Config,
             project_id: None,
@@ -3247,9 +3334,9 @@ fn postgres_concurrent_opens() {
     let b = Arc::new(PostgresStore::connect_in_schema(&url, &schema).expect("second instance"));
     let incident = |round: usize, subject_id: i64| NewIncident {
         rule: format!("rule{round}"),
-        subject_kind: "monitor".to_string(),
+        subject_kind: SubjectKind::Monitor,
         subject_id,
-        severity: "high".to_string(),
+        severity: Severity::High,
         title: "down".to_string(),
         summary: String::new(),
         count: 1,

@@ -127,6 +127,7 @@ fn load_config(explicit: Option<PathBuf>) -> anyhow::Result<Config> {
 fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     let path = Config::locate(explicit.as_deref());
     let config = Config::load(path.as_deref())?;
+    let deploy = deploy::config_summary(path.as_deref())?;
     match &path {
         Some(p) => println!("{} is valid.", p.display()),
         None => println!("No config file found; the defaults apply."),
@@ -156,6 +157,9 @@ fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
             r.when,
             r.severity.as_str()
         );
+    }
+    for line in deploy {
+        println!("{line}");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 use lookout_core::alert::Severity;
-use lookout_notify::{Delivery, Notification, NotificationEvent};
+use lookout_notify::{Delivery, Notification, NotifyEvent};
 use lookout_server::Config;
 
 /// `lookout notify …`.
@@ -114,7 +114,7 @@ fn notification(config: &Config, name: &str, severity: Severity) -> Notification
     let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
     Notification {
         id: format!("ntf_test_{}", uuid::Uuid::new_v4().simple()),
-        event: NotificationEvent::Test,
+        event: NotifyEvent::Test,
         incident_id: 0,
         // One key for every test, so PagerDuty folds repeated tests into one alert.
         dedup_key: "lookout-notify-test".into(),

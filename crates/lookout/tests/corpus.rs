@@ -9,13 +9,15 @@
 //! `LOOKOUT_TEST_CORPUS_COUNT` changes the generator's iterations (default 1000, which
 //! covers every site and template).
 
+#[path = "../../../tests/sdk/checks.rs"]
+mod checks;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Server;
 use serde_json::Value;
@@ -38,50 +40,6 @@ fn allowed_issues(site: &str) -> usize {
         .filter(|(p, _)| site.contains(p))
         .map(|(_, n)| *n)
         .product()
-}
-
-fn run(cmd: &mut Command, what: &str, limit: Duration) -> String {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break Some(st);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    match status {
-        Some(st) if st.success() => {
-            eprintln!("{what}: done in {:.1?}", started.elapsed());
-            stdout
-        }
-        Some(st) => panic!("{what} failed ({st})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"),
-        None => {
-            panic!("{what} ran longer than {limit:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
-        }
-    }
 }
 
 /// One replayed error event of the corpus.
@@ -143,7 +101,7 @@ fn corpus_groups_one_issue_per_code_site_and_template() {
     // frames under the working directory in_app, and the generator's own frames must not be.
     let tmp = tempfile::tempdir().expect("tempdir");
     let corpus = tmp.path().join("corpus");
-    run(
+    checks::run_bounded(
         Command::new(&python)
             .arg(&gen)
             .args(["--count", &count.to_string(), "--out"])
@@ -179,7 +137,7 @@ fn corpus_groups_one_issue_per_code_site_and_template() {
     // event can be traced back to its code site.
     let s = Server::start_with("rate_limit_per_minute = 0\n");
     let result_path = tmp.path().join("replay.json");
-    run(
+    checks::run_bounded(
         Command::new(&python)
             .arg(&replay)
             .args(["--dsn", &s.local_dsn(), "--corpus"])

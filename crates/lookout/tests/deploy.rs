@@ -2,6 +2,7 @@
 //! loopback that boots slowly, then serves a healthy, degraded, unhealthy or broken health
 //! document and fails a page.
 
+mod common;
 mod deploy_support;
 
 use std::time::Duration;
@@ -233,6 +234,68 @@ run = "test -f marker"
     assert!(!r.stdout.contains("not-the-app"), "{}", r.all());
     assert!(
         r.stdout.contains("PASS  command test -f marker"),
+        "{}",
+        r.all()
+    );
+}
+
+/// `[deploy]` lives in the server's config file: `lookout serve` starts with it (its
+/// variables are the pipeline's, unset on the server), and `lookout check-config` checks it
+/// with the deploy command's own parser and lists what it sets up.
+#[test]
+fn serve_accepts_the_deploy_section_and_check_config_checks_it() {
+    let server = common::Server::start_with(
+        r#"
+[deploy]
+dir = "${LOOKOUT_TEST_DEPLOY_DIR}"
+
+[[deploy.checks]]
+kind = "health"
+url = "http://127.0.0.1:3000/api/health"
+
+[deploy.rollback]
+steps = ["git reset --hard {commit}", { run = "npm run build", timeout = "15m" }]
+"#,
+    );
+    assert_eq!(server.get("/api/v1/projects").0, 200);
+    let config = server.dir.join("lookout.toml");
+    let check = |var: Option<&str>| {
+        let mut cmd = lookout(&server.dir);
+        cmd.arg("check-config").arg("--config").arg(&config);
+        match var {
+            Some(v) => cmd.env("LOOKOUT_TEST_DEPLOY_DIR", v),
+            None => cmd.env_remove("LOOKOUT_TEST_DEPLOY_DIR"),
+        };
+        run(&mut cmd)
+    };
+    let r = check(Some("/srv/app"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    for line in [
+        "project:  app (id 7)",
+        "deploy:   health http://127.0.0.1:3000/api/health",
+        "rollback: git reset --hard {commit}",
+        "rollback: npm run build",
+    ] {
+        assert!(r.stdout.contains(line), "{line:?} missing: {}", r.all());
+    }
+    // What `deploy verify` would refuse, check-config refuses too, naming the key.
+    let r = check(None);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("deploy.dir") && r.stderr.contains("LOOKOUT_TEST_DEPLOY_DIR"),
+        "{}",
+        r.all()
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("kind = \"health\"", "kind = \"ping\""),
+    )
+    .unwrap();
+    let r = check(Some("/srv/app"));
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("deploy.checks[0]") && r.stderr.contains("ping"),
         "{}",
         r.all()
     );

@@ -34,42 +34,27 @@ fn python_sdk_events_become_issues() {
         "tests/sdk/python/client.py",
         Duration::from_secs(45),
     );
-    let release = out["release"].as_str().expect("release").to_string();
-    let environment = out["environment"]
-        .as_str()
-        .expect("environment")
-        .to_string();
     eprintln!("python sentry-sdk {}", out["sdk_version"]);
-
-    // Site A: two KeyErrors from the same code, different keys -> one issue.
-    let a = ids(&out, "site_a");
-    assert_eq!(a.len(), 2);
-    let ia = issue_of_event(&s, &a[0]);
-    assert_eq!(
-        issue_of_event(&s, &a[1]),
-        ia,
-        "the two KeyErrors from lookup_price split"
+    let found = assert_scenario(
+        &s,
+        &out,
+        &Scenario {
+            site_a: ("KeyError", "lookup_price"),
+            site_b: ("ValueError", "parse_quantity"),
+            caller: "checkout",
+        },
     );
-    let issue_a = issue(&s, ia);
-    assert_eq!(issue_a["count"], 2, "{issue_a}");
-    let title = issue_a["title"].as_str().unwrap_or_default();
-    assert!(title.starts_with("KeyError"), "title: {title}");
-    let culprit = issue_a["culprit"].as_str().unwrap_or_default();
-    assert!(culprit.contains("lookup_price"), "culprit: {culprit}");
+    let (release, a) = (found.release.as_str(), &found.a);
+    let [ia, _, _, _] = found.ids;
+
+    let issue_a = &found.issue_a;
     assert_eq!(issue_a["level"], "error");
-    assert_eq!(issue_a["user_count"], 2, "two users hit site A: {issue_a}");
-    assert_eq!(issue_a["unhandled_count"], 0, "{issue_a}");
-    assert_eq!(issue_a["first_release"], release.as_str(), "{issue_a}");
-    assert_seen(&issue_a, "releases", &release);
-    assert_seen(&issue_a, "environments", &environment);
-    assert_in_app_frame(&issue_a, "lookup_price");
-    assert_in_app_frame(&issue_a, "checkout");
-    let exc = last_exception(&issue_a);
-    assert_eq!(exc["type"], "KeyError", "{exc}");
+    assert_eq!(issue_a["first_release"], release, "{issue_a}");
+    let exc = last_exception(issue_a);
     assert_eq!(exc["mechanism"]["handled"], true, "{exc}");
     let latest = &issue_a["latest_event"];
-    assert_eq!(latest["release"], release.as_str());
-    assert_eq!(latest["environment"], environment.as_str());
+    assert_eq!(latest["release"], release);
+    assert_eq!(latest["environment"], out["environment"]);
     assert!(
         a.contains(&latest["event_id"].as_str().unwrap_or_default().to_string()),
         "latest event {} is not one of {a:?}",
@@ -80,40 +65,7 @@ fn python_sdk_events_become_issues() {
         "latest_event.data is not the stored event"
     );
 
-    // Site B: another function -> another issue.
-    let b = ids(&out, "site_b");
-    let ib = issue_of_event(&s, &b[0]);
-    assert_ne!(ib, ia, "site B was merged into site A");
-    let issue_b = issue(&s, ib);
-    assert_eq!(issue_b["count"], 1);
-    assert!(
-        issue_b["title"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("ValueError"),
-        "{issue_b}"
-    );
-    assert!(
-        issue_b["culprit"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("parse_quantity"),
-        "{issue_b}"
-    );
-    assert_in_app_frame(&issue_b, "parse_quantity");
-
-    // Messages differing only in numbers -> one issue.
-    let m = ids(&out, "messages");
-    let im = issue_of_event(&s, &m[0]);
-    assert_eq!(
-        issue_of_event(&s, &m[1]),
-        im,
-        "the two messages split into two issues"
-    );
-    assert!(im != ia && im != ib);
-    let issue_m = issue(&s, im);
-    assert_eq!(issue_m["count"], 2, "{issue_m}");
-    assert_eq!(issue_m["level"], "warning", "{issue_m}");
+    let issue_m = &found.issue_m;
     assert!(
         issue_m["title"]
             .as_str()
@@ -123,17 +75,7 @@ fn python_sdk_events_become_issues() {
     );
     assert_eq!(issue_m["user_count"], 1, "{issue_m}");
 
-    // The exception that escaped a thread is unhandled.
-    let unhandled_type = out["unhandled_type"].as_str().expect("unhandled_type");
-    let iu = issue_titled(&s, unhandled_type);
-    let iu_id = iu["id"].as_i64().expect("issue id");
-    assert!(iu["unhandled_count"].as_u64() >= Some(1), "{iu}");
-    let issue_u = issue(&s, iu_id);
-    assert_eq!(
-        last_exception(&issue_u)["mechanism"]["handled"],
-        false,
-        "{issue_u}"
-    );
+    let issue_u = &found.issue_u;
     assert!(
         issue_u["culprit"]
             .as_str()
@@ -141,32 +83,9 @@ fn python_sdk_events_become_issues() {
             .contains("worker_job"),
         "{issue_u}"
     );
-
-    let issues = s.issues("");
-    assert_eq!(
-        issues.len(),
-        4,
-        "expected 4 issues (A, B, message, unhandled): {issues:#?}"
-    );
-
-    let sig = signals(&s);
-    for (what, id) in [
-        ("site A", ia),
-        ("site B", ib),
-        ("message", im),
-        ("unhandled", iu_id),
-    ] {
-        assert!(
-            has_signal(&sig, "new_issue", id),
-            "no new_issue signal for {what}: {sig:?}"
-        );
-    }
+    let sig = &found.signals;
     assert!(
-        has_signal(&sig, "unhandled", iu_id),
-        "no unhandled signal: {sig:?}"
-    );
-    assert!(
-        !has_signal(&sig, "unhandled", ia),
+        !has_signal(sig, "unhandled", ia),
         "a handled error raised an unhandled signal"
     );
 

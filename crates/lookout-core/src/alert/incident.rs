@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::duration::format_duration;
-use super::stable::{stable_names, UnknownName};
 use super::Severity;
+use crate::stable::{stable_names, UnknownName};
 
 /// What an incident is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,8 +93,7 @@ impl IncidentKey {
 stable_names! {
     /// Where an incident is in its lifecycle. The engine holds only open incidents
     /// (triggered or acknowledged); the store keeps resolved ones too.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-    #[serde(rename_all = "lowercase")]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum IncidentStatus ("incident status") {
         /// Open and nobody has said they are on it: escalates and reminds.
         Triggered = "triggered",

@@ -6,7 +6,7 @@
 //! [`engine`] decides. Its vocabulary: [`incident`] (subjects, keys, statuses, state,
 //! resolutions), [`timeline`] (the lines it writes), [`notify`] (what channels are told,
 //! and where a queued message is), [`silence`] and [`action`]. Names that are stored
-//! convert with `as_str`/`FromStr` ([`stable`]).
+//! convert with `as_str`/`FromStr` ([`crate::stable`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,6 @@ pub mod notify;
 pub mod policy;
 pub mod rule;
 pub mod silence;
-pub mod stable;
 pub mod timeline;
 
 /// How urgent an incident is; each has a response window and a route.

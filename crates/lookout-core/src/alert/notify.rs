@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::stable::stable_names;
+use crate::stable::stable_names;
 
 /// Why channels are being told something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +28,13 @@ pub enum NotifyEvent {
         /// Who resolved it; `None` when it resolved itself.
         by: Option<String>,
     },
+    /// A test sent by hand (`lookout notify test`); the engine never sends one.
+    Test,
 }
 
 impl NotifyEvent {
-    /// Which kind of notification, as stored with a queued message.
+    /// Which kind of notification, as stored with a queued message (and named in webhook
+    /// types, `incident.<kind>`).
     pub fn kind(&self) -> NotifyKind {
         match self {
             NotifyEvent::Triggered => NotifyKind::Triggered,
@@ -39,6 +42,7 @@ impl NotifyEvent {
             NotifyEvent::Reminder => NotifyKind::Reminder,
             NotifyEvent::Acknowledged { .. } => NotifyKind::Acknowledged,
             NotifyEvent::Resolved { .. } => NotifyKind::Resolved,
+            NotifyEvent::Test => NotifyKind::Test,
         }
     }
 }
@@ -57,6 +61,8 @@ stable_names! {
         Acknowledged = "acknowledged",
         /// It is over.
         Resolved = "resolved",
+        /// Sent by hand to try a channel.
+        Test = "test",
     }
 }
 
@@ -87,6 +93,7 @@ mod tests {
             NotifyEvent::Reminder,
             NotifyEvent::Acknowledged { by: "a".into() },
             NotifyEvent::Resolved { by: None },
+            NotifyEvent::Test,
         ];
         for e in events {
             assert_eq!(serde_json::to_value(&e).unwrap()["type"], e.kind().as_str());

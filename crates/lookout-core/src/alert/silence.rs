@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::stable::stable_names;
+use crate::stable::stable_names;
 
 /// What a silence covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::duration::format_duration;
-use super::stable::stable_names;
 use super::Severity;
+use crate::stable::stable_names;
 
 stable_names! {
     /// The kinds of timeline line.

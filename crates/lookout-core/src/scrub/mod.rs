@@ -84,9 +84,4 @@ impl Scrubber {
             replaced,
         })
     }
-
-    /// Whether a key (raw, possibly with `-`/`_`/mixed case) names a sensitive value.
-    pub fn is_sensitive_key(&self, key: &str) -> bool {
-        self.keys.is_sensitive(key.as_bytes())
-    }
 }

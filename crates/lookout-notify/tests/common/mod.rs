@@ -18,30 +18,19 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use lookout_core::alert::Severity;
-use lookout_notify::{Notification, NotificationEvent, Runbook};
+use lookout_notify::{Notification, NotifyEvent, Runbook};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-/// Whether an optional suite is switched on: returns the value of `var`, or `None` after
-/// printing why it is skipped. With `LOOKOUT_REQUIRE_ALL_SUITES=1` (as CI sets) a missing
-/// switch fails instead, so a suite can never pass by not running.
-pub fn suite_switch(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!("{what}: {var} is not set, but LOOKOUT_REQUIRE_ALL_SUITES=1 requires this suite to run");
-            }
-            eprintln!("skipped: {what} (set {var} to run it)");
-            None
-        }
-    }
-}
+#[path = "../../../../tests/suite_switch.rs"]
+mod switch;
+#[allow(unused_imports)] // not every test binary uses it
+pub use switch::suite_switch;
 
 /// A notification with every field set.
-pub fn notification(severity: Severity, event: NotificationEvent) -> Notification {
+pub fn notification(severity: Severity, event: NotifyEvent) -> Notification {
     Notification {
         id: "ntf_123".into(),
         event,

@@ -7,8 +7,10 @@ mod wire;
 
 use std::borrow::Cow;
 
-/// Severity of an event. Unknown levels map to `Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// Severity of an event. Unknown levels map to `Error`. Serialized (and stored) as its
+/// canonical name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     /// debug
     Debug,
@@ -45,6 +47,12 @@ impl Level {
             "fatal" | "critical" => Level::Fatal,
             _ => return None,
         })
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -472,6 +480,16 @@ mod tests {
             assert!(e.dropped_fields.is_empty());
         }
         assert_eq!(parse_event(b"{}").unwrap().level, Level::Error);
+        for l in [
+            Level::Debug,
+            Level::Info,
+            Level::Warning,
+            Level::Error,
+            Level::Fatal,
+        ] {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.as_str());
+            assert_eq!(l.to_string(), l.as_str());
+        }
     }
 
     #[test]

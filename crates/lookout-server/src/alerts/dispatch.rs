@@ -207,7 +207,7 @@ fn record(
         let (update, line) = match policy.next(attempts as u32, delivery) {
             Next::Done => (
                 OutboxUpdate {
-                    status: OutboxStatus::Sent.as_str().into(),
+                    status: OutboxStatus::Sent,
                     attempts,
                     next_attempt_ms: now,
                     last_error: Some(delivery.to_string()),
@@ -220,7 +220,7 @@ fn record(
             ),
             Next::RetryIn(wait) => (
                 OutboxUpdate {
-                    status: OutboxStatus::Pending.as_str().into(),
+                    status: OutboxStatus::Pending,
                     attempts,
                     next_attempt_ms: now + wait.as_millis() as i64,
                     last_error: Some(delivery.to_string()),
@@ -243,7 +243,7 @@ fn record(
                 };
                 (
                     OutboxUpdate {
-                        status: status.as_str().into(),
+                        status,
                         attempts,
                         next_attempt_ms: now,
                         last_error: Some(reason.clone()),
@@ -263,7 +263,7 @@ fn record(
             IncidentRef::Id(m.incident_id),
             TimelineEntry {
                 at_ms: now,
-                kind: line.0.as_str().to_string(),
+                kind: line.0,
                 text: line.1,
                 actor: None,
             },
@@ -294,7 +294,7 @@ fn put_back(app: &Dispatcher, m: &OutboxMessage, at_ms: i64) {
     let _ = app.store.update_message(
         m.id,
         &OutboxUpdate {
-            status: OutboxStatus::Pending.as_str().into(),
+            status: OutboxStatus::Pending,
             attempts: m.attempts,
             next_attempt_ms: at_ms,
             last_error: m.last_error.clone(),
@@ -307,7 +307,7 @@ fn give_up(app: &Dispatcher, m: &OutboxMessage, now: i64, status: OutboxStatus, 
     let _ = app.store.update_message(
         m.id,
         &OutboxUpdate {
-            status: status.as_str().into(),
+            status,
             attempts: m.attempts,
             next_attempt_ms: now,
             last_error: Some(reason.to_string()),
@@ -319,7 +319,7 @@ fn give_up(app: &Dispatcher, m: &OutboxMessage, now: i64, status: OutboxStatus, 
             IncidentRef::Id(m.incident_id),
             TimelineEntry {
                 at_ms: now,
-                kind: TimelineKind::NotifyFailed.as_str().into(),
+                kind: TimelineKind::NotifyFailed,
                 text: format!("{} to {}: {reason}", m.event, m.channel),
                 actor: None,
             },

@@ -33,7 +33,7 @@ pub(super) fn stored(
             } => {
                 let f = EventCountFilter {
                     levels: match filter.level {
-                        Some(l) => vec![l.as_str().to_string()],
+                        Some(l) => vec![l],
                         None => EventCountFilter::default().levels,
                     },
                     environment: filter.environment.clone(),

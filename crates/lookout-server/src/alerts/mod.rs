@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use lookout_core::alert::engine::{Engine, IncidentKey, IncidentState, Silence, SilenceTarget};
 use lookout_core::alert::rule::Rule;
-use lookout_core::alert::silence::SilenceKind;
 use lookout_core::clock::Clock;
 use lookout_store::{SilenceRow, Store, StoreError, StoredRule};
 use parking_lot::{Mutex, MutexGuard};
@@ -262,9 +261,8 @@ impl Alerts {
 
 /// A stored silence as the engine applies it; `None` for a row it cannot read.
 fn silence_of(row: &SilenceRow) -> Option<Silence> {
-    let kind: SilenceKind = row.target_kind.parse().ok()?;
     Some(Silence {
-        target: SilenceTarget::new(kind, &row.target)?,
+        target: SilenceTarget::new(row.target_kind, &row.target)?,
         until_ms: row.until_ms,
         reason: row.reason.clone(),
     })

@@ -2,7 +2,7 @@
 //! Stored with the message; its ids and links are filled in when it is sent.
 
 use lookout_core::alert::engine::{Engine, IncidentState, NotifyEvent, Subject};
-use lookout_notify::{Notification, NotificationEvent, Runbook};
+use lookout_notify::{Notification, Runbook};
 use lookout_store::IncidentRef;
 
 use super::Alerts;
@@ -38,15 +38,7 @@ impl Alerts {
         });
         let n = Notification {
             id: String::new(),
-            event: match event {
-                NotifyEvent::Triggered => NotificationEvent::Triggered,
-                NotifyEvent::Escalated { step } => NotificationEvent::Escalated { step: *step },
-                NotifyEvent::Reminder => NotificationEvent::Reminder,
-                NotifyEvent::Acknowledged { by } => {
-                    NotificationEvent::Acknowledged { by: by.clone() }
-                }
-                NotifyEvent::Resolved { by } => NotificationEvent::Resolved { by: by.clone() },
-            },
+            event: event.clone(),
             incident_id,
             dedup_key: String::new(),
             severity: state.severity,

@@ -112,9 +112,9 @@ impl Alerts {
                 } => {
                     batch.opens.push(NewIncident {
                         rule: key.rule.clone(),
-                        subject_kind: key.subject.kind().as_str().to_string(),
+                        subject_kind: key.subject.kind(),
                         subject_id: key.subject.id(),
-                        severity: severity.as_str().to_string(),
+                        severity: *severity,
                         title: title.clone(),
                         summary: summary.clone(),
                         count: *count as i64,
@@ -161,7 +161,7 @@ impl Alerts {
                                 r,
                                 NewOutboxMessage {
                                     channel: channel.clone(),
-                                    event: event.kind().as_str().to_string(),
+                                    event: event.kind(),
                                     payload: self.payload(engine, &state, event, r),
                                     now_ms,
                                 },
@@ -175,7 +175,7 @@ impl Alerts {
                         batch.updates.push((
                             r,
                             IncidentUpdate {
-                                status: Some(IncidentStatus::Resolved.as_str().into()),
+                                status: Some(IncidentStatus::Resolved),
                                 resolved: Some((*at_ms, reason.by().map(str::to_string))),
                                 ..IncidentUpdate::default()
                             },
@@ -217,7 +217,7 @@ impl Alerts {
                 IncidentUpdate {
                     state: Some(value),
                     count: Some(state.count as i64),
-                    status: Some(state.status.as_str().into()),
+                    status: Some(state.status),
                     acked: state.acked_ms.zip(state.acked_by.clone()),
                     ..IncidentUpdate::default()
                 },
@@ -238,7 +238,7 @@ impl Alerts {
 fn entry(at_ms: i64, kind: TimelineKind, text: String, actor: Option<&str>) -> TimelineEntry {
     TimelineEntry {
         at_ms,
-        kind: kind.as_str().to_string(),
+        kind,
         text,
         actor: actor.map(str::to_string),
     }

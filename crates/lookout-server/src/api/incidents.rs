@@ -78,7 +78,7 @@ pub async fn list(
         })?],
     };
     let filter = IncidentFilter {
-        statuses: statuses.iter().map(|s| s.as_str().to_string()).collect(),
+        statuses,
         subject: None,
         limit: q.limit.unwrap_or(50).clamp(1, 500),
         before_id: q.before,
@@ -118,7 +118,7 @@ pub async fn get(
                 "last_error": m.last_error,
                 "queued": iso(m.created_ms),
                 "sent": m.sent_ms.map(iso),
-                "next_attempt": (m.status == OutboxStatus::Pending.as_str()).then(|| iso(m.next_attempt_ms)),
+                "next_attempt": (m.status == OutboxStatus::Pending).then(|| iso(m.next_attempt_ms)),
             })
         })
         .collect();
@@ -169,7 +169,7 @@ pub async fn action(
                         IncidentRef::Id(id),
                         TimelineEntry {
                             at_ms: now,
-                            kind: TimelineKind::Note.as_str().into(),
+                            kind: TimelineKind::Note,
                             text,
                             actor: Some(b),
                         },
@@ -369,7 +369,7 @@ pub async fn create_silence(
     }
     let row = SilenceRow {
         id: 0,
-        target_kind: target.kind().as_str().into(),
+        target_kind: target.kind(),
         target: target.value(),
         until_ms: until,
         reason: req.reason,
@@ -444,7 +444,7 @@ fn page(app: &AppState, row: &IncidentRow, message: Option<&str>) -> Html<String
             )
         })
         .unwrap_or_default();
-    let form = if row.status == IncidentStatus::Triggered.as_str() {
+    let form = if row.status == IncidentStatus::Triggered {
         "<form method=\"post\"><label>Your name <input name=\"by\" required></label> <button type=\"submit\">Acknowledge</button></form>".to_string()
     } else {
         String::new()
@@ -454,8 +454,8 @@ fn page(app: &AppState, row: &IncidentRow, message: Option<&str>) -> Html<String
          <h1>{title}</h1><p><strong>{sev}</strong> · {status}{acked} · opened {opened} · count {count}</p>\
          {msg}<pre>{summary}</pre>{form}{runbook}</body></html>",
         title = escape(&row.title),
-        sev = escape(&row.severity),
-        status = escape(&row.status),
+        sev = row.severity.as_str(),
+        status = row.status,
         acked = row
             .acked_by
             .as_ref()

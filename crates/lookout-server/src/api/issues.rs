@@ -77,21 +77,18 @@ pub async fn list(
             )))
         }
     };
-    if let Some(l) = q.level.as_deref() {
-        if lookout_sentry::event::Level::parse(l).is_none() {
-            return Err(ApiError::bad_request(format!(
+    let level = match q.level.as_deref() {
+        None => None,
+        Some(l) => Some(lookout_sentry::event::Level::parse(l).ok_or_else(|| {
+            ApiError::bad_request(format!(
                 "level `{l}` is unknown: use debug, info, warning, error or fatal"
-            )));
-        }
-    }
+            ))
+        })?),
+    };
     let filter = IssueFilter {
         project_id: p.id,
         status,
-        level: q
-            .level
-            .as_deref()
-            .and_then(lookout_sentry::event::Level::parse)
-            .map(|l| l.as_str().to_string()),
+        level,
         release: q.release.filter(|s| !s.is_empty()),
         environment: q.environment.filter(|s| !s.is_empty()),
         text: q.query.filter(|s| !s.is_empty()),

@@ -262,7 +262,7 @@ fn new_monitor(
 ) -> NewMonitor {
     NewMonitor {
         name: config.name.clone(),
-        kind: config.kind.as_str().to_string(),
+        kind: config.kind,
         spec: serde_json::to_value(config).unwrap_or_default(),
         source: MonitorSource::Api,
         project_id,

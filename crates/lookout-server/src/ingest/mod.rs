@@ -200,6 +200,8 @@ async fn ingest_inner(
     };
     let (processed, limited) = admission::process(&ctx, envelope.as_ref(), &decoded);
     if processed.kept == 0 {
+        // Only counters are left to write: nothing for the writer to wait for.
+        drop(preparing);
         return nothing_kept(app, processed, limited, envelope_event_id);
     }
     submit(app, processed, preparing, limited, envelope_event_id).await
@@ -242,8 +244,9 @@ async fn submit(
 ) -> Result<Response, ApiError> {
     let n_events = processed.batch.events.len();
     let check_ins = processed.batch.check_ins.clone();
-    let submitted = app.writer.submit(std::mem::take(&mut processed.batch));
-    drop(preparing);
+    let submitted = app
+        .writer
+        .submit_prepared(std::mem::take(&mut processed.batch), preparing);
     let rx = submitted.map_err(|_| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -2,6 +2,7 @@
 //! group, compress. Runs on the request's task, off the writer's thread.
 
 use lookout_core::grouping;
+use lookout_core::heartbeat::CheckInStatus;
 use lookout_core::limits::hour_bucket_ms;
 use lookout_sentry::envelope::{Item, ItemType};
 use lookout_sentry::event::{parse_event, EventView};
@@ -267,7 +268,7 @@ impl Processed {
             project_id: ctx.project.project.id,
             check_in_id: c.check_in_id,
             monitor_slug: c.monitor_slug,
-            status: c.status,
+            status: CheckInStatus::from_sent(&c.status),
             duration_s: c.duration,
             environment: c.environment,
             monitor_config: c.monitor_config,
@@ -324,7 +325,7 @@ fn new_event(ctx: &Ctx<'_>, view: &EventView<'_>, json: &[u8]) -> NewEvent {
         event_id,
         timestamp_ms,
         received_ms: ctx.now_ms,
-        level: view.level.as_str().to_string(),
+        level: view.level,
         platform: view.platform.as_deref().map(str::to_string),
         release: view.release.as_deref().map(str::to_string),
         environment: view.environment.as_deref().map(str::to_string),

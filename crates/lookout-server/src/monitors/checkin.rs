@@ -59,7 +59,7 @@ async fn apply_one(
     monitors: &Monitors,
     row: &CheckInRow,
 ) -> anyhow::Result<()> {
-    let Some(ping) = Ping::from_sentry_check_in(&row.status, row.duration_s) else {
+    let Some(ping) = Ping::from_sentry_check_in(row.status, row.duration_s) else {
         return Ok(());
     };
     if let Some(text) = &row.monitor_config {
@@ -96,7 +96,7 @@ fn upsert(
     let spec_json = serde_json::to_value(&config)?;
     let new = |token: Option<String>| NewMonitor {
         name: slug.clone(),
-        kind: MonitorKind::Heartbeat.as_str().to_string(),
+        kind: MonitorKind::Heartbeat,
         spec: spec_json.clone(),
         source: MonitorSource::CheckIn,
         project_id: Some(pid),

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_core::heartbeat::{HeartbeatSchedule, HeartbeatSpec};
+/// The kinds of monitor, stored with each: the config names them in `kind`.
+pub use lookout_core::monitor::MonitorKind;
 use lookout_core::monitor::{MonitorDefaults, MonitorSettings};
 use lookout_core::schedule::CronSchedule;
 use lookout_core::slug::is_slug;
@@ -26,48 +28,6 @@ pub(super) fn cron_key(error: &str) -> &'static str {
         "timezone"
     } else {
         "cron"
-    }
-}
-
-/// The kinds of monitor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MonitorKind {
-    /// An HTTP(S) request with assertions on status, body and time.
-    Http,
-    /// An http monitor that requires `keyword` (or `keyword_absent`).
-    Keyword,
-    /// An http monitor that requires `json_condition`.
-    Json,
-    /// An http monitor that reads a health document (reference format or health+json).
-    Health,
-    /// A TCP connect to `host:port`.
-    Tcp,
-    /// A TLS handshake: certificate validity, host name and expiry.
-    Tls,
-    /// Pings pushed by a cron job or worker (or Sentry cron check-ins).
-    Heartbeat,
-}
-
-impl MonitorKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MonitorKind::Http => "http",
-            MonitorKind::Keyword => "keyword",
-            MonitorKind::Json => "json",
-            MonitorKind::Health => "health",
-            MonitorKind::Tcp => "tcp",
-            MonitorKind::Tls => "tls",
-            MonitorKind::Heartbeat => "heartbeat",
-        }
-    }
-
-    fn is_http(self) -> bool {
-        matches!(
-            self,
-            MonitorKind::Http | MonitorKind::Keyword | MonitorKind::Json | MonitorKind::Health
-        )
     }
 }
 

@@ -55,7 +55,7 @@ pub fn sync_config(
         let stored = store
             .upsert_monitor(&NewMonitor {
                 name: m.name.clone(),
-                kind: m.kind.as_str().to_string(),
+                kind: m.kind,
                 spec: serde_json::to_value(m)?,
                 source: MonitorSource::Config,
                 project_id,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lookout_core::clock::Clock;
-use lookout_core::deploy::{retry_delay, CheckKind, CheckReport, Outcome, VerifyReport};
+use lookout_core::deploy::{CheckKind, CheckReport, Outcome, VerifyReport, CHECK_RETRY};
 use lookout_probe::command::{self, Exit, ShellCommand, Stream};
 use lookout_probe::pm2::{self, Pm2Reader};
 use lookout_probe::{HttpCheck, Status};
@@ -174,18 +174,21 @@ impl Check {
         loop {
             attempts += 1;
             let attempt = self.attempt(deadline, timeout).await;
-            let wait = retry_delay(attempts);
-            if attempt.outcome.passes() || Instant::now() + wait >= deadline {
-                return CheckReport {
-                    kind: self.kind,
-                    target: self.target.clone(),
-                    outcome: attempt.outcome,
-                    summary: attempt.summary,
-                    attempts,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                };
+            match CHECK_RETRY.delay(attempts) {
+                Some(wait) if !attempt.outcome.passes() && Instant::now() + wait < deadline => {
+                    tokio::time::sleep(wait).await;
+                }
+                _ => {
+                    return CheckReport {
+                        kind: self.kind,
+                        target: self.target.clone(),
+                        outcome: attempt.outcome,
+                        summary: attempt.summary,
+                        attempts,
+                        duration_ms: started.elapsed().as_millis() as u64,
+                    }
+                }
             }
-            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -12,6 +12,7 @@ use lookout_core::deploy::CheckKind;
 use lookout_probe::http::Keyword;
 use lookout_probe::pm2::Pm2Reader;
 use lookout_probe::{HttpCheck, StatusCodes};
+use lookout_server::config::{interpolate, DEPLOY_SECTION};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -470,43 +471,18 @@ fn parse(
 ) -> anyhow::Result<DeploySection> {
     let mut doc: toml::Table = toml::from_str(text)
         .map_err(|e| anyhow::anyhow!("{origin}: {}", e.to_string().trim_end()))?;
-    let Some(mut deploy) = doc.remove("deploy") else {
+    let Some(mut deploy) = doc.remove(DEPLOY_SECTION) else {
         return Ok(DeploySection::default());
     };
-    interpolate(&mut deploy, "deploy", env)
+    interpolate(&mut deploy, &mut DEPLOY_SECTION.to_string(), env)
         .map_err(|(key, e)| anyhow::anyhow!("{origin}: {key}: {e}"))?;
     serde_path_to_error::deserialize(deploy).map_err(|e| {
         let key = match e.path().to_string() {
-            p if p == "." => "deploy".to_string(),
-            p => format!("deploy.{p}"),
+            p if p == "." => DEPLOY_SECTION.to_string(),
+            p => format!("{DEPLOY_SECTION}.{p}"),
         };
         anyhow::anyhow!("{origin}: {key}: {}", e.inner())
     })
-}
-
-/// Applies `${ENV}` interpolation to every string under `value`; an error names its key.
-fn interpolate(
-    value: &mut toml::Value,
-    key: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), (String, lookout_core::interpolate::InterpolateError)> {
-    match value {
-        toml::Value::String(s) => {
-            *s = lookout_core::interpolate::expand(s, env).map_err(|e| (key.to_string(), e))?;
-        }
-        toml::Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                interpolate(item, &format!("{key}[{i}]"), env)?;
-            }
-        }
-        toml::Value::Table(table) => {
-            for (k, v) in table.iter_mut() {
-                interpolate(v, &format!("{key}.{k}"), env)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 #[cfg(test)]

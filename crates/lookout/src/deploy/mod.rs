@@ -120,6 +120,24 @@ pub fn run(config: Option<PathBuf>, args: DeployArgs) -> ExitCode {
     }
 }
 
+/// The `[deploy]` section of a config file as `lookout check-config` reports it, read by
+/// the same parser as `deploy verify`: one line per check (kind and target), then one per
+/// rollback step; nothing without the section. Errors are the ones `deploy verify` gives.
+pub fn config_summary(config: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let plan = Plan::build(
+        config,
+        &CheckFlags::default(),
+        &RollbackFlags::default(),
+        false,
+    )?;
+    let checks = plan
+        .checks
+        .iter()
+        .map(|c| format!("  deploy:   {} {}", c.kind.as_str(), c.target));
+    let steps = plan.steps.iter().map(|s| format!("  rollback: {}", s.run));
+    Ok(checks.chain(steps).collect())
+}
+
 /// Why a command stopped before a verdict.
 enum Failure {
     /// The command line or the config is wrong.

@@ -1,6 +1,6 @@
 //! Names that are persisted in databases and shown in the API. Each enum declared with
-//! `stable_names!` converts to its name with `as_str` and back with `FromStr`; the
-//! names are part of the stored data, so they never change.
+//! `stable_names!` converts to its name with `as_str` and back with `FromStr`, and
+//! serializes as that name; the names are part of the stored data, so they never change.
 
 use std::fmt;
 
@@ -33,7 +33,7 @@ impl fmt::Display for UnknownName {
 impl std::error::Error for UnknownName {}
 
 /// Declares a fieldless enum whose variants have stable names: `as_str`, `ALL`,
-/// `FromStr` (failing with [`UnknownName`]) and `Display`.
+/// `FromStr` (failing with [`UnknownName`]), `Display`, and serde as the name.
 macro_rules! stable_names {
     (
         $(#[$meta:meta])*
@@ -59,12 +59,12 @@ macro_rules! stable_names {
         }
 
         impl std::str::FromStr for $name {
-            type Err = $crate::alert::stable::UnknownName;
+            type Err = $crate::stable::UnknownName;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err($crate::alert::stable::UnknownName {
+                    _ => Err($crate::stable::UnknownName {
                         what: $what,
                         found: s.to_string(),
                         expected: &[$($text),+],
@@ -76,6 +76,19 @@ macro_rules! stable_names {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(d)?;
+                name.parse().map_err(serde::de::Error::custom)
             }
         }
     };
