@@ -300,8 +300,10 @@ pub async fn create(
     let new = new_monitor(&config, project_id, token, app.clock.now_ms());
     let m = blocking_conflict(&app, move |s| s.create_monitor(&new)).await?;
     let def = def_of(&m).map_err(ApiError::bad_request)?;
-    app.monitors.upsert(m.clone(), def);
+    app.monitors.add_new(m.clone(), def);
     tracing::info!(monitor = %m.name, id = m.id, kind = %m.kind, "monitor created");
+    // Checked at once: the answer carries the first result.
+    app.monitors.first_result(m.id).await;
     let v = monitor_json(&app, &m, &live_status(&app, &m));
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
