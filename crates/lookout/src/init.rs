@@ -125,7 +125,10 @@ pub fn run(args: &InitArgs) -> Result<(), Failure> {
         .with_context(|| format!("cannot write {}", args.path.display()))?;
     println!("Wrote {}.", args.path.display());
     write_runbooks(&args.path, args.force)?;
-    println!("Your app's DSN will be: http://{key}@localhost:8080/1");
+    println!(
+        "Your app's DSN will be: {}",
+        dsn(&key, &|k| std::env::var(k).ok())
+    );
     match &answers.app_url {
         Some(url) => println!("The reference monitors check {url}."),
         None => println!(
@@ -140,6 +143,24 @@ pub fn run(args: &InitArgs) -> Result<(), Failure> {
         println!("  {command:<44} # {why}");
     }
     Ok(())
+}
+
+/// The DSN the project will have: the server's public URL (as `LOOKOUT_PUBLIC_URL` or
+/// `LOOKOUT_LISTEN` will set it, else the written listen address) with the key.
+fn dsn(key: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let base = match (set("LOOKOUT_PUBLIC_URL"), set("LOOKOUT_LISTEN")) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(listen)) => {
+            let port = listen.rsplit(':').next().unwrap_or("8080");
+            format!("http://localhost:{port}")
+        }
+        (None, None) => "http://localhost:8080".to_string(),
+    };
+    match base.split_once("://") {
+        Some((scheme, host)) => format!("{scheme}://{key}@{host}/1"),
+        None => format!("http://{key}@localhost:8080/1"),
+    }
 }
 
 /// The three commands to run next, with the `--config` they need.
@@ -813,6 +834,36 @@ mod tests {
 
         let e = ask(&args(&[]), &mut "\nsms\n".as_bytes(), &mut Vec::new());
         assert!(matches!(e, Err(Failure::Usage(_))));
+    }
+
+    #[test]
+    fn the_dsn_follows_the_environment_the_server_will_read() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            dsn(KEY, &env(&[])),
+            format!("http://{KEY}@localhost:8080/1")
+        );
+        assert_eq!(
+            dsn(KEY, &env(&[("LOOKOUT_LISTEN", "0.0.0.0:9000")])),
+            format!("http://{KEY}@localhost:9000/1")
+        );
+        assert_eq!(
+            dsn(
+                KEY,
+                &env(&[
+                    ("LOOKOUT_LISTEN", "0.0.0.0:9000"),
+                    ("LOOKOUT_PUBLIC_URL", "https://lookout.example.org/")
+                ])
+            ),
+            format!("https://{KEY}@lookout.example.org/1")
+        );
     }
 
     #[test]

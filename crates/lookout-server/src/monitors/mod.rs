@@ -67,7 +67,7 @@ struct Entry {
 }
 
 /// Scheduler figures for `/api/health` and the benchmark.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SchedulerStats {
     /// Monitors loaded.
     pub monitors: usize,
