@@ -20,16 +20,7 @@ use serde_json::Value;
 const NOON: i64 = 1_800_014_400_000;
 
 fn python() -> Option<String> {
-    match std::env::var("LOOKOUT_TEST_PYTHON") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!("Python cron suite: LOOKOUT_TEST_PYTHON is not set, but LOOKOUT_REQUIRE_ALL_SUITES=1 requires it");
-            }
-            eprintln!("skipped: Python cron suite (set LOOKOUT_TEST_PYTHON to run it)");
-            None
-        }
-    }
+    python_suite("Python cron suite")
 }
 
 fn monitor(app: &TestApp, name: &str) -> Option<Value> {

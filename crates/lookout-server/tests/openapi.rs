@@ -143,7 +143,9 @@ fn every_route_and_method_of_the_api_is_documented() {
 
 #[test]
 fn the_document_passes_an_independent_validator() {
-    let Some(python) = python() else { return };
+    let Some(python) = python_suite("OpenAPI validation") else {
+        return;
+    };
     let app = spawn_app("");
     let doc = served(&app);
     let mut file = tempfile::NamedTempFile::new().unwrap();
@@ -163,18 +165,4 @@ fn the_document_passes_an_independent_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout.trim(), "valid 3.1.0");
-}
-
-/// The Python with `openapi-spec-validator` (tests/sdk/python/requirements.txt).
-fn python() -> Option<String> {
-    match std::env::var("LOOKOUT_TEST_PYTHON") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
-                panic!("OpenAPI validation: LOOKOUT_TEST_PYTHON is not set, but LOOKOUT_REQUIRE_ALL_SUITES=1 requires it");
-            }
-            eprintln!("skipped: OpenAPI validation (set LOOKOUT_TEST_PYTHON to run it)");
-            None
-        }
-    }
 }

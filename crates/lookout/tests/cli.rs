@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -84,27 +83,14 @@ fn send_test_event_explains_what_went_wrong() {
 #[test]
 fn serve_without_config_creates_a_default_project_and_prints_what_is_needed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = lookout()
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("LOOKOUT_LISTEN", "127.0.0.1:0")
-        .env("LOOKOUT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains("DSN:") {
-        assert!(Instant::now() < deadline, "{seen}");
-        match lines.next() {
-            Some(Ok(l)) => {
-                seen.push_str(&l);
-                seen.push('\n');
-            }
-            _ => break,
-        }
-    }
+    let (mut child, seen) = spawn_until(
+        lookout()
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("LOOKOUT_LISTEN", "127.0.0.1:0")
+            .env("LOOKOUT_LOG", "warn"),
+        "DSN:",
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert!(seen.contains("lookout is listening on http://"), "{seen}");

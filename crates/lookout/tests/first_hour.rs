@@ -44,29 +44,15 @@ fn run(c: &mut Command) -> (Option<i32>, String, String) {
 /// `lookout serve` in `dir` with `args`, until it has printed its DSNs; returns the child,
 /// what it printed and its local address.
 fn serve_in(dir: &Path, args: &[&str]) -> (std::process::Child, String, String) {
-    let mut child = lookout()
-        .current_dir(dir)
-        .args(args)
-        .arg("serve")
-        .env("LOOKOUT_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains("Send a test error") {
-        assert!(Instant::now() < deadline, "{seen}");
-        match lines.next() {
-            Some(Ok(l)) => {
-                seen.push_str(&l);
-                seen.push('\n');
-            }
-            _ => panic!("lookout serve stopped: {seen}"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let (child, seen) = spawn_until(
+        lookout()
+            .current_dir(dir)
+            .args(args)
+            .arg("serve")
+            .env("LOOKOUT_LISTEN", "127.0.0.1:0")
+            .stderr(Stdio::piped()),
+        "Send a test error",
+    );
     let addr = seen
         .lines()
         .find_map(|l| l.trim().strip_prefix("local address: "))

@@ -4,11 +4,13 @@
 //! in order on a fresh directory, with and without the optional `lookout init`, so the
 //! README cannot drift from what works.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use common::spawn_until;
 
 const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
 
@@ -211,31 +213,16 @@ impl Drop for Background {
 fn start_server(command: &str, dir: &Path, env: &BTreeMap<&str, String>) -> (Child, String) {
     let mut words = command.split_whitespace();
     let program = words.next().unwrap();
-    let mut child = Command::new(program)
-        .args(words)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !printed.contains("Send a test error") {
-        assert!(Instant::now() < deadline, "serve did not start:\n{printed}");
-        match lines.next() {
-            Some(Ok(l)) => {
-                printed.push_str(&l);
-                printed.push('\n');
-            }
-            _ => panic!("serve stopped:\n{printed}"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (child, printed)
+    spawn_until(
+        Command::new(program)
+            .args(words)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .stdin(Stdio::null()),
+        "Send a test error",
+    )
 }
 
 #[test]

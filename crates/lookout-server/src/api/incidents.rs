@@ -128,7 +128,10 @@ pub struct ListQuery {
 
 /// Incidents, newest first.
 #[utoipa::path(get, operation_id = "incidents_list", path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
-    responses((status = 200, description = "OK", body = Vec<Incident>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Incident>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -209,7 +212,11 @@ pub struct IncidentDetail {
 /// One incident.
 #[utoipa::path(get, operation_id = "incidents_get", path = "/api/v1/incidents/{id}", tag = "incidents",
     params(("id" = i64, Path, description = "the incident's id")),
-    responses((status = 200, description = "OK", body = IncidentDetail), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = IncidentDetail),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -267,7 +274,12 @@ pub struct ActionBody {
 /// Acknowledges or resolves an incident, or adds a note to its timeline.
 #[utoipa::path(post, operation_id = "incidents_action", path = "/api/v1/incidents/{id}/{action}", tag = "incidents", request_body(content = Option<ActionBody>),
     params(("id" = i64, Path, description = "the incident's id"), ("action" = String, Path, description = "ack, resolve or notes")),
-    responses((status = 200, description = "OK", body = Incident), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Incident),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
@@ -378,7 +390,9 @@ impl Rule {
 
 /// The rules in force.
 #[utoipa::path(get, operation_id = "incidents_rules", path = "/api/v1/rules", tag = "incidents",
-    responses((status = 200, description = "OK", body = Vec<Rule>)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Rule>),
+    ))]
 pub async fn rules(State(app): State<Arc<AppState>>) -> Json<Vec<Rule>> {
     Json(
         app.alerts
@@ -391,7 +405,11 @@ pub async fn rules(State(app): State<Arc<AppState>>) -> Json<Vec<Rule>> {
 
 /// `POST /api/v1/rules`: the keys of `[[rules]]`.
 #[utoipa::path(post, operation_id = "incidents_create_rule", path = "/api/v1/rules", tag = "incidents", request_body = crate::alerts::config::RuleConfig,
-    responses((status = 201, description = "Created", body = Rule), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 201, description = "Created", body = Rule),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn create_rule(
     State(app): State<Arc<AppState>>,
     body: Result<Json<crate::alerts::config::RuleConfig>, JsonRejection>,
@@ -412,7 +430,11 @@ pub async fn create_rule(
 /// `DELETE /api/v1/rules/{name}`: rules created through the API only.
 #[utoipa::path(delete, operation_id = "incidents_delete_rule", path = "/api/v1/rules/{name}", tag = "incidents",
     params(("name" = String, Path, description = "the rule's name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found: the detail names what", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn delete_rule(
     State(app): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -457,7 +479,9 @@ pub struct Channel {
 
 /// The configured channels and their broken state.
 #[utoipa::path(get, operation_id = "incidents_channels", path = "/api/v1/channels", tag = "incidents",
-    responses((status = 200, description = "OK", body = Vec<Channel>)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Channel>),
+    ))]
 pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Channel>>, ApiError> {
     let broken = blocking(&app, |s| s.broken_channels()).await?;
     Ok(Json(
@@ -482,7 +506,10 @@ pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Chann
 /// Clears a channel's broken mark once its config is fixed.
 #[utoipa::path(post, operation_id = "incidents_repair_channel", path = "/api/v1/channels/{name}/repair", tag = "incidents",
     params(("name" = String, Path, description = "the channel's name")),
-    responses((status = 204, description = "Cleared"), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Cleared"),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn repair_channel(
     State(app): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -559,7 +586,9 @@ impl Silence {
 
 /// The silences in force.
 #[utoipa::path(get, operation_id = "incidents_list_silences", path = "/api/v1/silences", tag = "incidents",
-    responses((status = 200, description = "OK", body = Vec<Silence>)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Silence>),
+    ))]
 pub async fn list_silences(
     State(app): State<Arc<AppState>>,
 ) -> Result<Json<Vec<Silence>>, ApiError> {
@@ -570,7 +599,10 @@ pub async fn list_silences(
 
 /// Mutes a rule, a monitor or a project until a time.
 #[utoipa::path(post, operation_id = "incidents_create_silence", path = "/api/v1/silences", tag = "incidents", request_body = NewSilence,
-    responses((status = 201, description = "Created", body = Silence), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody)))]
+    responses(
+        (status = 201, description = "Created", body = Silence),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+    ))]
 pub async fn create_silence(
     State(app): State<Arc<AppState>>,
     body: Result<Json<NewSilence>, JsonRejection>,
@@ -630,7 +662,11 @@ pub async fn create_silence(
 /// Ends a silence.
 #[utoipa::path(delete, operation_id = "incidents_delete_silence", path = "/api/v1/silences/{id}", tag = "incidents",
     params(("id" = i64, Path, description = "the silence's id")),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn delete_silence(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,

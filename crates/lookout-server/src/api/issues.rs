@@ -112,7 +112,11 @@ pub struct ListQuery {
 /// A project's issues.
 #[utoipa::path(get, operation_id = "issues_list", path = "/api/v1/projects/{project}/issues", tag = "issues",
     params(("project" = String, Path, description = "slug or numeric id"), ListQuery),
-    responses((status = 200, description = "OK", body = Vec<Issue>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Issue>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,
@@ -187,7 +191,11 @@ pub struct IssueDetail {
 /// One issue.
 #[utoipa::path(get, operation_id = "issues_get", path = "/api/v1/issues/{id}", tag = "issues",
     params(("id" = i64, Path, description = "the issue's id")),
-    responses((status = 200, description = "OK", body = IssueDetail), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = IssueDetail),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -220,7 +228,11 @@ pub struct EventsQuery {
 /// An issue's events, newest first.
 #[utoipa::path(get, operation_id = "issues_events", path = "/api/v1/issues/{id}/events", tag = "issues",
     params(("id" = i64, Path, description = "the issue's id"), EventsQuery),
-    responses((status = 200, description = "OK", body = Vec<Event>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Event>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn events(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -246,7 +258,10 @@ pub async fn events(
 /// One event, scrubbed, with the whole document.
 #[utoipa::path(get, operation_id = "issues_event", path = "/api/v1/projects/{project}/events/{event_id}", tag = "issues",
     params(("project" = String, Path, description = "slug or numeric id"), ("event_id" = String, Path, description = "32 hex digits, dashes allowed")),
-    responses((status = 200, description = "OK", body = Event), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Event),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn event(
     State(app): State<Arc<AppState>>,
     Path((project, event_id)): Path<(String, String)>,
@@ -270,7 +285,11 @@ pub struct UpdateIssue {
 /// Sets an issue's status.
 #[utoipa::path(put, operation_id = "issues_update", path = "/api/v1/issues/{id}", tag = "issues", request_body = UpdateIssue,
     params(("id" = i64, Path, description = "the issue's id")),
-    responses((status = 200, description = "OK", body = Issue), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Issue),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn update(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -289,7 +308,11 @@ pub async fn update(
 /// Resolves, ignores or reopens an issue.
 #[utoipa::path(post, operation_id = "issues_action", path = "/api/v1/issues/{id}/{action}", tag = "issues",
     params(("id" = i64, Path, description = "the issue's id"), ("action" = String, Path, description = "resolve, ignore or reopen")),
-    responses((status = 200, description = "OK", body = Issue), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Issue),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
@@ -362,7 +385,9 @@ pub struct Signal {
 
 /// Signals after an id, oldest first.
 #[utoipa::path(get, operation_id = "issues_signals", path = "/api/v1/signals", tag = "issues", params(SignalsQuery),
-    responses((status = 200, description = "OK", body = Vec<Signal>)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Signal>),
+    ))]
 pub async fn signals(
     State(app): State<Arc<AppState>>,
     Query(q): Query<SignalsQuery>,

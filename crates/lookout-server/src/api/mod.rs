@@ -125,7 +125,9 @@ pub fn document() -> &'static str {
     path = "/api/v1/openapi.json",
     tag = "meta",
     security(()),
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object),
+    )
 )]
 async fn openapi_json() -> Response {
     (

@@ -266,7 +266,10 @@ pub struct ListQuery {
 
 /// Every monitor with its state, last check, next check and uptime.
 #[utoipa::path(get, operation_id = "monitors_list", path = "/api/v1/monitors", tag = "monitors", params(ListQuery),
-    responses((status = 200, description = "OK", body = Vec<Monitor>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Monitor>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -329,7 +332,11 @@ pub async fn list(
 /// One monitor with its uptime, latency and outages.
 #[utoipa::path(get, operation_id = "monitors_get", path = "/api/v1/monitors/{id}", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id")),
-    responses((status = 200, description = "OK", body = Monitor), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Monitor),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -417,7 +424,11 @@ where
 
 /// Creates a monitor; it is checked at once, and the answer carries that first result.
 #[utoipa::path(post, operation_id = "monitors_create", path = "/api/v1/monitors", tag = "monitors", request_body = MonitorConfig,
-    responses((status = 201, description = "Created", body = Monitor), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 201, description = "Created", body = Monitor),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     body: Result<Json<MonitorConfig>, JsonRejection>,
@@ -461,7 +472,12 @@ fn refuse_config(m: &StoredMonitor, verb: &str) -> Result<(), ApiError> {
 /// Replaces a monitor's definition (monitors of the config file are edited there).
 #[utoipa::path(put, operation_id = "monitors_update", path = "/api/v1/monitors/{id}", tag = "monitors", request_body = MonitorConfig,
     params(("id" = i64, Path, description = "the monitor's id")),
-    responses((status = 200, description = "OK", body = Monitor), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Monitor),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn update(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -489,7 +505,11 @@ pub async fn update(
 /// Deletes a monitor and its history (monitors of the config file are deleted there).
 #[utoipa::path(delete, operation_id = "monitors_delete", path = "/api/v1/monitors/{id}", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found: the detail names what", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -506,7 +526,10 @@ pub async fn delete(
 /// Pauses or resumes a monitor; a resumed one is checked at once.
 #[utoipa::path(post, operation_id = "monitors_action", path = "/api/v1/monitors/{id}/{action}", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id"), ("action" = String, Path, description = "pause or resume")),
-    responses((status = 200, description = "OK", body = Monitor), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Monitor),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
@@ -608,7 +631,11 @@ pub struct CheckResult {
 /// A monitor's raw results (kept for `uptime.raw_retention`), newest first.
 #[utoipa::path(get, operation_id = "monitors_results", path = "/api/v1/monitors/{id}/results", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
-    responses((status = 200, description = "OK", body = Vec<CheckResult>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<CheckResult>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn results(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -649,7 +676,11 @@ pub struct Rollup {
 /// A monitor's roll-ups.
 #[utoipa::path(get, operation_id = "monitors_rollups", path = "/api/v1/monitors/{id}/rollups", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
-    responses((status = 200, description = "OK", body = Vec<Rollup>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Rollup>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn rollups(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -693,7 +724,11 @@ pub async fn rollups(
 /// A monitor's outages in a range.
 #[utoipa::path(get, operation_id = "monitors_outages", path = "/api/v1/monitors/{id}/outages", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
-    responses((status = 200, description = "OK", body = Vec<Outage>), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Outage>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn outages(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -725,7 +760,11 @@ pub struct Uptime {
 /// A monitor's uptime and latency over any range.
 #[utoipa::path(get, operation_id = "monitors_uptime", path = "/api/v1/monitors/{id}/uptime", tag = "monitors",
     params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
-    responses((status = 200, description = "OK", body = Uptime), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Uptime),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn uptime(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -798,7 +837,9 @@ impl Maintenance {
 
 /// The maintenance windows opened through the API that have not ended.
 #[utoipa::path(get, operation_id = "monitors_list_maintenance", path = "/api/v1/maintenance", tag = "monitors",
-    responses((status = 200, description = "OK", body = Vec<Maintenance>)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Maintenance>),
+    ))]
 pub async fn list_maintenance(
     State(app): State<Arc<AppState>>,
 ) -> Result<Json<Vec<Maintenance>>, ApiError> {
@@ -809,7 +850,11 @@ pub async fn list_maintenance(
 
 /// A one-off window: `start` (default now) and `end` or `duration`.
 #[utoipa::path(post, operation_id = "monitors_create_maintenance", path = "/api/v1/maintenance", tag = "monitors", request_body = CreateMaintenance,
-    responses((status = 201, description = "Created", body = Maintenance), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 201, description = "Created", body = Maintenance),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn create_maintenance(
     State(app): State<Arc<AppState>>,
     body: Result<Json<CreateMaintenance>, JsonRejection>,
@@ -859,7 +904,11 @@ pub async fn create_maintenance(
 /// Ends a maintenance window.
 #[utoipa::path(delete, operation_id = "monitors_delete_maintenance", path = "/api/v1/maintenance/{id}", tag = "monitors",
     params(("id" = i64, Path, description = "the window's id")),
-    responses((status = 204, description = "Deleted"), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn delete_maintenance(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -881,7 +930,9 @@ pub async fn delete_maintenance(
 
 /// Monitors, checks running, and lateness over the last minute.
 #[utoipa::path(get, operation_id = "monitors_scheduler", path = "/api/v1/scheduler", tag = "monitors",
-    responses((status = 200, description = "OK", body = crate::monitors::SchedulerStats)))]
+    responses(
+        (status = 200, description = "OK", body = crate::monitors::SchedulerStats),
+    ))]
 pub async fn scheduler(State(app): State<Arc<AppState>>) -> Json<crate::monitors::SchedulerStats> {
     Json(app.monitors.stats())
 }

@@ -54,7 +54,9 @@ impl Project {
 
 /// Every project.
 #[utoipa::path(get, operation_id = "projects_list", path = "/api/v1/projects", tag = "projects",
-    responses((status = 200, description = "OK", body = Vec<Project>)))]
+    responses(
+        (status = 200, description = "OK", body = Vec<Project>),
+    ))]
 pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Project>>, ApiError> {
     let projects = blocking(&app, |s| s.list_projects()).await?;
     Ok(Json(
@@ -65,7 +67,10 @@ pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Project>>
 /// One project, by slug or id.
 #[utoipa::path(get, operation_id = "projects_get", path = "/api/v1/projects/{project}", tag = "projects",
     params(("project" = String, Path, description = "slug or numeric id")),
-    responses((status = 200, description = "OK", body = Project), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Project),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,
@@ -90,7 +95,11 @@ pub struct CreateProject {
 
 /// Creates a project; the answer has its DSN.
 #[utoipa::path(post, operation_id = "projects_create", path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
-    responses((status = 201, description = "Created", body = Project), (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody), (status = 409, description = "Conflict: the detail says why", body = ErrorBody)))]
+    responses(
+        (status = 201, description = "Created", body = Project),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     body: Result<Json<CreateProject>, axum::extract::rejection::JsonRejection>,
@@ -169,7 +178,10 @@ pub struct Stats {
 /// What happened to a project's data.
 #[utoipa::path(get, operation_id = "projects_stats", path = "/api/v1/projects/{project}/stats", tag = "projects",
     params(("project" = String, Path, description = "slug or numeric id"), StatsQuery),
-    responses((status = 200, description = "OK", body = Stats), (status = 404, description = "Not found: the detail names what", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "OK", body = Stats),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn stats(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,

@@ -233,3 +233,20 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The Python interpreter of the Python suites (`LOOKOUT_TEST_PYTHON`, with
+/// tests/sdk/python/requirements.txt installed), or `None` after saying that `what` is
+/// skipped. With `LOOKOUT_REQUIRE_ALL_SUITES=1` (as CI sets) a missing one fails instead,
+/// so a suite never passes by not running.
+pub fn python_suite(what: &str) -> Option<String> {
+    match std::env::var("LOOKOUT_TEST_PYTHON") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            if std::env::var("LOOKOUT_REQUIRE_ALL_SUITES").as_deref() == Ok("1") {
+                panic!("{what}: LOOKOUT_TEST_PYTHON is not set, but LOOKOUT_REQUIRE_ALL_SUITES=1 requires it");
+            }
+            eprintln!("skipped: {what} (set LOOKOUT_TEST_PYTHON to run it)");
+            None
+        }
+    }
+}
