@@ -2,26 +2,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-fn lookout() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));
-    for v in [
-        "LOOKOUT_CONFIG",
-        "LOOKOUT_LISTEN",
-        "LOOKOUT_DATA_DIR",
-        "LOOKOUT_DATABASE_URL",
-        "LOOKOUT_API_TOKEN",
-        "LOOKOUT_PUBLIC_URL",
-        "SENTRY_DSN",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
 
 #[test]
 fn send_test_event_waits_until_the_event_is_stored() {

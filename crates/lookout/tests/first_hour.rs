@@ -12,26 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The binary, without the environment a developer's shell may set.
-fn lookout() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));
-    for v in [
-        "LOOKOUT_CONFIG",
-        "LOOKOUT_LISTEN",
-        "LOOKOUT_DATA_DIR",
-        "LOOKOUT_DATABASE_URL",
-        "LOOKOUT_API_TOKEN",
-        "LOOKOUT_PUBLIC_URL",
-        "LOOKOUT_URL",
-        "SENTRY_DSN",
-        "APP_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.stdin(Stdio::null());
-    c
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

@@ -44,6 +44,27 @@ pub fn suite_switch(var: &str, what: &str) -> Option<String> {
     }
 }
 
+/// The binary, without the settings a developer's shell may have (`LOOKOUT_*`, a DSN, an
+/// app URL) and without a terminal on stdin, as a script would run it.
+pub fn lookout() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    for v in [
+        "LOOKOUT_CONFIG",
+        "LOOKOUT_LISTEN",
+        "LOOKOUT_DATA_DIR",
+        "LOOKOUT_DATABASE_URL",
+        "LOOKOUT_API_TOKEN",
+        "LOOKOUT_PUBLIC_URL",
+        "LOOKOUT_URL",
+        "SENTRY_DSN",
+        "APP_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
 /// Spawns `command` with its stdout piped and reads it until a line contains `marker`
 /// (at most 30 s); returns the child and what it printed. The rest of its stdout is
 /// drained on a thread, so the child never blocks on a full pipe.
