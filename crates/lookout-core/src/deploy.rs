@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
+use crate::exit;
 
 /// What a check looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,15 +192,6 @@ impl Verdict {
     }
 }
 
-/// Exit code: the deploy passed (or a rollback by hand ended healthy).
-pub const EXIT_PASSED: u8 = 0;
-/// Exit code: a check failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: a check failed, the rollback ran, and the checks held after it.
-pub const EXIT_ROLLED_BACK: u8 = 2;
-/// Exit code: the rollback failed too.
-pub const EXIT_ROLLBACK_FAILED: u8 = 4;
-
 /// A deploy's verification, its rollback if one ran, and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployReport {
@@ -260,15 +252,16 @@ impl DeployReport {
         }
     }
 
-    /// The exit code of the verdict. A rollback by hand that ended healthy did what was
-    /// asked, so it exits 0; after a failed deploy the same verdict exits 2.
+    /// The exit code of the verdict, from [`crate::exit`]. A rollback by hand that ended
+    /// healthy did what was asked, so it exits 0; after a failed deploy the same verdict
+    /// exits 2.
     pub fn exit_code(&self) -> u8 {
         match self.verdict {
-            Verdict::Passed => EXIT_PASSED,
-            Verdict::Failed => EXIT_FAILED,
-            Verdict::RolledBack if self.verify.is_none() => EXIT_PASSED,
-            Verdict::RolledBack => EXIT_ROLLED_BACK,
-            Verdict::RollbackFailed => EXIT_ROLLBACK_FAILED,
+            Verdict::Passed => exit::OK,
+            Verdict::Failed => exit::FAILED,
+            Verdict::RolledBack if self.verify.is_none() => exit::OK,
+            Verdict::RolledBack => exit::DOWN,
+            Verdict::RollbackFailed => exit::ROLLBACK_FAILED,
         }
     }
 }

@@ -97,6 +97,12 @@ impl HttpCheck {
         }
     }
 
+    /// Whether the URL can be checked at all (http or https, a host, no stray characters),
+    /// so a caller can refuse it up front instead of reporting it as an outage.
+    pub fn validate_url(&self) -> Result<(), CheckError> {
+        Target::parse(&self.url).map(|_| ())
+    }
+
     /// Runs the check once; an https certificate is judged at `now_ms` (Unix
     /// milliseconds, from the caller's clock).
     pub async fn run(&self, now_ms: i64) -> CheckResult {

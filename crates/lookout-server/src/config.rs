@@ -1,7 +1,10 @@
 //! The configuration file: TOML with `${ENV}` interpolation, unknown keys rejected with
-//! their key path, defaults in code, and `LOOKOUT_*` environment overrides for the
-//! server keys. Its `[deploy]` section belongs to `lookout deploy`, which reads it with
+//! their key path, defaults in code, paths relative to the file, `LOOKOUT_*` environment
+//! overrides for the server keys, and [`warnings`] about what loads but is probably not
+//! what was meant. Its `[deploy]` section belongs to `lookout deploy`, which reads it with
 //! [`interpolate`] too; the server leaves it alone.
+
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,17 +20,24 @@ use serde::Deserialize;
 use crate::alerts::config::{AlertsConfig, RuleConfig, SeverityConfig};
 use crate::monitors::config::{MaintenanceConfig, UptimeConfig};
 use crate::monitors::spec::MonitorConfig;
+pub use warnings::ConfigWarning;
 
 /// A configuration error that names the key and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file does not exist.
+    #[error("config file {} does not exist: pass --config with its path, or write one with `lookout init`", path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message already says it, and would say it twice).
+        error: std::io::Error,
     },
     /// The file is not valid TOML.
     #[error("{path}: not valid TOML: {message}")]
@@ -75,9 +85,14 @@ pub struct Config {
     pub severities: BTreeMap<String, SeverityConfig>,
     /// `[[rules]]`.
     pub rules: Vec<RuleConfig>,
-    /// The config file's directory, which runbook paths are relative to.
+    /// The config file's directory, which its paths (data directory, runbooks, CA files)
+    /// are relative to.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
+    /// What loads but is probably not what was meant: severities that notify nobody,
+    /// `${VAR:-default}` that fell back to the default.
+    #[serde(skip)]
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// `[server]`.
@@ -264,25 +279,30 @@ impl Config {
     }
 
     /// Loads a config file (or the defaults when `path` is `None`), then applies the
-    /// `LOOKOUT_*` environment overrides and validates.
+    /// `LOOKOUT_*` environment overrides and validates. Relative paths in the file are
+    /// relative to the file; those in the environment to the working directory.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let env = |k: &str| std::env::var(k).ok();
         let mut config = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_path_buf(),
-                    source,
+                let text = std::fs::read_to_string(p).map_err(|error| match error.kind() {
+                    std::io::ErrorKind::NotFound => ConfigError::Missing {
+                        path: p.to_path_buf(),
+                    },
+                    _ => ConfigError::Read {
+                        path: p.to_path_buf(),
+                        error,
+                    },
                 })?;
-                Config::parse(&text, &p.display().to_string(), &env)?
+                let base = p
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                Config::parse_in(&text, &p.display().to_string(), Some(&base), &env)?
             }
             None => Config::default(),
         };
         config.apply_env(&env);
-        config.base_dir = path.map(|p| {
-            p.parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        });
         config.validate(&path.map(|p| p.display().to_string()).unwrap_or_default())?;
         Ok(config)
     }
@@ -295,18 +315,30 @@ impl Config {
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Self::parse_in(text, origin, None, env)
+    }
+
+    /// [`Config::parse`] for a file in `base_dir`, which its relative paths are resolved
+    /// against.
+    pub fn parse_in(
+        text: &str,
+        origin: &str,
+        base_dir: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
         table.remove(DEPLOY_SECTION);
         let mut value = toml::Value::Table(table);
+        let fallbacks = warnings::fallbacks(&value, env);
         interpolate(&mut value, &mut String::new(), env).map_err(|(key, e)| ConfigError::Key {
             path: origin.to_string(),
             key,
             message: e.to_string(),
         })?;
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::Key {
                 path: origin.to_string(),
@@ -315,11 +347,40 @@ impl Config {
                 } else {
                     key
                 },
-                message: e.inner().to_string(),
+                message: warnings::plain_types(&e.inner().to_string()),
             }
         })?;
+        if let Some(base) = base_dir {
+            config.resolve_paths(base);
+        }
         config.validate(origin)?;
+        config.warnings = fallbacks;
+        config.warnings.extend(warnings::unrouted(&config));
         Ok(config)
+    }
+
+    /// Makes the file's relative paths relative to its directory, so the same file means
+    /// the same data wherever lookout is started from.
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.server.data_dir);
+        for m in &mut self.monitors {
+            if let Some(ca) = &mut m.ca_file {
+                resolve(ca);
+            }
+        }
+        for c in self.channels.values_mut() {
+            if let lookout_notify::ChannelConfig::Email(e) = c {
+                if let Some(ca) = &mut e.ca_file {
+                    resolve(ca);
+                }
+            }
+        }
+        self.base_dir = Some(base.to_path_buf());
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {

@@ -57,11 +57,20 @@ impl ApiError {
     }
 }
 
+/// The JSON body of every error answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What was wrong, and what to do.
+    pub detail: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (
             self.status,
-            Json(serde_json::json!({ "detail": self.detail })),
+            Json(ErrorBody {
+                detail: self.detail.clone(),
+            }),
         )
             .into_response();
         let h = resp.headers_mut();

@@ -41,6 +41,7 @@ use alerts::channels::Channels;
 use alerts::links::AckLinks;
 use alerts::Alerts;
 pub use config::Config;
+pub use lookout_store::files;
 use state::AppState;
 
 /// A running server.
@@ -155,7 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Starts the server with an injected clock.
 pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+    files::create_private_dir(&config.server.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {} (server.data_dir)",
             config.server.data_dir.display()
@@ -405,21 +406,7 @@ fn load_or_create_secret(path: &Path, prefix: &str) -> anyhow::Result<SecretStri
         }
     }
     let token = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
-    write_private(path, &token)
+    files::write_private(path, &token)
         .with_context(|| format!("cannot write a generated secret to {}", path.display()))?;
     Ok(SecretString::from(token))
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()
 }

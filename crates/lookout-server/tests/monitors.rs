@@ -564,6 +564,59 @@ fn heartbeat_runs_that_never_end_are_detected() {
 }
 
 #[test]
+fn a_new_monitor_is_checked_at_once_then_on_its_spread_phase() {
+    let target = Target::start();
+    let (app, clock) = app_at("");
+    let create = |name: &str| {
+        let r = app.send(
+            "POST",
+            "/api/v1/monitors",
+            &json!({"name": name, "kind": "http", "url": target.url, "interval": "60s", "retry_interval": "20s", "timeout": "2s"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    };
+    let m = create("Home");
+    let id = m["id"].as_i64().unwrap();
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    assert_eq!(
+        parse_iso(m["status"]["last_check"].as_str().unwrap()),
+        T0,
+        "{m}"
+    );
+    assert!(m["status"]["timings_ms"].is_object(), "{m}");
+    // The next check is on the monitor's own phase within the interval, between half an
+    // interval and one and a half after the first; then every interval.
+    let phase = lookout_core::monitor::spread_offset_ms(id as u64, MIN);
+    let next = parse_iso(m["status"]["next_check"].as_str().unwrap());
+    assert_eq!((next - phase).rem_euclid(MIN), 0, "{m}");
+    assert!((T0 + MIN / 2..=T0 + 3 * MIN / 2).contains(&next), "{m}");
+    step_to(&app, &clock, id, next);
+    let after = monitor(&app, id);
+    assert_eq!(
+        parse_iso(after["status"]["next_check"].as_str().unwrap()),
+        next + MIN,
+        "{after}"
+    );
+
+    // A failing first check keeps its quick retry; the schedule joins the phase once the
+    // state is settled.
+    target.set(Mode::Down);
+    clock.set(next + MIN + 5_000);
+    let m = create("Login");
+    let id = m["id"].as_i64().unwrap();
+    let first = parse_iso(m["status"]["last_check"].as_str().unwrap());
+    assert_eq!(first, next + MIN + 5_000, "checked at once: {m}");
+    let retry = parse_iso(m["status"]["next_check"].as_str().unwrap());
+    assert_eq!(retry, first + 20_000, "{m}");
+    let m = step_to(&app, &clock, id, retry);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    let settled = parse_iso(m["status"]["next_check"].as_str().unwrap());
+    let phase = lookout_core::monitor::spread_offset_ms(id as u64, MIN);
+    assert_eq!((settled - phase).rem_euclid(MIN), 0, "{m}");
+}
+
+#[test]
 fn monitors_are_managed_through_the_api() {
     let target = Target::start();
     let (app, clock) = app_at("");
@@ -575,7 +628,15 @@ fn monitors_are_managed_through_the_api() {
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["id"].as_i64().unwrap();
     assert_eq!(r.body["source"], "api");
-    let (_, _) = first_check(&app, &clock, id);
+    // Checked at once: the answer carries the first result.
+    assert_eq!(r.body["status"]["state"], "up", "{}", r.body);
+    assert_eq!(
+        parse_iso(r.body["status"]["last_check"].as_str().unwrap()),
+        T0
+    );
+    wait_for("the first result", || newest_result(&app, id));
+    // Uptime counts from creation: a second later the monitor has a range to judge.
+    clock.advance(1_000);
     let m = monitor(&app, id);
     assert_eq!(m["status"]["state"], "up", "{m}");
     assert_eq!(m["uptime"]["24h"], 100.0, "{m}");

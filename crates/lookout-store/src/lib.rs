@@ -19,6 +19,7 @@ mod batch;
 mod checks;
 mod error;
 mod events;
+pub mod files;
 mod migrate;
 pub mod model;
 mod monitors;

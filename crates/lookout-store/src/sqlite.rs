@@ -187,10 +187,16 @@ impl SqliteStore {
             dir_or_file.to_path_buf()
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
+            crate::files::create_private_dir(parent).map_err(|e| {
                 StoreError::Open(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
+        crate::files::prepare_database(&path).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot make {} private to its owner: {e}",
+                path.display()
+            ))
+        })?;
         let writer = Connection::open(&path)
             .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
         writer.busy_timeout(BUSY_TIMEOUT)?;

@@ -4,19 +4,20 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::anyhow;
 use clap::Args;
 use lookout_core::clock::{Clock, SystemClock};
+use lookout_core::exit;
 use lookout_probe::http::Keyword;
 use lookout_probe::{
     Check, CheckResult, HttpCheck, JsonCondition, Status, StatusCodes, TcpCheck, TlsOptions,
 };
 
-/// Exit code when the check cannot even be set up (bad URL, bad condition).
-const EXIT_INVALID: u8 = 3;
+use crate::Failure;
 
 /// Options of `lookout check`.
 #[derive(Args)]
-#[command(after_help = "Exit code: 0 up, 1 degraded, 2 down, 3 invalid arguments.")]
+#[command(after_help = exit::TABLE)]
 pub struct CheckArgs {
     /// What to check: an http(s):// URL, or tcp://host:port.
     target: String,
@@ -58,39 +59,35 @@ pub struct CheckArgs {
     ca_file: Option<std::path::PathBuf>,
 }
 
-/// Runs the check and prints the report.
-pub fn run(args: CheckArgs) -> ExitCode {
-    let check = match build(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
+/// Runs the check and prints the report; the exit code is the verdict. A target or option
+/// that cannot be checked is bad usage, never "down".
+pub fn run(args: CheckArgs) -> Result<ExitCode, Failure> {
+    let check = build(&args).map_err(|e| Failure::Usage(anyhow!(e)))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
+        .map_err(|e| anyhow!("cannot start the async runtime: {e}"))?;
     let result = rt.block_on(check.run(SystemClock.now_ms()));
     print!("{}", report(&args.target, &result));
-    ExitCode::from(match result.status {
-        Status::Up => 0,
-        Status::Degraded => 1,
-        Status::Down => 2,
-    })
+    Ok(ExitCode::from(match result.status {
+        Status::Up => exit::OK,
+        Status::Degraded => exit::FAILED,
+        Status::Down => exit::DOWN,
+    }))
 }
 
 fn build(args: &CheckArgs) -> Result<Check, String> {
     if args.target.starts_with("tcp://") {
         return Ok(Check::Tcp(TcpCheck::parse(&args.target, args.timeout)?));
     }
+    if !args.target.contains("://") {
+        return Err(format!(
+            "`{}` is not a target: give an http(s):// URL or tcp://host:port",
+            args.target
+        ));
+    }
     let mut c = HttpCheck::new(args.target.clone());
+    c.validate_url().map_err(|e| e.to_string())?;
     c.timeout = args.timeout;
     c.method = args
         .method

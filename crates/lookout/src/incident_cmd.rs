@@ -2,22 +2,21 @@
 //! the running server's API (so the engine, the timeline and the notifications stay in one
 //! place).
 
-use std::process::ExitCode;
+use std::path::PathBuf;
 
+use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::Value;
+
+use crate::client::{self, ServerArgs};
+use crate::Failure;
 
 /// Options of `lookout incident`.
 #[derive(Args)]
 pub struct IncidentArgs {
-    /// The server's URL.
-    #[arg(long, env = "LOOKOUT_URL", default_value = "http://localhost:8080")]
-    url: String,
-    /// The API token (default: LOOKOUT_API_TOKEN, else the one in the config's data
-    /// directory).
-    #[arg(long, env = "LOOKOUT_API_TOKEN", hide_env_values = true, value_parser = secret)]
-    token: Option<SecretString>,
+    #[command(flatten)]
+    server: ServerArgs,
     #[command(subcommand)]
     action: Action,
 }
@@ -63,17 +62,10 @@ enum Action {
     },
 }
 
-/// Runs the command; exit 0 on success, 1 when the server refused, 2 when it was not
-/// reached.
-pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
-    let token = match args.token.clone().or_else(|| token_from_config(config)) {
-        Some(t) => t,
-        None => {
-            eprintln!("error: no API token: pass --token, set LOOKOUT_API_TOKEN, or run where the config's data directory is readable");
-            return ExitCode::from(2);
-        }
-    };
-    let base = args.url.trim_end_matches('/').to_string();
+/// Runs the command against the server [`client::resolve`] finds.
+pub fn run(config: Option<PathBuf>, args: &IncidentArgs) -> Result<(), Failure> {
+    let env = |k: &str| std::env::var(k).ok();
+    let server = client::resolve(&args.server, config.as_deref(), &env)?;
     let me = || std::env::var("USER").unwrap_or_else(|_| "cli".to_string());
     let (path, body) = match &args.action {
         Action::List { all } => (
@@ -97,13 +89,9 @@ pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
             Some(serde_json::json!({"text": text, "by": by.clone().unwrap_or_else(me)})),
         ),
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(15)))
-        .build()
-        .into();
-    let url = format!("{base}{path}");
-    let auth = format!("Bearer {}", token.expose_secret());
+    let agent = client::agent();
+    let url = format!("{}{path}", server.url);
+    let auth = format!("Bearer {}", server.token.expose_secret());
     let resp = match body {
         None => agent.get(&url).header("authorization", &auth).call(),
         Some(b) => agent
@@ -112,13 +100,12 @@ pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
             .header("content-type", "application/json")
             .send(b.to_string()),
     };
-    let mut resp = match resp {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot reach lookout at {base}: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut resp = resp.map_err(|e| {
+        anyhow!(
+            "cannot reach lookout at {}: {e}. Is `lookout serve` running there? (--url, LOOKOUT_URL or the config's listen address say where)",
+            server.url
+        )
+    })?;
     let status = resp.status().as_u16();
     let v: Value = resp
         .body_mut()
@@ -127,11 +114,10 @@ pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
     if status >= 300 {
-        eprintln!(
-            "error: lookout answered {status}: {}",
+        return Err(Failure::Failed(anyhow!(
+            "lookout answered {status}: {}",
             v["detail"].as_str().unwrap_or("(no detail)")
-        );
-        return ExitCode::FAILURE;
+        )));
     }
     match &args.action {
         Action::List { .. } => {
@@ -169,37 +155,23 @@ pub fn run(config: Option<std::path::PathBuf>, args: IncidentArgs) -> ExitCode {
                 );
             }
         }
-        _ => println!(
+        Action::Note { text: note, .. } => println!(
+            "Added a note to #{} {}: \"{note}\"",
+            v["id"],
+            text(&v["title"])
+        ),
+        Action::Ack { .. } | Action::Resolve { .. } => println!(
             "#{} {} is now {}.",
             v["id"],
             text(&v["title"]),
             text(&v["status"])
         ),
     }
-    ExitCode::SUCCESS
-}
-
-/// `--token` and `LOOKOUT_API_TOKEN`, kept out of Debug output.
-fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(s.into())
+    Ok(())
 }
 
 fn text(v: &Value) -> String {
     v.as_str()
         .map(str::to_string)
         .unwrap_or_else(|| v.to_string())
-}
-
-/// The token the server keeps in its data directory, when no other is given.
-fn token_from_config(explicit: Option<std::path::PathBuf>) -> Option<SecretString> {
-    let path = lookout_server::Config::locate(explicit.as_deref());
-    let config = lookout_server::Config::load(path.as_deref()).ok()?;
-    if !config.server.api_token.expose_secret().is_empty() {
-        return Some(config.server.api_token.clone());
-    }
-    std::fs::read_to_string(config.server.data_dir.join("api-token"))
-        .ok()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .map(SecretString::from)
 }

@@ -1,16 +1,24 @@
-//! The `lookout` command: run the server, write a starting config, send a test event.
+//! The `lookout` command: run the server, write a starting config, send a test event,
+//! check a URL, verify a deploy, and work with incidents on a running server.
+//!
+//! Every command ends with a code from the one table in [`lookout_core::exit`]: verdict
+//! commands return theirs, the others succeed or fail through [`Failure`].
 
 mod check;
+mod client;
 mod deploy;
 mod incident_cmd;
 mod init;
+mod logging;
 mod notify_cmd;
 mod send_test;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use lookout_core::exit;
 use lookout_server::Config;
 use secrecy::ExposeSecret;
 
@@ -18,7 +26,8 @@ use secrecy::ExposeSecret;
 #[command(
     name = "lookout",
     version,
-    about = "Production monitoring for small teams, as one self-hosted binary."
+    about = "Production monitoring for small teams, as one self-hosted binary.",
+    after_help = exit::TABLE
 )]
 struct Cli {
     /// Config file (default: $LOOKOUT_CONFIG, else ./lookout.toml if present).
@@ -32,32 +41,13 @@ struct Cli {
 enum Command {
     /// Run the server (the default command).
     Serve,
-    /// Write a commented sample config to start from.
-    Init {
-        /// Where to write it.
-        #[arg(long, default_value = "lookout.toml")]
-        path: PathBuf,
-        /// Overwrite an existing file.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Check a config file and print what it sets up.
+    /// Write a config to start from: your app's URL, a first channel, the reference
+    /// monitors, rules and runbooks.
+    Init(init::InitArgs),
+    /// Check a config file and print what it sets up, with warnings.
     CheckConfig,
-    /// Send a test error to a DSN and wait until lookout has stored it.
-    SendTestEvent {
-        /// The project's DSN (default: $SENTRY_DSN).
-        #[arg(long, env = "SENTRY_DSN")]
-        dsn: String,
-        /// The message of the test error.
-        #[arg(
-            long,
-            default_value = "This is a test error sent by `lookout send-test-event`"
-        )]
-        message: String,
-        /// How long to wait for it to be stored.
-        #[arg(long, default_value = "10s", value_parser = parse_duration)]
-        timeout: std::time::Duration,
-    },
+    /// Send a test error to a project and wait until lookout has stored it.
+    SendTestEvent(send_test::SendTestArgs),
     /// Run one uptime check (http(s):// URL or tcp://host:port) and print timings and verdict.
     Check(check::CheckArgs),
     /// Send notifications by hand: `notify test CHANNEL` checks a configured channel.
@@ -66,6 +56,43 @@ enum Command {
     Incident(incident_cmd::IncidentArgs),
     /// Verify a deploy (PM2, systemd, commands, health, pages) and roll it back on failure.
     Deploy(deploy::DeployArgs),
+}
+
+/// Why a command stopped without doing its work; the exit code follows from it.
+pub enum Failure {
+    /// The command line, a value or the config is wrong: [`exit::USAGE`].
+    Usage(anyhow::Error),
+    /// The work failed (the server was not reached or refused, a file could not be
+    /// written): [`exit::FAILED`].
+    Failed(anyhow::Error),
+}
+
+impl Failure {
+    /// The message, with its causes.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Usage(e) | Failure::Failed(e) => format!("{e:#}"),
+        }
+    }
+
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => exit::USAGE,
+            Failure::Failed(_) => exit::FAILED,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+impl From<lookout_server::config::ConfigError> for Failure {
+    fn from(e: lookout_server::config::ConfigError) -> Self {
+        Failure::Usage(e.into())
+    }
 }
 
 /// A duration flag: `humantime`'s forms (`500ms`, `10s`, `2m`, `1h 30m`), or a bare number
@@ -82,52 +109,55 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     })
 }
 
-fn main() -> std::process::ExitCode {
-    // Usage errors exit 3 as in every command's table (clap's own 2 means "down" there);
-    // --help and --version are not errors.
+fn main() -> ExitCode {
+    // clap's own code for usage errors is 2, which is "down" in the table; --help and
+    // --version are not errors.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return std::process::ExitCode::from(if e.use_stderr() {
-                deploy::EXIT_USAGE
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
             } else {
-                0
+                exit::OK
             });
         }
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config),
-        Command::Init { path, force } => init::run(&path, force),
-        Command::CheckConfig => check_config(cli.config),
-        Command::SendTestEvent {
-            dsn,
-            message,
-            timeout,
-        } => send_test::run(&dsn, &message, timeout),
-        Command::Check(args) => return check::run(args),
-        Command::Notify(args) => return notify_cmd::run(cli.config, args),
-        Command::Incident(args) => return incident_cmd::run(cli.config, args),
-        Command::Deploy(args) => return deploy::run(cli.config, args),
+    let config = cli.config;
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => init::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::CheckConfig => check_config(config).map(|()| ExitCode::SUCCESS),
+        Command::SendTestEvent(args) => send_test::run(config, &args).map(|()| ExitCode::SUCCESS),
+        Command::Check(args) => check::run(args),
+        Command::Notify(args) => notify_cmd::run(config, args),
+        Command::Incident(args) => incident_cmd::run(config, &args).map(|()| ExitCode::SUCCESS),
+        Command::Deploy(args) => deploy::run(config, args),
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+    outcome.unwrap_or_else(|f| {
+        eprintln!("error: {}", f.message());
+        ExitCode::from(f.code())
+    })
+}
+
+/// The config as `serve` reads it: `--config`, else `LOOKOUT_CONFIG`, else
+/// `./lookout.toml`, else the defaults. A config that does not load is bad usage.
+fn load_config(explicit: Option<PathBuf>) -> Result<(Option<PathBuf>, Config), Failure> {
+    let path = Config::locate(explicit.as_deref());
+    let config = Config::load(path.as_deref())?;
+    Ok((path, config))
+}
+
+/// Prints the config's warnings (on stderr, so a script reading stdout sees none).
+fn print_warnings(config: &Config) {
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
     }
 }
 
-fn load_config(explicit: Option<PathBuf>) -> anyhow::Result<Config> {
-    let path = Config::locate(explicit.as_deref());
-    Ok(Config::load(path.as_deref())?)
-}
-
-fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    let path = Config::locate(explicit.as_deref());
-    let config = Config::load(path.as_deref())?;
-    let deploy = deploy::config_summary(path.as_deref())?;
+fn check_config(explicit: Option<PathBuf>) -> Result<(), Failure> {
+    let (path, config) = load_config(explicit)?;
+    let deploy = deploy::config_summary(path.as_deref()).map_err(Failure::Usage)?;
     match &path {
         Some(p) => println!("{} is valid.", p.display()),
         None => println!("No config file found; the defaults apply."),
@@ -145,7 +175,12 @@ fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  project:  {} (id {})", p.slug, p.id);
     }
     for m in &config.monitors {
-        println!("  monitor:  {} ({})", m.name, m.kind.as_str());
+        let paused = if m.paused == Some(true) {
+            ", paused"
+        } else {
+            ""
+        };
+        println!("  monitor:  {} ({}{paused})", m.name, m.kind.as_str());
     }
     for (name, c) in &config.channels {
         println!("  channel:  {name} ({})", c.kind());
@@ -161,18 +196,16 @@ fn check_config(explicit: Option<PathBuf>) -> anyhow::Result<()> {
     for line in deploy {
         println!("{line}");
     }
+    print_warnings(&config);
     Ok(())
 }
 
-fn serve(explicit: Option<PathBuf>) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = load_config(explicit)?;
+fn serve(explicit: Option<PathBuf>) -> Result<(), Failure> {
+    logging::init();
+    let (_, config) = load_config(explicit)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -189,11 +222,12 @@ fn serve(explicit: Option<PathBuf>) -> anyhow::Result<()> {
         for (p, dsn) in running.projects() {
             println!("  project {:<12} DSN: {dsn}", p.slug);
         }
-        println!("Send a test error: lookout send-test-event --dsn '<DSN>'");
+        println!("Send a test error: lookout send-test-event");
         shutdown_signal().await;
         tracing::info!("shutting down; waiting for queued writes");
         running.shutdown().await
-    })
+    })?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

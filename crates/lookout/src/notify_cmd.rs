@@ -11,6 +11,8 @@ use lookout_core::alert::Severity;
 use lookout_notify::{Delivery, Notification, NotifyEvent};
 use lookout_server::Config;
 
+use crate::Failure;
+
 /// `lookout notify …`.
 #[derive(Args)]
 pub struct NotifyArgs {
@@ -35,43 +37,42 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
         .ok_or_else(|| format!("`{s}` is not a severity: use critical, high, medium or low"))
 }
 
-/// Runs the command: exit 0 when the receiver accepted the test, 1 otherwise.
-pub fn run(config: Option<PathBuf>, args: NotifyArgs) -> ExitCode {
+/// Runs the command: exit 0 when the receiver accepted the test, 1 when it did not, 3
+/// when the config or the channel's name is wrong.
+pub fn run(config: Option<PathBuf>, args: NotifyArgs) -> Result<ExitCode, Failure> {
     let NotifyCommand::Test { channel, severity } = args.command;
-    match test(config, &channel, severity) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    Ok(if test(config, &channel, severity)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(lookout_core::exit::FAILED)
+    })
 }
 
-fn test(config: Option<PathBuf>, name: &str, severity: Severity) -> anyhow::Result<bool> {
+fn test(config: Option<PathBuf>, name: &str, severity: Severity) -> Result<bool, Failure> {
     let path = Config::locate(config.as_deref());
     let config = Config::load(path.as_deref())?;
+    crate::print_warnings(&config);
     let Some(channel_config) = config.channels.get(name) else {
         let origin = path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the config (none found; the defaults apply)".into());
         if config.channels.is_empty() {
-            anyhow::bail!(
+            return Err(Failure::Usage(anyhow::anyhow!(
                 "no channel is named \"{name}\": {origin} configures no channels; add a [channels.{name}] table with a kind (slack, discord, teams, pagerduty, webhook, email)"
-            );
+            )));
         }
         let names: Vec<String> = config
             .channels
             .iter()
             .map(|(n, c)| format!("{n} ({})", c.kind()))
             .collect();
-        anyhow::bail!(
+        return Err(Failure::Usage(anyhow::anyhow!(
             "no channel is named \"{name}\" in {origin}; the configured channels are: {}",
             names.join(", ")
-        );
+        )));
     };
     let channel = lookout_notify::build(channel_config)
-        .map_err(|e| anyhow::anyhow!("channels.{name}.{e}"))?;
+        .map_err(|e| Failure::Usage(anyhow::anyhow!("channels.{name}.{e}")))?;
     println!(
         "Sending a test notification to channel \"{name}\" ({})…",
         channel.kind()

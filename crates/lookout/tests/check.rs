@@ -106,6 +106,24 @@ fn down_exits_2_and_says_why() {
 fn invalid_arguments_exit_3() {
     let (code, _) = lookout_check(&["http://127.0.0.1:1/", "--json", "status == ok"]);
     assert_eq!(code, 3);
+    // A typo is never "down" (2): a script must tell it from an outage.
+    for (args, says) in [
+        (&["ftp://x"][..], "must start with http:// or https://"),
+        (&["http://exa mple.org/"], "is not a URL"),
+        (&["example.org"], "is not a target"),
+        (&["tcp://example.org"], "port"),
+        (&[], "TARGET"),
+        (&["http://127.0.0.1:1/", "--keywrd", "x"], "--keywrd"),
+        (&["http://127.0.0.1:1/", "--timeout"], "--timeout"),
+    ] {
+        let (code, stdout, stderr) = run_check(args);
+        assert_eq!(code, 3, "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains("verdict"),
+            "{args:?} was checked: {stdout}"
+        );
+    }
 }
 
 #[test]

@@ -116,8 +116,9 @@ fn a_revoked_hook_fails_with_the_receivers_answer() {
 
 #[test]
 fn an_unknown_channel_lists_the_configured_ones() {
+    // A channel that is not configured is bad usage (exit 3), not a failed delivery.
     let (out, stdout, stderr) = notify_test(&config("http://127.0.0.1:9/x"), &["opz"]);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(stderr.contains("no channel is named \"opz\""), "{stderr}");
     assert!(
         stderr.contains("ops (slack), pager (pagerduty)"),
@@ -125,7 +126,7 @@ fn an_unknown_channel_lists_the_configured_ones() {
     );
 
     let (out, _, stderr) = notify_test("", &["ops"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr.contains("configures no channels"), "{stderr}");
 }
 
@@ -135,12 +136,12 @@ fn a_bad_channel_config_names_the_key() {
         "[channels.ops]\nkind = \"slack\"\nwebhook_url = \"hooks.slack.com/services/x\"\n",
         &["ops"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "a bad config is bad usage");
     assert!(stderr.contains("channels.ops.webhook_url"), "{stderr}");
     let (out, _, stderr) = notify_test(
         "[channels.ops]\nkind = \"slack\"\nwebhook_url = \"https://x.test/h\"\nchannel = \"#ops\"\n",
         &["ops"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr.contains("channel"), "{stderr}");
 }

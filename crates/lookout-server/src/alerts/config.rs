@@ -74,7 +74,7 @@ pub struct SeverityConfig {
 }
 
 /// `[[rules]]` (and the body of `POST /api/v1/rules`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Unique name, e.g. "Error spike".
@@ -82,6 +82,7 @@ pub struct RuleConfig {
     /// The condition, e.g. `errors > 50 in 5m`.
     pub when: String,
     /// critical, high, medium or low.
+    #[schema(value_type = String)]
     pub severity: Severity,
     /// Channels notified on trigger (else the severity's route).
     #[serde(default)]
@@ -94,9 +95,11 @@ pub struct RuleConfig {
     pub monitors: Option<Vec<String>>,
     /// A windowed condition must stay false this long to resolve (default 5m).
     #[serde(default, with = "humantime_serde")]
+    #[schema(value_type = Option<String>)]
     pub clear_after: Option<Duration>,
     /// Event rules (new issue…) resolve after this long without occurrences (default
     /// 24h; `"none"`: only by hand).
+    #[schema(value_type = Option<String>)]
     pub resolve_after: Option<MaybeDuration>,
 }
 

@@ -16,12 +16,13 @@ use lookout_core::alert::timeline::TimelineKind;
 use lookout_store::{
     AlertBatch, IncidentFilter, IncidentRef, IncidentRow, SilenceRow, TimelineEntry,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use super::blocking;
 use crate::alerts::RuleError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::time_fmt::iso;
 
@@ -30,43 +31,111 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{id}` is not an incident id")))
 }
 
-fn incident_json(app: &AppState, r: &IncidentRow) -> Value {
-    let mut v = json!({
-        "id": r.id,
-        "rule": r.rule,
-        "subject": {"kind": r.subject_kind, "id": r.subject_id},
-        "severity": r.severity,
-        "status": r.status,
-        "title": r.title,
-        "summary": r.summary,
-        "count": r.count,
-        "opened": iso(r.opened_ms),
-        "acknowledged": r.acked_ms.map(iso),
-        "acknowledged_by": r.acked_by,
-        "resolved": r.resolved_ms.map(iso),
-        "resolved_by": r.resolved_by,
-        "runbook": r.runbook,
-    });
-    if let Some(s) = app.alerts.open_state(r.id) {
-        v["escalation_step"] = json!(s.step);
-        v["notified"] = json!(s.notified);
-        v["held"] = json!(s.held(app.clock.now_ms()));
-    }
-    v
+/// What an incident is about.
+#[derive(Serialize, ToSchema)]
+pub struct Subject {
+    /// project, issue or monitor.
+    #[schema(value_type = String)]
+    kind: Value,
+    /// Its id.
+    id: i64,
 }
 
-#[derive(Deserialize)]
+/// An incident: a rule that fired for a subject.
+#[derive(Serialize, ToSchema)]
+pub struct Incident {
+    /// Id.
+    id: i64,
+    /// The rule's name.
+    rule: String,
+    /// What it is about.
+    subject: Subject,
+    /// critical, high, medium or low.
+    #[schema(value_type = String)]
+    severity: Value,
+    /// triggered, acknowledged or resolved.
+    #[schema(value_type = String)]
+    status: Value,
+    /// One line.
+    title: String,
+    /// What happened.
+    summary: String,
+    /// Occurrences while open.
+    count: i64,
+    /// RFC 3339.
+    opened: String,
+    /// RFC 3339.
+    acknowledged: Option<String>,
+    /// Who acknowledged.
+    acknowledged_by: Option<String>,
+    /// RFC 3339.
+    resolved: Option<String>,
+    /// Who resolved (or `auto`).
+    resolved_by: Option<String>,
+    /// The rule's runbook file.
+    runbook: Option<String>,
+    /// While open: the step of the severity's route reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    escalation_step: Option<u32>,
+    /// While open: the channels notified so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notified: Option<Vec<String>>,
+    /// While open: notifications held because the rule is flapping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<bool>,
+}
+
+impl Incident {
+    fn of(app: &AppState, r: &IncidentRow) -> Self {
+        let open = app.alerts.open_state(r.id);
+        Incident {
+            id: r.id,
+            rule: r.rule.clone(),
+            subject: Subject {
+                kind: json!(r.subject_kind),
+                id: r.subject_id,
+            },
+            severity: json!(r.severity),
+            status: json!(r.status),
+            title: r.title.clone(),
+            summary: r.summary.clone(),
+            count: r.count,
+            opened: iso(r.opened_ms),
+            acknowledged: r.acked_ms.map(iso),
+            acknowledged_by: r.acked_by.clone(),
+            resolved: r.resolved_ms.map(iso),
+            resolved_by: r.resolved_by.clone(),
+            runbook: r.runbook.clone(),
+            escalation_step: open.as_ref().map(|s| s.step),
+            notified: open.as_ref().map(|s| s.notified.clone()),
+            held: open.as_ref().map(|s| s.held(app.clock.now_ms())),
+        }
+    }
+}
+
+/// Which incidents to list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// open, triggered, acknowledged, resolved or all (default).
     status: Option<String>,
+    /// At most this many (default 50, at most 500).
     limit: Option<u32>,
+    /// Only incidents with an id below this one (the next page).
     before: Option<i64>,
 }
 
+/// Incidents, newest first.
+#[utoipa::path(get, operation_id = "incidents_list", path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Incident>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Incident>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let statuses = match q.status.as_deref().unwrap_or("all") {
         "all" | "" => vec![],
@@ -84,13 +153,74 @@ pub async fn list(
         before_id: q.before,
     };
     let rows = blocking(&app, move |s| s.list_incidents(&filter)).await?;
-    Ok(Json(rows.iter().map(|r| incident_json(&app, r)).collect()))
+    Ok(Json(rows.iter().map(|r| Incident::of(&app, r)).collect()))
 }
 
+/// One entry of an incident's timeline.
+#[derive(Serialize, ToSchema)]
+pub struct TimelineItem {
+    /// RFC 3339.
+    at: String,
+    /// triggered, notified, notify_failed, acknowledged, escalated, note, resolved…
+    #[schema(value_type = String)]
+    kind: Value,
+    /// What happened.
+    text: String,
+    /// Who did it.
+    actor: Option<String>,
+}
+
+/// A notification of an incident, sent or waiting in the outbox.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationItem {
+    /// Id.
+    id: i64,
+    /// The channel's name.
+    channel: String,
+    /// trigger, escalate, renotify, acknowledge or resolve.
+    #[schema(value_type = String)]
+    event: Value,
+    /// pending, sent or failed.
+    #[schema(value_type = String)]
+    status: Value,
+    /// Delivery attempts so far.
+    attempts: u32,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    /// RFC 3339.
+    queued: String,
+    /// RFC 3339.
+    sent: Option<String>,
+    /// RFC 3339, while pending.
+    next_attempt: Option<String>,
+}
+
+/// An incident with its timeline, notifications and runbook.
+#[derive(Serialize, ToSchema)]
+pub struct IncidentDetail {
+    #[serde(flatten)]
+    incident: Incident,
+    /// Oldest first.
+    timeline: Vec<TimelineItem>,
+    /// Oldest first.
+    notifications: Vec<NotificationItem>,
+    /// The runbook's Markdown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runbook_text: Option<String>,
+}
+
+/// One incident.
+#[utoipa::path(get, operation_id = "incidents_get", path = "/api/v1/incidents/{id}", tag = "incidents",
+    params(("id" = i64, Path, description = "the incident's id")),
+    responses(
+        (status = 200, description = "OK", body = IncidentDetail),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentDetail>, ApiError> {
     let id = parse_id(&id)?;
     let (row, timeline, messages) = blocking(&app, move |s| {
         Ok((
@@ -101,45 +231,59 @@ pub async fn get(
     })
     .await?;
     let row = row.ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
-    let mut v = incident_json(&app, &row);
-    v["timeline"] = timeline
-        .iter()
-        .map(|t| json!({"at": iso(t.at_ms), "kind": t.kind, "text": t.text, "actor": t.actor}))
-        .collect();
-    v["notifications"] = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "channel": m.channel,
-                "event": m.event,
-                "status": m.status,
-                "attempts": m.attempts,
-                "last_error": m.last_error,
-                "queued": iso(m.created_ms),
-                "sent": m.sent_ms.map(iso),
-                "next_attempt": (m.status == OutboxStatus::Pending).then(|| iso(m.next_attempt_ms)),
+    Ok(Json(IncidentDetail {
+        incident: Incident::of(&app, &row),
+        timeline: timeline
+            .iter()
+            .map(|t| TimelineItem {
+                at: iso(t.at_ms),
+                kind: json!(t.kind),
+                text: t.text.clone(),
+                actor: t.actor.clone(),
             })
-        })
-        .collect();
-    if let Some(rb) = app.alerts.runbook(&row.rule) {
-        v["runbook_text"] = json!(rb.text);
-    }
-    Ok(Json(v))
+            .collect(),
+        notifications: messages
+            .iter()
+            .map(|m| NotificationItem {
+                id: m.id,
+                channel: m.channel.clone(),
+                event: json!(m.event),
+                status: json!(m.status),
+                attempts: m.attempts as u32,
+                last_error: m.last_error.clone(),
+                queued: iso(m.created_ms),
+                sent: m.sent_ms.map(iso),
+                next_attempt: (m.status == OutboxStatus::Pending).then(|| iso(m.next_attempt_ms)),
+            })
+            .collect(),
+        runbook_text: app.alerts.runbook(&row.rule).map(|rb| rb.text.clone()),
+    }))
 }
 
-#[derive(Deserialize, Default)]
+/// Who acts, and a note's text.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
+    /// Who (default "api").
     by: Option<String>,
+    /// The note (notes only).
     text: Option<String>,
 }
 
+/// Acknowledges or resolves an incident, or adds a note to its timeline.
+#[utoipa::path(post, operation_id = "incidents_action", path = "/api/v1/incidents/{id}/{action}", tag = "incidents", request_body(content = Option<ActionBody>),
+    params(("id" = i64, Path, description = "the incident's id"), ("action" = String, Path, description = "ack, resolve or notes")),
+    responses(
+        (status = 200, description = "OK", body = Incident),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<ActionBody>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Incident>, ApiError> {
     let id = parse_id(&id)?;
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let by = body
@@ -198,33 +342,73 @@ pub async fn action(
     let row = blocking(&app, move |s| s.get_incident(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
-    Ok(Json(incident_json(&app, &row)))
+    Ok(Json(Incident::of(&app, &row)))
 }
 
-fn rule_json(app: &AppState, r: &lookout_core::alert::rule::Rule) -> Value {
-    json!({
-        "name": r.name,
-        "when": r.condition.to_string(),
-        "severity": r.severity,
-        "notify": r.notify,
-        "runbook": r.runbook,
-        "projects": r.projects,
-        "monitors": r.monitors,
-        "source": if app.alerts.is_config_rule(&r.name) { "config" } else { "api" },
-    })
+/// An alert rule in force.
+#[derive(Serialize, ToSchema)]
+pub struct Rule {
+    /// Unique name.
+    name: String,
+    /// The condition, e.g. `errors > 50 in 5m`.
+    when: String,
+    /// critical, high, medium or low.
+    #[schema(value_type = String)]
+    severity: lookout_core::alert::Severity,
+    /// Channels notified on trigger (else the severity's route).
+    notify: Vec<String>,
+    /// A Markdown runbook.
+    runbook: Option<String>,
+    /// Only these projects (ids).
+    projects: Option<Vec<i64>>,
+    /// Only these monitors (ids).
+    monitors: Option<Vec<i64>>,
+    /// config (read-only here) or api.
+    source: String,
 }
 
-pub async fn rules(State(app): State<Arc<AppState>>) -> Json<Value> {
+impl Rule {
+    fn of(app: &AppState, r: &lookout_core::alert::rule::Rule) -> Self {
+        Rule {
+            name: r.name.clone(),
+            when: r.condition.to_string(),
+            severity: r.severity,
+            notify: r.notify.clone(),
+            runbook: r.runbook.clone(),
+            projects: r.projects.clone(),
+            monitors: r.monitors.clone(),
+            source: if app.alerts.is_config_rule(&r.name) {
+                "config"
+            } else {
+                "api"
+            }
+            .to_string(),
+        }
+    }
+}
+
+/// The rules in force.
+#[utoipa::path(get, operation_id = "incidents_rules", path = "/api/v1/rules", tag = "incidents",
+    responses(
+        (status = 200, description = "OK", body = Vec<Rule>),
+    ))]
+pub async fn rules(State(app): State<Arc<AppState>>) -> Json<Vec<Rule>> {
     Json(
         app.alerts
             .rules()
             .iter()
-            .map(|r| rule_json(&app, r))
+            .map(|r| Rule::of(&app, r))
             .collect(),
     )
 }
 
 /// `POST /api/v1/rules`: the keys of `[[rules]]`.
+#[utoipa::path(post, operation_id = "incidents_create_rule", path = "/api/v1/rules", tag = "incidents", request_body = crate::alerts::config::RuleConfig,
+    responses(
+        (status = 201, description = "Created", body = Rule),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn create_rule(
     State(app): State<Arc<AppState>>,
     body: Result<Json<crate::alerts::config::RuleConfig>, JsonRejection>,
@@ -235,7 +419,7 @@ pub async fn create_rule(
         .await
         .map_err(|e| ApiError::internal("an alert task failed", e))?;
     match made {
-        Ok(rule) => Ok((StatusCode::CREATED, Json(rule_json(&app, &rule))).into_response()),
+        Ok(rule) => Ok((StatusCode::CREATED, Json(Rule::of(&app, &rule))).into_response()),
         Err(e @ RuleError::Invalid { .. }) => Err(ApiError::bad_request(e.to_string())),
         Err(e @ RuleError::Exists(_)) => Err(ApiError::new(StatusCode::CONFLICT, e.to_string())),
         Err(e) => Err(ApiError::internal("cannot create the rule", e)),
@@ -243,6 +427,13 @@ pub async fn create_rule(
 }
 
 /// `DELETE /api/v1/rules/{name}`: rules created through the API only.
+#[utoipa::path(delete, operation_id = "incidents_delete_rule", path = "/api/v1/rules/{name}", tag = "incidents",
+    params(("name" = String, Path, description = "the rule's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn delete_rule(
     State(app): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -265,7 +456,32 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+/// Why a channel is marked broken.
+#[derive(Serialize, ToSchema)]
+pub struct Broken {
+    /// What the receiver answered.
+    reason: String,
+    /// RFC 3339.
+    since: String,
+}
+
+/// A configured channel.
+#[derive(Serialize, ToSchema)]
+pub struct Channel {
+    /// As in `[channels.NAME]`.
+    name: String,
+    /// slack, discord, teams, pagerduty, webhook or email.
+    kind: String,
+    /// Set when a receiver said the destination is gone; cleared by `repair`.
+    broken: Option<Broken>,
+}
+
+/// The configured channels and their broken state.
+#[utoipa::path(get, operation_id = "incidents_channels", path = "/api/v1/channels", tag = "incidents",
+    responses(
+        (status = 200, description = "OK", body = Vec<Channel>),
+    ))]
+pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Channel>>, ApiError> {
     let broken = blocking(&app, |s| s.broken_channels()).await?;
     Ok(Json(
         app.channels
@@ -273,17 +489,26 @@ pub async fn channels(State(app): State<Arc<AppState>>) -> Result<Json<Value>, A
             .into_iter()
             .map(|(n, channel)| {
                 let b = broken.iter().find(|b| b.channel == n);
-                json!({
-                    "name": n,
-                    "kind": channel.kind(),
-                    "broken": b.map(|b| json!({"reason": b.reason, "since": iso(b.since_ms)})),
-                })
+                Channel {
+                    name: n.to_string(),
+                    kind: channel.kind().to_string(),
+                    broken: b.map(|b| Broken {
+                        reason: b.reason.clone(),
+                        since: iso(b.since_ms),
+                    }),
+                }
             })
             .collect(),
     ))
 }
 
 /// Clears a channel's broken mark once its config is fixed.
+#[utoipa::path(post, operation_id = "incidents_repair_channel", path = "/api/v1/channels/{name}/repair", tag = "incidents",
+    params(("name" = String, Path, description = "the channel's name")),
+    responses(
+        (status = 204, description = "Cleared"),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn repair_channel(
     State(app): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -296,36 +521,87 @@ pub async fn repair_channel(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+/// A silence to create: exactly one of `rule`, `monitor_id`, `project_id`, and `until`
+/// or `duration`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSilence {
+    /// Mute this rule.
     rule: Option<String>,
+    /// Mute this monitor.
     monitor_id: Option<i64>,
+    /// Mute this project.
     project_id: Option<i64>,
+    /// RFC 3339.
     until: Option<String>,
+    /// e.g. "2h".
     #[serde(default, with = "humantime_serde")]
+    #[schema(value_type = Option<String>)]
     duration: Option<std::time::Duration>,
+    /// Why.
     reason: String,
+    /// Who.
     by: Option<String>,
 }
 
-fn silence_json(s: &SilenceRow) -> Value {
-    json!({
-        "id": s.id,
-        "target": {"kind": s.target_kind, "value": s.target},
-        "until": iso(s.until_ms),
-        "reason": s.reason,
-        "created_by": s.created_by,
-        "created": iso(s.created_ms),
-    })
+/// What a silence mutes.
+#[derive(Serialize, ToSchema)]
+pub struct SilenceTargetBody {
+    /// rule, monitor or project.
+    #[schema(value_type = String)]
+    kind: Value,
+    /// The rule's name or the id.
+    value: String,
 }
 
-pub async fn list_silences(State(app): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+/// A silence in force.
+#[derive(Serialize, ToSchema)]
+pub struct Silence {
+    id: i64,
+    target: SilenceTargetBody,
+    /// RFC 3339.
+    until: String,
+    reason: String,
+    created_by: Option<String>,
+    /// RFC 3339.
+    created: String,
+}
+
+impl Silence {
+    fn of(s: &SilenceRow) -> Self {
+        Silence {
+            id: s.id,
+            target: SilenceTargetBody {
+                kind: json!(s.target_kind),
+                value: s.target.clone(),
+            },
+            until: iso(s.until_ms),
+            reason: s.reason.clone(),
+            created_by: s.created_by.clone(),
+            created: iso(s.created_ms),
+        }
+    }
+}
+
+/// The silences in force.
+#[utoipa::path(get, operation_id = "incidents_list_silences", path = "/api/v1/silences", tag = "incidents",
+    responses(
+        (status = 200, description = "OK", body = Vec<Silence>),
+    ))]
+pub async fn list_silences(
+    State(app): State<Arc<AppState>>,
+) -> Result<Json<Vec<Silence>>, ApiError> {
     let now = app.clock.now_ms();
     let rows = blocking(&app, move |s| s.active_silences(now)).await?;
-    Ok(Json(rows.iter().map(silence_json).collect()))
+    Ok(Json(rows.iter().map(Silence::of).collect()))
 }
 
+/// Mutes a rule, a monitor or a project until a time.
+#[utoipa::path(post, operation_id = "incidents_create_silence", path = "/api/v1/silences", tag = "incidents", request_body = NewSilence,
+    responses(
+        (status = 201, description = "Created", body = Silence),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+    ))]
 pub async fn create_silence(
     State(app): State<Arc<AppState>>,
     body: Result<Json<NewSilence>, JsonRejection>,
@@ -379,9 +655,17 @@ pub async fn create_silence(
     let created = blocking(&app, move |s| s.create_silence(&row)).await?;
     let a = app.clone();
     let _ = tokio::task::spawn_blocking(move || a.alerts.load_silences(now)).await;
-    Ok((StatusCode::CREATED, Json(silence_json(&created))).into_response())
+    Ok((StatusCode::CREATED, Json(Silence::of(&created))).into_response())
 }
 
+/// Ends a silence.
+#[utoipa::path(delete, operation_id = "incidents_delete_silence", path = "/api/v1/silences/{id}", tag = "incidents",
+    params(("id" = i64, Path, description = "the silence's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn delete_silence(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,

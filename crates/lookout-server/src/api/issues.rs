@@ -6,57 +6,122 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use lookout_sentry::event::{parse_event, EventView, FrameView, StacktraceView};
-use lookout_store::{Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent};
-use serde::Deserialize;
+use lookout_store::{Issue as StoredIssue, IssueFilter, IssueSort, IssueStatus, StoredEvent};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{blocking, find_project};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::time_fmt::iso;
 
-pub(crate) fn issue_json(i: &Issue) -> Value {
-    json!({
-        "id": i.id,
-        "project_id": i.project_id,
-        "title": i.title,
-        "culprit": i.culprit,
-        "level": i.level,
-        "status": i.status,
-        "substatus": i.substatus,
-        "count": i.count,
-        "user_count": i.user_count,
-        "unhandled_count": i.unhandled_count,
-        "handled": i.unhandled_count == 0,
-        "first_seen": iso(i.first_seen_ms),
-        "last_seen": iso(i.last_seen_ms),
-        "first_release": i.first_release,
-        "last_release": i.last_release,
-        "platform": i.platform,
-        "fingerprint": i.fingerprint,
-        "grouping_version": i.grouping_version,
-        "resolved_at": i.resolved_ms.map(iso),
-    })
+/// An issue: events grouped by fingerprint.
+#[derive(Serialize, ToSchema)]
+pub struct Issue {
+    /// Id.
+    id: i64,
+    /// The project's id.
+    project_id: i64,
+    /// Type and value, or message.
+    title: String,
+    /// Where it happens.
+    culprit: String,
+    /// Level of the latest event.
+    level: String,
+    /// unresolved, resolved or ignored.
+    #[schema(value_type = String)]
+    status: IssueStatus,
+    /// For unresolved issues: new, ongoing or regressed.
+    substatus: Option<String>,
+    /// Events.
+    count: u64,
+    /// Distinct users affected.
+    user_count: u64,
+    /// Events with `handled: false`.
+    unhandled_count: u64,
+    /// No unhandled event so far.
+    handled: bool,
+    /// RFC 3339.
+    first_seen: String,
+    /// RFC 3339.
+    last_seen: String,
+    /// First release seen.
+    first_release: Option<String>,
+    /// Latest release seen.
+    last_release: Option<String>,
+    /// Platform of the first event.
+    platform: Option<String>,
+    /// Grouping hash.
+    fingerprint: String,
+    /// Grouping algorithm that made it.
+    grouping_version: String,
+    /// RFC 3339, when resolved.
+    resolved_at: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+impl Issue {
+    fn of(i: &StoredIssue) -> Self {
+        Issue {
+            id: i.id,
+            project_id: i.project_id,
+            title: i.title.clone(),
+            culprit: i.culprit.clone(),
+            level: i.level.as_str().to_string(),
+            status: i.status,
+            substatus: i.substatus.map(|s| s.as_str().to_string()),
+            count: i.count,
+            user_count: i.user_count,
+            unhandled_count: i.unhandled_count,
+            handled: i.unhandled_count == 0,
+            first_seen: iso(i.first_seen_ms),
+            last_seen: iso(i.last_seen_ms),
+            first_release: i.first_release.clone(),
+            last_release: i.last_release.clone(),
+            platform: i.platform.clone(),
+            fingerprint: i.fingerprint.clone(),
+            grouping_version: i.grouping_version.clone(),
+            resolved_at: i.resolved_ms.map(iso),
+        }
+    }
+}
+
+/// Filters, order and page of an issue list.
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// unresolved, resolved, ignored or all (default).
     status: Option<String>,
+    /// debug, info, warning, error or fatal.
     level: Option<String>,
+    /// Seen in this release.
     release: Option<String>,
+    /// Seen in this environment.
     environment: Option<String>,
+    /// Text in the title or culprit.
     query: Option<String>,
+    /// last_seen (default), first_seen or count.
     sort: Option<String>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// Skip this many.
     offset: Option<u32>,
 }
 
+/// A project's issues.
+#[utoipa::path(get, operation_id = "issues_list", path = "/api/v1/projects/{project}/issues", tag = "issues",
+    params(("project" = String, Path, description = "slug or numeric id"), ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Issue>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Issue>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let p = find_project(&app, project).await?;
     let status = match q.status.as_deref() {
@@ -97,7 +162,7 @@ pub async fn list(
         offset: q.offset.unwrap_or(0),
     };
     let issues = blocking(&app, move |s| s.list_issues(&filter)).await?;
-    Ok(Json(Value::Array(issues.iter().map(issue_json).collect())))
+    Ok(Json(issues.iter().map(Issue::of).collect()))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -105,36 +170,71 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{id}` is not an issue id")))
 }
 
+/// An issue with the releases and environments it was seen in and its latest event.
+#[derive(Serialize, ToSchema)]
+pub struct IssueDetail {
+    #[serde(flatten)]
+    issue: Issue,
+    /// Releases seen, with counts.
+    #[schema(value_type = Vec<Object>)]
+    releases: Value,
+    /// Environments seen, with counts.
+    #[schema(value_type = Vec<Object>)]
+    environments: Value,
+    /// The latest event, with its stack trace.
+    latest_event: Option<Event>,
+}
+
+/// One issue.
+#[utoipa::path(get, operation_id = "issues_get", path = "/api/v1/issues/{id}", tag = "issues",
+    params(("id" = i64, Path, description = "the issue's id")),
+    responses(
+        (status = 200, description = "OK", body = IssueDetail),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IssueDetail>, ApiError> {
     let id = parse_id(&id)?;
     let (detail, latest) =
         blocking(&app, move |s| Ok((s.get_issue(id)?, s.latest_event(id)?))).await?;
     let detail = detail.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
-    let mut v = issue_json(&detail.issue);
-    v["releases"] = serde_json::to_value(&detail.releases).unwrap_or_default();
-    v["environments"] = serde_json::to_value(&detail.environments).unwrap_or_default();
-    v["latest_event"] = latest
-        .map(|e| event_json(&app, &e, true))
-        .unwrap_or(Value::Null);
-    Ok(Json(v))
+    Ok(Json(IssueDetail {
+        issue: Issue::of(&detail.issue),
+        releases: serde_json::to_value(&detail.releases).unwrap_or_default(),
+        environments: serde_json::to_value(&detail.environments).unwrap_or_default(),
+        latest_event: latest.map(|e| Event::of(&app, &e, true)),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A page of an issue's events.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    /// At most this many (default 50, at most 500).
     limit: Option<u32>,
+    /// Only events with an id below this one (the next page).
     before: Option<i64>,
+    /// With the whole document of each event.
     full: Option<bool>,
 }
 
+/// An issue's events, newest first.
+#[utoipa::path(get, operation_id = "issues_events", path = "/api/v1/issues/{id}/events", tag = "issues",
+    params(("id" = i64, Path, description = "the issue's id"), EventsQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Event>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn events(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Event>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = parse_id(&id)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
@@ -147,34 +247,51 @@ pub async fn events(
         return Err(ApiError::not_found(format!("no issue {id}")));
     }
     let full = q.full.unwrap_or(false);
-    Ok(Json(Value::Array(
-        events.iter().map(|e| event_json(&app, e, full)).collect(),
-    )))
+    Ok(Json(
+        events.iter().map(|e| Event::of(&app, e, full)).collect(),
+    ))
 }
 
+/// One event, scrubbed, with the whole document.
+#[utoipa::path(get, operation_id = "issues_event", path = "/api/v1/projects/{project}/events/{event_id}", tag = "issues",
+    params(("project" = String, Path, description = "slug or numeric id"), ("event_id" = String, Path, description = "32 hex digits, dashes allowed")),
+    responses(
+        (status = 200, description = "OK", body = Event),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn event(
     State(app): State<Arc<AppState>>,
     Path((project, event_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Event>, ApiError> {
     let p = find_project(&app, project).await?;
     let eid = event_id.replace('-', "").to_ascii_lowercase();
     let pid = p.id;
     let e = blocking(&app, move |s| s.get_event(pid, &eid)).await?;
     let e = e.ok_or_else(|| ApiError::not_found(format!("no event {event_id} in {}", p.slug)))?;
-    Ok(Json(event_json(&app, &e, true)))
+    Ok(Json(Event::of(&app, &e, true)))
 }
 
-#[derive(Deserialize)]
+/// A new status.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIssue {
+    /// unresolved, resolved or ignored.
     status: String,
 }
 
+/// Sets an issue's status.
+#[utoipa::path(put, operation_id = "issues_update", path = "/api/v1/issues/{id}", tag = "issues", request_body = UpdateIssue,
+    params(("id" = i64, Path, description = "the issue's id")),
+    responses(
+        (status = 200, description = "OK", body = Issue),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn update(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Result<Json<UpdateIssue>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Issue>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = IssueStatus::parse(&req.status).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -185,10 +302,18 @@ pub async fn update(
     set_status(app, parse_id(&id)?, status).await
 }
 
+/// Resolves, ignores or reopens an issue.
+#[utoipa::path(post, operation_id = "issues_action", path = "/api/v1/issues/{id}/{action}", tag = "issues",
+    params(("id" = i64, Path, description = "the issue's id"), ("action" = String, Path, description = "resolve, ignore or reopen")),
+    responses(
+        (status = 200, description = "OK", body = Issue),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Issue>, ApiError> {
     let status = match action.as_str() {
         "resolve" => IssueStatus::Resolved,
         "ignore" => IssueStatus::Ignored,
@@ -206,7 +331,7 @@ async fn set_status(
     app: Arc<AppState>,
     id: i64,
     status: IssueStatus,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Issue>, ApiError> {
     let now = app.clock.now_ms();
     let detail = blocking(&app, move |s| {
         if s.set_issue_status(id, status, now)? {
@@ -218,56 +343,143 @@ async fn set_status(
     .await?;
     let detail = detail.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
     tracing::info!(issue = id, status = status.as_str(), "issue status changed");
-    Ok(Json(issue_json(&detail.issue)))
+    Ok(Json(Issue::of(&detail.issue)))
 }
 
-#[derive(Deserialize)]
+/// Where a page of signals starts.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SignalsQuery {
+    /// Only signals with an id above this one.
     after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
 }
 
+/// Something the alert engine consumes: new issue, regression, unhandled; monitor down,
+/// up, degraded, TLS expiring, heartbeat missed or failed.
+#[derive(Serialize, ToSchema)]
+pub struct Signal {
+    /// Increasing id.
+    id: i64,
+    /// What happened, e.g. `monitor_down`.
+    #[schema(value_type = String)]
+    kind: lookout_core::signal::SignalKind,
+    /// The project it happened in.
+    project_id: Option<i64>,
+    /// The issue concerned.
+    issue_id: Option<i64>,
+    /// The event that caused it (32 hex digits).
+    event_id: Option<String>,
+    /// The monitor concerned.
+    monitor_id: Option<i64>,
+    /// What happened, in plain words.
+    detail: Option<String>,
+    /// Unix milliseconds.
+    created_ms: i64,
+}
+
+/// Signals after an id, oldest first.
+#[utoipa::path(get, operation_id = "issues_signals", path = "/api/v1/signals", tag = "issues", params(SignalsQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Signal>),
+    ))]
 pub async fn signals(
     State(app): State<Arc<AppState>>,
     Query(q): Query<SignalsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Signal>>, ApiError> {
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let signals = blocking(&app, move |s| s.signals_after(after, limit)).await?;
-    Ok(Json(serde_json::to_value(signals).unwrap_or_default()))
+    Ok(Json(
+        signals
+            .into_iter()
+            .map(|s| Signal {
+                id: s.id,
+                kind: s.kind,
+                project_id: s.project_id,
+                issue_id: s.issue_id,
+                event_id: s.event_id,
+                monitor_id: s.monitor_id,
+                detail: s.detail,
+                created_ms: s.created_ms,
+            })
+            .collect(),
+    ))
 }
 
-/// An event for the API; with `full`, the normalised exception chain, stack traces, tags
-/// and user, and the whole stored document under `data`.
-pub(crate) fn event_json(app: &AppState, e: &StoredEvent, full: bool) -> Value {
-    let mut v = json!({
-        "id": e.id,
-        "event_id": e.event_id,
-        "issue_id": e.issue_id,
-        "project_id": e.project_id,
-        "timestamp": iso(e.timestamp_ms),
-        "received": iso(e.received_ms),
-        "level": e.level,
-        "release": e.release,
-        "environment": e.environment,
-        "title": e.title,
-    });
-    if !full {
-        return v;
+/// An event; with `full`, the normalised exception chain, stack traces, tags and user,
+/// and the whole stored document under `data`.
+#[derive(Serialize, ToSchema)]
+pub struct Event {
+    /// The store's id (the events' page key).
+    id: i64,
+    /// The SDK's event id, 32 hex digits.
+    event_id: String,
+    /// The issue it belongs to.
+    issue_id: i64,
+    /// The project's id.
+    project_id: i64,
+    /// RFC 3339, as the SDK stamped it.
+    timestamp: String,
+    /// RFC 3339, when lookout received it.
+    received: String,
+    /// debug, info, warning, error or fatal.
+    level: String,
+    /// The app's release.
+    release: Option<String>,
+    /// The app's environment.
+    environment: Option<String>,
+    /// Type and value, or message.
+    title: String,
+    /// Only with the whole event: message, platform, transaction, exceptions,
+    /// stacktrace, tags and user.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    detail: serde_json::Map<String, Value>,
+}
+
+impl Event {
+    pub(crate) fn of(app: &AppState, e: &StoredEvent, full: bool) -> Self {
+        Event {
+            id: e.id,
+            event_id: e.event_id.clone(),
+            issue_id: e.issue_id,
+            project_id: e.project_id,
+            timestamp: iso(e.timestamp_ms),
+            received: iso(e.received_ms),
+            level: e.level.as_str().to_string(),
+            release: e.release.clone(),
+            environment: e.environment.clone(),
+            title: e.title.clone(),
+            detail: if full {
+                event_detail(app, e)
+            } else {
+                serde_json::Map::new()
+            },
+        }
     }
+}
+
+/// The parts of an event only its whole document has.
+fn event_detail(app: &AppState, e: &StoredEvent) -> serde_json::Map<String, Value> {
+    let mut v = serde_json::Map::new();
     let raw = match app.payloads.decompress(&e.payload) {
         Ok(r) => r,
         Err(err) => {
-            v["error"] = json!(format!("stored payload is unreadable: {err}"));
+            v.insert(
+                "error".into(),
+                json!(format!("stored payload is unreadable: {err}")),
+            );
             return v;
         }
     };
     if let Ok(view) = parse_event(&raw) {
-        v["message"] = json!(view.message);
-        v["platform"] = json!(view.platform);
-        v["transaction"] = json!(view.transaction);
-        v["exceptions"] = Value::Array(
+        v.insert("message".into(), json!(view.message));
+        v.insert("platform".into(), json!(view.platform));
+        v.insert("transaction".into(), json!(view.transaction));
+        v.insert("exceptions".into(), Value::Array(
             view.exceptions
                 .iter()
                 .map(|x| {
@@ -280,20 +492,28 @@ pub(crate) fn event_json(app: &AppState, e: &StoredEvent, full: bool) -> Value {
                     })
                 })
                 .collect(),
+        ));
+        v.insert(
+            "stacktrace".into(),
+            view.stacktrace
+                .as_ref()
+                .map(stacktrace_json)
+                .unwrap_or(Value::Null),
         );
-        v["stacktrace"] = view
-            .stacktrace
-            .as_ref()
-            .map(stacktrace_json)
-            .unwrap_or(Value::Null);
-        v["tags"] = json!(view
-            .tags
-            .iter()
-            .map(|(k, val)| [k.as_ref(), val.as_ref()])
-            .collect::<Vec<_>>());
-        v["user"] = user_json(&view);
+        v.insert(
+            "tags".into(),
+            json!(view
+                .tags
+                .iter()
+                .map(|(k, val)| [k.as_ref(), val.as_ref()])
+                .collect::<Vec<_>>()),
+        );
+        v.insert("user".into(), user_json(&view));
     }
-    v["data"] = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    v.insert(
+        "data".into(),
+        serde_json::from_slice(&raw).unwrap_or(Value::Null),
+    );
     v
 }
 

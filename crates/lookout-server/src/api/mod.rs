@@ -1,92 +1,149 @@
-//! The JSON API under `/api/v1`, behind a bearer token.
+//! The JSON API under `/api/v1`, behind a bearer token, and its OpenAPI 3.1 document at
+//! `/api/v1/openapi.json` (public: it is documentation).
+//!
+//! The document is generated from the handlers themselves: every route is registered with
+//! `routes!(handler)` on a [`OpenApiRouter`], which takes the handler's `#[utoipa::path]`
+//! (method, path, parameters, body and answers, naming the handler's own request and
+//! response types, which derive `ToSchema`). A route added with a plain `.route(…)` would be
+//! served but undocumented; the `openapi` test enumerates the router and fails on it.
+//!
+//! To add a route, follow the handler of its kind: a list with query parameters
+//! (`issues::list`, its `ListQuery` derives `IntoParams`), one resource by id
+//! (`monitors::get`), a create with a JSON body answered 201 (`monitors::create`), an action
+//! without an answer body (`monitors::delete`, 204).
 
 mod incidents;
 mod issues;
 mod monitors;
 mod projects;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
 use lookout_store::Store;
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-/// The `/api/v1` routes.
+/// The document's frame: title, version, the bearer scheme every operation needs unless
+/// it says otherwise, and the error body.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "lookout API",
+        description = "Errors, uptime monitors and incidents of a lookout server. Every operation takes `Authorization: Bearer TOKEN` (printed by `lookout serve`, kept in the data directory's `api-token`) unless it says otherwise.",
+    ),
+    modifiers(&BearerToken),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody)),
+)]
+struct ApiDoc;
+
+/// The bearer token scheme.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// Every `/api/v1` route with its documentation, before the token check is layered on:
+/// the routes behind the token, and the document itself, which needs none.
+pub fn openapi_router() -> OpenApiRouter<Arc<AppState>> {
+    protected().merge(public())
+}
+
+fn protected() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(projects::list, projects::create))
+        .routes(routes!(projects::get))
+        .routes(routes!(issues::list))
+        .routes(routes!(projects::stats))
+        .routes(routes!(issues::event))
+        .routes(routes!(issues::get, issues::update))
+        .routes(routes!(issues::events))
+        .routes(routes!(issues::action))
+        .routes(routes!(issues::signals))
+        .routes(routes!(monitors::list, monitors::create))
+        .routes(routes!(monitors::get, monitors::update, monitors::delete))
+        .routes(routes!(monitors::results))
+        .routes(routes!(monitors::rollups))
+        .routes(routes!(monitors::outages))
+        .routes(routes!(monitors::uptime))
+        .routes(routes!(monitors::action))
+        .routes(routes!(
+            monitors::list_maintenance,
+            monitors::create_maintenance
+        ))
+        .routes(routes!(monitors::delete_maintenance))
+        .routes(routes!(monitors::scheduler))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::get))
+        .routes(routes!(incidents::action))
+        .routes(routes!(incidents::rules, incidents::create_rule))
+        .routes(routes!(incidents::delete_rule))
+        .routes(routes!(incidents::channels))
+        .routes(routes!(incidents::repair_channel))
+        .routes(routes!(incidents::list_silences, incidents::create_silence))
+        .routes(routes!(incidents::delete_silence))
+}
+
+fn public() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document as served, built once.
+pub fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, doc) = openapi_router().split_for_parts();
+        doc.to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"detail\": \"the document does not serialise: {e}\"}}"))
+    })
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(
+    get, operation_id = "api_openapi_json",
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object),
+    )
+)]
+async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document(),
+    )
+        .into_response()
+}
+
+/// The `/api/v1` routes: the token check on all but the document.
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    Router::new()
-        .route(
-            "/api/v1/projects",
-            get(projects::list).post(projects::create),
-        )
-        .route("/api/v1/projects/{project}", get(projects::get))
-        .route("/api/v1/projects/{project}/issues", get(issues::list))
-        .route("/api/v1/projects/{project}/stats", get(projects::stats))
-        .route(
-            "/api/v1/projects/{project}/events/{event_id}",
-            get(issues::event),
-        )
-        .route("/api/v1/issues/{id}", get(issues::get).put(issues::update))
-        .route("/api/v1/issues/{id}/events", get(issues::events))
-        .route("/api/v1/issues/{id}/{action}", post(issues::action))
-        .route("/api/v1/signals", get(issues::signals))
-        .route(
-            "/api/v1/monitors",
-            get(monitors::list).post(monitors::create),
-        )
-        .route(
-            "/api/v1/monitors/{id}",
-            get(monitors::get)
-                .put(monitors::update)
-                .delete(monitors::delete),
-        )
-        .route("/api/v1/monitors/{id}/results", get(monitors::results))
-        .route("/api/v1/monitors/{id}/rollups", get(monitors::rollups))
-        .route("/api/v1/monitors/{id}/outages", get(monitors::outages))
-        .route("/api/v1/monitors/{id}/uptime", get(monitors::uptime))
-        .route("/api/v1/monitors/{id}/{action}", post(monitors::action))
-        .route(
-            "/api/v1/maintenance",
-            get(monitors::list_maintenance).post(monitors::create_maintenance),
-        )
-        .route(
-            "/api/v1/maintenance/{id}",
-            axum::routing::delete(monitors::delete_maintenance),
-        )
-        .route("/api/v1/scheduler", get(monitors::scheduler))
-        .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::get))
-        .route("/api/v1/incidents/{id}/{action}", post(incidents::action))
-        .route(
-            "/api/v1/rules",
-            get(incidents::rules).post(incidents::create_rule),
-        )
-        .route(
-            "/api/v1/rules/{name}",
-            axum::routing::delete(incidents::delete_rule),
-        )
-        .route("/api/v1/channels", get(incidents::channels))
-        .route(
-            "/api/v1/channels/{name}/repair",
-            post(incidents::repair_channel),
-        )
-        .route(
-            "/api/v1/silences",
-            get(incidents::list_silences).post(incidents::create_silence),
-        )
-        .route(
-            "/api/v1/silences/{id}",
-            axum::routing::delete(incidents::delete_silence),
-        )
+    let (protected, _) = protected()
         .route_layer(middleware::from_fn_with_state(state, require_token))
+        .split_for_parts();
+    let (public, _) = public().split_for_parts();
+    protected.merge(public)
 }
 
 /// The signed acknowledge page linked from notifications (no API token: the link's

@@ -10,14 +10,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lookout_store::{
-    LatencySummary, Monitor, MonitorSource, MonitorStatus, NewMaintenance, NewMonitor, Outage,
-    Resolution, StoreError,
+    LatencySummary, Monitor as StoredMonitor, MonitorSource, MonitorStatus, NewMaintenance,
+    NewMonitor, Outage as StoredOutage, Resolution, StoreError,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::blocking;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::monitors::spec::{MonitorConfig, MonitorKind};
 use crate::monitors::sync::{def_of, new_token};
 use crate::state::AppState;
@@ -54,99 +55,225 @@ fn uptime_pct(created_ms: i64, from: i64, to: i64, downtime_ms: i64) -> Option<f
     Some((pct * 1000.0).round() / 1000.0)
 }
 
-/// Uptime for each of [`RANGES`] ending now, given each range's downtime in order.
-fn uptime_json(created_ms: i64, now: i64, downtimes: impl Iterator<Item = i64>) -> Value {
-    RANGES
-        .iter()
-        .zip(downtimes)
-        .map(|((label, span), down)| {
-            (
-                label.to_string(),
-                json!(uptime_pct(created_ms, now - span, now, down)),
-            )
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+/// Uptime percentages over the last 24 hours, 7, 30 and 90 days; null before a monitor
+/// has any time in the range.
+#[derive(Serialize, ToSchema)]
+pub struct UptimeRanges {
+    #[serde(rename = "24h")]
+    h24: Option<f64>,
+    #[serde(rename = "7d")]
+    d7: Option<f64>,
+    #[serde(rename = "30d")]
+    d30: Option<f64>,
+    #[serde(rename = "90d")]
+    d90: Option<f64>,
 }
 
-fn status_json(s: &MonitorStatus) -> Value {
-    json!({
-        "state": s.state.as_str(),
-        "last_check": s.last_check_ms.map(iso),
-        "last_latency_ms": s.last_latency_ms,
-        "last_error": s.last_error,
-        "down_since": s.down_since_ms.map(iso),
-        "tls_expires": s.tls_expires_ms.map(iso),
-        "running_since": s.running_since_ms.map(iso),
-    })
-}
-
-fn outage_json(o: &Outage, now: i64) -> Value {
-    json!({
-        "id": o.id,
-        "start": iso(o.start_ms),
-        "end": o.end_ms.map(iso),
-        "duration_ms": o.end_ms.unwrap_or(now) - o.start_ms,
-        "ongoing": o.end_ms.is_none(),
-        "cause": o.cause,
-    })
-}
-
-fn latency_json(l: &LatencySummary) -> Value {
-    json!({
-        "count": l.count,
-        "failures": l.failures,
-        "p50_ms": l.p50_ms,
-        "p95_ms": l.p95_ms,
-        "p99_ms": l.p99_ms,
-        "max_ms": l.max_ms,
-    })
-}
-
-fn monitor_json(app: &AppState, m: &Monitor, status: &MonitorStatus) -> Value {
-    let mut v = json!({
-        "id": m.id,
-        "name": m.name,
-        "kind": m.kind,
-        "project_id": m.project_id,
-        "source": m.source,
-        "paused": m.paused,
-        "created": iso(m.created_ms),
-        "updated": iso(m.updated_ms),
-        "spec": m.spec,
-        "status": status_json(status),
-    });
-    if let Some(t) = &m.token {
-        v["ping_url"] = json!(format!("{}/ping/{t}", app.public_url.trim_end_matches('/')));
+impl UptimeRanges {
+    /// Uptime for each of [`RANGES`] ending now, given each range's downtime in order.
+    fn of(created_ms: i64, now: i64, downtimes: impl Iterator<Item = i64>) -> Self {
+        let mut pct = RANGES
+            .iter()
+            .zip(downtimes)
+            .map(|((_, span), down)| uptime_pct(created_ms, now - span, now, down));
+        UptimeRanges {
+            h24: pct.next().flatten(),
+            d7: pct.next().flatten(),
+            d30: pct.next().flatten(),
+            d90: pct.next().flatten(),
+        }
     }
-    if let Some(s) = &m.slug {
-        v["slug"] = json!(s);
+}
+
+/// A monitor's state and last check.
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// unknown, up, degraded, down, paused or maintenance.
+    state: String,
+    /// RFC 3339: when the last check ran (or the last ping arrived).
+    last_check: Option<String>,
+    /// The last check's total time, or a heartbeat run's duration.
+    last_latency_ms: Option<i64>,
+    /// The last failure's reason, while failing.
+    last_error: Option<String>,
+    /// RFC 3339: when the current outage began.
+    down_since: Option<String>,
+    /// RFC 3339: when the certificate seen last expires.
+    tls_expires: Option<String>,
+    /// RFC 3339: a heartbeat's run started without its end yet.
+    running_since: Option<String>,
+    /// RFC 3339: the next check (or heartbeat deadline).
+    next_check: Option<String>,
+    /// The last check's milliseconds per phase (dns, connect, tls, first byte, total),
+    /// while the server has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    timings_ms: Option<Value>,
+    /// The last check's HTTP status, with `timings_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u16>)]
+    http_status: Option<Option<u16>>,
+}
+
+/// A confirmed outage.
+#[derive(Serialize, ToSchema)]
+pub struct Outage {
+    /// Id.
+    id: i64,
+    /// RFC 3339: the first failing check.
+    start: String,
+    /// RFC 3339: the recovering check; null while ongoing.
+    end: Option<String>,
+    /// Length so far.
+    duration_ms: i64,
+    /// No recovery yet.
+    ongoing: bool,
+    /// Why, in plain words.
+    cause: String,
+}
+
+impl Outage {
+    fn of(o: &StoredOutage, now: i64) -> Self {
+        Outage {
+            id: o.id,
+            start: iso(o.start_ms),
+            end: o.end_ms.map(iso),
+            duration_ms: o.end_ms.unwrap_or(now) - o.start_ms,
+            ongoing: o.end_ms.is_none(),
+            cause: o.cause.clone(),
+        }
     }
-    v["status"]["next_check"] = json!(app.monitors.next_check(m.id).map(iso));
-    if let Some((timings, http_status)) = app.monitors.last_timings(m.id) {
-        v["status"]["timings_ms"] = json!(timings);
-        v["status"]["http_status"] = json!(http_status);
+}
+
+/// Check count, failures and latency percentiles over a range.
+#[derive(Serialize, ToSchema)]
+pub struct Latency {
+    count: u64,
+    failures: u64,
+    p50_ms: Option<u32>,
+    p95_ms: Option<u32>,
+    p99_ms: Option<u32>,
+    max_ms: Option<u32>,
+}
+
+impl Latency {
+    fn of(l: &LatencySummary) -> Self {
+        Latency {
+            count: l.count,
+            failures: l.failures,
+            p50_ms: l.p50_ms,
+            p95_ms: l.p95_ms,
+            p99_ms: l.p99_ms,
+            max_ms: l.max_ms,
+        }
     }
-    v
+}
+
+/// A monitor with its state, uptime and latency.
+#[derive(Serialize, ToSchema)]
+pub struct Monitor {
+    /// Id.
+    id: i64,
+    /// Unique name.
+    name: String,
+    /// http, keyword, json, health, tcp, tls or heartbeat.
+    kind: String,
+    /// The project it belongs to.
+    project_id: Option<i64>,
+    /// config (read-only here) or api.
+    #[schema(value_type = String)]
+    source: MonitorSource,
+    /// Paused by hand.
+    paused: bool,
+    /// RFC 3339.
+    created: String,
+    /// RFC 3339.
+    updated: String,
+    /// The definition, with the keys of `[[monitors]]`.
+    #[schema(value_type = Object)]
+    spec: Value,
+    /// State and last check.
+    status: Status,
+    /// Heartbeats: the URL the job pings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ping_url: Option<String>,
+    /// Sentry cron monitors: the slug check-ins name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slug: Option<String>,
+    /// Uptime per range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime: Option<UptimeRanges>,
+    /// The last 24 hours' checks and latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_24h: Option<Latency>,
+    /// The latest outages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recent_outages: Option<Vec<Outage>>,
+}
+
+impl Monitor {
+    fn of(app: &AppState, m: &StoredMonitor, s: &MonitorStatus) -> Self {
+        let timings = app.monitors.last_timings(m.id);
+        Monitor {
+            id: m.id,
+            name: m.name.clone(),
+            kind: m.kind.as_str().to_string(),
+            project_id: m.project_id,
+            source: m.source,
+            paused: m.paused,
+            created: iso(m.created_ms),
+            updated: iso(m.updated_ms),
+            spec: m.spec.clone(),
+            status: Status {
+                state: s.state.as_str().to_string(),
+                last_check: s.last_check_ms.map(iso),
+                last_latency_ms: s.last_latency_ms,
+                last_error: s.last_error.clone(),
+                down_since: s.down_since_ms.map(iso),
+                tls_expires: s.tls_expires_ms.map(iso),
+                running_since: s.running_since_ms.map(iso),
+                next_check: app.monitors.next_check(m.id).map(iso),
+                timings_ms: timings.map(|(t, _)| serde_json::to_value(t).unwrap_or_default()),
+                http_status: timings.map(|(_, status)| status),
+            },
+            ping_url: m
+                .token
+                .as_ref()
+                .map(|t| format!("{}/ping/{t}", app.public_url.trim_end_matches('/'))),
+            slug: m.slug.clone(),
+            uptime: None,
+            latency_24h: None,
+            recent_outages: None,
+        }
+    }
 }
 
 /// The live status when the scheduler has the monitor, else the stored one.
-fn live_status(app: &AppState, m: &Monitor) -> MonitorStatus {
+fn live_status(app: &AppState, m: &StoredMonitor) -> MonitorStatus {
     app.monitors
         .status(m.id)
         .unwrap_or_else(|| m.status.clone())
 }
 
-#[derive(Deserialize)]
+/// How much a monitor list shows.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// With each monitor's latency and recent outages (default: up to 200 monitors).
     details: Option<bool>,
 }
 
+/// Every monitor with its state, last check, next check and uptime.
+#[utoipa::path(get, operation_id = "monitors_list", path = "/api/v1/monitors", tag = "monitors", params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Monitor>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Monitor>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let now = app.clock.now_ms();
     let (monitors, downtimes) = blocking(&app, move |s| {
@@ -179,7 +306,7 @@ pub async fn list(
         vec![None; monitors.len()]
     };
     let statuses = app.monitors.statuses();
-    let out: Vec<Value> = monitors
+    let out: Vec<Monitor> = monitors
         .iter()
         .zip(extra)
         .map(|(m, extra)| {
@@ -187,25 +314,33 @@ pub async fn list(
                 .get(&m.id)
                 .cloned()
                 .unwrap_or_else(|| m.status.clone());
-            let mut v = monitor_json(&app, m, &status);
+            let mut v = Monitor::of(&app, m, &status);
             let down = downtimes
                 .iter()
                 .map(|dt| dt.get(&m.id).copied().unwrap_or(0));
-            v["uptime"] = uptime_json(m.created_ms, now, down);
+            v.uptime = Some(UptimeRanges::of(m.created_ms, now, down));
             if let Some((lat, outages)) = extra {
-                v["latency_24h"] = latency_json(&lat);
-                v["recent_outages"] = outages.iter().map(|o| outage_json(o, now)).collect();
+                v.latency_24h = Some(Latency::of(&lat));
+                v.recent_outages = Some(outages.iter().map(|o| Outage::of(o, now)).collect());
             }
             v
         })
         .collect();
-    Ok(Json(Value::Array(out)))
+    Ok(Json(out))
 }
 
+/// One monitor with its uptime, latency and outages.
+#[utoipa::path(get, operation_id = "monitors_get", path = "/api/v1/monitors/{id}", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id")),
+    responses(
+        (status = 200, description = "OK", body = Monitor),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Monitor>, ApiError> {
     let id = parse_id(&id)?;
     let now = app.clock.now_ms();
     let (m, downtimes, lat, outages) = blocking(&app, move |s| {
@@ -223,10 +358,10 @@ pub async fn get(
     })
     .await?;
     let m = m.ok_or_else(|| ApiError::not_found(format!("no monitor {id}")))?;
-    let mut v = monitor_json(&app, &m, &live_status(&app, &m));
-    v["uptime"] = uptime_json(m.created_ms, now, downtimes.into_iter());
-    v["latency_24h"] = latency_json(&lat);
-    v["recent_outages"] = outages.iter().map(|o| outage_json(o, now)).collect();
+    let mut v = Monitor::of(&app, &m, &live_status(&app, &m));
+    v.uptime = Some(UptimeRanges::of(m.created_ms, now, downtimes.into_iter()));
+    v.latency_24h = Some(Latency::of(&lat));
+    v.recent_outages = Some(outages.iter().map(|o| Outage::of(o, now)).collect());
     Ok(Json(v))
 }
 
@@ -287,6 +422,13 @@ where
     }
 }
 
+/// Creates a monitor; it is checked at once, and the answer carries that first result.
+#[utoipa::path(post, operation_id = "monitors_create", path = "/api/v1/monitors", tag = "monitors", request_body = MonitorConfig,
+    responses(
+        (status = 201, description = "Created", body = Monitor),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     body: Result<Json<MonitorConfig>, JsonRejection>,
@@ -300,19 +442,21 @@ pub async fn create(
     let new = new_monitor(&config, project_id, token, app.clock.now_ms());
     let m = blocking_conflict(&app, move |s| s.create_monitor(&new)).await?;
     let def = def_of(&m).map_err(ApiError::bad_request)?;
-    app.monitors.upsert(m.clone(), def);
+    app.monitors.add_new(m.clone(), def);
     tracing::info!(monitor = %m.name, id = m.id, kind = %m.kind, "monitor created");
-    let v = monitor_json(&app, &m, &live_status(&app, &m));
+    // Checked at once: the answer carries the first result.
+    app.monitors.first_result(m.id).await;
+    let v = Monitor::of(&app, &m, &live_status(&app, &m));
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-async fn load(app: &Arc<AppState>, id: i64) -> Result<Monitor, ApiError> {
+async fn load(app: &Arc<AppState>, id: i64) -> Result<StoredMonitor, ApiError> {
     blocking(app, move |s| s.get_monitor(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no monitor {id}")))
 }
 
-fn refuse_config(m: &Monitor, verb: &str) -> Result<(), ApiError> {
+fn refuse_config(m: &StoredMonitor, verb: &str) -> Result<(), ApiError> {
     if m.source == MonitorSource::Config {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -325,11 +469,20 @@ fn refuse_config(m: &Monitor, verb: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Replaces a monitor's definition (monitors of the config file are edited there).
+#[utoipa::path(put, operation_id = "monitors_update", path = "/api/v1/monitors/{id}", tag = "monitors", request_body = MonitorConfig,
+    params(("id" = i64, Path, description = "the monitor's id")),
+    responses(
+        (status = 200, description = "OK", body = Monitor),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn update(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Result<Json<MonitorConfig>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Monitor>, ApiError> {
     let id = parse_id(&id)?;
     let existing = load(&app, id).await?;
     refuse_config(&existing, "edit")?;
@@ -346,9 +499,17 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found(format!("no monitor {id}")))?;
     let def = def_of(&m).map_err(ApiError::bad_request)?;
     app.monitors.upsert(m.clone(), def);
-    Ok(Json(monitor_json(&app, &m, &live_status(&app, &m))))
+    Ok(Json(Monitor::of(&app, &m, &live_status(&app, &m))))
 }
 
+/// Deletes a monitor and its history (monitors of the config file are deleted there).
+#[utoipa::path(delete, operation_id = "monitors_delete", path = "/api/v1/monitors/{id}", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "Conflict: the detail says why", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -362,10 +523,17 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Pauses or resumes a monitor; a resumed one is checked at once.
+#[utoipa::path(post, operation_id = "monitors_action", path = "/api/v1/monitors/{id}/{action}", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id"), ("action" = String, Path, description = "pause or resume")),
+    responses(
+        (status = 200, description = "OK", body = Monitor),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Monitor>, ApiError> {
     let id = parse_id(&id)?;
     let paused = match action.as_str() {
         "pause" => true,
@@ -383,7 +551,7 @@ pub async fn action(
     }
     app.monitors.set_paused(id, paused);
     let m = load(&app, id).await?;
-    Ok(Json(monitor_json(&app, &m, &live_status(&app, &m))))
+    Ok(Json(Monitor::of(&app, &m, &live_status(&app, &m))))
 }
 
 /// A time given as Unix milliseconds or RFC 3339.
@@ -398,12 +566,18 @@ fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// A range of a monitor's history.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
+    /// Start: Unix milliseconds or RFC 3339.
     from: Option<String>,
+    /// End: Unix milliseconds or RFC 3339 (default: now).
     to: Option<String>,
+    /// At most this many rows.
     limit: Option<u32>,
+    /// Roll-ups: minute, hour (default) or day.
     resolution: Option<String>,
 }
 
@@ -412,7 +586,7 @@ async fn ranged(
     app: &Arc<AppState>,
     id: &str,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<(RangeQuery, i64, Monitor), ApiError> {
+) -> Result<(RangeQuery, i64, StoredMonitor), ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = parse_id(id)?;
     let m = load(app, id).await?;
@@ -438,35 +612,80 @@ fn range(q: &RangeQuery, now: i64, default_span: i64) -> Result<(i64, i64), ApiE
     Ok((from, to))
 }
 
+/// One raw check result.
+#[derive(Serialize, ToSchema)]
+pub struct CheckResult {
+    /// RFC 3339.
+    at: String,
+    /// up, degraded or down.
+    #[schema(value_type = String)]
+    outcome: lookout_store::CheckOutcome,
+    /// Total time.
+    latency_ms: Option<u32>,
+    /// Checked during a maintenance window.
+    maintenance: bool,
+    /// Why it failed.
+    error: Option<String>,
+}
+
+/// A monitor's raw results (kept for `uptime.raw_retention`), newest first.
+#[utoipa::path(get, operation_id = "monitors_results", path = "/api/v1/monitors/{id}/results", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<CheckResult>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn results(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<CheckResult>>, ApiError> {
     let (q, id, _) = ranged(&app, &id, query).await?;
     let (from, to) = range(&q, app.clock.now_ms(), DAY_MS)?;
     let limit = q.limit.unwrap_or(1_000).clamp(1, 10_000);
     let rows = blocking(&app, move |s| s.check_results(id, from, to, limit)).await?;
     Ok(Json(
-        rows.iter()
-            .map(|r| {
-                json!({
-                    "at": iso(r.at_ms),
-                    "outcome": r.outcome,
-                    "latency_ms": r.latency_ms,
-                    "maintenance": r.maintenance,
-                    "error": r.error,
-                })
+        rows.into_iter()
+            .map(|r| CheckResult {
+                at: iso(r.at_ms),
+                outcome: r.outcome,
+                latency_ms: r.latency_ms,
+                maintenance: r.maintenance,
+                error: r.error,
             })
             .collect(),
     ))
 }
 
+/// Check counts and latency percentiles of one minute, hour or day.
+#[derive(Serialize, ToSchema)]
+pub struct Rollup {
+    /// RFC 3339: the bucket's start.
+    start: String,
+    count: u32,
+    failures: u32,
+    degraded: u32,
+    maintenance: u32,
+    p50_ms: Option<u32>,
+    p95_ms: Option<u32>,
+    p99_ms: Option<u32>,
+    max_ms: Option<u32>,
+}
+
+/// A monitor's roll-ups.
+#[utoipa::path(get, operation_id = "monitors_rollups", path = "/api/v1/monitors/{id}/rollups", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Rollup>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn rollups(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Rollup>>, ApiError> {
     let (q, id, _) = ranged(&app, &id, query).await?;
     let resolution = match q.resolution.as_deref().unwrap_or("hour") {
         "minute" => Resolution::Minute,
@@ -487,41 +706,70 @@ pub async fn rollups(
     let rows = blocking(&app, move |s| s.check_rollups(id, resolution, from, to)).await?;
     Ok(Json(
         rows.iter()
-            .map(|r| {
-                json!({
-                    "start": iso(r.start_ms),
-                    "count": r.count,
-                    "failures": r.failures,
-                    "degraded": r.degraded,
-                    "maintenance": r.maintenance,
-                    "p50_ms": r.p50_ms,
-                    "p95_ms": r.p95_ms,
-                    "p99_ms": r.p99_ms,
-                    "max_ms": r.max_ms,
-                })
+            .map(|r| Rollup {
+                start: iso(r.start_ms),
+                count: r.count,
+                failures: r.failures,
+                degraded: r.degraded,
+                maintenance: r.maintenance,
+                p50_ms: r.p50_ms,
+                p95_ms: r.p95_ms,
+                p99_ms: r.p99_ms,
+                max_ms: r.max_ms,
             })
             .collect(),
     ))
 }
 
+/// A monitor's outages in a range.
+#[utoipa::path(get, operation_id = "monitors_outages", path = "/api/v1/monitors/{id}/outages", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<Outage>),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn outages(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Outage>>, ApiError> {
     let (q, id, _) = ranged(&app, &id, query).await?;
     let now = app.clock.now_ms();
     let (from, to) = range(&q, now, 90 * DAY_MS)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
     let rows = blocking(&app, move |s| s.outages(id, from, to, limit)).await?;
-    Ok(Json(rows.iter().map(|o| outage_json(o, now)).collect()))
+    Ok(Json(rows.iter().map(|o| Outage::of(o, now)).collect()))
 }
 
+/// Uptime and latency over a range.
+#[derive(Serialize, ToSchema)]
+pub struct Uptime {
+    /// RFC 3339.
+    from: String,
+    /// RFC 3339.
+    to: String,
+    /// Share of the range (from the monitor's creation) not in a confirmed outage.
+    uptime_pct: Option<f64>,
+    /// Time in confirmed outages.
+    downtime_ms: i64,
+    /// Checks and latency percentiles.
+    latency: Latency,
+}
+
+/// A monitor's uptime and latency over any range.
+#[utoipa::path(get, operation_id = "monitors_uptime", path = "/api/v1/monitors/{id}/uptime", tag = "monitors",
+    params(("id" = i64, Path, description = "the monitor's id"), RangeQuery),
+    responses(
+        (status = 200, description = "OK", body = Uptime),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn uptime(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Uptime>, ApiError> {
     let (q, id, m) = ranged(&app, &id, query).await?;
     let now = app.clock.now_ms();
     let (from, to) = range(&q, now, 30 * DAY_MS)?;
@@ -532,44 +780,81 @@ pub async fn uptime(
         ))
     })
     .await?;
-    Ok(Json(json!({
-        "from": iso(from),
-        "to": iso(to),
-        "uptime_pct": uptime_pct(m.created_ms, from, to, down),
-        "downtime_ms": down,
-        "latency": latency_json(&lat),
-    })))
+    Ok(Json(Uptime {
+        from: iso(from),
+        to: iso(to),
+        uptime_pct: uptime_pct(m.created_ms, from, to, down),
+        downtime_ms: down,
+        latency: Latency::of(&lat),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A one-off maintenance window to open.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMaintenance {
+    /// Only this monitor (default: all).
     monitor_id: Option<i64>,
+    /// Unix milliseconds or RFC 3339 (default: now).
     start: Option<String>,
+    /// Unix milliseconds or RFC 3339; or give `duration`.
     end: Option<String>,
+    /// e.g. "15m".
     #[serde(default, with = "humantime_serde")]
+    #[schema(value_type = Option<String>)]
     duration: Option<std::time::Duration>,
+    /// What it is for.
     reason: String,
 }
 
-fn maintenance_json(w: &lookout_store::Maintenance) -> Value {
-    json!({
-        "id": w.id,
-        "monitor_id": w.monitor_id,
-        "start": iso(w.start_ms),
-        "end": iso(w.end_ms),
-        "reason": w.reason,
-        "created": iso(w.created_ms),
-    })
+/// A maintenance window opened through the API.
+#[derive(Serialize, ToSchema)]
+pub struct Maintenance {
+    id: i64,
+    /// Only this monitor; null: all.
+    monitor_id: Option<i64>,
+    /// RFC 3339.
+    start: String,
+    /// RFC 3339.
+    end: String,
+    reason: String,
+    /// RFC 3339.
+    created: String,
 }
 
-pub async fn list_maintenance(State(app): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+impl Maintenance {
+    fn of(w: &lookout_store::Maintenance) -> Self {
+        Maintenance {
+            id: w.id,
+            monitor_id: w.monitor_id,
+            start: iso(w.start_ms),
+            end: iso(w.end_ms),
+            reason: w.reason.clone(),
+            created: iso(w.created_ms),
+        }
+    }
+}
+
+/// The maintenance windows opened through the API that have not ended.
+#[utoipa::path(get, operation_id = "monitors_list_maintenance", path = "/api/v1/maintenance", tag = "monitors",
+    responses(
+        (status = 200, description = "OK", body = Vec<Maintenance>),
+    ))]
+pub async fn list_maintenance(
+    State(app): State<Arc<AppState>>,
+) -> Result<Json<Vec<Maintenance>>, ApiError> {
     let now = app.clock.now_ms();
     let rows = blocking(&app, move |s| s.list_maintenance(now)).await?;
-    Ok(Json(rows.iter().map(maintenance_json).collect()))
+    Ok(Json(rows.iter().map(Maintenance::of).collect()))
 }
 
 /// A one-off window: `start` (default now) and `end` or `duration`.
+#[utoipa::path(post, operation_id = "monitors_create_maintenance", path = "/api/v1/maintenance", tag = "monitors", request_body = CreateMaintenance,
+    responses(
+        (status = 201, description = "Created", body = Maintenance),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn create_maintenance(
     State(app): State<Arc<AppState>>,
     body: Result<Json<CreateMaintenance>, JsonRejection>,
@@ -613,9 +898,17 @@ pub async fn create_maintenance(
     })
     .await?;
     app.monitors.set_api_windows(active);
-    Ok((StatusCode::CREATED, Json(maintenance_json(&w))).into_response())
+    Ok((StatusCode::CREATED, Json(Maintenance::of(&w))).into_response())
 }
 
+/// Ends a maintenance window.
+#[utoipa::path(delete, operation_id = "monitors_delete_maintenance", path = "/api/v1/maintenance/{id}", tag = "monitors",
+    params(("id" = i64, Path, description = "the window's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
 pub async fn delete_maintenance(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -635,6 +928,11 @@ pub async fn delete_maintenance(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn scheduler(State(app): State<Arc<AppState>>) -> Json<Value> {
-    Json(serde_json::to_value(app.monitors.stats()).unwrap_or_default())
+/// Monitors, checks running, and lateness over the last minute.
+#[utoipa::path(get, operation_id = "monitors_scheduler", path = "/api/v1/scheduler", tag = "monitors",
+    responses(
+        (status = 200, description = "OK", body = crate::monitors::SchedulerStats),
+    ))]
+pub async fn scheduler(State(app): State<Arc<AppState>>) -> Json<crate::monitors::SchedulerStats> {
+    Json(app.monitors.stats())
 }

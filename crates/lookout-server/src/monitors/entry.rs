@@ -58,6 +58,31 @@ impl Entry {
         Some(if base < now { base + interval } else { base })
     }
 
+    /// Whether this is an outbound check that has never run.
+    pub(super) fn never_checked(&self) -> bool {
+        self.heartbeat.is_none() && self.status.last_check_ms.is_none()
+    }
+
+    /// When to check next after a check scheduled at `checked_ms`: [`Entry::next_due`],
+    /// except that after a check run off its phase, a full interval's wait goes to the
+    /// phase slot nearest to it (between half and one and a half intervals away), so a
+    /// monitor checked at once joins the spread schedule. A retry keeps its timing.
+    pub(super) fn due_after_check(&mut self, checked_ms: i64) -> Option<i64> {
+        let next = self.next_due()?;
+        let interval = self.def.settings.interval_ms;
+        if !self.off_phase || interval <= 0 || next - checked_ms != interval {
+            return Some(next);
+        }
+        self.off_phase = false;
+        let phase = spread_offset_ms(self.monitor.id as u64, interval);
+        let below = next - (next - phase).rem_euclid(interval);
+        Some(if next - below <= interval / 2 {
+            below
+        } else {
+            below + interval
+        })
+    }
+
     pub(super) fn next_due(&self) -> Option<i64> {
         if self.monitor.paused {
             return None;

@@ -61,10 +61,13 @@ struct Entry {
     /// Whether the last check read a health document (the alert runtime was told its
     /// fields, and must be told when there are none any more).
     has_health: bool,
+    /// Checked at once (created at run time, or resumed) rather than on its phase within
+    /// the interval: the next full-interval wait moves back onto the phase.
+    off_phase: bool,
 }
 
 /// Scheduler figures for `/api/health` and the benchmark.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SchedulerStats {
     /// Monitors loaded.
     pub monitors: usize,
@@ -103,6 +106,8 @@ struct Inner {
 pub struct Monitors {
     inner: Mutex<Inner>,
     wake: Notify,
+    /// Told after every finished check, for callers waiting for a first result.
+    checked: Notify,
     records: mpsc::Sender<Record>,
     facts: mpsc::Sender<MonitorFact>,
     permits: Arc<Semaphore>,
@@ -130,6 +135,7 @@ impl Monitors {
                 overdue: 0,
             }),
             wake: Notify::new(),
+            checked: Notify::new(),
             records,
             facts,
             permits: Arc::new(Semaphore::new(max_concurrent)),

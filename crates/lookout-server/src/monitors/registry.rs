@@ -17,8 +17,45 @@ use crate::bus::MonitorFact;
 impl Monitors {
     /// Adds or replaces a monitor (its definition already validated). The state machine
     /// is restored from the stored status, so a restart or an edit does not forget an
-    /// ongoing outage.
+    /// ongoing outage. A monitor never checked gets its first check on its phase within
+    /// the interval, so the monitors loaded at start spread out instead of firing at once.
     pub fn upsert(&self, monitor: Monitor, def: MonitorDef) {
+        self.insert(monitor, def, false);
+    }
+
+    /// Adds a monitor created at run time: it is checked at once, then on its phase
+    /// within the interval like every other.
+    pub fn add_new(&self, monitor: Monitor, def: MonitorDef) {
+        self.insert(monitor, def, true);
+    }
+
+    /// Waits until monitor `id` has the result of a check, for at most its interval (and
+    /// never more than a minute: the longest a check may take). Returns at once for a
+    /// monitor that has one, is paused, is a heartbeat, or is unknown.
+    pub async fn first_result(&self, id: i64) {
+        let bound = {
+            let inner = self.lock();
+            let Some(e) = inner.entries.get(&id) else {
+                return;
+            };
+            e.def.settings.interval_ms.clamp(0, 61_000)
+        };
+        let wait = async {
+            loop {
+                let checked = self.checked.notified();
+                let waiting = self.lock().entries.get(&id).is_some_and(|e| {
+                    e.status.last_check_ms.is_none() && e.heartbeat.is_none() && !e.monitor.paused
+                });
+                if !waiting {
+                    return;
+                }
+                checked.await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(bound as u64), wait).await;
+    }
+
+    fn insert(&self, monitor: Monitor, def: MonitorDef, at_once: bool) {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
         let generation = inner
@@ -69,9 +106,15 @@ impl Monitors {
             queued: None,
             last_timings: None,
             has_health: false,
+            off_phase: false,
         };
         entry.status.state = entry.health_state();
-        let due = entry.first_due(now);
+        let due = if at_once && entry.never_checked() {
+            entry.off_phase = true;
+            Some(now)
+        } else {
+            entry.first_due(now)
+        };
         inner.entries.insert(id, entry);
         if let Some(due) = due {
             inner.schedule(id, due);
@@ -103,6 +146,8 @@ impl Monitors {
             e.machine.pause();
         } else {
             e.machine.resume(now);
+            // Checked at once: the next check goes back onto the phase.
+            e.off_phase = e.heartbeat.is_none();
         }
         e.status.state = e.health_state();
         e.queued = None;

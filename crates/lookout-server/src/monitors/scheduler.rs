@@ -160,7 +160,9 @@ impl Monitors {
             id: due.id,
             checks: result.health_checks,
         });
-        let next = e.next_due().map(|n| n.max(started_ms + 1));
+        let next = e
+            .due_after_check(due.scheduled_ms)
+            .map(|n| n.max(started_ms + 1));
         if let Some(next) = next {
             inner.schedule(due.id, next);
         }
@@ -169,6 +171,7 @@ impl Monitors {
         if let Some(fact) = health {
             self.tell(fact);
         }
+        self.checked.notify_waiters();
     }
 }
 

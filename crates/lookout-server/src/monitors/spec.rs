@@ -33,12 +33,13 @@ pub(super) fn cron_key(error: &str) -> &'static str {
 
 /// One monitor as written by a user. Flat on purpose: every key is documented once, and
 /// a key that does not apply to the kind is named in the error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorConfig {
     /// Display name, unique.
     pub name: String,
     /// What to check.
+    #[schema(value_type = String, example = "http")]
     pub kind: MonitorKind,
     /// The project it belongs to (slug); heartbeats fed by Sentry check-ins need one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,6 +50,7 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub interval: Option<Duration>,
     /// Time before re-checking a failure (default 20s).
     #[serde(
@@ -56,6 +58,7 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub retry_interval: Option<Duration>,
     /// Give up on one check after this long (default 10s, at most the interval).
     #[serde(
@@ -63,6 +66,7 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub timeout: Option<Duration>,
     /// Consecutive failures before down is confirmed (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,9 +111,11 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub max_response_time: Option<Duration>,
     /// Also trust the CA certificates in this PEM file (private CAs, self-signed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub ca_file: Option<PathBuf>,
     /// Days before expiry to warn at (default [30, 14, 7, 1]); https and tls monitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,6 +140,7 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub period: Option<Duration>,
     /// heartbeat: a cron expression for when runs are expected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +154,7 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub grace: Option<Duration>,
     /// heartbeat: a run that started and has not ended after this long is failing.
     #[serde(
@@ -154,6 +162,7 @@ pub struct MonitorConfig {
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub max_runtime: Option<Duration>,
 }
 

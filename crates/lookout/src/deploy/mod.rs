@@ -14,43 +14,24 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use lookout_core::clock::{Clock, SystemClock};
-use lookout_core::deploy::{DeployReport, Verdict, VerifyReport, EXIT_FAILED};
+use lookout_core::deploy::{DeployReport, Verdict, VerifyReport};
+use lookout_core::exit;
 use serde::Serialize;
 
+use crate::Failure;
 use config::{CheckFlags, Plan, RollbackFlags, DEFAULT_COMMIT};
 use output::Out;
 
-/// Exit code of bad usage, for every lookout command: an unknown flag, a bad value or
-/// config, nothing to check.
-pub const EXIT_USAGE: u8 = 3;
-
-/// The shared exit code table, as a literal so the help texts can include it.
-macro_rules! exit_codes {
-    () => {
-        "\
-Exit codes (one table for every lookout command):
-  0  passed (deploy rollback: rolled back, and the checks held after it)
-  1  a check failed
-  2  a check failed, the rollback ran, and the checks held after it
-  3  bad usage: an unknown flag, a bad value or config, nothing to check
-  4  the rollback failed too: a step failed, or the checks still fail after it"
-    };
-}
-
-const VERIFY_HELP: &str = concat!(
-    "\
+/// How the checks and steps are found and run, before the exit code table.
+const VERIFY_HELP: &str = "\
 Checks come from [[deploy.checks]] in the config file; checks of a kind given by flags
 replace that kind's checks from the file. Each check is retried with backoff (250 ms
 doubling to 5 s) until it holds or the deadline passes. In rollback steps, {commit} stands
-for --to (default HEAD~1), e.g. `git reset --hard {commit}`.
-
-",
-    exit_codes!()
-);
+for --to (default HEAD~1), e.g. `git reset --hard {commit}`.";
 
 /// `lookout deploy …`.
 #[derive(Args)]
-#[command(after_help = exit_codes!())]
+#[command(after_help = exit::TABLE)]
 pub struct DeployArgs {
     #[command(subcommand)]
     command: DeployCommand,
@@ -67,7 +48,7 @@ enum DeployCommand {
 
 /// Options of `lookout deploy verify`.
 #[derive(Args)]
-#[command(after_help = VERIFY_HELP)]
+#[command(after_help = format!("{VERIFY_HELP}\n\n{}", exit::TABLE))]
 struct VerifyArgs {
     #[command(flatten)]
     checks: CheckFlags,
@@ -86,7 +67,7 @@ struct VerifyArgs {
 
 /// Options of `lookout deploy rollback`.
 #[derive(Args)]
-#[command(after_help = VERIFY_HELP)]
+#[command(after_help = format!("{VERIFY_HELP}\n\n{}", exit::TABLE))]
 struct RollbackArgs {
     #[command(flatten)]
     checks: CheckFlags,
@@ -101,22 +82,11 @@ struct RollbackArgs {
 }
 
 /// Runs `lookout deploy …`; the exit code is the verdict.
-pub fn run(config: Option<PathBuf>, args: DeployArgs) -> ExitCode {
+pub fn run(config: Option<PathBuf>, args: DeployArgs) -> Result<ExitCode, Failure> {
     let config = lookout_server::Config::locate(config.as_deref());
-    let outcome = match args.command {
+    match args.command {
         DeployCommand::Verify(a) => verify(config.as_deref(), a),
         DeployCommand::Rollback(a) => rollback(config.as_deref(), a),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
-        }
-        Err(Failure::Internal(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_FAILED)
-        }
     }
 }
 
@@ -136,14 +106,6 @@ pub fn config_summary(config: Option<&Path>) -> anyhow::Result<Vec<String>> {
         .map(|c| format!("  deploy:   {} {}", c.kind.as_str(), c.target));
     let steps = plan.steps.iter().map(|s| format!("  rollback: {}", s.run));
     Ok(checks.chain(steps).collect())
-}
-
-/// Why a command stopped before a verdict.
-enum Failure {
-    /// The command line or the config is wrong.
-    Usage(anyhow::Error),
-    /// Something failed that is not the user's doing.
-    Internal(anyhow::Error),
 }
 
 fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<ExitCode, Failure> {
@@ -268,7 +230,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))
+        .map_err(|e| Failure::Failed(anyhow::anyhow!("cannot start the async runtime: {e}")))
 }
 
 fn plural(n: usize) -> &'static str {

@@ -33,6 +33,58 @@ mod switch;
 #[allow(unused_imports)] // not every test binary uses it
 pub use switch::suite_switch;
 
+/// The binary, without the settings a developer's shell may have (`LOOKOUT_*`, a DSN, an
+/// app URL) and without a terminal on stdin, as a script would run it.
+pub fn lookout() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    for v in [
+        "LOOKOUT_CONFIG",
+        "LOOKOUT_LISTEN",
+        "LOOKOUT_DATA_DIR",
+        "LOOKOUT_DATABASE_URL",
+        "LOOKOUT_API_TOKEN",
+        "LOOKOUT_PUBLIC_URL",
+        "LOOKOUT_URL",
+        "SENTRY_DSN",
+        "APP_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Spawns `command` with its stdout piped and reads it until a line contains `marker`
+/// (at most 30 s); returns the child and what it printed. The rest of its stdout is
+/// drained on a thread, so the child never blocks on a full pipe.
+pub fn spawn_until(command: &mut Command, marker: &str) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start lookout");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !printed.contains(marker) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no {marker:?} within 30 s:\n{printed}");
+        }
+        match lines.next() {
+            Some(Ok(l)) => {
+                printed.push_str(&l);
+                printed.push('\n');
+            }
+            _ => {
+                let _ = child.kill();
+                panic!("stopped before printing {marker:?}:\n{printed}");
+            }
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (child, printed)
+}
+
 impl Server {
     /// Starts a server with a fresh data directory.
     pub fn start() -> Server {
