@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::alerts::config::{AlertsConfig, RuleConfig, SeverityConfig};
 use crate::monitors::config::{MaintenanceConfig, UptimeConfig};
 use crate::monitors::spec::MonitorConfig;
+use crate::status::config::StatusPageConfig;
 pub use warnings::ConfigWarning;
 
 /// A configuration error that names the key and says what to do.
@@ -85,6 +86,8 @@ pub struct Config {
     pub severities: BTreeMap<String, SeverityConfig>,
     /// `[[rules]]`.
     pub rules: Vec<RuleConfig>,
+    /// `[[status_pages]]`: public pages showing some monitors.
+    pub status_pages: Vec<StatusPageConfig>,
     /// The config file's directory, which its paths (data directory, runbooks, CA files)
     /// are relative to.
     #[serde(skip)]
@@ -478,6 +481,9 @@ impl Config {
         }
         crate::monitors::config::validate(&self.uptime, &self.monitors, &self.maintenance)
             .map_err(|(key, message)| err(key, message))?;
+        let monitor_names = self.monitors.iter().map(|m| m.name.as_str()).collect();
+        crate::status::config::validate(&self.status_pages, &monitor_names)
+            .map_err(|(key, message)| err(key, message))?;
         self.validate_alerts(&err)
     }
 
@@ -704,6 +710,26 @@ mod tests {
         .to_string();
         assert!(e.contains("projects[0].scrubbing"), "{e}");
         assert!(e.contains("enabeld"), "{e}");
+    }
+
+    #[test]
+    fn status_pages_name_unknown_monitors() {
+        let base =
+            "[[monitors]]\nname = \"Homepage\"\nkind = \"http\"\nurl = \"https://example.com/\"\n";
+        let ok = format!("{base}[[status_pages]]\nslug = \"acme\"\ntitle = \"Acme\"\nmonitors = [\"Homepage\"]\n");
+        let c = Config::parse(&ok, "t.toml", &env).unwrap();
+        assert_eq!(c.status_pages[0].slug, "acme");
+        let bad = format!("{base}[[status_pages]]\nslug = \"acme\"\ntitle = \"Acme\"\n[[status_pages.groups]]\nname = \"Web\"\nmonitors = [\"Homepage\", \"API\"]\n");
+        let e = Config::parse(&bad, "t.toml", &env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "t.toml: status_pages[0].groups[0].monitors[1]: no monitor named \"API\" in [[monitors]]"
+        );
+        let typo = format!("{base}[[status_pages]]\nslug = \"acme\"\ntitel = \"Acme\"\n");
+        let e = Config::parse(&typo, "t.toml", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("status_pages[0]") && e.contains("titel"), "{e}");
     }
 
     #[test]

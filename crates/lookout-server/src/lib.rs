@@ -20,6 +20,7 @@ pub mod payload;
 pub mod ping;
 pub mod projects;
 pub mod state;
+pub mod status;
 pub mod sysinfo;
 pub mod time_fmt;
 pub mod writer;
@@ -291,7 +292,15 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         store: store.clone(),
         public_url: public_url.clone(),
     });
+    let status_pages = Arc::new(status::Pages::new(
+        store.clone(),
+        monitors.clone(),
+        clock.clone(),
+        public_url.clone(),
+        &loaded.status_pages,
+    ));
     let state = Arc::new(AppState {
+        status_pages,
         store,
         projects,
         monitors: monitors.clone(),
@@ -328,20 +337,24 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     })
 }
 
-/// All routes: ingest and pings with their own state, the API and health with the
-/// handlers' shared state.
+/// All routes: ingest, pings and status pages with their own state, the API and health
+/// with the handlers' shared state; around them all, the layer that serves a status page
+/// at `/` of its own domain (and passes every other request on).
 pub fn router(
     state: Arc<AppState>,
     ingest: Arc<ingest::Ingest>,
     monitors: Arc<monitors::Monitors>,
 ) -> Router {
+    let pages = state.status_pages.clone();
     Router::new()
         .route("/api/health", get(health::handler))
         .merge(ingest::routes(ingest))
         .merge(ping::routes(monitors))
+        .merge(status::routes(pages.clone()))
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(pages, status::by_host))
 }
 
 /// What is read from the store before the parts start.
@@ -349,21 +362,25 @@ struct Loaded {
     projects: projects::Projects,
     monitors: Vec<(lookout_store::Monitor, monitors::spec::MonitorDef)>,
     api_windows: Vec<lookout_store::Maintenance>,
+    status_pages: Vec<lookout_store::StatusPage>,
     payloads: payload::Payloads,
 }
 
-/// Makes the store's projects and config monitors match the config, then loads what the
-/// parts start from. Blocking.
+/// Makes the store's projects, config monitors and status pages match the config, then
+/// loads what the parts start from. Blocking.
 fn load(store: Arc<dyn Store>, config: &Config, now_ms: i64) -> anyhow::Result<Loaded> {
     sync_projects(store.as_ref(), config, now_ms)?;
     let settings = payload::DictSettings {
         samples: config.ingest.dictionary_samples,
         refresh: config.ingest.dictionary_refresh,
     };
+    let monitors = monitors::sync::sync_config(store.as_ref(), &config.monitors, now_ms)?;
+    status::config::sync_config(store.as_ref(), &config.status_pages, now_ms)?;
     Ok(Loaded {
         projects: projects::Projects::load(store.as_ref(), now_ms)?,
-        monitors: monitors::sync::sync_config(store.as_ref(), &config.monitors, now_ms)?,
+        monitors,
         api_windows: store.list_maintenance(now_ms)?,
+        status_pages: store.list_status_pages()?,
         payloads: payload::Payloads::load(store, settings)?,
     })
 }

@@ -14,6 +14,7 @@ use crate::alerts::Alerts;
 use crate::monitors::Monitors;
 use crate::payload::Payloads;
 use crate::projects::Projects;
+use crate::status::Pages;
 
 /// The handlers' shared state.
 pub struct AppState {
@@ -23,6 +24,8 @@ pub struct AppState {
     pub projects: Arc<Projects>,
     /// Uptime monitors and their scheduler.
     pub monitors: Arc<Monitors>,
+    /// Public status pages (their domains change with the API).
+    pub status_pages: Arc<Pages>,
     /// Alert rules and incidents.
     pub alerts: Arc<Alerts>,
     /// Notification channels.

@@ -84,6 +84,8 @@ macro_rules! incident_cols {
     };
 }
 
+pub(crate) use incident_cols;
+
 macro_rules! outbox_cols {
     () => {
         "id, incident_id, channel, event, payload, status, attempts, next_attempt_ms, \
@@ -91,7 +93,7 @@ macro_rules! outbox_cols {
     };
 }
 
-fn incident_from_row(row: &dyn Row) -> Result<IncidentRow> {
+pub(crate) fn incident_from_row(row: &dyn Row) -> Result<IncidentRow> {
     Ok(IncidentRow {
         id: row.get(0)?,
         rule: row.get(1)?,

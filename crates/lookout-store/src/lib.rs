@@ -1,5 +1,5 @@
 //! Storage for lookout. One [`Store`] trait, split by domain ([`ProjectStore`],
-//! [`EventStore`], [`MonitorStore`], [`AlertStore`]), implemented once in SQL for SQLite
+//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`StatusPageStore`]), implemented once in SQL for SQLite
 //! (the default, embedded) and PostgreSQL (several instances sharing one database). Both
 //! pass the same test suite.
 //!
@@ -28,6 +28,7 @@ pub mod postgres;
 mod projects;
 mod sql;
 pub mod sqlite;
+mod status_pages;
 #[cfg(test)]
 #[path = "../../../tests/suite_switch.rs"]
 mod suite_switch;
@@ -38,6 +39,7 @@ pub use events::EventStore;
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
+pub use status_pages::StatusPageStore;
 
 use sql::Conn;
 
@@ -46,7 +48,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
-pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
+pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + StatusPageStore {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
 
@@ -56,7 +58,7 @@ pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
 
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
-    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, Store};
+    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, StatusPageStore, Store};
 }
 
 /// A database the SQL implementation runs on: how it lends connections.

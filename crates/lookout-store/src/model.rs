@@ -676,8 +676,10 @@ pub struct Maintenance {
     pub start_ms: i64,
     /// End, Unix ms.
     pub end_ms: i64,
-    /// Why (e.g. "deploy").
+    /// Why (e.g. "deploy"); internal.
     pub reason: String,
+    /// What status pages say about it; none: they show the window without a note.
+    pub public_note: Option<String>,
     /// Creation time, Unix ms.
     pub created_ms: i64,
 }
@@ -691,8 +693,10 @@ pub struct NewMaintenance {
     pub start_ms: i64,
     /// End, Unix ms.
     pub end_ms: i64,
-    /// Why.
+    /// Why; internal.
     pub reason: String,
+    /// What status pages say about it.
+    pub public_note: Option<String>,
     /// Creation time, Unix ms.
     pub now_ms: i64,
 }
@@ -945,6 +949,100 @@ pub struct StoredRule {
     pub spec: serde_json::Value,
     /// When it was created, Unix ms.
     pub created_ms: i64,
+}
+
+// --- status pages ---
+
+/// Where a status page was declared; config-declared pages are re-synced at each start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusPageSource {
+    /// `[[status_pages]]` in the config file.
+    Config,
+    /// Created through the JSON API.
+    Api,
+}
+
+impl StatusPageSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusPageSource::Config => "config",
+            StatusPageSource::Api => "api",
+        }
+    }
+
+    /// Parses [`StatusPageSource::as_str`] back.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "config" => StatusPageSource::Config,
+            "api" => StatusPageSource::Api,
+            _ => return None,
+        })
+    }
+}
+
+/// A group of monitors on a status page, in display order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusPageGroup {
+    /// Its heading; empty for the one unnamed group of a page that lists monitors only.
+    pub name: String,
+    /// The monitors shown, in order.
+    pub monitor_ids: Vec<i64>,
+}
+
+/// A status page to create, upsert or update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStatusPage {
+    /// URL name (`/status/{slug}`); unique.
+    pub slug: String,
+    /// Heading.
+    pub title: String,
+    /// The host name it answers at `/` on; unique.
+    pub domain: Option<String>,
+    /// What it shows.
+    pub groups: Vec<StatusPageGroup>,
+    /// Where it was declared.
+    pub source: StatusPageSource,
+    /// Creation or update time, Unix ms.
+    pub now_ms: i64,
+}
+
+/// A stored status page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusPage {
+    /// Numeric id.
+    pub id: i64,
+    /// URL name.
+    pub slug: String,
+    /// Heading.
+    pub title: String,
+    /// Its own host name, if any.
+    pub domain: Option<String>,
+    /// What it shows; monitors deleted since are left out.
+    pub groups: Vec<StatusPageGroup>,
+    /// Where it was declared.
+    pub source: StatusPageSource,
+    /// Creation time, Unix ms.
+    pub created_ms: i64,
+    /// Last change, Unix ms.
+    pub updated_ms: i64,
+}
+
+/// A note about an incident written for the public, kept apart from the timeline's
+/// internal notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicNote {
+    /// Numeric id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The text as published.
+    pub text: String,
+    /// Who wrote it (not shown on status pages).
+    pub author: Option<String>,
 }
 
 /// A zstd dictionary event payloads of one project are compressed with.

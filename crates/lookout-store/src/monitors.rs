@@ -163,6 +163,7 @@ fn maintenance_from_row(r: &dyn Row) -> Result<Maintenance> {
         end_ms: r.get(3)?,
         reason: r.get(4)?,
         created_ms: r.get(5)?,
+        public_note: r.get(6)?,
     })
 }
 
@@ -226,6 +227,7 @@ fn delete_monitor_rows(c: &mut dyn Conn, id: i64) -> Result<bool> {
         sql!("DELETE FROM check_rollups WHERE monitor_id = ?1"),
         sql!("DELETE FROM outages WHERE monitor_id = ?1"),
         sql!("DELETE FROM maintenance_windows WHERE monitor_id = ?1"),
+        sql!("DELETE FROM status_page_monitors WHERE monitor_id = ?1"),
     ] {
         c.exec(sql, params![id])?;
     }
@@ -816,16 +818,18 @@ impl<D: Db> MonitorStore for D {
             c.row(
                 sql!(
                     "INSERT INTO maintenance_windows (monitor_id, start_ms, end_ms, reason,
-                         created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     RETURNING id, monitor_id, start_ms, end_ms, reason, created_ms"
+                         created_ms, public_note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     RETURNING id, monitor_id, start_ms, end_ms, reason, created_ms,
+                         public_note"
                 ),
                 params![
                     new.monitor_id,
                     new.start_ms,
                     new.end_ms,
                     new.reason,
-                    new.now_ms
+                    new.now_ms,
+                    new.public_note
                 ],
                 maintenance_from_row,
             )?
@@ -837,7 +841,7 @@ impl<D: Db> MonitorStore for D {
         self.read(|c| {
             c.rows(
                 sql!(
-                    "SELECT id, monitor_id, start_ms, end_ms, reason, created_ms
+                    "SELECT id, monitor_id, start_ms, end_ms, reason, created_ms, public_note
                      FROM maintenance_windows WHERE end_ms > ?1 ORDER BY start_ms, id"
                 ),
                 params![after_ms],

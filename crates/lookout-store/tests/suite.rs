@@ -1286,6 +1286,7 @@ mod cases {
             start_ms: day,
             end_ms: 2 * day,
             reason: "deploy".to_string(),
+            public_note: None,
             now_ms: 1,
         };
         let mine = s.create_maintenance(&mine_window).unwrap();
@@ -1893,6 +1894,7 @@ mod cases {
             start_ms,
             end_ms,
             reason: reason.to_string(),
+            public_note: (reason == "deploy").then(|| "Upgrading the database".to_string()),
             now_ms: 100,
         };
         let late = s
@@ -1912,6 +1914,7 @@ mod cases {
                 start_ms: 5_000,
                 end_ms: 6_000,
                 reason: "deploy".to_string(),
+                public_note: Some("Upgrading the database".to_string()),
                 created_ms: 100,
             }
         );
@@ -2864,6 +2867,173 @@ mod cases {
         assert_eq!(list.len(), 10);
         assert!(list.iter().all(|i| i.count == 400));
     }
+
+    // --- status pages ---
+
+    fn page(slug: &str, domain: Option<&str>, groups: Vec<(&str, Vec<i64>)>) -> NewStatusPage {
+        NewStatusPage {
+            slug: slug.to_string(),
+            title: format!("{slug} status"),
+            domain: domain.map(str::to_string),
+            groups: groups
+                .into_iter()
+                .map(|(name, monitor_ids)| StatusPageGroup {
+                    name: name.to_string(),
+                    monitor_ids,
+                })
+                .collect(),
+            source: StatusPageSource::Api,
+            now_ms: 1_000,
+        }
+    }
+
+    pub fn status_pages(s: &dyn Store) {
+        let (a, b, c) = (monitor(s, "a"), monitor(s, "b"), monitor(s, "c"));
+        let acme = s
+            .create_status_page(&page(
+                "acme",
+                Some("status.acme.example"),
+                vec![("Web", vec![b, a]), ("Jobs", vec![c])],
+            ))
+            .unwrap();
+        assert_eq!(acme.groups.len(), 2);
+        let got = s.get_status_page("acme").unwrap().unwrap();
+        assert_eq!(got, acme);
+        assert_eq!(got.groups[0].monitor_ids, vec![b, a], "order is kept");
+        assert_eq!(got.groups[1].name, "Jobs");
+        assert_eq!(got.domain.as_deref(), Some("status.acme.example"));
+        assert!(s.get_status_page("nope").unwrap().is_none());
+
+        let msg = conflict_message(s.create_status_page(&page("acme", None, vec![])));
+        assert!(msg.contains("slug `acme`"), "{msg}");
+        let msg = conflict_message(s.create_status_page(&page(
+            "other",
+            Some("status.acme.example"),
+            vec![("", vec![a])],
+        )));
+        assert!(msg.contains("status.acme.example"), "{msg}");
+        // Pages without a domain do not clash with one another.
+        s.create_status_page(&page("one", None, vec![("", vec![a])]))
+            .unwrap();
+        s.create_status_page(&page("two", None, vec![("", vec![c])]))
+            .unwrap();
+        let slugs = |s: &dyn Store| -> Vec<String> {
+            s.list_status_pages()
+                .unwrap()
+                .into_iter()
+                .map(|p| p.slug)
+                .collect()
+        };
+        assert_eq!(slugs(s), ["acme", "one", "two"]);
+
+        // An update renames and regroups; an upsert by slug replaces.
+        let renamed = s
+            .update_status_page("one", &page("uno", None, vec![("All", vec![c, a])]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(renamed.groups[0].monitor_ids, vec![c, a]);
+        assert!(s
+            .update_status_page("one", &page("x", None, vec![]))
+            .unwrap()
+            .is_none());
+        let msg = conflict_message(s.update_status_page("uno", &page("two", None, vec![])));
+        assert!(msg.contains("slug `two`"), "{msg}");
+        let mut cfg = page("two", Some("two.example"), vec![("", vec![b])]);
+        cfg.source = StatusPageSource::Config;
+        let two = s.upsert_status_page(&cfg).unwrap();
+        assert_eq!(two.source, StatusPageSource::Config);
+        assert_eq!(
+            s.get_status_page("two").unwrap().unwrap().groups[0].monitor_ids,
+            vec![b]
+        );
+
+        // A deleted monitor leaves the pages showing it.
+        assert!(s.delete_monitor(a).unwrap());
+        let acme = s.get_status_page("acme").unwrap().unwrap();
+        assert_eq!(acme.groups[0].monitor_ids, vec![b]);
+        assert_eq!(
+            s.get_status_page("uno").unwrap().unwrap().groups[0].monitor_ids,
+            vec![c]
+        );
+
+        // Pruning removes config pages not kept, never API pages.
+        assert_eq!(s.prune_config_status_pages(&[]).unwrap(), 1);
+        assert_eq!(slugs(s), ["acme", "uno"]);
+        assert!(s.delete_status_page("uno").unwrap());
+        assert!(!s.delete_status_page("uno").unwrap());
+        assert_eq!(slugs(s), ["acme"]);
+    }
+
+    pub fn public_notes_and_monitor_incidents(s: &dyn Store) {
+        let (m, other) = (monitor(s, "m"), monitor(s, "other"));
+        let ids = apply(
+            s,
+            opens(vec![
+                new_incident("down", "monitor", m, 1_000),
+                new_incident("slow", "monitor", m, 2_000),
+                new_incident("down", "monitor", other, 3_000),
+                new_incident("errors", "project", m, 4_000),
+            ]),
+        );
+        apply(
+            s,
+            AlertBatch {
+                updates: vec![(IncidentRef::Id(ids[0]), resolve(5_000, None))],
+                timeline: vec![(
+                    IncidentRef::Id(ids[0]),
+                    line(
+                        5_000,
+                        "note",
+                        "internal: the db host is 10.0.0.5",
+                        Some("ann"),
+                    ),
+                )],
+                ..AlertBatch::default()
+            },
+        );
+        let shown = |since| -> Vec<i64> {
+            s.monitor_incidents(&[m], since, 10)
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect()
+        };
+        assert_eq!(
+            shown(0),
+            vec![ids[1], ids[0]],
+            "newest first, this monitor only"
+        );
+        assert_eq!(
+            shown(6_000),
+            vec![ids[1]],
+            "resolved before `since` left out"
+        );
+        assert_eq!(s.monitor_incidents(&[m, other], 0, 2).unwrap().len(), 2);
+
+        let n1 = s
+            .add_public_note(ids[0], 5_100, "We are looking into it.", Some("ann"))
+            .unwrap()
+            .unwrap();
+        let n2 = s
+            .add_public_note(ids[0], 5_200, "Fixed.", None)
+            .unwrap()
+            .unwrap();
+        s.add_public_note(ids[2], 5_300, "Other monitor.", None)
+            .unwrap()
+            .unwrap();
+        assert!(s.add_public_note(9_999, 1, "x", None).unwrap().is_none());
+        assert_eq!(n1.text, "We are looking into it.");
+        assert_eq!(n1.author.as_deref(), Some("ann"));
+        assert_eq!(s.public_notes(&[ids[0]]).unwrap(), vec![n1, n2]);
+        assert_eq!(s.public_notes(&[ids[0], ids[2]]).unwrap().len(), 3);
+        assert!(s.public_notes(&[]).unwrap().is_empty());
+        // Internal notes stay in the timeline and never become public ones.
+        assert!(s
+            .public_notes(&[ids[0]])
+            .unwrap()
+            .iter()
+            .all(|n| !n.text.contains("10.0.0.5")));
+    }
 }
 
 /// A PostgreSQL store in a fresh schema, dropped when the test ends (even by panic).
@@ -2953,6 +3123,8 @@ suite!(
     outbox_concurrent_claims,
     silences,
     broken_channels,
+    status_pages,
+    public_notes_and_monitor_incidents,
 );
 
 #[test]

@@ -204,6 +204,9 @@ pub struct IncidentDetail {
     timeline: Vec<TimelineItem>,
     /// Oldest first.
     notifications: Vec<NotificationItem>,
+    /// Notes shown on the status pages of the incident's monitor, oldest first (apart
+    /// from the timeline's notes, which stay internal).
+    public_notes: Vec<PublicNote>,
     /// The runbook's Markdown.
     #[serde(skip_serializing_if = "Option::is_none")]
     runbook_text: Option<String>,
@@ -222,11 +225,12 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let (row, timeline, messages) = blocking(&app, move |s| {
+    let (row, timeline, messages, notes) = blocking(&app, move |s| {
         Ok((
             s.get_incident(id)?,
             s.incident_timeline(id)?,
             s.incident_messages(id)?,
+            s.public_notes(&[id])?,
         ))
     })
     .await?;
@@ -256,8 +260,81 @@ pub async fn get(
                 next_attempt: (m.status == OutboxStatus::Pending).then(|| iso(m.next_attempt_ms)),
             })
             .collect(),
+        public_notes: notes.iter().map(PublicNote::of).collect(),
         runbook_text: app.alerts.runbook(&row.rule).map(|rb| rb.text.clone()),
     }))
+}
+
+/// A note published on status pages.
+#[derive(Serialize, ToSchema)]
+pub struct PublicNote {
+    /// Id.
+    id: i64,
+    /// RFC 3339.
+    at: String,
+    /// The text as published.
+    text: String,
+    /// Who wrote it (not published).
+    by: Option<String>,
+}
+
+impl PublicNote {
+    fn of(n: &lookout_store::PublicNote) -> Self {
+        PublicNote {
+            id: n.id,
+            at: iso(n.at_ms),
+            text: n.text.clone(),
+            by: n.author.clone(),
+        }
+    }
+}
+
+/// A public note to add.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicNoteBody {
+    /// What the status pages say (plain text).
+    text: String,
+    /// Who writes it (default "api"; not published).
+    by: Option<String>,
+}
+
+/// Longest public note, characters: a status update, not a post-mortem.
+const PUBLIC_NOTE_MAX: usize = 5_000;
+
+/// Adds a note to the incident that the status pages showing its monitor publish; the
+/// timeline's notes stay internal.
+#[utoipa::path(post, operation_id = "incidents_add_public_note", path = "/api/v1/incidents/{id}/public-notes", tag = "incidents", request_body = PublicNoteBody,
+    params(("id" = i64, Path, description = "the incident's id")),
+    responses(
+        (status = 201, description = "Created", body = PublicNote),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+    ))]
+pub async fn add_public_note(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Json<PublicNoteBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let text = b.text.trim().to_string();
+    if text.is_empty() {
+        return Err(ApiError::bad_request("text: write the note"));
+    }
+    if text.chars().count() > PUBLIC_NOTE_MAX {
+        return Err(ApiError::bad_request(format!(
+            "text: at most {PUBLIC_NOTE_MAX} characters"
+        )));
+    }
+    let by =
+        b.by.filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| "api".to_string());
+    let now = app.clock.now_ms();
+    let note = blocking(&app, move |s| s.add_public_note(id, now, &text, Some(&by)))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
+    Ok((StatusCode::CREATED, Json(PublicNote::of(&note))).into_response())
 }
 
 /// Who acts, and a note's text.

@@ -16,6 +16,7 @@ mod incidents;
 mod issues;
 mod monitors;
 mod projects;
+mod status_pages;
 
 use std::sync::{Arc, OnceLock};
 
@@ -103,6 +104,13 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(incidents::repair_channel))
         .routes(routes!(incidents::list_silences, incidents::create_silence))
         .routes(routes!(incidents::delete_silence))
+        .routes(routes!(incidents::add_public_note))
+        .routes(routes!(status_pages::list, status_pages::create))
+        .routes(routes!(
+            status_pages::get,
+            status_pages::update,
+            status_pages::delete
+        ))
 }
 
 fn public() -> OpenApiRouter<Arc<AppState>> {
@@ -192,6 +200,23 @@ where
         .await
         .map_err(|e| ApiError::internal("a database task failed", e))?
         .map_err(|e| ApiError::internal("the database reported an error", e))
+}
+
+/// Store calls whose `Conflict` becomes a 409 with the store's message.
+pub(crate) async fn blocking_conflict<T, F>(app: &Arc<AppState>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> lookout_store::Result<T> + Send + 'static,
+{
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(lookout_store::StoreError::Conflict(m))) => {
+            Err(ApiError::new(StatusCode::CONFLICT, m))
+        }
+        Ok(Err(e)) => Err(ApiError::internal("the database reported an error", e)),
+        Err(e) => Err(ApiError::internal("a database task failed", e)),
+    }
 }
 
 /// Resolves `{project}` given as a slug or a numeric id.

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lookout_store::{
     LatencySummary, Monitor as StoredMonitor, MonitorSource, MonitorStatus, NewMaintenance,
-    NewMonitor, Outage as StoredOutage, Resolution, StoreError,
+    NewMonitor, Outage as StoredOutage, Resolution,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::blocking;
+use super::{blocking, blocking_conflict};
 use crate::error::{ApiError, ErrorBody};
 use crate::monitors::spec::{MonitorConfig, MonitorKind};
 use crate::monitors::sync::{def_of, new_token};
@@ -407,21 +407,6 @@ fn new_monitor(
     }
 }
 
-/// Store calls whose `Conflict` becomes a 409 with the store's message.
-async fn blocking_conflict<T, F>(app: &Arc<AppState>, f: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&dyn lookout_store::Store) -> lookout_store::Result<T> + Send + 'static,
-{
-    let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(StoreError::Conflict(m))) => Err(ApiError::new(StatusCode::CONFLICT, m)),
-        Ok(Err(e)) => Err(ApiError::internal("the database reported an error", e)),
-        Err(e) => Err(ApiError::internal("a database task failed", e)),
-    }
-}
-
 /// Creates a monitor; it is checked at once, and the answer carries that first result.
 #[utoipa::path(post, operation_id = "monitors_create", path = "/api/v1/monitors", tag = "monitors", request_body = MonitorConfig,
     responses(
@@ -803,8 +788,10 @@ pub struct CreateMaintenance {
     #[serde(default, with = "humantime_serde")]
     #[schema(value_type = Option<String>)]
     duration: Option<std::time::Duration>,
-    /// What it is for.
+    /// What it is for (internal: never shown on status pages).
     reason: String,
+    /// What status pages covering its monitors say about it.
+    public_note: Option<String>,
 }
 
 /// A maintenance window opened through the API.
@@ -818,6 +805,8 @@ pub struct Maintenance {
     /// RFC 3339.
     end: String,
     reason: String,
+    /// Shown on status pages.
+    public_note: Option<String>,
     /// RFC 3339.
     created: String,
 }
@@ -830,6 +819,7 @@ impl Maintenance {
             start: iso(w.start_ms),
             end: iso(w.end_ms),
             reason: w.reason.clone(),
+            public_note: w.public_note.clone(),
             created: iso(w.created_ms),
         }
     }
@@ -890,6 +880,7 @@ pub async fn create_maintenance(
         start_ms: start,
         end_ms: end,
         reason: req.reason,
+        public_note: req.public_note.filter(|n| !n.trim().is_empty()),
         now_ms: now,
     };
     let (w, active) = blocking(&app, move |s| {
