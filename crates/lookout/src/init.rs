@@ -505,6 +505,20 @@ const MONITOR_EXAMPLES: &str = r#"# Other kinds:
 # timezone = "UTC"
 # monitors = ["Homepage", "Signup Page", "Login Page"]   # all monitors when absent
 
+# A public status page at /status/acme (no sign-in, no JavaScript needed): the monitors'
+# states, 90 days of uptime, incidents with their public notes, maintenance windows; plus
+# /status/acme.json, /status/acme/feed.atom and badges at /badge/acme/Homepage.svg.
+# Monitor URLs, hosts, errors and internal notes are never shown.
+# [[status_pages]]
+# slug = "acme"
+# title = "Acme status"
+# monitors = ["Homepage", "Signup Page", "Login Page"]
+# domain = "status.example.org"   # optional: served at / when the Host header is this
+# # or named groups instead of `monitors`:
+# # [[status_pages.groups]]
+# # name = "Website"
+# # monitors = ["Homepage", "Signup Page"]
+
 "#;
 
 /// The first channel, and the other kinds as commented examples.
@@ -752,6 +766,28 @@ mod tests {
         let c = lookout_server::Config::parse(&text, "sample", &|_| None)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.monitors.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn the_status_page_example_loads_once_uncommented() {
+        let a = from_flags(&args(&["--app-url", "https://shop.example.org/"]))
+            .unwrap_or_else(|e| panic!("{}", e.message()));
+        let text = sample(KEY, &a);
+        let (before, rest) = text.split_once("# [[status_pages]]").unwrap();
+        let (section, after) = rest.split_once("# # or named groups").unwrap();
+        let section: Vec<&str> = section
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        let text = format!(
+            "{before}[[status_pages]]{}\n# # or named groups{after}",
+            section.join("\n")
+        );
+        let c = lookout_server::Config::parse(&text, "sample", &|_| None)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.status_pages.len(), 1, "{text}");
+        assert_eq!(c.status_pages[0].slug, "acme");
+        assert_eq!(c.status_pages[0].monitors.as_ref().map(Vec::len), Some(3));
     }
 
     #[test]
