@@ -58,4 +58,30 @@ impl MaintenanceWindow {
             }
         }
     }
+
+    /// Its spans that are in progress at `now_ms` or begin before `until_ms`, in order,
+    /// at most `limit`: what a status page announces.
+    pub fn spans(&self, now_ms: i64, until_ms: i64, limit: usize) -> Vec<(i64, i64)> {
+        match self {
+            MaintenanceWindow::OneOff { start_ms, end_ms } => {
+                if *end_ms > now_ms && *start_ms < until_ms && start_ms < end_ms {
+                    vec![(*start_ms, *end_ms)]
+                } else {
+                    Vec::new()
+                }
+            }
+            MaintenanceWindow::Recurring { cron, duration_ms } => {
+                let mut out = Vec::new();
+                let current = cron
+                    .prev_at_or_before(now_ms)
+                    .filter(|s| s.saturating_add(*duration_ms) > now_ms);
+                let mut next = current.or_else(|| cron.next_after(now_ms));
+                while let Some(start) = next.filter(|s| *s < until_ms && out.len() < limit) {
+                    out.push((start, start.saturating_add(*duration_ms)));
+                    next = cron.next_after(start);
+                }
+                out
+            }
+        }
+    }
 }

@@ -138,3 +138,37 @@ fn windows_round_trip_through_serde() {
         w
     );
 }
+
+#[test]
+fn spans_list_the_current_and_coming_windows() {
+    let w = recurring("0 2 * * *", "UTC", 60 * MIN);
+    let now = at("2024-06-01T02:30:00Z");
+    let day = 24 * 60 * MIN;
+    assert_eq!(
+        w.spans(now, now + 2 * day, 10),
+        vec![
+            (at("2024-06-01T02:00:00Z"), at("2024-06-01T03:00:00Z")),
+            (at("2024-06-02T02:00:00Z"), at("2024-06-02T03:00:00Z")),
+            (at("2024-06-03T02:00:00Z"), at("2024-06-03T03:00:00Z")),
+        ]
+    );
+    assert_eq!(w.spans(now, now + 2 * day, 1).len(), 1);
+    let later = at("2024-06-01T03:00:00Z");
+    assert_eq!(
+        w.spans(later, later + day, 10),
+        vec![(at("2024-06-02T02:00:00Z"), at("2024-06-02T03:00:00Z"))],
+        "a window that just ended is not announced"
+    );
+    let once = MaintenanceWindow::OneOff {
+        start_ms: at("2024-06-05T02:00:00Z"),
+        end_ms: at("2024-06-05T04:00:00Z"),
+    };
+    assert!(
+        once.spans(now, now + day, 10).is_empty(),
+        "beyond the horizon"
+    );
+    assert_eq!(once.spans(now, now + 7 * day, 10).len(), 1);
+    assert!(once
+        .spans(at("2024-06-05T04:00:00Z"), at("2024-06-09T00:00:00Z"), 10)
+        .is_empty());
+}

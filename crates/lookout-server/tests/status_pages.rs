@@ -61,6 +61,20 @@ kind = "http"
 url = "http://127.0.0.1:9/leak-offpage-url"
 paused = true
 
+[[maintenance]]
+name = "leak-window-name-w1"
+cron = "0 4 * * SUN"
+duration = "30m"
+monitors = ["Homepage"]
+public_note = "Weekly deploy window."
+
+[[maintenance]]
+name = "leak-window-name-w2"
+cron = "0 5 * * *"
+duration = "30m"
+monitors = ["Leaky Backend x0"]
+public_note = "leak-offpage-window-w3"
+
 [[status_pages]]
 slug = "acme"
 title = "Acme status"
@@ -443,6 +457,7 @@ fn nothing_private_reaches_a_public_answer() {
         "Fixed: a bad deploy was rolled back.",
         "The API is unavailable; we are on it.",
         "Database upgrade; pages may be slow.",
+        "Weekly deploy window.",
     ] {
         assert!(seen.contains(public), "{public} is not shown");
     }

@@ -81,6 +81,8 @@ pub struct MaintenanceConfig {
     pub duration: Option<Duration>,
     /// Recurring: the cron expression's time zone (IANA name, default UTC).
     pub timezone: Option<String>,
+    /// What status pages showing its monitors say about it (its name stays internal).
+    pub public_note: Option<String>,
 }
 
 impl MaintenanceConfig {

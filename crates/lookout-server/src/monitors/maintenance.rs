@@ -17,6 +17,8 @@ pub struct ConfigWindow {
     pub monitor_ids: Option<Vec<i64>>,
     /// When it is active.
     pub window: MaintenanceWindow,
+    /// What status pages say about it.
+    pub public_note: Option<String>,
 }
 
 /// The config's maintenance windows, with monitor names resolved to ids.
@@ -39,6 +41,7 @@ pub fn config_windows(
                 name: w.name.clone(),
                 monitor_ids,
                 window,
+                public_note: w.public_note.clone(),
             })
         })
         .collect()

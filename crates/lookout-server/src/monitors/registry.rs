@@ -173,6 +173,11 @@ impl Monitors {
         self.lock().api_windows = api;
     }
 
+    /// The config's maintenance windows.
+    pub fn config_windows(&self) -> Vec<super::maintenance::ConfigWindow> {
+        self.lock().config_windows.clone()
+    }
+
     /// The current status of every monitor, by id.
     pub fn statuses(&self) -> HashMap<i64, MonitorStatus> {
         self.lock()

@@ -87,12 +87,13 @@ impl Pages {
     async fn view(&self, slug: String) -> Result<Option<PublicPage>, Response> {
         let store = self.store.clone();
         let live = self.monitors.statuses();
+        let windows = self.monitors.config_windows();
         let now = self.clock.now_ms();
         tokio::task::spawn_blocking(move || {
             let Some(page) = store.get_status_page(&slug)? else {
                 return Ok(None);
             };
-            view::load(store.as_ref(), &page, &live, now).map(Some)
+            view::load(store.as_ref(), &page, &live, &windows, now).map(Some)
         })
         .await
         .map_err(|e| failed(&e))?

@@ -5,7 +5,7 @@
 //! become the names of the page's monitors they affect, their times and their public
 //! notes (never the rule, title, summary or timeline, which can carry error text or
 //! internal notes); maintenance windows become their times and public note (never their
-//! reason). Every public answer (HTML, JSON, feed, badges) is rendered from these types.
+//! reason or name). Every public answer (HTML, JSON, feed, badges) is rendered from these types.
 
 use std::collections::HashMap;
 
@@ -15,11 +15,16 @@ use lookout_store::{MonitorStatus, StatusPage, Store};
 use serde::Serialize;
 
 use super::uptime::{self, Day, DAY_MS};
+use crate::monitors::maintenance::ConfigWindow;
 
 /// Days of history a page shows.
 pub const HISTORY_DAYS: i64 = 90;
 /// Incidents a page lists at most.
 const INCIDENTS: u32 = 50;
+/// How far ahead the config's recurring maintenance windows are announced.
+const MAINTENANCE_AHEAD_MS: i64 = 7 * DAY_MS;
+/// Occurrences of one recurring window announced at most.
+const MAINTENANCE_SPANS: usize = 3;
 
 /// A state as the public reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -192,11 +197,13 @@ impl PublicPage {
 }
 
 /// Reads what `page` shows at `now`. `live` is the scheduler's current status of each
-/// monitor, which is fresher than the stored one. Blocking.
+/// monitor, which is fresher than the stored one; `config_windows` the config's
+/// maintenance windows (the API's are in the store). Blocking.
 pub fn load(
     store: &dyn Store,
     page: &StatusPage,
     live: &HashMap<i64, MonitorStatus>,
+    config_windows: &[ConfigWindow],
     now: i64,
 ) -> lookout_store::Result<PublicPage> {
     let from = now - HISTORY_DAYS * DAY_MS;
@@ -257,7 +264,7 @@ pub fn load(
             _ => ongoing.push(incident),
         }
     }
-    let maintenance = store
+    let mut maintenance: Vec<PublicMaintenance> = store
         .list_maintenance(now)?
         .into_iter()
         .filter(|w| w.monitor_id.is_none_or(|id| names.contains_key(&id)))
@@ -272,6 +279,31 @@ pub fn load(
             note: w.public_note,
         })
         .collect();
+    for w in config_windows {
+        let monitors: Vec<String> = match &w.monitor_ids {
+            None => Vec::new(),
+            Some(ids) => {
+                let shown: Vec<String> =
+                    ids.iter().filter_map(|id| names.get(id).cloned()).collect();
+                if shown.is_empty() {
+                    continue;
+                }
+                shown
+            }
+        };
+        for (start_ms, end_ms) in w
+            .window
+            .spans(now, now + MAINTENANCE_AHEAD_MS, MAINTENANCE_SPANS)
+        {
+            maintenance.push(PublicMaintenance {
+                start_ms,
+                end_ms,
+                monitors: monitors.clone(),
+                note: w.public_note.clone(),
+            });
+        }
+    }
+    maintenance.sort_by_key(|w| (w.start_ms, w.end_ms));
     Ok(PublicPage {
         slug: page.slug.clone(),
         title: page.title.clone(),
