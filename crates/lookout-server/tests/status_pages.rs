@@ -685,3 +685,51 @@ fn pages_and_public_notes_are_managed_through_the_api() {
     assert_eq!(notes[1]["text"], "Recovering now.");
     assert!(text(&public_get(app, "/status/acme")).contains("Recovering now."));
 }
+
+#[test]
+fn config_pages_follow_the_file_across_restarts() {
+    let clock = ManualClock::new(T0);
+    let mut app = spawn_app_with_clock(CONFIG, Arc::new(clock.clone()));
+    assert_eq!(public_get(&app, "/status/acme").status, 200);
+    let made = app.send(
+        "POST",
+        "/api/v1/status-pages",
+        &json!({"slug": "beta", "title": "Beta", "monitors": ["API"]}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+
+    // The page is renamed in the file: the old one goes, the API's page stays.
+    let renamed = CONFIG.replace("slug = \"acme\"", "slug = \"acme-co\"");
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    drop(app);
+    let mut app = spawn_app_in(&renamed, Arc::new(clock.clone()), dir);
+    assert_eq!(public_get(&app, "/status/acme").status, 404);
+    assert_eq!(public_get(&app, "/status/acme-co").status, 200);
+    assert_eq!(public_get(&app, "/status/beta").status, 200);
+    let (status, _, body) = get_with_host(&app, "status.acme.example", "/");
+    assert_eq!(status, 200);
+    assert!(body.contains("/status/acme-co/feed.atom"), "{body}");
+
+    // A file page may not take the slug of an API page: the start fails and says why.
+    let clash = CONFIG.replace("slug = \"acme\"", "slug = \"beta\"");
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    drop(app);
+    let config = lookout_server::Config::parse(
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{TOKEN}\"\n{clash}",
+            dir.path().display()
+        ),
+        "test.toml",
+        &|_| None,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = match rt.block_on(lookout_server::start_with(config, Arc::new(clock))) {
+        Ok(_) => panic!("started with a config page clashing with an API page"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("status_pages[0].slug") && err.contains("DELETE /api/v1/status-pages/beta"),
+        "{err}"
+    );
+}

@@ -237,6 +237,13 @@ pub fn sync_config(
             .min_by_key(|m| (m.source != lookout_store::MonitorSource::Config, m.id))
             .map(|m| m.id)
     };
+    // Pages gone from the file go first, so that a renamed page can take over the domain
+    // its old slug had.
+    let keep: Vec<String> = pages.iter().map(|p| p.slug.clone()).collect();
+    let removed = store.prune_config_status_pages(&keep)?;
+    if removed > 0 {
+        tracing::info!(removed, "deleted status pages no longer in the config");
+    }
     let existing = store.list_status_pages()?;
     for (i, p) in pages.iter().enumerate() {
         if existing
@@ -253,11 +260,6 @@ pub fn sync_config(
         store
             .upsert_status_page(&p.to_new(StatusPageSource::Config, now_ms, &find))
             .with_context(|| format!("status_pages[{i}] ({}) cannot be stored", p.slug))?;
-    }
-    let keep: Vec<String> = pages.iter().map(|p| p.slug.clone()).collect();
-    let removed = store.prune_config_status_pages(&keep)?;
-    if removed > 0 {
-        tracing::info!(removed, "deleted status pages no longer in the config");
     }
     Ok(())
 }
