@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod api;
 pub mod bus;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod ingest;
@@ -50,6 +51,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The API handlers' shared state (store, projects, token…).
     pub state: Arc<AppState>,
+    /// The dashboard (its first-user setup token, while no user exists).
+    pub web: Arc<lookout_web::Web>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer: writer::Writer,
@@ -291,6 +294,23 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         store: store.clone(),
         public_url: public_url.clone(),
     });
+    let backend = Arc::new(dashboard::ServerBackend {
+        store: store.clone(),
+        clock: clock.clone(),
+        monitors: monitors.clone(),
+        alerts: alerts.clone(),
+        payloads: payloads.clone(),
+        ingest: ingest.clone(),
+        public_url: public_url.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    });
+    let web = {
+        let (store, clock, url) = (store.clone(), clock.clone(), public_url.clone());
+        Arc::new(
+            tokio::task::spawn_blocking(move || lookout_web::Web::new(store, clock, backend, &url))
+                .await??,
+        )
+    };
     let state = Arc::new(AppState {
         store,
         projects,
@@ -305,19 +325,24 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
     });
-    let app = router(state.clone(), ingest, monitors);
+    let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        // The client address keys the sign-in rate limit.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
     });
     tracing::info!(%addr, store = state.store.kind(), monitors = n_monitors, "lookout is listening");
     Ok(Running {
         addr,
         state,
+        web,
         shutdown: Some(tx),
         server,
         writer,
@@ -328,12 +353,30 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     })
 }
 
+/// Routes outside the dashboard and `/api/v1` that answer without a user's credential,
+/// each for its reason: Sentry ingest (the DSN's key), pings and check-ins (the monitor's
+/// token), acknowledge links (their signature), `/api/health` (uptime monitors of lookout
+/// itself). The auth test walks every other route and expects a refusal.
+pub const PUBLIC_ROUTES: &[&str] = &[
+    "/api/health",
+    "/api/{project_id}/envelope/",
+    "/api/{project_id}/envelope",
+    "/api/{project_id}/store/",
+    "/api/{project_id}/store",
+    "/api/{project_id}/events/{event_id}/",
+    "/ping/{token}",
+    "/ping/{token}/{what}",
+    "/ack/{id}/{sig}",
+    "/api/v1/openapi.json",
+];
+
 /// All routes: ingest and pings with their own state, the API and health with the
-/// handlers' shared state.
+/// handlers' shared state, and the dashboard at `/`.
 pub fn router(
     state: Arc<AppState>,
     ingest: Arc<ingest::Ingest>,
     monitors: Arc<monitors::Monitors>,
+    web: Arc<lookout_web::Web>,
 ) -> Router {
     Router::new()
         .route("/api/health", get(health::handler))
@@ -341,6 +384,7 @@ pub fn router(
         .merge(ping::routes(monitors))
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
+        .merge(lookout_web::routes(web))
         .with_state(state)
 }
 
