@@ -264,7 +264,6 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         clock: clock.clone(),
         channels: channels.clone(),
         links: links.clone(),
-        public_url: public_url.clone(),
         queued: outbox,
     };
     let tasks = vec![
