@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod api;
 pub mod bus;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod ingest;
@@ -51,6 +52,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The API handlers' shared state (store, projects, token…).
     pub state: Arc<AppState>,
+    /// The dashboard (its first-user setup token, while no user exists).
+    pub web: Arc<lookout_web::Web>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer: writer::Writer,
@@ -262,7 +265,6 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         clock: clock.clone(),
         channels: channels.clone(),
         links: links.clone(),
-        public_url: public_url.clone(),
         queued: outbox,
     };
     let tasks = vec![
@@ -299,6 +301,23 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         public_url.clone(),
         &loaded.status_pages,
     ));
+    let backend = Arc::new(dashboard::ServerBackend {
+        store: store.clone(),
+        clock: clock.clone(),
+        monitors: monitors.clone(),
+        alerts: alerts.clone(),
+        payloads: payloads.clone(),
+        ingest: ingest.clone(),
+        public_url: public_url.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    });
+    let web = {
+        let (store, clock, url) = (store.clone(), clock.clone(), public_url.clone());
+        Arc::new(
+            tokio::task::spawn_blocking(move || lookout_web::Web::new(store, clock, backend, &url))
+                .await??,
+        )
+    };
     let state = Arc::new(AppState {
         status_pages,
         store,
@@ -314,19 +333,24 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
     });
-    let app = router(state.clone(), ingest, monitors);
+    let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        // The client address keys the sign-in rate limit.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
     });
     tracing::info!(%addr, store = state.store.kind(), monitors = n_monitors, "lookout is listening");
     Ok(Running {
         addr,
         state,
+        web,
         shutdown: Some(tx),
         server,
         writer,
@@ -337,13 +361,38 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     })
 }
 
+/// Routes outside the dashboard and `/api/v1` that answer without a user's credential,
+/// each for its reason: Sentry ingest (the DSN's key), pings and check-ins (the monitor's
+/// token), acknowledge links (their signature), `/api/health` (uptime monitors of lookout
+/// itself), public status pages with their feeds and badges (public by design: they show
+/// only what their config names). The auth test walks every other route and expects a
+/// refusal.
+pub const PUBLIC_ROUTES: &[&str] = &[
+    "/api/health",
+    "/api/{project_id}/envelope/",
+    "/api/{project_id}/envelope",
+    "/api/{project_id}/store/",
+    "/api/{project_id}/store",
+    "/api/{project_id}/events/{event_id}/",
+    "/ping/{token}",
+    "/ping/{token}/{what}",
+    "/ack/{id}/{sig}",
+    "/api/v1/openapi.json",
+    "/status/{slug}",
+    "/status/{slug}/",
+    "/status/{slug}/summary.json",
+    "/status/{slug}/feed.atom",
+    "/badge/{slug}/{file}",
+];
+
 /// All routes: ingest, pings and status pages with their own state, the API and health
-/// with the handlers' shared state; around them all, the layer that serves a status page
-/// at `/` of its own domain (and passes every other request on).
+/// with the handlers' shared state, and the dashboard at `/`; around them all, the layer
+/// that serves a status page at `/` of its own domain (and passes every other request on).
 pub fn router(
     state: Arc<AppState>,
     ingest: Arc<ingest::Ingest>,
     monitors: Arc<monitors::Monitors>,
+    web: Arc<lookout_web::Web>,
 ) -> Router {
     let pages = state.status_pages.clone();
     Router::new()
@@ -353,6 +402,7 @@ pub fn router(
         .merge(status::routes(pages.clone()))
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
+        .merge(lookout_web::routes(web))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(pages, status::by_host))
 }

@@ -49,10 +49,6 @@ pub struct AppState {
 impl AppState {
     /// The DSN of a project as SDKs should use it.
     pub fn dsn(&self, public_key: &str, project_id: i64) -> String {
-        let base = self.public_url.trim_end_matches('/');
-        match base.split_once("://") {
-            Some((scheme, rest)) => format!("{scheme}://{public_key}@{rest}/{project_id}"),
-            None => format!("http://{public_key}@{base}/{project_id}"),
-        }
+        crate::dashboard::dsn(&self.public_url, public_key, project_id)
     }
 }

@@ -78,6 +78,17 @@ pub trait EventStore: Send + Sync + 'static {
     fn list_check_ins(&self, project_id: i64, limit: u32) -> Result<Vec<CheckInRow>>;
     /// Attachments of an event.
     fn list_attachments(&self, project_id: i64, event_id: &str) -> Result<Vec<AttachmentRow>>;
+    /// Events of a project received in `[from_ms, to_ms)` per hour: `(hour start ms,
+    /// count)` for the hours that had any, oldest first.
+    fn hourly_event_counts(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, u64)>>;
+    /// Events of each of `issue_ids` received since `from_ms` per hour: `(issue id, hour
+    /// start ms, count)` for the hours that had any.
+    fn issue_hourly_counts(&self, issue_ids: &[i64], from_ms: i64) -> Result<Vec<(i64, i64, u64)>>;
 }
 
 macro_rules! issue_cols {
@@ -483,6 +494,48 @@ impl<D: Db> EventStore for D {
                         monitor_config: r.get(6)?,
                         received_ms: r.get(7)?,
                     })
+                },
+            )
+        })
+    }
+
+    fn hourly_event_counts(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, u64)>> {
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT received_ms / 3600000 AS h, COUNT(*) FROM events
+                     WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
+                     GROUP BY h ORDER BY h"
+                ),
+                params![project_id, from_ms, to_ms],
+                |r| Ok((r.get::<i64>(0)? * 3_600_000, batch::to_u64(r.get(1)?))),
+            )
+        })
+    }
+
+    fn issue_hourly_counts(&self, issue_ids: &[i64], from_ms: i64) -> Result<Vec<(i64, i64, u64)>> {
+        if issue_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT issue_id, received_ms / 3600000 AS h, COUNT(*) FROM events
+                     WHERE issue_id = ANY(?1) AND received_ms >= ?2
+                     GROUP BY issue_id, h"
+                ),
+                params![issue_ids, from_ms],
+                |r| {
+                    Ok((
+                        r.get::<i64>(0)?,
+                        r.get::<i64>(1)? * 3_600_000,
+                        batch::to_u64(r.get(2)?),
+                    ))
                 },
             )
         })

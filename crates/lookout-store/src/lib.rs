@@ -13,6 +13,7 @@
 //! API edge. Event payloads are stored as given (zstd-compressed JSON): the store never
 //! looks inside them.
 
+mod accounts;
 mod alert_batch;
 mod alerts;
 mod batch;
@@ -33,6 +34,7 @@ mod status_pages;
 #[path = "../../../tests/suite_switch.rs"]
 mod suite_switch;
 
+pub use accounts::AccountStore;
 pub use alerts::AlertStore;
 pub use error::StoreError;
 pub use events::EventStore;
@@ -48,7 +50,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
-pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + StatusPageStore {
+pub trait Store:
+    ProjectStore + EventStore + MonitorStore + AlertStore + StatusPageStore + AccountStore
+{
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
 
@@ -58,7 +62,9 @@ pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + StatusP
 
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
-    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, StatusPageStore, Store};
+    pub use crate::{
+        AccountStore, AlertStore, EventStore, MonitorStore, ProjectStore, StatusPageStore, Store,
+    };
 }
 
 /// A database the SQL implementation runs on: how it lends connections.

@@ -53,6 +53,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(4, sqlite: "0004_rules.sql", postgres: "0004_rules.sql"),
     migration!(5, sqlite: "0005_payload_dicts.sql", postgres: "0005_payload_dicts.sql"),
     migration!(6, "0006_status_pages.sql"),
+    migration!(7, "0007_accounts.sql"),
 ];
 
 impl Migration {

@@ -1064,3 +1064,86 @@ pub struct PayloadDict {
 pub(crate) fn dict_id(v: i64) -> crate::Result<u32> {
     u32::try_from(v).map_err(|_| crate::StoreError::Corrupt(format!("payload dictionary id {v}")))
 }
+
+// --- accounts ---
+
+/// A dashboard user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Email, lower-case: the sign-in name.
+    pub email: String,
+    /// The argon2id hash in PHC string form.
+    pub password_hash: String,
+    /// Created, Unix ms.
+    pub created_ms: i64,
+    /// Last successful sign-in, Unix ms.
+    pub last_login_ms: Option<i64>,
+}
+
+/// A session to store: the cookie's id only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// SHA-256 of the session id, hex.
+    pub id_hash: String,
+    /// Whose.
+    pub user_id: i64,
+    /// The CSRF token every form of this session carries.
+    pub csrf: String,
+    /// Created, Unix ms.
+    pub created_ms: i64,
+    /// Expires, Unix ms.
+    pub expires_ms: i64,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Whose.
+    pub user_id: i64,
+    /// The CSRF token every form of this session carries.
+    pub csrf: String,
+    /// Created, Unix ms.
+    pub created_ms: i64,
+    /// Expires, Unix ms.
+    pub expires_ms: i64,
+}
+
+/// An API token to store: the token only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    /// Whose.
+    pub user_id: i64,
+    /// A name to recognise it by.
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The token's first characters, shown in lists.
+    pub prefix: String,
+    /// What it may do (`read`, `write`, `project:releases`).
+    pub scopes: Vec<String>,
+    /// Created, Unix ms.
+    pub created_ms: i64,
+}
+
+/// A stored API token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Id.
+    pub id: i64,
+    /// Whose.
+    pub user_id: i64,
+    /// Its name.
+    pub name: String,
+    /// The token's first characters.
+    pub prefix: String,
+    /// What it may do.
+    pub scopes: Vec<String>,
+    /// Created, Unix ms.
+    pub created_ms: i64,
+    /// Last used, Unix ms.
+    pub last_used_ms: Option<i64>,
+    /// Revoked, Unix ms.
+    pub revoked_ms: Option<i64>,
+}

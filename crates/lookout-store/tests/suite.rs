@@ -3034,6 +3034,155 @@ mod cases {
             .iter()
             .all(|n| !n.text.contains("10.0.0.5")));
     }
+
+    pub fn accounts(s: &dyn Store) {
+        assert_eq!(s.count_users().unwrap(), 0);
+        let u = s.create_user("a@example.org", "$argon2id$hash", 5).unwrap();
+        assert_eq!(
+            (u.email.as_str(), u.created_ms, u.last_login_ms),
+            ("a@example.org", 5, None)
+        );
+        assert!(matches!(
+            s.create_user("a@example.org", "x", 6),
+            Err(StoreError::Conflict(_))
+        ));
+        let b = s.create_user("b@example.org", "hb", 6).unwrap();
+        assert_eq!(s.count_users().unwrap(), 2);
+        assert_eq!(
+            s.list_users()
+                .unwrap()
+                .iter()
+                .map(|u| u.id)
+                .collect::<Vec<_>>(),
+            [u.id, b.id]
+        );
+        assert_eq!(
+            s.get_user_by_email("b@example.org")
+                .unwrap()
+                .unwrap()
+                .password_hash,
+            "hb"
+        );
+        assert!(s.get_user_by_email("c@example.org").unwrap().is_none());
+
+        // Sessions: found until they expire; a new password signs everyone out.
+        let session = |h: &str, user_id: i64, expires_ms: i64| NewSession {
+            id_hash: h.to_string(),
+            user_id,
+            csrf: format!("csrf-{h}"),
+            created_ms: 10,
+            expires_ms,
+        };
+        s.create_session(&session("s1", u.id, 1_000)).unwrap();
+        s.create_session(&session("s2", b.id, 1_000)).unwrap();
+        let (found, user) = s.get_session("s1", 999).unwrap().unwrap();
+        assert_eq!((found.csrf.as_str(), user.id), ("csrf-s1", u.id));
+        assert!(s.get_session("s1", 1_000).unwrap().is_none(), "expired");
+        assert!(s.get_session("nope", 0).unwrap().is_none());
+        s.touch_login(u.id, 77).unwrap();
+        assert_eq!(
+            s.get_user_by_email("a@example.org")
+                .unwrap()
+                .unwrap()
+                .last_login_ms,
+            Some(77)
+        );
+        assert!(s.set_password("a@example.org", "new").unwrap());
+        assert!(!s.set_password("nobody@example.org", "new").unwrap());
+        assert!(
+            s.get_session("s1", 0).unwrap().is_none(),
+            "signed out by the new password"
+        );
+        assert!(s.get_session("s2", 0).unwrap().is_some(), "others stay");
+        s.delete_session("s2", 0).unwrap();
+        assert!(s.get_session("s2", 0).unwrap().is_none());
+
+        // API tokens: looked up by hash until revoked, only by their owner.
+        let t = s
+            .create_api_token(&NewApiToken {
+                user_id: u.id,
+                name: "ci".into(),
+                token_hash: "th".into(),
+                prefix: "lkt_ab".into(),
+                scopes: vec!["read".into(), "project:releases".into()],
+                created_ms: 20,
+            })
+            .unwrap();
+        assert_eq!(t.scopes, ["read", "project:releases"]);
+        let used = s.use_api_token("th", 30).unwrap().unwrap();
+        assert_eq!((used.id, used.last_used_ms), (t.id, Some(30)));
+        assert!(s.use_api_token("other", 30).unwrap().is_none());
+        assert!(
+            !s.revoke_api_token(b.id, t.id, 40).unwrap(),
+            "not b's token"
+        );
+        assert!(s.revoke_api_token(u.id, t.id, 40).unwrap());
+        assert!(
+            !s.revoke_api_token(u.id, t.id, 41).unwrap(),
+            "revoked already"
+        );
+        assert!(s.use_api_token("th", 50).unwrap().is_none());
+        let listed = s.list_api_tokens(u.id).unwrap();
+        assert_eq!(listed[0].revoked_ms, Some(40));
+        assert!(s.list_api_tokens(b.id).unwrap().is_empty());
+
+        // Deleting a user takes their sessions and tokens.
+        s.create_session(&session("s3", u.id, 1_000)).unwrap();
+        assert!(s.delete_user("a@example.org").unwrap());
+        assert!(!s.delete_user("a@example.org").unwrap());
+        assert!(s.get_session("s3", 0).unwrap().is_none());
+        assert!(s.list_api_tokens(u.id).unwrap().is_empty());
+
+        // Failed sign-ins are counted per key within a window and forgotten later.
+        for at in [100, 200, 300] {
+            s.record_login_failure("account:x", at, 0).unwrap();
+        }
+        s.record_login_failure("addr:1.2.3.4", 300, 0).unwrap();
+        assert_eq!(s.count_login_failures("account:x", 150).unwrap(), 2);
+        assert_eq!(s.count_login_failures("account:x", 0).unwrap(), 3);
+        assert_eq!(s.count_login_failures("account:y", 0).unwrap(), 0);
+        s.record_login_failure("account:y", 400, 250).unwrap();
+        assert_eq!(
+            s.count_login_failures("account:x", 0).unwrap(),
+            1,
+            "older ones forgotten"
+        );
+    }
+
+    pub fn hourly_counts(s: &dyn Store) {
+        let p = project(s, "hours");
+        let q = project(s, "other");
+        let base = 100 * HOUR;
+        s.write_batch(&events_batch(vec![
+            event(p, 1, "a", base + 10),
+            event(p, 2, "a", base + 20),
+            event(p, 3, "b", base + HOUR + 5),
+            event(p, 4, "a", base + 3 * HOUR),
+            event(q, 5, "a", base + 30),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.hourly_event_counts(p, base, base + 3 * HOUR).unwrap(),
+            [(base, 2), (base + HOUR, 1)],
+            "per hour, the end excluded, other projects apart"
+        );
+        let ids = issues(
+            s,
+            IssueFilter {
+                project_id: p,
+                sort: IssueSort::FirstSeen,
+                ..IssueFilter::default()
+            },
+        );
+        let (b, a) = (ids[0], ids[1]);
+        let mut counts = s.issue_hourly_counts(&[a, b], base + 15).unwrap();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [(a, base, 1), (a, base + 3 * HOUR, 1), (b, base + HOUR, 1)]
+        );
+        assert!(s.issue_hourly_counts(&[], 0).unwrap().is_empty());
+    }
 }
 
 /// A PostgreSQL store in a fresh schema, dropped when the test ends (even by panic).
@@ -3125,6 +3274,8 @@ suite!(
     broken_channels,
     status_pages,
     public_notes_and_monitor_incidents,
+    accounts,
+    hourly_counts,
 );
 
 #[test]

@@ -12,6 +12,7 @@ mod init;
 mod logging;
 mod notify_cmd;
 mod send_test;
+mod user_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ enum Command {
     Incident(incident_cmd::IncidentArgs),
     /// Verify a deploy (PM2, systemd, commands, health, pages) and roll it back on failure.
     Deploy(deploy::DeployArgs),
+    /// Create, list and delete dashboard users, or set their passwords.
+    User(user_cmd::UserArgs),
 }
 
 /// Why a command stopped without doing its work; the exit code follows from it.
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Command::Notify(args) => notify_cmd::run(config, args),
         Command::Incident(args) => incident_cmd::run(config, &args).map(|()| ExitCode::SUCCESS),
         Command::Deploy(args) => deploy::run(config, args),
+        Command::User(args) => user_cmd::run(config, args).map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|f| {
         eprintln!("error: {}", f.message());
@@ -221,6 +225,16 @@ fn serve(explicit: Option<PathBuf>) -> Result<(), Failure> {
         );
         for (p, dsn) in running.projects() {
             println!("  project {:<12} DSN: {dsn}", p.slug);
+        }
+        match running.web.setup_token() {
+            Some(t) => println!(
+                "  dashboard:     {}/setup?token={t} (create the first user)",
+                running.state.public_url.trim_end_matches('/')
+            ),
+            None => println!(
+                "  dashboard:     {}/",
+                running.state.public_url.trim_end_matches('/')
+            ),
         }
         println!("Send a test error: lookout send-test-event");
         shutdown_signal().await;

@@ -242,3 +242,87 @@ fn incidents_are_acknowledged_from_the_command_line() {
     // A command without a verdict that cannot do its work exits 1, never 2 ("down").
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn user_commands_manage_dashboard_accounts() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lookout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = lookout();
+        c.arg("--config").arg(&config).arg("user").args(args);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if stdin.is_some() {
+            c.stdin(std::process::Stdio::piped());
+        }
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(
+        &["create", "Ops@Example.org", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Created ops@example.org"), "{out}");
+    let (code, out, _) = run(&["create", "dev@example.org"], None);
+    assert_eq!(code, 0);
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Password (shown once): "))
+        .expect("a generated password is printed");
+    assert_eq!(generated.len(), 24);
+    let (code, out, _) = run(&["list"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("ops@example.org\tnever signed in"), "{out}");
+    assert!(out.contains("dev@example.org"), "{out}");
+
+    let (code, _, err) = run(&["create", "ops@example.org"], None);
+    assert_eq!(code, 1, "a duplicate fails");
+    assert!(
+        err.contains("exists already") && err.contains("lookout user passwd"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["create", "not-an-email"], None);
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = run(
+        &["create", "x@example.org", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(code, 3);
+    assert!(err.contains("at least 10 characters"), "{err}");
+    let (code, out, _) = run(
+        &["passwd", "ops@example.org", "--password-stdin"],
+        Some("another long password\n"),
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("signed out"), "{out}");
+    let (code, _, err) = run(&["passwd", "nobody@example.org"], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("no user nobody@example.org"), "{err}");
+    assert_eq!(run(&["delete", "dev@example.org"], None).0, 0);
+    assert_eq!(run(&["delete", "dev@example.org"], None).0, 1);
+    let (_, out, _) = run(&["list"], None);
+    assert!(!out.contains("dev@example.org"), "{out}");
+}

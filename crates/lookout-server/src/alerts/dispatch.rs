@@ -34,8 +34,6 @@ pub struct Dispatcher {
     pub channels: Arc<Channels>,
     /// The acknowledge links messages carry.
     pub links: Arc<AckLinks>,
-    /// The URL this server is reached at, for incident links.
-    pub public_url: String,
     /// Told when messages are queued.
     pub queued: Arc<Notify>,
 }
@@ -181,8 +179,7 @@ fn notification(app: &Dispatcher, m: &OutboxMessage) -> Option<Notification> {
     n.id = format!("ntf_{}", m.id);
     n.incident_id = m.incident_id;
     n.dedup_key = format!("lookout-incident-{}", m.incident_id);
-    let base = app.public_url.trim_end_matches('/');
-    n.incident_url = Some(format!("{base}/api/v1/incidents/{}", m.incident_id));
+    n.incident_url = Some(app.links.incident_page(m.incident_id));
     let page = app.links.url(m.incident_id);
     // The acknowledge page shows the runbook too: one link that works without a token.
     if let Some(rb) = n.runbook.as_mut() {

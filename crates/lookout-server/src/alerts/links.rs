@@ -29,6 +29,12 @@ impl AckLinks {
         ack_url(&self.public_url, self.secret.expose_secret(), id)
     }
 
+    /// The dashboard page of incident `id` (behind sign-in; the acknowledge link is the
+    /// one that works without an account).
+    pub fn incident_page(&self, id: i64) -> String {
+        format!("{}/incidents/{id}", self.public_url)
+    }
+
     /// Whether `sig` is incident `id`'s signature.
     pub fn verify(&self, id: i64, sig: &str) -> bool {
         verify(self.secret.expose_secret(), id, sig)
@@ -75,5 +81,6 @@ mod tests {
         let links = AckLinks::new(b"secret".to_vec(), "http://x:8080/");
         assert_eq!(links.url(42), format!("http://x:8080/ack/42/{s}"));
         assert!(links.verify(42, &s) && !links.verify(41, &s));
+        assert_eq!(links.incident_page(42), "http://x:8080/incidents/42");
     }
 }

@@ -163,6 +163,8 @@ pub fn ack_routes() -> Router<Arc<AppState>> {
     )
 }
 
+/// The admin token (compared in constant time), or a user's API token (looked up by its
+/// hash) whose scopes allow the request.
 async fn require_token(
     State(app): State<Arc<AppState>>,
     req: Request,
@@ -176,17 +178,39 @@ async fn require_token(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    match given {
-        None => Err(ApiError::new(
+        .map(str::trim)
+        .map(str::to_string);
+    let Some(token) = given else {
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "missing API token: send `Authorization: Bearer <token>` (printed at start, or LOOKOUT_API_TOKEN)",
-        )),
-        Some(t) if bool::from(t.as_bytes().ct_eq(app.api_token.expose_secret().as_bytes())) => {
-            Ok(next.run(req).await)
-        }
-        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API token")),
+            "missing API token: send `Authorization: Bearer <token>` (printed at start, or LOOKOUT_API_TOKEN, or a token made on the dashboard's API tokens page)",
+        ));
+    };
+    if bool::from(
+        token
+            .as_bytes()
+            .ct_eq(app.api_token.expose_secret().as_bytes()),
+    ) {
+        return Ok(next.run(req).await);
     }
+    let (hash, now) = (lookout_web::token_hash(&token), app.clock.now_ms());
+    let found = blocking(&app, move |s| s.use_api_token(&hash, now)).await?;
+    let Some(found) = found else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API token"));
+    };
+    if !lookout_web::Scope::allows(&found.scopes, req.method(), req.uri().path()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the API token `{}` has the scopes {}, which do not allow {} {}: make a token with the `write` scope",
+                found.name,
+                found.scopes.join(", "),
+                req.method(),
+                req.uri().path()
+            ),
+        ));
+    }
+    Ok(next.run(req).await)
 }
 
 /// Runs a store call on the blocking pool.

@@ -161,6 +161,23 @@ impl Monitors {
         self.wake.notify_one();
     }
 
+    /// Moves a monitor's next check to now ("check now" in the dashboard); `false` if it
+    /// is unknown, paused, a heartbeat (it waits for pings) or being checked already.
+    pub fn check_now(&self, id: i64) -> bool {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let Some(e) = inner.entries.get(&id) else {
+            return false;
+        };
+        if e.monitor.paused || e.heartbeat.is_some() || e.queued.is_none() {
+            return false;
+        }
+        inner.schedule(id, now);
+        drop(inner);
+        self.wake.notify_one();
+        true
+    }
+
     /// Replaces the maintenance windows.
     pub fn set_windows(&self, config: Vec<ConfigWindow>, api: Vec<Maintenance>) {
         let mut inner = self.lock();

@@ -9,6 +9,8 @@ use lookout_core::clock::{Clock, SystemClock};
 use lookout_server::{Config, Running};
 use serde_json::Value;
 
+pub mod web;
+
 pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 pub const PROJECT_ID: i64 = 3;
 pub const TOKEN: &str = "test-token";

@@ -1,0 +1,134 @@
+//! What the dashboard (`lookout-web`) gets from the server: payload decompression, the
+//! live monitor registry, the alert engine, and ingest for the test error.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use lookout_core::clock::Clock;
+use lookout_store::{Project, Store};
+use tower::ServiceExt;
+
+use crate::alerts::Alerts;
+use crate::ingest::{self, Ingest};
+use crate::monitors::Monitors;
+use crate::payload::Payloads;
+
+/// The server's side of [`lookout_web::Backend`].
+pub struct ServerBackend {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Live monitors.
+    pub monitors: Arc<Monitors>,
+    /// Incidents.
+    pub alerts: Arc<Alerts>,
+    /// Event payload compression.
+    pub payloads: Arc<Payloads>,
+    /// Ingest, which the test error goes through like any SDK's event.
+    pub ingest: Arc<Ingest>,
+    /// The URL this server is reached at, for DSNs.
+    pub public_url: String,
+    /// The runtime the test error's request runs on (backend calls come from blocking
+    /// threads).
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// A project's DSN under `public_url`.
+pub fn dsn(public_url: &str, public_key: &str, project_id: i64) -> String {
+    let base = public_url.trim_end_matches('/');
+    match base.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{public_key}@{rest}/{project_id}"),
+        None => format!("http://{public_key}@{base}/{project_id}"),
+    }
+}
+
+impl lookout_web::Backend for ServerBackend {
+    fn event_json(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        self.payloads
+            .decompress(payload)
+            .map_err(|e| format!("stored payload is unreadable: {e}"))
+    }
+
+    fn dsn(&self, p: &Project) -> String {
+        dsn(&self.public_url, &p.public_key, p.id)
+    }
+
+    fn monitor_status(&self, id: i64) -> Option<lookout_store::MonitorStatus> {
+        self.monitors.status(id)
+    }
+
+    fn last_phases(&self, id: i64) -> Option<[Option<f64>; 5]> {
+        self.monitors.last_timings(id).map(|(t, _)| {
+            [
+                t.dns_ms,
+                t.connect_ms,
+                t.tls_ms,
+                t.first_byte_ms,
+                t.total_ms,
+            ]
+        })
+    }
+
+    fn set_monitor_paused(&self, id: i64, paused: bool) -> Result<bool, String> {
+        let now = self.clock.now_ms();
+        let found = self
+            .store
+            .set_monitor_paused(id, paused, now)
+            .map_err(|e| e.to_string())?;
+        if found {
+            self.monitors.set_paused(id, paused);
+        }
+        Ok(found)
+    }
+
+    fn check_now(&self, id: i64) -> Result<bool, String> {
+        Ok(self.monitors.check_now(id))
+    }
+
+    fn acknowledge(&self, id: i64, by: &str) -> Result<bool, String> {
+        self.alerts.acknowledge(id, by).map_err(|e| e.to_string())
+    }
+
+    fn resolve(&self, id: i64, by: &str) -> Result<bool, String> {
+        self.alerts.resolve(id, by).map_err(|e| e.to_string())
+    }
+
+    fn send_test_error(&self, p: &Project) -> Result<String, String> {
+        let event_id = uuid::Uuid::new_v4().simple().to_string();
+        let message = "This is a test error sent from the lookout dashboard";
+        let body = serde_json::json!({
+            "event_id": event_id,
+            "level": "error",
+            "platform": "other",
+            "logger": "lookout.dashboard",
+            "message": message,
+            "exception": {"values": [{"type": "LookoutTestError", "value": message}]},
+            "tags": {"source": "dashboard"},
+        });
+        let req = Request::post(format!("/api/{}/store/", p.id))
+            .header("content-type", "application/json")
+            .header(
+                "x-sentry-auth",
+                format!(
+                    "Sentry sentry_version=7, sentry_key={}, sentry_client=lookout-dashboard/1",
+                    p.public_key
+                ),
+            )
+            .body(Body::from(body.to_string()))
+            .map_err(|e| e.to_string())?;
+        let router: axum::Router = ingest::routes(self.ingest.clone());
+        let resp = self
+            .runtime
+            .block_on(router.oneshot(req))
+            .map_err(|e| format!("ingest failed: {e}"))?;
+        if resp.status() != StatusCode::OK {
+            return Err(format!(
+                "ingest refused the test error with {}",
+                resp.status()
+            ));
+        }
+        Ok(event_id)
+    }
+}

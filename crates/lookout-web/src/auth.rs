@@ -1,0 +1,295 @@
+//! Passwords (argon2id), sessions in cookies, CSRF tokens bound to the session, sign-in
+//! rate limiting, and the hashes and scopes of API tokens.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use lookout_store::{NewSession, User};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::Web;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "lookout_session";
+/// The cookie that carries the sign-in form's CSRF token before there is a session.
+pub const LOGIN_COOKIE: &str = "lookout_login";
+/// How long a session lasts.
+pub const SESSION_MS: i64 = 14 * 24 * 3600 * 1000;
+/// Failed sign-ins allowed per account and per address in [`FAILURE_WINDOW_MS`]; the next
+/// is refused with 429.
+pub const MAX_FAILURES: i64 = 5;
+/// The window failed sign-ins are counted in.
+pub const FAILURE_WINDOW_MS: i64 = 60_000;
+
+/// A random secret: 32 bytes as 64 hex digits.
+pub fn new_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// The stored form of a session id or API token: SHA-256, hex. These are random 256-bit
+/// secrets, so a fast hash is enough (unlike passwords).
+pub fn token_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// An argon2id hash of `password` in PHC string form.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash the password: {e}"))
+}
+
+/// Whether `password` matches a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Checks a new password; the message says what to change.
+pub fn check_new_password(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < 10 {
+        return Err("the password needs at least 10 characters");
+    }
+    Ok(())
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every read (GET) of the JSON API.
+    Read,
+    /// Every request of the JSON API.
+    Write,
+    /// Releases of projects (sentry-cli uploads), and reads.
+    ProjectReleases,
+}
+
+impl Scope {
+    /// Every scope with its name, as tokens store and show them.
+    pub const ALL: [(Scope, &'static str); 3] = [
+        (Scope::Read, "read"),
+        (Scope::Write, "write"),
+        (Scope::ProjectReleases, "project:releases"),
+    ];
+
+    /// The scope named `s`.
+    pub fn parse(s: &str) -> Option<Scope> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(sc, _)| *sc)
+    }
+
+    /// Whether a token with `scopes` may make a `method` request to `path`.
+    pub fn allows(scopes: &[String], method: &Method, path: &str) -> bool {
+        let read = matches!(*method, Method::GET | Method::HEAD);
+        scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s))
+            .any(|s| match s {
+                Scope::Write => true,
+                Scope::Read => read,
+                Scope::ProjectReleases => read || path.split('/').any(|seg| seg == "releases"),
+            })
+    }
+}
+
+/// The value of cookie `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether the request came over TLS (directly or through a proxy that says so).
+fn behind_tls(web: &Web, headers: &HeaderMap) -> bool {
+    web.secure
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure behind TLS; `max_age` 0 deletes.
+pub fn set_cookie(
+    web: &Web,
+    headers: &HeaderMap,
+    name: &str,
+    value: &str,
+    max_age_s: i64,
+) -> String {
+    let secure = if behind_tls(web, headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}")
+}
+
+/// Whether `given` equals `expected`, in constant time.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// A signed-in user: the extractor every dashboard page but sign-in takes.
+pub struct SignedIn {
+    /// Who.
+    pub user: User,
+    /// The session's CSRF token, which every form carries.
+    pub csrf: String,
+}
+
+impl SignedIn {
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, given: Option<&str>) -> Result<(), Response> {
+        match given {
+            Some(g) if same_secret(g, &self.csrf) => Ok(()),
+            _ => Err(crate::pages::error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this dashboard. Reload the page and try again.",
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Web>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
+        let refuse = || -> Response {
+            if parts.method == Method::GET || parts.method == Method::HEAD {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                Redirect::to(&format!("/login?next={next}")).into_response()
+            } else {
+                crate::pages::error_page(StatusCode::UNAUTHORIZED, "Sign in first.")
+            }
+        };
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
+            return Err(refuse());
+        };
+        let now = web.clock.now_ms();
+        let store = web.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.get_session(&token_hash(&id), now))
+            .await
+            .map_err(|_| crate::pages::internal("a database task failed"))?
+            .map_err(|e| crate::pages::internal(&e.to_string()))?;
+        match found {
+            Some((session, user)) => Ok(SignedIn {
+                user,
+                csrf: session.csrf,
+            }),
+            None => Err(refuse()),
+        }
+    }
+}
+
+/// Starts a session for `user`: stores it and returns the `Set-Cookie` value.
+pub async fn start_session(
+    web: &Arc<Web>,
+    headers: &HeaderMap,
+    user: &User,
+) -> Result<String, Response> {
+    let id = new_secret();
+    let now = web.clock.now_ms();
+    let session = NewSession {
+        id_hash: token_hash(&id),
+        user_id: user.id,
+        csrf: new_secret(),
+        created_ms: now,
+        expires_ms: now + SESSION_MS,
+    };
+    let (store, user_id) = (web.store.clone(), user.id);
+    tokio::task::spawn_blocking(move || {
+        store.create_session(&session)?;
+        store.touch_login(user_id, now)
+    })
+    .await
+    .map_err(|_| crate::pages::internal("a database task failed"))?
+    .map_err(|e| crate::pages::internal(&e.to_string()))?;
+    Ok(set_cookie(
+        web,
+        headers,
+        SESSION_COOKIE,
+        &id,
+        SESSION_MS / 1000,
+    ))
+}
+
+/// The keys failed sign-ins are counted under: the account and the client address.
+pub fn failure_keys(email: &str, addr: Option<std::net::IpAddr>) -> Vec<String> {
+    let mut keys = vec![format!("account:{email}")];
+    if let Some(a) = addr {
+        keys.push(format!("addr:{a}"));
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterz", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn scopes() {
+        let read = vec!["read".to_string()];
+        let rel = vec!["project:releases".to_string()];
+        let write = vec!["write".to_string()];
+        assert!(Scope::allows(&read, &Method::GET, "/api/v1/issues/1"));
+        assert!(!Scope::allows(
+            &read,
+            &Method::POST,
+            "/api/v1/issues/1/resolve"
+        ));
+        assert!(Scope::allows(
+            &write,
+            &Method::POST,
+            "/api/v1/issues/1/resolve"
+        ));
+        assert!(Scope::allows(
+            &rel,
+            &Method::POST,
+            "/api/0/projects/o/p/releases/"
+        ));
+        assert!(!Scope::allows(&rel, &Method::POST, "/api/v1/monitors"));
+        assert!(!Scope::allows(&["nonsense".to_string()], &Method::GET, "/"));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; lookout_session=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

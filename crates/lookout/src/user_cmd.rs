@@ -1,0 +1,163 @@
+//! `lookout user create|passwd|delete|list`: dashboard accounts, written straight to the
+//! store the config names (the server need not run; a running one sees them at once).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Subcommand};
+use lookout_server::files;
+use lookout_store::StoreError;
+
+use crate::{load_config, Failure};
+
+/// Options of `lookout user`.
+#[derive(Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Create a user. The password is read from stdin with --password-stdin, else from
+    /// $LOOKOUT_PASSWORD, else one is generated and printed once.
+    Create {
+        /// The email address to sign in with.
+        email: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (signs out their sessions); read like `create`'s.
+    Passwd {
+        /// The user's email address.
+        email: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user with their sessions and API tokens.
+    Delete {
+        /// The user's email address.
+        email: String,
+    },
+    /// List users.
+    List,
+}
+
+/// The new password, and whether it was generated (and must be shown).
+fn new_password(from_stdin: bool) -> Result<(String, bool), Failure> {
+    let given = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        Some(line.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        std::env::var("LOOKOUT_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+    };
+    match given {
+        Some(p) => {
+            lookout_web::auth::check_new_password(&p)
+                .map_err(|e| Failure::Usage(anyhow!("{e}")))?;
+            Ok((p, false))
+        }
+        None => Ok((lookout_web::new_secret()[..24].to_string(), true)),
+    }
+}
+
+fn email_of(email: &str) -> Result<String, Failure> {
+    let e = email.trim().to_lowercase();
+    if !e.contains('@') {
+        return Err(Failure::Usage(anyhow!(
+            "`{email}` is not an email address: users sign in with their email"
+        )));
+    }
+    Ok(e)
+}
+
+fn hash(password: &str) -> Result<String, Failure> {
+    lookout_web::hash_password(password).map_err(|e| Failure::Failed(anyhow!(e)))
+}
+
+/// Runs `lookout user …`.
+pub fn run(explicit: Option<PathBuf>, args: UserArgs) -> Result<(), Failure> {
+    let (_, config) = load_config(explicit)?;
+    files::create_private_dir(&config.server.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (server.data_dir)",
+            config.server.data_dir.display()
+        )
+    })?;
+    let store = lookout_server::open_store(&config)?;
+    let now = jiff::Timestamp::now().as_millisecond();
+    match args.action {
+        Action::Create {
+            email,
+            password_stdin,
+        } => {
+            let email = email_of(&email)?;
+            let (password, generated) = new_password(password_stdin)?;
+            match store.create_user(&email, &hash(&password)?, now) {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => {
+                    return Err(Failure::Failed(anyhow!(
+                        "a user {email} exists already: change the password with `lookout user passwd {email}`"
+                    )))
+                }
+                Err(e) => return Err(Failure::Failed(e.into())),
+            }
+            println!("Created {email}.");
+            if generated {
+                println!("Password (shown once): {password}");
+            }
+        }
+        Action::Passwd {
+            email,
+            password_stdin,
+        } => {
+            let email = email_of(&email)?;
+            let (password, generated) = new_password(password_stdin)?;
+            if !store
+                .set_password(&email, &hash(&password)?)
+                .map_err(|e| Failure::Failed(e.into()))?
+            {
+                return Err(Failure::Failed(anyhow!(
+                    "there is no user {email}: see `lookout user list`"
+                )));
+            }
+            println!("Changed the password of {email}; their sessions are signed out.");
+            if generated {
+                println!("Password (shown once): {password}");
+            }
+        }
+        Action::Delete { email } => {
+            let email = email_of(&email)?;
+            if !store
+                .delete_user(&email)
+                .map_err(|e| Failure::Failed(e.into()))?
+            {
+                return Err(Failure::Failed(anyhow!(
+                    "there is no user {email}: see `lookout user list`"
+                )));
+            }
+            println!("Deleted {email} with their sessions and API tokens.");
+        }
+        Action::List => {
+            for u in store.list_users().map_err(|e| Failure::Failed(e.into()))? {
+                let last = u
+                    .last_login_ms
+                    .and_then(|t| jiff::Timestamp::from_millisecond(t).ok())
+                    .map_or("never signed in".to_string(), |t| {
+                        format!("last signed in {}", t.strftime("%Y-%m-%d %H:%M UTC"))
+                    });
+                println!("{}\t{last}", u.email);
+            }
+        }
+    }
+    Ok(())
+}
