@@ -20,6 +20,7 @@ mod checks;
 mod error;
 mod events;
 pub mod files;
+mod latency;
 mod migrate;
 pub mod model;
 mod monitors;
@@ -35,6 +36,10 @@ mod suite_switch;
 pub use alerts::AlertStore;
 pub use error::StoreError;
 pub use events::EventStore;
+pub use latency::{
+    LatencyQuery, LatencySample, LatencyStats, LatencyStore, PercentileSummary, KIND_HEALTH,
+    KIND_REQUEST, MINUTE_RETENTION_MS,
+};
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
@@ -46,7 +51,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
-pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
+pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + LatencyStore {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
 
@@ -56,7 +61,7 @@ pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
 
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
-    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, Store};
+    pub use crate::{AlertStore, EventStore, LatencyStore, MonitorStore, ProjectStore, Store};
 }
 
 /// A database the SQL implementation runs on: how it lends connections.

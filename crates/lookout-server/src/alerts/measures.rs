@@ -1,18 +1,15 @@
 //! Windowed measures of the measured rules: error counts and p95 latency per project
-//! (read from the store), health document fields per monitor (from the health documents
-//! the monitors reported).
+//! (read from the store's events and latency histograms), health document fields per
+//! monitor (from the health documents the monitors reported).
 
 use std::collections::HashMap;
 
 use lookout_core::alert::engine::Subject;
 use lookout_core::alert::rule::{Condition, Rule};
-use lookout_store::{EventCountFilter, Store};
+use lookout_store::{EventCountFilter, LatencyQuery, Store, KIND_REQUEST};
 
 /// A rule's measure of one subject.
 pub(super) type Measure = (String, Subject, f64);
-
-/// Transactions a p95 is computed from at most.
-const P95_SAMPLE: u32 = 100_000;
 
 fn in_scope(scope: &Option<Vec<i64>>, id: i64) -> bool {
     scope.as_ref().is_none_or(|s| s.contains(&id))
@@ -46,13 +43,16 @@ pub(super) fn stored(
             }
             Condition::LatencyP95 { window_ms, .. } => {
                 for &p in projects.iter().filter(|p| in_scope(&rule.projects, **p)) {
-                    let mut d: Vec<f64> = store
-                        .list_transactions(p, now - window_ms, P95_SAMPLE)?
-                        .iter()
-                        .map(|t| t.duration_ms)
-                        .collect();
-                    d.sort_by(f64::total_cmp);
-                    if let Some(p95) = lookout_core::stats::nearest_rank(&d, 95.0) {
+                    // From the latency histograms, which both transactions and segment
+                    // spans feed.
+                    let q = LatencyQuery {
+                        kind: KIND_REQUEST,
+                        owner_id: p,
+                        from_ms: now - window_ms,
+                        to_ms: now + 1,
+                        ..LatencyQuery::default()
+                    };
+                    if let Some(p95) = store.latency_total(&q)?.hist.quantile(95.0) {
                         out.push((rule.name.clone(), Subject::Project(p), p95));
                     }
                 }

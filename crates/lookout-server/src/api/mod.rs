@@ -14,6 +14,7 @@
 
 mod incidents;
 mod issues;
+mod latency;
 mod monitors;
 mod projects;
 
@@ -76,6 +77,7 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(projects::get))
         .routes(routes!(issues::list))
         .routes(routes!(projects::stats))
+        .routes(routes!(latency::latency))
         .routes(routes!(issues::event))
         .routes(routes!(issues::get, issues::update))
         .routes(routes!(issues::events))
