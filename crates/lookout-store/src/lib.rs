@@ -27,6 +27,7 @@ mod monitors;
 mod names;
 pub mod postgres;
 mod projects;
+mod slos;
 mod sql;
 pub mod sqlite;
 #[cfg(test)]
@@ -43,6 +44,7 @@ pub use latency::{
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
+pub use slos::{SloStore, StoredSlo};
 
 use sql::Conn;
 
@@ -51,7 +53,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
-pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + LatencyStore {
+pub trait Store:
+    ProjectStore + EventStore + MonitorStore + AlertStore + LatencyStore + SloStore
+{
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
 
@@ -61,7 +65,9 @@ pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + Latency
 
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
-    pub use crate::{AlertStore, EventStore, LatencyStore, MonitorStore, ProjectStore, Store};
+    pub use crate::{
+        AlertStore, EventStore, LatencyStore, MonitorStore, ProjectStore, SloStore, Store,
+    };
 }
 
 /// A database the SQL implementation runs on: how it lends connections.

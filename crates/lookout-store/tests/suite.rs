@@ -3004,6 +3004,25 @@ mod cases {
             "minute rows pruned"
         );
     }
+
+    /// Objectives created through the API: unique names, listed by name, deleted once.
+    pub fn slo_crud(s: &dyn Store) {
+        let spec = serde_json::json!({"name": "b", "kind": "availability", "monitor": "Home", "target": 99.9});
+        let b = s.create_slo("b", &spec, 5).unwrap();
+        s.create_slo("a", &serde_json::json!({"x": 1}), 6).unwrap();
+        assert!(matches!(
+            s.create_slo("b", &spec, 7),
+            Err(StoreError::Conflict(_))
+        ));
+        let all = s.list_slos().unwrap();
+        let names: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(all[1], b);
+        assert_eq!(all[1].spec, spec);
+        assert!(s.delete_slo("b").unwrap());
+        assert!(!s.delete_slo("b").unwrap());
+        assert_eq!(s.list_slos().unwrap().len(), 1);
+    }
 }
 
 /// A PostgreSQL store in a fresh schema, dropped when the test ends (even by panic).
@@ -3083,6 +3102,7 @@ suite!(
     prune_checks,
     latency_summary,
     request_latency,
+    slo_crud,
     outages_and_downtime,
     maintenance,
     issue_and_monitor_signals,

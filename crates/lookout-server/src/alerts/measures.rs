@@ -63,6 +63,57 @@ pub(super) fn stored(
     Ok(out)
 }
 
+/// The `slo burn rate` measures: for each such rule and each objective it names (all of
+/// them without `for`), the multiwindow burn rate over the rule's `over` window (1 hour
+/// when absent) and a twelfth of it, measured on the objective's monitor or project.
+pub(super) fn burn_rates(
+    store: &dyn Store,
+    slos: &crate::slo::Slos,
+    rules: &[Rule],
+    now: i64,
+) -> anyhow::Result<Vec<Measure>> {
+    let wanted: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| matches!(r.condition, Condition::SloBurnRate { .. }))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for slo in slos.all(store)? {
+        let src = match crate::slo::source(store, &slo) {
+            Ok(s) => s,
+            Err(crate::slo::EvalError::Unknown(why)) => {
+                tracing::debug!(slo = %slo.config.name, %why, "SLO not evaluated");
+                continue;
+            }
+            Err(crate::slo::EvalError::Store(e)) => return Err(e.into()),
+        };
+        let Some(subject) = crate::slo::subject(&src) else {
+            continue;
+        };
+        for rule in &wanted {
+            let Condition::SloBurnRate {
+                slo: name, over_ms, ..
+            } = &rule.condition
+            else {
+                continue;
+            };
+            if name.as_ref().is_some_and(|n| n != &slo.config.name) {
+                continue;
+            }
+            let long = over_ms.unwrap_or(lookout_core::slo::HOUR_MS);
+            match crate::slo::multiwindow(store, &slo, &src, long, now) {
+                Ok(Some(rate)) => out.push((rule.name.clone(), subject, rate)),
+                Ok(None) => {}
+                Err(crate::slo::EvalError::Unknown(_)) => {}
+                Err(crate::slo::EvalError::Store(e)) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The health-field measures: each rule on a health field, read from the latest
 /// document of every health monitor in its scope.
 pub(super) fn health(rules: &[Rule], documents: &HashMap<i64, serde_json::Value>) -> Vec<Measure> {

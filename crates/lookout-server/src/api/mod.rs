@@ -17,6 +17,7 @@ mod issues;
 mod latency;
 mod monitors;
 mod projects;
+mod slos;
 
 use std::sync::{Arc, OnceLock};
 
@@ -78,6 +79,8 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(issues::list))
         .routes(routes!(projects::stats))
         .routes(routes!(latency::latency))
+        .routes(routes!(slos::list, slos::create))
+        .routes(routes!(slos::get, slos::delete))
         .routes(routes!(issues::event))
         .routes(routes!(issues::get, issues::update))
         .routes(routes!(issues::events))
