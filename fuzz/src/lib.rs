@@ -17,6 +17,11 @@ pub fn envelope(data: &[u8]) {
                         let _ = t.duration_ms();
                     }
                 }
+                ItemType::Span => {
+                    for s in items::parse_spans(item.payload).into_iter().flatten() {
+                        let _ = (s.duration_ms(), s.is_error());
+                    }
+                }
                 ItemType::Session => {
                     let _ = items::parse_session(item.payload);
                 }

@@ -69,6 +69,8 @@ pub enum ItemType {
     Event,
     /// `transaction`.
     Transaction,
+    /// `span`: a container of v2 spans.
+    Span,
     /// `session`: one session update.
     Session,
     /// `sessions`: pre-aggregated session counts.
@@ -89,6 +91,7 @@ impl ItemType {
         match name {
             "event" => ItemType::Event,
             "transaction" => ItemType::Transaction,
+            "span" => ItemType::Span,
             "session" => ItemType::Session,
             "sessions" => ItemType::Sessions,
             "client_report" => ItemType::ClientReport,
@@ -103,6 +106,7 @@ impl ItemType {
         match self {
             ItemType::Event => "event",
             ItemType::Transaction => "transaction",
+            ItemType::Span => "span",
             ItemType::Session => "session",
             ItemType::Sessions => "sessions",
             ItemType::ClientReport => "client_report",
@@ -117,12 +121,12 @@ impl ItemType {
         match self {
             ItemType::Event => "error",
             ItemType::Transaction => "transaction",
+            ItemType::Span => "span",
             ItemType::Session | ItemType::Sessions => "session",
             ItemType::ClientReport => "internal",
             ItemType::CheckIn => "monitor",
             ItemType::Attachment => "attachment",
             ItemType::Other(name) => match name.as_str() {
-                "span" => "span",
                 "log" => "log_item",
                 "profile" => "profile",
                 "replay_event" | "replay_recording" | "replay_video" => "replay",
@@ -580,13 +584,13 @@ mod tests {
             ("client_report", ItemType::ClientReport, "internal"),
             ("check_in", ItemType::CheckIn, "monitor"),
             ("attachment", ItemType::Attachment, "attachment"),
+            ("span", ItemType::Span, "span"),
         ] {
             assert_eq!(ItemType::from_name(name), ty);
             assert_eq!(ty.as_str(), name);
             assert_eq!(ty.data_category(), cat);
         }
         for (name, cat) in [
-            ("span", "span"),
             ("log", "log_item"),
             ("profile", "profile"),
             ("replay_event", "replay"),

@@ -116,6 +116,121 @@ pub fn parse_transaction(input: &[u8]) -> Result<TransactionSummary, ItemError> 
     })
 }
 
+/// One span of a v2 `span` item (`application/vnd.sentry.items.span.v2+json`, sent by the
+/// JavaScript SDKs from v10 on): what lookout keeps of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanSummary {
+    /// `is_segment`: the span is a request or page load (the root of its part of the
+    /// trace), not a step inside one.
+    pub is_segment: bool,
+    /// `name`; `<unlabeled span>` when absent.
+    pub name: String,
+    /// The `sentry.op` attribute (e.g. `http.server`, `pageload`).
+    pub op: Option<String>,
+    /// `status`: `ok` or `error`.
+    pub status: Option<String>,
+    /// `start_timestamp` as Unix seconds.
+    pub start_timestamp: Option<f64>,
+    /// `end_timestamp` as Unix seconds.
+    pub end_timestamp: Option<f64>,
+    /// The `sentry.release` attribute.
+    pub release: Option<String>,
+    /// The `sentry.environment` attribute.
+    pub environment: Option<String>,
+    /// The `http.response.status_code` attribute.
+    pub http_status: Option<u64>,
+}
+
+impl SpanSummary {
+    /// Duration in milliseconds, when both ends are known and in order.
+    pub fn duration_ms(&self) -> Option<f64> {
+        let d = (self.end_timestamp? - self.start_timestamp?) * 1000.0;
+        (d >= 0.0 && d.is_finite()).then_some(d)
+    }
+
+    /// Whether the request failed: the span's status, or a 5xx response.
+    pub fn is_error(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| s != "ok" && s != "unset")
+            || self.http_status.is_some_and(|c| (500..600).contains(&c))
+    }
+}
+
+lenient_object! {
+    struct RawSpanContainer<'a> {
+        "items" => items: Field<Vec<RawSpan<'a>>>,
+    }
+}
+
+lenient_object! {
+    struct RawSpan<'a> {
+        "name" => name: Field<Cow<'a, str>>,
+        "is_segment" => is_segment: Field<bool>,
+        "status" => status: Field<Cow<'a, str>>,
+        "start_timestamp" => start_timestamp: Field<Timestamp>,
+        "end_timestamp" => end_timestamp: Field<Timestamp>,
+        "attributes" => attributes: Field<RawSpanAttributes<'a>>,
+    }
+}
+
+lenient_object! {
+    struct RawSpanAttributes<'a> {
+        "sentry.op" => op: Field<RawAttribute<'a>>,
+        "sentry.release" => release: Field<RawAttribute<'a>>,
+        "sentry.environment" => environment: Field<RawAttribute<'a>>,
+        "http.response.status_code" => http_status: Field<RawAttribute<'a>>,
+    }
+}
+
+lenient_object! {
+    /// A typed attribute: `{"value": …, "type": "string"}`.
+    struct RawAttribute<'a> {
+        "value" => value: Field<Stringish<'a>>,
+    }
+}
+
+fn attribute(f: Field<RawAttribute<'_>>) -> Option<String> {
+    f.ok()?.value.ok().map(|s| s.0.into_owned())
+}
+
+/// Parses a v2 `span` item: `{"items": [span, …]}`. Spans that are not objects are
+/// skipped; a container without an `items` list is refused.
+pub fn parse_spans(input: &[u8]) -> Result<Vec<SpanSummary>, ItemError> {
+    let raw: RawSpanContainer<'_> = parse_object("span", input)?;
+    let items = raw.items.ok().ok_or(ItemError::MissingField {
+        item: "span",
+        field: "items",
+    })?;
+    Ok(items
+        .into_iter()
+        .map(|s| {
+            let (mut op, mut release, mut environment, mut http_status) = (None, None, None, None);
+            if let Some(a) = s.attributes.ok() {
+                op = attribute(a.op);
+                release = attribute(a.release);
+                environment = attribute(a.environment);
+                http_status = attribute(a.http_status)
+                    .and_then(|c| c.parse::<f64>().ok())
+                    .map(|c| c as u64);
+            }
+            SpanSummary {
+                is_segment: s.is_segment.ok().unwrap_or(false),
+                name: owned(s.name)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "<unlabeled span>".to_string()),
+                op,
+                status: owned(s.status),
+                start_timestamp: s.start_timestamp.ok().map(|t| t.0),
+                end_timestamp: s.end_timestamp.ok().map(|t| t.0),
+                release,
+                environment,
+                http_status,
+            }
+        })
+        .collect())
+}
+
 /// One session update (release health).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionUpdate {
@@ -383,6 +498,43 @@ pub fn parse_check_in(input: &[u8]) -> Result<CheckIn, ItemError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v2_spans_as_the_javascript_sdk_sends_them() {
+        let spans = parse_spans(
+            br#"{"version":2,"items":[
+                {"trace_id":"6a5f5cd1e0a04c7b9d4b1d7c6f1e2a3b","span_id":"a1b2c3d4e5f60718","name":"GET /api/users/:id",
+                 "start_timestamp":1764849600.1,"end_timestamp":1764849600.35,"is_segment":true,"status":"ok",
+                 "attributes":{"sentry.op":{"value":"http.server","type":"string"},
+                   "sentry.release":{"value":"web@1.2.3","type":"string"},
+                   "sentry.environment":{"value":"production","type":"string"},
+                   "http.response.status_code":{"value":503,"type":"integer"}}},
+                {"span_id":"b1","parent_span_id":"a1b2c3d4e5f60718","name":"SELECT users","start_timestamp":1764849600.2,
+                 "end_timestamp":1764849600.3,"is_segment":false,"status":"error","attributes":{}},
+                "junk"]}"#,
+        )
+        .unwrap();
+        assert_eq!(spans.len(), 2);
+        let s = &spans[0];
+        assert!(s.is_segment);
+        assert_eq!(s.name, "GET /api/users/:id");
+        assert_eq!(s.op.as_deref(), Some("http.server"));
+        assert_eq!(s.release.as_deref(), Some("web@1.2.3"));
+        assert_eq!(s.environment.as_deref(), Some("production"));
+        assert_eq!(s.http_status, Some(503));
+        assert!(s.is_error());
+        assert!((s.duration_ms().unwrap() - 250.0).abs() < 1e-3);
+        assert!(!spans[1].is_segment);
+        assert!(spans[1].is_error());
+        assert!(matches!(
+            parse_spans(br#"{"version":2}"#),
+            Err(ItemError::MissingField {
+                item: "span",
+                field: "items"
+            })
+        ));
+        assert!(parse_spans(b"[]").is_err());
+    }
 
     #[test]
     fn transaction_from_js_sdk() {

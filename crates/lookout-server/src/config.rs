@@ -88,6 +88,8 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// `[[status_pages]]`: public pages showing some monitors.
     pub status_pages: Vec<StatusPageConfig>,
+    /// `[[slos]]`: service level objectives.
+    pub slos: Vec<crate::slo::SloConfig>,
     /// The config file's directory, which its paths (data directory, runbooks, CA files)
     /// are relative to.
     #[serde(skip)]
@@ -484,7 +486,60 @@ impl Config {
         let monitor_names = self.monitors.iter().map(|m| m.name.as_str()).collect();
         crate::status::config::validate(&self.status_pages, &monitor_names)
             .map_err(|(key, message)| err(key, message))?;
+        self.validate_slos(&err)?;
         self.validate_alerts(&err)
+    }
+
+    /// The objectives of `[[slos]]`, validated; the monitors and projects they name must
+    /// be in the file too (an objective on something created through the API is created
+    /// through the API as well).
+    pub fn slos(&self) -> Result<Vec<crate::slo::Slo>, (String, String)> {
+        let mut out: Vec<crate::slo::Slo> = Vec::new();
+        for (i, c) in self.slos.iter().enumerate() {
+            let key = |k: &str| format!("slos[{i}].{k}");
+            let slo = c
+                .validate(true)
+                .map_err(|(k, m)| (key(k), format!("(SLO \"{}\") {m}", c.name)))?;
+            if out.iter().any(|o| o.config.name == c.name) {
+                return Err((
+                    key("name"),
+                    format!("the name \"{}\" is used twice", c.name),
+                ));
+            }
+            let monitors = c.monitor.iter().chain(c.group.iter().flatten());
+            for m in monitors {
+                if !self.monitors.iter().any(|x| &x.name == m) {
+                    return Err((
+                        key(if c.group.is_some() {
+                            "group"
+                        } else {
+                            "monitor"
+                        }),
+                        format!(
+                            "(SLO \"{}\") no monitor named \"{m}\" in [[monitors]]",
+                            c.name
+                        ),
+                    ));
+                }
+            }
+            if let Some(p) = &c.project {
+                if !self.projects.iter().any(|x| &x.slug == p) && p != "default" {
+                    return Err((
+                        key("project"),
+                        format!("(SLO \"{}\") no project `{p}` in [[projects]]", c.name),
+                    ));
+                }
+            }
+            out.push(slo);
+        }
+        Ok(out)
+    }
+
+    fn validate_slos(
+        &self,
+        err: &dyn Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        self.slos().map(drop).map_err(|(k, m)| err(k, m))
     }
 
     fn validate_alerts(

@@ -1,4 +1,5 @@
-//! Background jobs: event retention, uptime roll-ups and uptime history retention.
+//! Background jobs: event retention, uptime roll-ups, uptime history and latency
+//! histogram retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
                 if hourly {
                     apply_retention(j.store.as_ref(), &j.projects, now);
                     prune_checks(j.store.as_ref(), &j.retention, now);
+                    prune_latency(j.store.as_ref(), &j.retention, now);
                 }
             })
             .await;
@@ -67,6 +69,23 @@ pub fn prune_checks(store: &dyn Store, retention: &CheckRetention, now_ms: i64) 
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "could not prune uptime history; will retry");
+            0
+        }
+    }
+}
+
+/// Deletes latency histograms: minute rows once no burn-rate window reaches them, hour
+/// rows with the day roll-ups of uptime, and never before a calendar month's objective
+/// could read them.
+pub fn prune_latency(store: &dyn Store, retention: &CheckRetention, now_ms: i64) -> u64 {
+    let hours_ms = retention.day_ms.max(35 * DAY_MS);
+    match store.prune_latency(
+        now_ms - lookout_store::MINUTE_RETENTION_MS,
+        now_ms - hours_ms,
+    ) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not prune latency histograms; will retry");
             0
         }
     }

@@ -20,6 +20,7 @@ pub mod monitors;
 pub mod payload;
 pub mod ping;
 pub mod projects;
+pub mod slo;
 pub mod state;
 pub mod status;
 pub mod sysinfo;
@@ -231,9 +232,15 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         alert_secret.expose_secret().as_bytes().to_vec(),
         &public_url,
     ));
+    let slos = slo::Slos::new(
+        config
+            .slos()
+            .map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?,
+    );
     let alerts = {
         let config = config.clone();
         let handles = alerts::Handles {
+            slos: slos.clone(),
             store: store.clone(),
             clock: clock.clone(),
             projects: projects.clone(),
@@ -332,6 +339,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         public_url,
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
+        slos,
     });
     let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();

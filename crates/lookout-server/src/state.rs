@@ -44,6 +44,8 @@ pub struct AppState {
     pub started: Instant,
     /// `/api/health` reports the scheduler degraded past this lateness (`[uptime]`).
     pub max_lateness: Duration,
+    /// Service level objectives of the config file (the API's are in the store).
+    pub slos: Arc<crate::slo::Slos>,
 }
 
 impl AppState {

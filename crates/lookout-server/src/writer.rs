@@ -192,6 +192,7 @@ impl Drop for Preparing {
 fn weight(b: &WriteBatch) -> usize {
     (b.events.len()
         + b.transactions.len()
+        + b.latency.len()
         + b.sessions.len()
         + b.check_ins.len()
         + b.attachments.len())
@@ -252,6 +253,7 @@ fn run(
             let start = merged.events.len();
             merged.events.append(&mut r.batch.events);
             merged.transactions.append(&mut r.batch.transactions);
+            merged.latency.append(&mut r.batch.latency);
             merged.sessions.append(&mut r.batch.sessions);
             merged.check_ins.append(&mut r.batch.check_ins);
             merged.attachments.append(&mut r.batch.attachments);

@@ -79,6 +79,8 @@ pub(crate) trait BatchTx {
     fn insert_signals(&mut self, signals: &mut [Signal]) -> Result<()>;
     /// Stores a transaction summary (skipped when its id is known).
     fn insert_transaction(&mut self, row: &TransactionRow) -> Result<()>;
+    /// Merges request durations into the latency histograms.
+    fn add_latency(&mut self, rows: &[crate::LatencySample]) -> Result<()>;
     /// Adds session counts.
     fn add_sessions(&mut self, row: &SessionCounts) -> Result<()>;
     /// Stores a check-in.
@@ -176,6 +178,7 @@ pub(crate) fn write_batch<T: BatchTx + ?Sized>(
     for row in &batch.transactions {
         tx.insert_transaction(row)?;
     }
+    tx.add_latency(&batch.latency)?;
     // Counter rows too are touched in key order, for the same reason as issues.
     let mut sessions: Vec<&SessionCounts> = batch.sessions.iter().collect();
     sessions.sort_by(|a, b| {

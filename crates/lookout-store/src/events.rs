@@ -897,6 +897,10 @@ impl BatchTx for dyn Conn + '_ {
         .map(drop)
     }
 
+    fn add_latency(&mut self, rows: &[crate::LatencySample]) -> Result<()> {
+        crate::latency::add_samples(self, rows)
+    }
+
     fn add_sessions(&mut self, s: &SessionCounts) -> Result<()> {
         self.exec(
             sql!(

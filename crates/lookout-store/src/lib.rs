@@ -21,12 +21,14 @@ mod checks;
 mod error;
 mod events;
 pub mod files;
+mod latency;
 mod migrate;
 pub mod model;
 mod monitors;
 mod names;
 pub mod postgres;
 mod projects;
+mod slos;
 mod sql;
 pub mod sqlite;
 mod status_pages;
@@ -38,10 +40,15 @@ pub use accounts::AccountStore;
 pub use alerts::AlertStore;
 pub use error::StoreError;
 pub use events::EventStore;
+pub use latency::{
+    LatencyQuery, LatencySample, LatencyStats, LatencyStore, PercentileSummary, KIND_HEALTH,
+    KIND_REQUEST, MINUTE_RETENTION_MS,
+};
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
 pub use status_pages::StatusPageStore;
+pub use slos::{SloStore, StoredSlo};
 
 use sql::Conn;
 
@@ -51,7 +58,14 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
 pub trait Store:
-    ProjectStore + EventStore + MonitorStore + AlertStore + StatusPageStore + AccountStore
+    ProjectStore
+    + EventStore
+    + MonitorStore
+    + AlertStore
+    + StatusPageStore
+    + AccountStore
+    + LatencyStore
+    + SloStore
 {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
@@ -63,7 +77,8 @@ pub trait Store:
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, EventStore, MonitorStore, ProjectStore, StatusPageStore, Store,
+        AccountStore, AlertStore, EventStore, LatencyStore, MonitorStore, ProjectStore, SloStore,
+        StatusPageStore, Store,
     };
 }
 

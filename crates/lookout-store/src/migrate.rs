@@ -54,6 +54,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(5, sqlite: "0005_payload_dicts.sql", postgres: "0005_payload_dicts.sql"),
     migration!(6, "0006_status_pages.sql"),
     migration!(7, "0007_accounts.sql"),
+    migration!(8, "0008_latency.sql"),
 ];
 
 impl Migration {
@@ -127,12 +128,9 @@ mod tests {
     use crate::sql::sql;
     use crate::sqlite::{Durability, SqliteStore};
 
-    /// A far later release than any in the list, so the test holds as migrations are added.
-    const FUTURE: i64 = 1_000;
-
     /// A release after this one: written once, with dialect tokens.
     const NEXT: Migration = Migration {
-        version: FUTURE,
+        version: 6,
         sqlite: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
                      notes {json}, log {blob});
                  INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
@@ -143,21 +141,14 @@ mod tests {
 
     /// Fails halfway: its first statement must not stay applied.
     const BROKEN: Migration = Migration {
-        version: FUTURE,
+        version: 6,
         sqlite: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
         postgres: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
     };
 
-    fn with(extra: Migration) -> Vec<Migration> {
+    fn with(mut extra: Migration) -> Vec<Migration> {
+        extra.version = next_version();
         MIGRATIONS.iter().copied().chain([extra]).collect()
-    }
-
-    fn current() -> Vec<i64> {
-        MIGRATIONS.iter().map(|m| m.version).collect()
-    }
-
-    fn with_future() -> Vec<i64> {
-        current().into_iter().chain([FUTURE]).collect()
     }
 
     fn versions(db: &impl Db) -> Vec<i64> {
@@ -177,28 +168,44 @@ mod tests {
             .is_ok()
     }
 
-    /// A database at today's version takes a later one, once; a build that knows only
-    /// today's then refuses it; a failing migration leaves nothing behind.
+    /// The versions of this build's migrations.
+    fn released() -> Vec<i64> {
+        MIGRATIONS.iter().map(|m| m.version).collect()
+    }
+
+    /// The version a next release would add.
+    fn next_version() -> i64 {
+        released().last().unwrap() + 1
+    }
+
+    /// A database as today's releases leave it takes the next version, once; a build
+    /// that knows only today's then refuses it; a failing migration leaves nothing behind.
     fn upgrade_refuse_and_roll_back(
         open: impl Fn() -> Box<dyn Fn(&[Migration]) -> Result<Vec<i64>>>,
     ) {
+        let (today, next_v) = (released(), next_version());
+        let known = *today.last().unwrap();
         let run_with = open();
-        assert_eq!(run_with(MIGRATIONS).unwrap(), current());
+        assert_eq!(run_with(MIGRATIONS).unwrap(), today);
 
         let broken = with(BROKEN);
         let err = run_with(&broken).unwrap_err();
-        assert!(err.to_string().contains("migration 1000"), "{err}");
-        assert_eq!(run_with(MIGRATIONS).unwrap(), current());
+        assert!(
+            err.to_string().contains(&format!("migration {next_v}")),
+            "{err}"
+        );
+        assert_eq!(run_with(MIGRATIONS).unwrap(), today);
 
         let next = with(NEXT);
-        assert_eq!(run_with(&next).unwrap(), with_future());
+        let upgraded: Vec<i64> = today.iter().copied().chain([next_v]).collect();
+        assert_eq!(run_with(&next).unwrap(), upgraded);
         // Applied once: running again would fail on the existing table.
-        assert_eq!(run_with(&next).unwrap(), with_future());
+        assert_eq!(run_with(&next).unwrap(), upgraded);
 
-        let known = current().last().copied().unwrap_or_default();
         let err = run_with(MIGRATIONS).unwrap_err().to_string();
         assert!(
-            err.contains("schema version 1000") && err.contains(&format!("up to {known}")),
+            err.contains(&format!("schema version {next_v}"))
+                && err.contains(&format!("up to {known}")),
             "{err}"
         );
     }
@@ -283,15 +290,15 @@ mod tests {
             .collect();
         for t in threads {
             for seen in t.join().unwrap().unwrap() {
-                assert_eq!(seen, current());
+                assert_eq!(seen, released());
             }
         }
     }
 
     #[test]
     fn released_migrations_translate_to_themselves() {
-        // 0001–0005 were written per dialect before the tokens existed and are applied in
-        // users' databases as they are: the token pass must not change a byte of them.
+        // 0001–0005 are applied in users' databases as they are: the token pass must not
+        // change a byte of them.
         for m in MIGRATIONS.iter().filter(|m| m.version <= 5) {
             assert_eq!(m.text(Dialect::Sqlite).unwrap(), m.sqlite, "{}", m.version);
             assert_eq!(

@@ -224,6 +224,8 @@ pub struct WriteBatch {
     pub events: Vec<NewEvent>,
     /// Transactions.
     pub transactions: Vec<TransactionRow>,
+    /// Request durations for the latency histograms (transactions and segment spans).
+    pub latency: Vec<crate::LatencySample>,
     /// Session counts to add.
     pub sessions: Vec<SessionCounts>,
     /// Cron check-ins.

@@ -3183,6 +3183,165 @@ mod cases {
         );
         assert!(s.issue_hourly_counts(&[], 0).unwrap().is_empty());
     }
+
+    fn sample(
+        p: i64,
+        name: &str,
+        release: &str,
+        at_ms: i64,
+        ms: f64,
+        error: bool,
+    ) -> LatencySample {
+        LatencySample {
+            kind: KIND_REQUEST,
+            owner_id: p,
+            name: name.to_string(),
+            release: release.to_string(),
+            environment: "production".to_string(),
+            at_ms,
+            duration_ms: ms,
+            error,
+        }
+    }
+
+    /// Request durations merge into minute and hour histograms across batches; a range
+    /// reads hours inside it and minutes at its edges, so any range equals the union of
+    /// what was recorded in it.
+    pub fn request_latency(s: &dyn Store) {
+        let p = project(s, "lat");
+        let other = project(s, "other");
+        let t0 = 1_000 * HOUR;
+        let mut all = Vec::new();
+        // Three hours of requests, one a minute per route, written in several batches
+        // (the same rows merged again and again).
+        for minute in 0..180i64 {
+            let at = t0 + minute * 60_000 + 1_000;
+            all.push(sample(
+                p,
+                "GET /a",
+                "1.0",
+                at,
+                (minute % 60 + 1) as f64 * 10.0,
+                false,
+            ));
+            all.push(sample(p, "GET /b", "2.0", at, 2_000.0, minute % 10 == 0));
+        }
+        all.push(sample(other, "GET /a", "1.0", t0, 99_999.0, true));
+        for chunk in all.chunks(37) {
+            s.write_batch(&WriteBatch {
+                latency: chunk.to_vec(),
+                ..WriteBatch::default()
+            })
+            .unwrap();
+        }
+        let q = |from_ms: i64, to_ms: i64| LatencyQuery {
+            kind: KIND_REQUEST,
+            owner_id: p,
+            from_ms,
+            to_ms,
+            ..LatencyQuery::default()
+        };
+        let whole = s.latency_total(&q(t0, t0 + 3 * HOUR)).unwrap();
+        assert_eq!(whole.hist.count(), 360);
+        assert_eq!(whole.errors, 18);
+        // Any range, aligned to hours or not, counts exactly the requests inside it.
+        for (from, to) in [
+            (t0 + 17 * 60_000, t0 + 2 * HOUR + 5 * 60_000),
+            (t0 + 30 * 60_000, t0 + 50 * 60_000),
+            (t0 + HOUR, t0 + 2 * HOUR),
+            (t0 - HOUR, t0 + 10 * HOUR),
+        ] {
+            let got = s.latency_total(&q(from, to)).unwrap();
+            let mut want = lookout_core::histogram::Histogram::new();
+            for x in all
+                .iter()
+                .filter(|x| x.owner_id == p && x.at_ms >= from && x.at_ms < to)
+            {
+                want.record(x.duration_ms);
+            }
+            assert_eq!(got.hist, want, "{from}..{to}");
+        }
+        let by_name = s.latency_by_name(&q(t0, t0 + 3 * HOUR)).unwrap();
+        let names: Vec<&str> = by_name.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(names, ["GET /b", "GET /a"], "slowest first");
+        assert_eq!(by_name[1].hist.quantile(50.0), Some(300.5));
+        assert_eq!(by_name[1].hist.count_under(300.0), 87);
+        // Filters.
+        let only = LatencyQuery {
+            release: Some("1.0".into()),
+            ..q(t0, t0 + 3 * HOUR)
+        };
+        assert_eq!(s.latency_total(&only).unwrap().hist.count(), 180);
+        let named = LatencyQuery {
+            name: Some("GET /b".into()),
+            environment: Some("staging".into()),
+            ..q(t0, t0 + 3 * HOUR)
+        };
+        assert_eq!(s.latency_total(&named).unwrap().hist.count(), 0);
+        // Series per hour.
+        let series = s.latency_series(&q(t0, t0 + 3 * HOUR), HOUR).unwrap();
+        assert_eq!(series.len(), 3);
+        assert!(series.iter().all(|x| x.hist.count() == 120));
+        assert_eq!(series[1].start_ms, t0 + HOUR);
+        assert!(s.latency_series(&q(t0, t0 + HOUR), 1_000).is_err());
+        // Health sub-checks outside ingest batches.
+        s.record_latency(&[LatencySample {
+            kind: KIND_HEALTH,
+            owner_id: 7,
+            name: "database".into(),
+            release: String::new(),
+            environment: String::new(),
+            at_ms: t0,
+            duration_ms: 42.0,
+            error: false,
+        }])
+        .unwrap();
+        let health = s
+            .latency_total(&LatencyQuery {
+                kind: KIND_HEALTH,
+                owner_id: 7,
+                from_ms: t0,
+                to_ms: t0 + 1,
+                name: Some("database".into()),
+                ..LatencyQuery::default()
+            })
+            .unwrap();
+        assert_eq!(health.hist.count(), 1);
+        // Minute rows go first; hours stay.
+        let gone = s.prune_latency(t0 + 3 * HOUR, t0).unwrap();
+        assert!(gone > 0);
+        assert_eq!(
+            s.latency_total(&q(t0, t0 + 3 * HOUR)).unwrap().hist.count(),
+            360
+        );
+        assert_eq!(
+            s.latency_total(&q(t0 + 30 * 60_000, t0 + 50 * 60_000))
+                .unwrap()
+                .hist
+                .count(),
+            0,
+            "minute rows pruned"
+        );
+    }
+
+    /// Objectives created through the API: unique names, listed by name, deleted once.
+    pub fn slo_crud(s: &dyn Store) {
+        let spec = serde_json::json!({"name": "b", "kind": "availability", "monitor": "Home", "target": 99.9});
+        let b = s.create_slo("b", &spec, 5).unwrap();
+        s.create_slo("a", &serde_json::json!({"x": 1}), 6).unwrap();
+        assert!(matches!(
+            s.create_slo("b", &spec, 7),
+            Err(StoreError::Conflict(_))
+        ));
+        let all = s.list_slos().unwrap();
+        let names: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(all[1], b);
+        assert_eq!(all[1].spec, spec);
+        assert!(s.delete_slo("b").unwrap());
+        assert!(!s.delete_slo("b").unwrap());
+        assert_eq!(s.list_slos().unwrap().len(), 1);
+    }
 }
 
 /// A PostgreSQL store in a fresh schema, dropped when the test ends (even by panic).
@@ -3261,6 +3420,8 @@ suite!(
     rollups,
     prune_checks,
     latency_summary,
+    request_latency,
+    slo_crud,
     outages_and_downtime,
     maintenance,
     issue_and_monitor_signals,

@@ -160,7 +160,6 @@ pub fn refuse_unfed(rule: &Rule) -> Result<(), String> {
         Condition::ErrorRateAfterDeploy { .. } => {
             ("errors after deploy", "lookout does not record deploys yet")
         }
-        Condition::SloBurnRate { .. } => ("slo burn rate", "lookout does not compute SLOs yet"),
         _ => return Ok(()),
     };
     Err(format!(

@@ -149,6 +149,12 @@ impl Alerts {
             let projects: Vec<i64> = self.projects.all().iter().map(|p| p.project.id).collect();
             let mut values = measures::stored(self.store.as_ref(), &projects, &rules, now)?;
             values.extend(measures::health(&rules, &view.lock().health));
+            values.extend(measures::burn_rates(
+                self.store.as_ref(),
+                &self.slos,
+                &rules,
+                now,
+            )?);
             if !values.is_empty() {
                 self.step(now, None, |e| {
                     values

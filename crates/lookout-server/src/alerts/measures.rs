@@ -1,18 +1,15 @@
 //! Windowed measures of the measured rules: error counts and p95 latency per project
-//! (read from the store), health document fields per monitor (from the health documents
-//! the monitors reported).
+//! (read from the store's events and latency histograms), health document fields per
+//! monitor (from the health documents the monitors reported).
 
 use std::collections::HashMap;
 
 use lookout_core::alert::engine::Subject;
 use lookout_core::alert::rule::{Condition, Rule};
-use lookout_store::{EventCountFilter, Store};
+use lookout_store::{EventCountFilter, LatencyQuery, Store, KIND_REQUEST};
 
 /// A rule's measure of one subject.
 pub(super) type Measure = (String, Subject, f64);
-
-/// Transactions a p95 is computed from at most.
-const P95_SAMPLE: u32 = 100_000;
 
 fn in_scope(scope: &Option<Vec<i64>>, id: i64) -> bool {
     scope.as_ref().is_none_or(|s| s.contains(&id))
@@ -46,18 +43,72 @@ pub(super) fn stored(
             }
             Condition::LatencyP95 { window_ms, .. } => {
                 for &p in projects.iter().filter(|p| in_scope(&rule.projects, **p)) {
-                    let mut d: Vec<f64> = store
-                        .list_transactions(p, now - window_ms, P95_SAMPLE)?
-                        .iter()
-                        .map(|t| t.duration_ms)
-                        .collect();
-                    d.sort_by(f64::total_cmp);
-                    if let Some(p95) = lookout_core::stats::nearest_rank(&d, 95.0) {
+                    // From the latency histograms, which both transactions and segment
+                    // spans feed.
+                    let q = LatencyQuery {
+                        kind: KIND_REQUEST,
+                        owner_id: p,
+                        from_ms: now - window_ms,
+                        to_ms: now + 1,
+                        ..LatencyQuery::default()
+                    };
+                    if let Some(p95) = store.latency_total(&q)?.hist.quantile(95.0) {
                         out.push((rule.name.clone(), Subject::Project(p), p95));
                     }
                 }
             }
             _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The `slo burn rate` measures: for each such rule and each objective it names (all of
+/// them without `for`), the multiwindow burn rate over the rule's `over` window (1 hour
+/// when absent) and a twelfth of it, measured on the objective's monitor or project.
+pub(super) fn burn_rates(
+    store: &dyn Store,
+    slos: &crate::slo::Slos,
+    rules: &[Rule],
+    now: i64,
+) -> anyhow::Result<Vec<Measure>> {
+    let wanted: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| matches!(r.condition, Condition::SloBurnRate { .. }))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for slo in slos.all(store)? {
+        let src = match crate::slo::source(store, &slo) {
+            Ok(s) => s,
+            Err(crate::slo::EvalError::Unknown(why)) => {
+                tracing::debug!(slo = %slo.config.name, %why, "SLO not evaluated");
+                continue;
+            }
+            Err(crate::slo::EvalError::Store(e)) => return Err(e.into()),
+        };
+        let Some(subject) = crate::slo::subject(&src) else {
+            continue;
+        };
+        for rule in &wanted {
+            let Condition::SloBurnRate {
+                slo: name, over_ms, ..
+            } = &rule.condition
+            else {
+                continue;
+            };
+            if name.as_ref().is_some_and(|n| n != &slo.config.name) {
+                continue;
+            }
+            let long = over_ms.unwrap_or(lookout_core::slo::HOUR_MS);
+            match crate::slo::multiwindow(store, &slo, &src, long, now) {
+                Ok(Some(rate)) => out.push((rule.name.clone(), subject, rate)),
+                Ok(None) => {}
+                Err(crate::slo::EvalError::Unknown(_)) => {}
+                Err(crate::slo::EvalError::Store(e)) => return Err(e.into()),
+            }
         }
     }
     Ok(out)

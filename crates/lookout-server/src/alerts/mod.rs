@@ -64,6 +64,8 @@ pub struct Handles {
     pub channels: Arc<Channels>,
     /// Wakes the dispatcher when notifications are queued.
     pub outbox: Arc<Notify>,
+    /// Service level objectives, for `slo burn rate` rules.
+    pub slos: Arc<crate::slo::Slos>,
 }
 
 /// Why a rule could not be created.
@@ -101,6 +103,7 @@ pub struct Alerts {
     projects: Arc<Projects>,
     channels: Arc<Channels>,
     outbox: Arc<Notify>,
+    slos: Arc<crate::slo::Slos>,
     /// Wakes the evaluation loop (a rule removed).
     wake: Notify,
     runbooks: HashMap<String, RunbookDoc>,
@@ -145,6 +148,7 @@ impl Alerts {
             projects: handles.projects,
             channels: handles.channels,
             outbox: handles.outbox,
+            slos: handles.slos,
             wake: Notify::new(),
             runbooks: loaded.runbooks,
             config_rules: loaded.config_rules,

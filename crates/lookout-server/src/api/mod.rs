@@ -14,9 +14,11 @@
 
 mod incidents;
 mod issues;
+mod latency;
 mod monitors;
 mod projects;
 mod status_pages;
+mod slos;
 
 use std::sync::{Arc, OnceLock};
 
@@ -77,6 +79,9 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(projects::get))
         .routes(routes!(issues::list))
         .routes(routes!(projects::stats))
+        .routes(routes!(latency::latency))
+        .routes(routes!(slos::list, slos::create))
+        .routes(routes!(slos::get, slos::delete))
         .routes(routes!(issues::event))
         .routes(routes!(issues::get, issues::update))
         .routes(routes!(issues::events))

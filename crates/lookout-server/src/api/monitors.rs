@@ -540,7 +540,7 @@ pub async fn action(
 }
 
 /// A time given as Unix milliseconds or RFC 3339.
-fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(ms);
     }

@@ -9,8 +9,8 @@ use lookout_sentry::event::{parse_event, EventView};
 use lookout_sentry::items;
 use lookout_sentry::limits::Limits;
 use lookout_store::{
-    AttachmentRow, CheckInRow, NewEvent, OutcomeIncrement, SessionCounts, TransactionRow,
-    WriteBatch,
+    AttachmentRow, CheckInRow, LatencySample, NewEvent, OutcomeIncrement, SessionCounts,
+    TransactionRow, WriteBatch, KIND_REQUEST,
 };
 
 use crate::projects::ProjectRuntime;
@@ -73,6 +73,7 @@ impl Processed {
         let result = match &item.ty {
             ItemType::Event => self.add_event(ctx, item.payload),
             ItemType::Transaction => self.add_transaction(ctx, item.payload),
+            ItemType::Span => self.add_spans(ctx, item.payload),
             ItemType::Session => self.add_session(ctx, item.payload),
             ItemType::Sessions => self.add_sessions(ctx, item.payload),
             ItemType::ClientReport => self.add_client_report(ctx, item.payload),
@@ -163,6 +164,19 @@ impl Processed {
             .start_timestamp
             .map(|s| (s * 1000.0) as i64)
             .unwrap_or(ctx.now_ms);
+        self.batch.latency.push(LatencySample {
+            kind: KIND_REQUEST,
+            owner_id: ctx.project.project.id,
+            name: t.name.clone(),
+            release: t.release.clone().unwrap_or_default(),
+            environment: t.environment.clone().unwrap_or_default(),
+            at_ms: start_ms,
+            duration_ms,
+            error: t
+                .status
+                .as_deref()
+                .is_some_and(|s| s != "ok" && s != "unknown"),
+        });
         self.batch.transactions.push(TransactionRow {
             project_id: ctx.project.project.id,
             event_id: t
@@ -179,6 +193,39 @@ impl Processed {
             environment: t.environment,
         });
         self.count(ctx, "accepted", "transaction", "", 1);
+        Ok(())
+    }
+
+    /// A v2 span container: each segment span is one request or page load and goes into
+    /// the latency histograms; the spans inside a segment are steps of it, not requests.
+    fn add_spans(&mut self, ctx: &Ctx<'_>, payload: &[u8]) -> Result<(), Rejection> {
+        if payload.len() > ctx.limits.max_transaction_bytes {
+            return Err(Rejection::TooLarge(format!(
+                "span container of {} bytes is over the limit of {} bytes",
+                payload.len(),
+                ctx.limits.max_transaction_bytes
+            )));
+        }
+        let spans = items::parse_spans(payload).map_err(|e| Rejection::Invalid(e.to_string()))?;
+        let total = spans.len() as u64;
+        for s in spans.into_iter().filter(|s| s.is_segment) {
+            let duration_ms = s.duration_ms().unwrap_or(0.0);
+            let error = s.is_error();
+            self.batch.latency.push(LatencySample {
+                kind: KIND_REQUEST,
+                owner_id: ctx.project.project.id,
+                at_ms: s
+                    .start_timestamp
+                    .map(|t| (t * 1000.0) as i64)
+                    .unwrap_or(ctx.now_ms),
+                name: s.name,
+                release: s.release.unwrap_or_default(),
+                environment: s.environment.unwrap_or_default(),
+                duration_ms,
+                error,
+            });
+        }
+        self.count(ctx, "accepted", "span", "", total);
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lookout_core::backoff::Backoff;
 use lookout_core::signal::Signal;
-use lookout_store::{CheckBatch, CheckRecord, MonitorStatus, OutageChange, Store};
+use lookout_store::{CheckBatch, CheckRecord, LatencySample, MonitorStatus, OutageChange, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::SignalSender;
@@ -38,6 +38,8 @@ pub struct Record {
     pub signals: Vec<Signal>,
     /// Told once the record is durable (a ping is answered only then).
     pub ack: Option<oneshot::Sender<()>>,
+    /// Durations of a health document's sub-checks, for health latency objectives.
+    pub latency: Vec<LatencySample>,
 }
 
 impl Record {
@@ -64,38 +66,48 @@ pub async fn run(sink: Sink, mut rx: mpsc::Receiver<Record>, mut stop: oneshot::
     let mut acks = Vec::new();
     loop {
         let mut batch = CheckBatch::default();
+        let mut latency = Vec::new();
         let first = tokio::select! {
             r = rx.recv() => r,
             _ = &mut stop => None,
         };
         let Some(first) = first else { break };
-        add(&mut batch, &mut acks, first);
+        add(&mut batch, &mut acks, &mut latency, first);
         let deadline = tokio::time::Instant::now() + LINGER;
         while batch.results.len() < MAX_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => add(&mut batch, &mut acks, r),
+                Ok(Some(r)) => add(&mut batch, &mut acks, &mut latency, r),
                 Ok(None) | Err(_) => break,
             }
         }
         write(&sink, batch).await;
+        write_latency(&sink, latency).await;
         for ack in acks.drain(..) {
             let _ = ack.send(());
         }
     }
     let mut batch = CheckBatch::default();
+    let mut latency = Vec::new();
     while let Ok(r) = rx.try_recv() {
-        add(&mut batch, &mut acks, r);
+        add(&mut batch, &mut acks, &mut latency, r);
     }
     if !batch.results.is_empty() || !batch.statuses.is_empty() || !batch.signals.is_empty() {
         write(&sink, batch).await;
     }
+    write_latency(&sink, latency).await;
     for ack in acks {
         let _ = ack.send(());
     }
 }
 
-fn add(batch: &mut CheckBatch, acks: &mut Vec<oneshot::Sender<()>>, r: Record) {
+fn add(
+    batch: &mut CheckBatch,
+    acks: &mut Vec<oneshot::Sender<()>>,
+    latency: &mut Vec<LatencySample>,
+    r: Record,
+) {
     acks.extend(r.ack);
+    latency.extend(r.latency);
     batch.results.extend(r.result);
     if let Some((id, status)) = r.status {
         // Only the latest status of a monitor matters.
@@ -106,6 +118,20 @@ fn add(batch: &mut CheckBatch, acks: &mut Vec<oneshot::Sender<()>>, r: Record) {
     }
     batch.outages.extend(r.outages);
     batch.signals.extend(r.signals);
+}
+
+/// Writes health sub-check durations once; losing one batch of them to a database
+/// failure costs a few readings of a latency objective, not an alert.
+async fn write_latency(sink: &Arc<Sink>, latency: Vec<LatencySample>) {
+    if latency.is_empty() {
+        return;
+    }
+    let s = sink.clone();
+    match tokio::task::spawn_blocking(move || s.store.record_latency(&latency)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot write health check latencies"),
+        Err(e) => tracing::error!(error = %e, "the latency writer panicked"),
+    }
 }
 
 /// Writes a batch, retrying while the database is unavailable: signals and outages must

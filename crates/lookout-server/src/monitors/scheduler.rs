@@ -155,7 +155,10 @@ impl Monitors {
         }
         e.running = false;
         let had_health = e.has_health;
-        let record = e.apply_check(due.scheduled_ms, started_ms, &result, until);
+        let mut record = e.apply_check(due.scheduled_ms, started_ms, &result, until);
+        if let Some(checks) = &result.health_checks {
+            record.latency = crate::slo::health_samples(due.id, started_ms, checks);
+        }
         let health = (had_health || e.has_health).then_some(MonitorFact::Health {
             id: due.id,
             checks: result.health_checks,

@@ -1,0 +1,265 @@
+//! SLOs end to end: the real server in-process with an injected clock, check results of
+//! known outages written to the real store, the `slo burn rate` rules the reference setup
+//! uses (page on 14.4× over 1 h & 5 min and 6× over 6 h & 30 min; ticket on 3× over 1 d &
+//! 2 h and 1× over 3 d & 6 h), and the SLO API.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use lookout_core::clock::{Clock, ManualClock};
+use lookout_core::monitor::MonitorKind;
+use lookout_store::{CheckBatch, CheckOutcome, CheckRecord, MonitorSource, NewMonitor};
+use serde_json::{json, Value};
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+const T0: i64 = 1_800_000_000_000;
+
+const RULES: &str = "[alerts]\nevaluate_every = \"10s\"\n\
+[[rules]]\nname = \"SLO fast burn\"\nwhen = \"slo burn rate >= 14.4 over 1h\"\nseverity = \"critical\"\n\
+[[rules]]\nname = \"SLO burn\"\nwhen = \"slo burn rate >= 6 over 6h\"\nseverity = \"critical\"\n\
+[[rules]]\nname = \"SLO slow burn\"\nwhen = \"slo burn rate >= 3 over 1d\"\nseverity = \"low\"\n\
+[[rules]]\nname = \"SLO leak\"\nwhen = \"slo burn rate >= 1 over 3d\"\nseverity = \"low\"\n";
+
+/// A monitor known to the store only: the scheduler does not check it, so the results
+/// below are the only ones it has.
+fn monitor(app: &TestApp, name: &str) -> i64 {
+    app.state()
+        .store
+        .create_monitor(&NewMonitor {
+            name: name.to_string(),
+            kind: MonitorKind::Http,
+            spec: json!({"url": "http://127.0.0.1:9/", "interval": "60s"}),
+            source: MonitorSource::Api,
+            project_id: None,
+            token: None,
+            slug: None,
+            now_ms: T0 - 4 * DAY,
+        })
+        .unwrap()
+        .id
+}
+
+/// One check a minute over `[from, to)`, down where `down(at)` says, in maintenance where
+/// `maintenance(at)` says.
+fn checks(
+    app: &TestApp,
+    id: i64,
+    from: i64,
+    to: i64,
+    down: impl Fn(i64) -> bool,
+    maintenance: impl Fn(i64) -> bool,
+) {
+    let results = (0..)
+        .map(|i| from + i * MIN)
+        .take_while(|at| *at < to)
+        .map(|at| CheckRecord {
+            monitor_id: id,
+            at_ms: at,
+            latency_ms: Some(120),
+            outcome: if down(at) {
+                CheckOutcome::Down
+            } else {
+                CheckOutcome::Up
+            },
+            maintenance: maintenance(at),
+            error: down(at).then(|| "connection refused".to_string()),
+        })
+        .collect();
+    app.state()
+        .store
+        .write_checks(&CheckBatch {
+            results,
+            ..CheckBatch::default()
+        })
+        .unwrap();
+}
+
+fn create_slo(app: &TestApp, name: &str, monitor: &str) {
+    let r = app.send(
+        "POST",
+        "/api/v1/slos",
+        &json!({"name": name, "kind": "availability", "monitor": monitor, "target": 99.9}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+fn open(app: &TestApp) -> Vec<(String, String)> {
+    let r = app.get("/api/v1/incidents");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] != "resolved")
+        .map(|i| {
+            (
+                i["rule"].as_str().unwrap_or_default().to_string(),
+                i["severity"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Moves the clock a step at a time, letting the alert loop measure at each.
+fn run_until(clock: &ManualClock, until: i64, step: i64) {
+    while clock.now_ms() < until {
+        clock.advance(step);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn a_full_outage_pages_within_two_minutes() {
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(RULES, Arc::new(clock.clone()));
+    let id = monitor(&app, "Homepage");
+    // Three clean days, then the site goes down at T0.
+    checks(&app, id, T0 - 3 * DAY, T0, |_| false, |_| false);
+    create_slo(&app, "Homepage availability", "Homepage");
+    run_until(&clock, T0 + 20_000, 10_000);
+    assert!(open(&app).is_empty(), "{:?}", open(&app));
+
+    checks(&app, id, T0, T0 + 2 * MIN, |_| true, |_| false);
+    run_until(&clock, T0 + 2 * MIN, 10_000);
+    let o = wait_for("a page", || {
+        let o = open(&app);
+        o.iter().any(|(_, sev)| sev == "critical").then_some(o)
+    });
+    assert!(
+        o.iter().any(|(r, _)| r == "SLO fast burn"),
+        "the 1 h / 5 min pair pages first: {o:?}"
+    );
+
+    let v = app.get("/api/v1/slos/Homepage%20availability").body;
+    assert_eq!(v["alert"], "page", "{v}");
+    assert_eq!(v["source"], "api");
+    // 2 bad checks of 4,322; 99.9 % allows 4.322.
+    assert!(
+        (v["budget_total"].as_f64().unwrap() - 4.322).abs() < 1e-6,
+        "{v}"
+    );
+    assert_eq!(v["budget_spent"], 2.0);
+    assert!(v["exhausted_in_seconds"].as_i64().unwrap() > 0, "{v}");
+    assert_eq!(v["history"].as_array().unwrap().len(), 4, "{v}");
+}
+
+#[test]
+fn a_slow_leak_opens_a_ticket_and_no_page() {
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(RULES, Arc::new(clock.clone()));
+    let id = monitor(&app, "API");
+    // One failed check in 400 for three days: 2.5× the 99.9 % rate. Too slow for the page
+    // pairs (14.4×, 6×) and the 3× ticket, enough for the 1× over 3 days.
+    let leak = |at: i64| (at - (T0 - 3 * DAY)) / MIN % 400 == 399;
+    checks(&app, id, T0 - 3 * DAY, T0, leak, |_| false);
+    create_slo(&app, "API availability", "API");
+    run_until(&clock, T0 + 30_000, 10_000);
+    let o = wait_for("a ticket", || {
+        let o = open(&app);
+        (!o.is_empty()).then_some(o)
+    });
+    assert_eq!(o, vec![("SLO leak".to_string(), "low".to_string())]);
+    let v = app.get("/api/v1/slos/API%20availability").body;
+    assert_eq!(v["alert"], "ticket", "{v}");
+}
+
+#[test]
+fn maintenance_does_not_burn_budget() {
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(RULES, Arc::new(clock.clone()));
+    let id = monitor(&app, "Shop");
+    // Down for the last 30 minutes, all of it inside a maintenance window.
+    checks(
+        &app,
+        id,
+        T0 - 3 * DAY,
+        T0,
+        |at| at >= T0 - 30 * MIN,
+        |at| at >= T0 - 30 * MIN,
+    );
+    create_slo(&app, "Shop availability", "Shop");
+    run_until(&clock, T0 + 30_000, 10_000);
+    assert!(open(&app).is_empty(), "{:?}", open(&app));
+    let v: Value = app.get("/api/v1/slos/Shop%20availability").body;
+    assert_eq!(v["budget_spent"], 0.0, "{v}");
+    assert_eq!(v["budget_left_percent"], 100.0, "{v}");
+    assert_eq!(v["alert"], Value::Null, "{v}");
+}
+
+#[test]
+fn slos_from_the_config_and_the_api() {
+    let clock = ManualClock::new(T0);
+    let cfg = "[[monitors]]\nname = \"Homepage\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"1h\"\n\
+               [[slos]]\nname = \"Uptime\"\nkind = \"availability\"\nmonitor = \"Homepage\"\ntarget = 99.9\n\
+               [[slos]]\nname = \"p95\"\nkind = \"latency\"\nproject = \"app\"\nthreshold = \"500ms\"\ntarget = 95\nwindow = \"calendar_month\"\n";
+    let app = spawn_app_with_clock(cfg, Arc::new(clock.clone()));
+    let list = app.get("/api/v1/slos");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let names: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["definition"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Uptime", "p95"]);
+    assert_eq!(list.body[1]["budget_left_percent"], 100.0, "{}", list.body);
+    // Config objectives are read-only here.
+    let r = app.send("DELETE", "/api/v1/slos/Uptime", &json!({}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    // Bad definitions are 400 naming the key.
+    for (body, key) in [
+        (
+            json!({"name": "x", "kind": "latency", "project": "app", "target": 99}),
+            "threshold",
+        ),
+        (
+            json!({"name": "x", "kind": "availability", "monitor": "Nope", "target": 99}),
+            "no monitor",
+        ),
+        (
+            json!({"name": "x", "kind": "availability", "monitor": "Homepage", "target": 120}),
+            "target",
+        ),
+        (json!({"name": "x", "kind": "uptime", "target": 99}), "kind"),
+    ] {
+        let r = app.send("POST", "/api/v1/slos", &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.detail().contains(key), "{body}: {}", r.detail());
+    }
+    let r = app.send(
+        "POST",
+        "/api/v1/slos",
+        &json!({"name": "Errors", "kind": "errors_per_hour", "project": "app", "threshold": 10, "target": 99}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = app.send(
+        "POST",
+        "/api/v1/slos",
+        &json!({"name": "Errors", "kind": "errors_per_hour", "project": "app", "threshold": 10, "target": 99}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(app.get("/api/v1/slos/Errors").status, 200);
+    let r = app.send("DELETE", "/api/v1/slos/Errors", &json!({}));
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(app.get("/api/v1/slos/Errors").status, 404);
+}
+
+#[test]
+fn bad_slos_in_the_config_name_the_key() {
+    for (toml, key) in [
+        ("[[slos]]\nname = \"a\"\nkind = \"availability\"\nmonitor = \"Nope\"\ntarget = 99.9\n", "slos[0].monitor"),
+        ("[[slos]]\nname = \"a\"\nkind = \"latency\"\nproject = \"default\"\ntarget = 99.9\n", "slos[0].threshold"),
+        ("[[slos]]\nname = \"a\"\nkind = \"availability\"\nmonitor = \"x\"\ntarget = 99.9\nspeed = 1\n", "slos[0]"),
+    ] {
+        let err = lookout_server::Config::parse(toml, "lookout.toml", &|_| None)
+            .expect_err(toml)
+            .to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}
