@@ -157,6 +157,10 @@ fn bad_config_names_the_key_and_what_to_do() {
             "[defaults]\nmonthly_quota = \"lots\"\n",
             "defaults.monthly_quota",
         ),
+        (
+            "[[status_pages]]\nslug = \"acme\"\ntitle = \"Acme\"\nmonitors = [\"Homepage\"]\n",
+            "status_pages[0].monitors[0]: no monitor named \"Homepage\" in [[monitors]]",
+        ),
     ];
     for (text, needle) in cases {
         std::fs::write(&path, text).unwrap();
@@ -241,4 +245,28 @@ fn incidents_are_acknowledged_from_the_command_line() {
         .unwrap();
     // A command without a verdict that cannot do its work exits 1, never 2 ("down").
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn check_config_lists_the_status_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    std::fs::write(
+        &path,
+        "[[monitors]]\nname = \"Homepage\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n\n\
+         [[status_pages]]\nslug = \"acme\"\ntitle = \"Acme status\"\nmonitors = [\"Homepage\"]\n\
+         domain = \"status.acme.example\"\n",
+    )
+    .unwrap();
+    let out = lookout()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("  status:   /status/acme (Acme status, and / on status.acme.example)"),
+        "{stdout}"
+    );
 }
