@@ -222,11 +222,18 @@ fn incidents_are_acknowledged_from_the_command_line() {
         "dana",
     ]);
     assert_success(&out);
+    let out = cli(&["note", &id.to_string(), "We are on it.", "--public"]);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Published on the status pages"));
     let out = cli(&["show", &id.to_string()]);
     assert_success(&out);
     let shown = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         shown.contains("acknowledged by dana") && shown.contains("restarted the worker"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("public note") && shown.contains("We are on it."),
         "{shown}"
     );
     let out = cli(&["ack", "999"]);
