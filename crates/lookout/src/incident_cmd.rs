@@ -1,4 +1,4 @@
-//! `lookout incident list|show|ack|resolve|note`: incidents from the command line, through
+//! `lookout incident list|show|ack|resolve|note [--public]`: incidents from the command line, through
 //! the running server's API (so the engine, the timeline and the notifications stay in one
 //! place).
 
@@ -50,7 +50,8 @@ enum Action {
         #[arg(long)]
         by: Option<String>,
     },
-    /// Add a note to the timeline (the incident log).
+    /// Add a note to the timeline (the incident log), or with --public one that the
+    /// status pages showing its monitor publish.
     Note {
         /// The incident's id.
         id: i64,
@@ -59,6 +60,9 @@ enum Action {
         /// Who writes it (default: $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Publish it on the status pages instead of the internal timeline.
+        #[arg(long)]
+        public: bool,
     },
 }
 
@@ -84,8 +88,16 @@ pub fn run(config: Option<PathBuf>, args: &IncidentArgs) -> Result<(), Failure> 
             format!("/api/v1/incidents/{id}/resolve"),
             Some(serde_json::json!({"by": by.clone().unwrap_or_else(me)})),
         ),
-        Action::Note { id, text, by } => (
-            format!("/api/v1/incidents/{id}/notes"),
+        Action::Note {
+            id,
+            text,
+            by,
+            public,
+        } => (
+            format!(
+                "/api/v1/incidents/{id}/{}",
+                if *public { "public-notes" } else { "notes" }
+            ),
             Some(serde_json::json!({"text": text, "by": by.clone().unwrap_or_else(me)})),
         ),
     };
@@ -154,7 +166,21 @@ pub fn run(config: Option<PathBuf>, args: &IncidentArgs) -> Result<(), Failure> 
                     text(&t["text"])
                 );
             }
+            for n in v["public_notes"].as_array().into_iter().flatten() {
+                println!(
+                    "  {}  {:<14} {}",
+                    text(&n["at"]),
+                    "public note",
+                    text(&n["text"])
+                );
+            }
         }
+        Action::Note {
+            id,
+            text: note,
+            public: true,
+            ..
+        } => println!("Published on the status pages of #{id}: \"{note}\""),
         Action::Note { text: note, .. } => println!(
             "Added a note to #{} {}: \"{note}\"",
             v["id"],

@@ -197,6 +197,13 @@ fn check_config(explicit: Option<PathBuf>) -> Result<(), Failure> {
             r.severity.as_str()
         );
     }
+    for p in &config.status_pages {
+        let at = p
+            .domain
+            .as_deref()
+            .map_or(String::new(), |d| format!(", and / on {d}"));
+        println!("  status:   /status/{} ({}{at})", p.slug, p.title);
+    }
     for line in deploy {
         println!("{line}");
     }

@@ -157,6 +157,10 @@ fn bad_config_names_the_key_and_what_to_do() {
             "[defaults]\nmonthly_quota = \"lots\"\n",
             "defaults.monthly_quota",
         ),
+        (
+            "[[status_pages]]\nslug = \"acme\"\ntitle = \"Acme\"\nmonitors = [\"Homepage\"]\n",
+            "status_pages[0].monitors[0]: no monitor named \"Homepage\" in [[monitors]]",
+        ),
     ];
     for (text, needle) in cases {
         std::fs::write(&path, text).unwrap();
@@ -218,11 +222,18 @@ fn incidents_are_acknowledged_from_the_command_line() {
         "dana",
     ]);
     assert_success(&out);
+    let out = cli(&["note", &id.to_string(), "We are on it.", "--public"]);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Published on the status pages"));
     let out = cli(&["show", &id.to_string()]);
     assert_success(&out);
     let shown = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         shown.contains("acknowledged by dana") && shown.contains("restarted the worker"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("public note") && shown.contains("We are on it."),
         "{shown}"
     );
     let out = cli(&["ack", "999"]);
@@ -325,4 +336,28 @@ fn user_commands_manage_dashboard_accounts() {
     assert_eq!(run(&["delete", "dev@example.org"], None).0, 1);
     let (_, out, _) = run(&["list"], None);
     assert!(!out.contains("dev@example.org"), "{out}");
+}
+
+#[test]
+fn check_config_lists_the_status_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    std::fs::write(
+        &path,
+        "[[monitors]]\nname = \"Homepage\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n\n\
+         [[status_pages]]\nslug = \"acme\"\ntitle = \"Acme status\"\nmonitors = [\"Homepage\"]\n\
+         domain = \"status.acme.example\"\n",
+    )
+    .unwrap();
+    let out = lookout()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("  status:   /status/acme (Acme status, and / on status.acme.example)"),
+        "{stdout}"
+    );
 }

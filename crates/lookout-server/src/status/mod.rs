@@ -34,8 +34,9 @@ use serde::Deserialize;
 use crate::monitors::Monitors;
 use view::PublicPage;
 
-/// How long a CDN or browser may keep a public answer, seconds.
-const MAX_AGE: u32 = 30;
+/// How long a CDN or browser may keep a public answer: short, so an outage shows within
+/// half a minute, long enough that a crowd refreshing during one hits the cache.
+const CACHE_CONTROL: &str = "public, max-age=30";
 
 /// What the public handlers need.
 pub struct Pages {
@@ -127,8 +128,7 @@ fn public(status: StatusCode, content_type: &'static str, body: String) -> Respo
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!("public, max-age={MAX_AGE}"))
-            .unwrap_or(HeaderValue::from_static("public")),
+        HeaderValue::from_static(CACHE_CONTROL),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

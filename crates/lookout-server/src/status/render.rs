@@ -289,13 +289,32 @@ fn summary_incident(i: &PublicIncident) -> SummaryIncident<'_> {
     }
 }
 
+/// Where a page is read, and its feed: on its own domain when it has one (with the
+/// server's scheme), else under `/status/` of the server's public URL.
+pub fn urls(v: &PublicPage, public_url: &str) -> (String, String) {
+    match &v.domain {
+        Some(d) => {
+            let scheme = public_url.split_once("://").map_or("https", |(s, _)| s);
+            (
+                format!("{scheme}://{d}/"),
+                format!("{scheme}://{d}/feed.atom"),
+            )
+        }
+        None => {
+            let page = format!("{public_url}/status/{}", v.slug);
+            let feed = format!("{page}/feed.atom");
+            (page, feed)
+        }
+    }
+}
+
 /// The page as a JSON summary.
 pub fn summary(v: &PublicPage, public_url: &str) -> String {
     let s = Summary {
         page: SummaryPage {
             slug: &v.slug,
             title: &v.title,
-            url: format!("{public_url}/status/{}", v.slug),
+            url: urls(v, public_url).0,
             updated: iso(v.now_ms),
         },
         status: v.level.name(),
@@ -369,7 +388,7 @@ struct Feed {
 
 /// The page's incidents as an Atom feed, newest first.
 pub fn feed(v: &PublicPage, public_url: &str) -> askama::Result<String> {
-    let page_url = format!("{public_url}/status/{}", v.slug);
+    let (page_url, feed_url) = urls(v, public_url);
     let mut incidents: Vec<&PublicIncident> = v.ongoing.iter().chain(&v.past).collect();
     incidents.sort_by_key(|i| std::cmp::Reverse(i.updated_ms()));
     let entries: Vec<FeedEntry> = incidents
@@ -399,7 +418,7 @@ pub fn feed(v: &PublicPage, public_url: &str) -> askama::Result<String> {
         .collect();
     Feed {
         title: v.title.clone(),
-        feed_url: format!("{page_url}/feed.atom"),
+        feed_url,
         updated: iso(incidents.first().map_or(v.now_ms, |i| i.updated_ms())),
         page_url,
         entries,

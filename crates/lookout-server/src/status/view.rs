@@ -172,6 +172,8 @@ pub struct PublicPage {
     pub slug: String,
     /// Heading.
     pub title: String,
+    /// Its own host name, if any.
+    pub domain: Option<String>,
     /// When these figures were read.
     pub now_ms: i64,
     /// The worst state over all groups.
@@ -307,6 +309,7 @@ pub fn load(
     Ok(PublicPage {
         slug: page.slug.clone(),
         title: page.title.clone(),
+        domain: page.domain.clone(),
         now_ms: now,
         level: worst(groups.iter().map(|g| g.level)),
         groups,
