@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod api;
 pub mod bus;
 pub mod config;
+pub mod deploys;
 pub mod error;
 pub mod health;
 pub mod ingest;
@@ -304,6 +305,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         public_url,
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
+        deploy_watch: Arc::new(config.deploy.watch.clone()),
     });
     let app = router(state.clone(), ingest, monitors);
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,5 +1,5 @@
 //! Storage for lookout. One [`Store`] trait, split by domain ([`ProjectStore`],
-//! [`EventStore`], [`MonitorStore`], [`AlertStore`]), implemented once in SQL for SQLite
+//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`DeployStore`]), implemented once in SQL for SQLite
 //! (the default, embedded) and PostgreSQL (several instances sharing one database). Both
 //! pass the same test suite.
 //!
@@ -17,6 +17,7 @@ mod alert_batch;
 mod alerts;
 mod batch;
 mod checks;
+mod deploys;
 mod error;
 mod events;
 pub mod files;
@@ -33,6 +34,7 @@ pub mod sqlite;
 mod suite_switch;
 
 pub use alerts::AlertStore;
+pub use deploys::{Deploy, DeployFilter, DeployStore, NewDeploy};
 pub use error::StoreError;
 pub use events::EventStore;
 pub use model::*;
@@ -46,7 +48,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
-pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
+pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + DeployStore {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
 
@@ -56,7 +58,7 @@ pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
 
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
-    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, Store};
+    pub use crate::{AlertStore, DeployStore, EventStore, MonitorStore, ProjectStore, Store};
 }
 
 /// A database the SQL implementation runs on: how it lends connections.

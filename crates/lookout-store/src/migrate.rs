@@ -52,6 +52,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(3, sqlite: "0003_alerts.sql", postgres: "0003_alerts.sql"),
     migration!(4, sqlite: "0004_rules.sql", postgres: "0004_rules.sql"),
     migration!(5, sqlite: "0005_payload_dicts.sql", postgres: "0005_payload_dicts.sql"),
+    migration!(9, "0009_deploys.sql"),
 ];
 
 impl Migration {
@@ -125,23 +126,38 @@ mod tests {
     use crate::sql::sql;
     use crate::sqlite::{Durability, SqliteStore};
 
+    /// The version a release after this one would take.
+    fn next_version() -> i64 {
+        MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0) + 1
+    }
+
+    /// The versions this build applies.
+    fn known() -> Vec<i64> {
+        MIGRATIONS.iter().map(|m| m.version).collect()
+    }
+
     /// A release after this one: written once, with dialect tokens.
-    const NEXT: Migration = Migration {
-        version: 6,
-        sqlite: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
+    fn next() -> Migration {
+        const DDL: &str =
+            "CREATE TABLE future_notes (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
                      notes {json}, log {blob});
-                 INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
-        postgres: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
-                       notes {json}, log {blob});
-                   INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
-    };
+                 INSERT INTO future_notes (at_ms, ok) VALUES (5, TRUE);";
+        Migration {
+            version: next_version(),
+            sqlite: DDL,
+            postgres: DDL,
+        }
+    }
 
     /// Fails halfway: its first statement must not stay applied.
-    const BROKEN: Migration = Migration {
-        version: 6,
-        sqlite: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
-        postgres: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
-    };
+    fn broken() -> Migration {
+        const DDL: &str = "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});";
+        Migration {
+            version: next_version(),
+            sqlite: DDL,
+            postgres: DDL,
+        }
+    }
 
     fn with(extra: Migration) -> Vec<Migration> {
         MIGRATIONS.iter().copied().chain([extra]).collect()
@@ -164,27 +180,31 @@ mod tests {
             .is_ok()
     }
 
-    /// A database at version 5 (as today's releases leave it) takes version 6, once; a
-    /// build that knows only 5 then refuses it; a failing migration leaves nothing behind.
+    /// A database at this build's version (as today's releases leave it) takes the next
+    /// one, once; a build that knows only this one then refuses it; a failing migration
+    /// leaves nothing behind.
     fn upgrade_refuse_and_roll_back(
         open: impl Fn() -> Box<dyn Fn(&[Migration]) -> Result<Vec<i64>>>,
     ) {
         let run_with = open();
-        assert_eq!(run_with(MIGRATIONS).unwrap(), vec![1, 2, 3, 4, 5]);
+        let (known, n) = (known(), next_version());
+        assert_eq!(run_with(MIGRATIONS).unwrap(), known);
 
-        let broken = with(BROKEN);
+        let broken = with(broken());
         let err = run_with(&broken).unwrap_err();
-        assert!(err.to_string().contains("migration 6"), "{err}");
-        assert_eq!(run_with(MIGRATIONS).unwrap(), vec![1, 2, 3, 4, 5]);
+        assert!(err.to_string().contains(&format!("migration {n}")), "{err}");
+        assert_eq!(run_with(MIGRATIONS).unwrap(), known);
 
-        let next = with(NEXT);
-        assert_eq!(run_with(&next).unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        let next = with(next());
+        let all: Vec<i64> = known.iter().copied().chain([n]).collect();
+        assert_eq!(run_with(&next).unwrap(), all);
         // Applied once: running again would fail on the existing table.
-        assert_eq!(run_with(&next).unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(run_with(&next).unwrap(), all);
 
         let err = run_with(MIGRATIONS).unwrap_err().to_string();
         assert!(
-            err.contains("schema version 6") && err.contains("up to 5"),
+            err.contains(&format!("schema version {n}"))
+                && err.contains(&format!("up to {}", n - 1)),
             "{err}"
         );
     }
@@ -204,7 +224,7 @@ mod tests {
         });
         let db = SqliteStore::open_unmigrated(dir.path(), Durability::Process).unwrap();
         let ok: bool = db
-            .read(|c| c.value(sql!("SELECT ok FROM deploys WHERE at_ms = 5"), &[]))
+            .read(|c| c.value(sql!("SELECT ok FROM future_notes WHERE at_ms = 5"), &[]))
             .unwrap();
         assert!(ok);
     }
@@ -269,7 +289,7 @@ mod tests {
             .collect();
         for t in threads {
             for seen in t.join().unwrap().unwrap() {
-                assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+                assert_eq!(seen, known());
             }
         }
     }
@@ -278,7 +298,7 @@ mod tests {
     fn released_migrations_translate_to_themselves() {
         // 0001–0005 are applied in users' databases as they are: the token pass must not
         // change a byte of them.
-        for m in MIGRATIONS {
+        for m in MIGRATIONS.iter().filter(|m| m.version <= 5) {
             assert_eq!(m.text(Dialect::Sqlite).unwrap(), m.sqlite, "{}", m.version);
             assert_eq!(
                 m.text(Dialect::Postgres).unwrap(),

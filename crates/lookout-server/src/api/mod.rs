@@ -12,6 +12,7 @@
 //! (`monitors::get`), a create with a JSON body answered 201 (`monitors::create`), an action
 //! without an answer body (`monitors::delete`, 204).
 
+mod deploys;
 mod incidents;
 mod issues;
 mod monitors;
@@ -101,7 +102,10 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(incidents::delete_rule))
         .routes(routes!(incidents::channels))
         .routes(routes!(incidents::repair_channel))
+        .routes(routes!(incidents::test_channel))
         .routes(routes!(incidents::list_silences, incidents::create_silence))
+        .routes(routes!(deploys::list, deploys::create))
+        .routes(routes!(deploys::get))
         .routes(routes!(incidents::delete_silence))
 }
 

@@ -100,6 +100,8 @@ struct Inner {
     lateness: VecDeque<(i64, i64)>,
     checks_started: u64,
     overdue: usize,
+    /// The next free slot of the warm-up (see `registry::WARM_UP_SPACING_MS`).
+    warm_up_next: i64,
 }
 
 /// All monitors and their schedule.
@@ -133,6 +135,7 @@ impl Monitors {
                 lateness: VecDeque::new(),
                 checks_started: 0,
                 overdue: 0,
+                warm_up_next: 0,
             }),
             wake: Notify::new(),
             checked: Notify::new(),

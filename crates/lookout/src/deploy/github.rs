@@ -44,6 +44,27 @@ impl GitHub {
     }
 }
 
+impl GitHub {
+    /// Adds the watch's verdict: `watch_verdict=good|bad` in the outputs, a line in the
+    /// summary, and an error annotation when bad.
+    pub fn write_watch(&self, good: bool, watch: &serde_json::Value) -> std::io::Result<()> {
+        let line = super::output::watch_line(good, watch);
+        if !good {
+            println!("{}", command("error", "Release watch", &line));
+        }
+        if let Some(path) = &self.summary {
+            append(path, &format!("\n**Watch after the deploy:** {line}\n"))?;
+        }
+        if let Some(path) = &self.output {
+            append(
+                path,
+                &format!("watch_verdict={}\n", if good { "good" } else { "bad" }),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .create(true)

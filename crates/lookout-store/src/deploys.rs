@@ -1,0 +1,274 @@
+//! Deploys: a release put into an environment, its verification (each check's result, the
+//! verdict, any rollback) and the watch that judges the release by what it does after.
+
+use serde::Serialize;
+
+use crate::alert_batch::{json_from_db, json_to_db};
+use crate::sql::{params, push_arg, sql, Conn, Param, Row, Sql, ToParam};
+use crate::{Db, Result, StoreError};
+
+/// A deploy to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeploy {
+    /// The project deployed.
+    pub project_id: i64,
+    /// e.g. `production`.
+    pub environment: String,
+    /// The release deployed (as the SDKs send it).
+    pub release: String,
+    /// A name for this deploy (Sentry's `name`), e.g. the pipeline run.
+    pub name: Option<String>,
+    /// A link to it (Sentry's `url`), e.g. the CI run.
+    pub url: Option<String>,
+    /// The commit deployed.
+    pub commit: Option<String>,
+    /// When it started, Unix ms.
+    pub started_ms: i64,
+    /// When it finished (verification and any rollback included), Unix ms.
+    pub finished_ms: Option<i64>,
+    /// `passed`, `failed`, `rolled_back`, `rollback_failed`; none for a deploy recorded
+    /// without verification.
+    pub verdict: Option<String>,
+    /// Each check's result, as `deploy verify` reports it (a JSON array).
+    pub checks: serde_json::Value,
+    /// The rollback, when one ran.
+    pub rollback: Option<serde_json::Value>,
+    /// When the watch after the deploy ends and judges the release; none: not watched.
+    pub watch_until_ms: Option<i64>,
+    /// When it was recorded.
+    pub now_ms: i64,
+}
+
+/// A recorded deploy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deploy {
+    /// Id.
+    pub id: i64,
+    /// The project deployed.
+    pub project_id: i64,
+    /// e.g. `production`.
+    pub environment: String,
+    /// The release deployed.
+    pub release: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// A link to it.
+    pub url: Option<String>,
+    /// The commit deployed.
+    pub commit: Option<String>,
+    /// Started, Unix ms.
+    pub started_ms: i64,
+    /// Finished, Unix ms.
+    pub finished_ms: Option<i64>,
+    /// The verification's verdict.
+    pub verdict: Option<String>,
+    /// Each check's result.
+    pub checks: serde_json::Value,
+    /// The rollback, when one ran.
+    pub rollback: Option<serde_json::Value>,
+    /// When the watch ends, Unix ms.
+    pub watch_until_ms: Option<i64>,
+    /// The watch's verdict (`good` or `bad`) once judged.
+    pub watch_verdict: Option<String>,
+    /// The watch's figures once judged.
+    pub watch: Option<serde_json::Value>,
+    /// Recorded, Unix ms.
+    pub created_ms: i64,
+}
+
+/// Which deploys to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeployFilter {
+    /// Only this project's.
+    pub project_id: Option<i64>,
+    /// Only to this environment.
+    pub environment: Option<String>,
+    /// Only of this release.
+    pub release: Option<String>,
+    /// At most this many (0: 100).
+    pub limit: u32,
+}
+
+/// Deploys and their verdicts.
+pub trait DeployStore: Send + Sync + 'static {
+    /// Records a deploy.
+    fn create_deploy(&self, new: &NewDeploy) -> Result<Deploy>;
+    /// Deploys matching `filter`, newest (by start) first.
+    fn list_deploys(&self, filter: &DeployFilter) -> Result<Vec<Deploy>>;
+    /// One deploy.
+    fn get_deploy(&self, id: i64) -> Result<Option<Deploy>>;
+    /// For each time in `times`, the project's latest deploy started at or before it:
+    /// which deploy came before an issue's first event.
+    fn deploys_before(&self, project_id: i64, times: &[i64]) -> Result<Vec<Option<Deploy>>>;
+    /// Deploys whose watch ended at or before `now_ms` and is not judged yet, oldest first.
+    fn watches_due(&self, now_ms: i64) -> Result<Vec<Deploy>>;
+    /// Records the watch's verdict and figures; false when it was already judged (another
+    /// instance did it), so the verdict is acted on once.
+    fn judge_deploy(&self, id: i64, verdict: &str, figures: &serde_json::Value) -> Result<bool>;
+}
+
+macro_rules! deploy_cols {
+    () => {
+        "id, project_id, environment, release, name, url, commit_sha, started_ms, finished_ms,
+         verdict, checks, rollback, watch_until_ms, watch_verdict, watch, created_ms"
+    };
+}
+
+fn deploy_from_row(r: &dyn Row) -> Result<Deploy> {
+    let json = |i: usize, what: &str| -> Result<Option<serde_json::Value>> {
+        r.get::<Option<String>>(i)?
+            .map(|t| json_from_db(&t, what))
+            .transpose()
+    };
+    Ok(Deploy {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        environment: r.get(2)?,
+        release: r.get(3)?,
+        name: r.get(4)?,
+        url: r.get(5)?,
+        commit: r.get(6)?,
+        started_ms: r.get(7)?,
+        finished_ms: r.get(8)?,
+        verdict: r.get(9)?,
+        checks: json(10, "deploy checks")?.unwrap_or(serde_json::Value::Null),
+        rollback: json(11, "deploy rollback")?,
+        watch_until_ms: r.get(12)?,
+        watch_verdict: r.get(13)?,
+        watch: json(14, "deploy watch")?,
+        created_ms: r.get(15)?,
+    })
+}
+
+fn deploy_before(c: &mut dyn Conn, project_id: i64, at_ms: i64) -> Result<Option<Deploy>> {
+    c.row(
+        sql!(concat!(
+            "SELECT ",
+            deploy_cols!(),
+            " FROM deploys WHERE project_id = ?1 AND started_ms <= ?2
+             ORDER BY started_ms DESC, id DESC LIMIT 1"
+        )),
+        params![project_id, at_ms],
+        deploy_from_row,
+    )
+}
+
+impl<D: Db> DeployStore for D {
+    fn create_deploy(&self, new: &NewDeploy) -> Result<Deploy> {
+        let checks = json_to_db(&new.checks);
+        let rollback = new.rollback.as_ref().map(json_to_db);
+        self.write(|c| {
+            c.row(
+                sql!(concat!(
+                    "INSERT INTO deploys (project_id, environment, release, name, url,
+                         commit_sha, started_ms, finished_ms, verdict, checks, rollback,
+                         watch_until_ms, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     RETURNING ",
+                    deploy_cols!()
+                )),
+                params![
+                    new.project_id,
+                    new.environment,
+                    new.release,
+                    new.name,
+                    new.url,
+                    new.commit,
+                    new.started_ms,
+                    new.finished_ms,
+                    new.verdict,
+                    checks,
+                    rollback,
+                    new.watch_until_ms,
+                    new.now_ms
+                ],
+                deploy_from_row,
+            )?
+            .ok_or_else(|| StoreError::Corrupt("the new deploy was not returned".into()))
+        })
+    }
+
+    fn list_deploys(&self, f: &DeployFilter) -> Result<Vec<Deploy>> {
+        let mut text = String::from(concat!(
+            "SELECT ",
+            deploy_cols!(),
+            " FROM deploys WHERE 1 = 1"
+        ));
+        let limit = i64::from(if f.limit == 0 { 100 } else { f.limit });
+        let mut args: Vec<Param<'_>> = Vec::new();
+        if let Some(p) = &f.project_id {
+            text.push_str(&format!(
+                " AND project_id = {}",
+                push_arg(&mut args, p.param())
+            ));
+        }
+        if let Some(e) = &f.environment {
+            text.push_str(&format!(
+                " AND environment = {}",
+                push_arg(&mut args, e.param())
+            ));
+        }
+        if let Some(r) = &f.release {
+            text.push_str(&format!(
+                " AND release = {}",
+                push_arg(&mut args, r.param())
+            ));
+        }
+        let l = push_arg(&mut args, limit.param());
+        text.push_str(&format!(" ORDER BY started_ms DESC, id DESC LIMIT {l}"));
+        self.read(|c| c.rows(&Sql::owned(text), &args, deploy_from_row))
+    }
+
+    fn get_deploy(&self, id: i64) -> Result<Option<Deploy>> {
+        self.read(|c| {
+            c.row(
+                sql!(concat!(
+                    "SELECT ",
+                    deploy_cols!(),
+                    " FROM deploys WHERE id = ?1"
+                )),
+                params![id],
+                deploy_from_row,
+            )
+        })
+    }
+
+    fn deploys_before(&self, project_id: i64, times: &[i64]) -> Result<Vec<Option<Deploy>>> {
+        self.read(|c| {
+            times
+                .iter()
+                .map(|&t| deploy_before(c, project_id, t))
+                .collect()
+        })
+    }
+
+    fn watches_due(&self, now_ms: i64) -> Result<Vec<Deploy>> {
+        self.read(|c| {
+            c.rows(
+                sql!(concat!(
+                    "SELECT ",
+                    deploy_cols!(),
+                    " FROM deploys
+                     WHERE watch_until_ms <= ?1 AND watch_verdict IS NULL
+                     ORDER BY watch_until_ms, id"
+                )),
+                params![now_ms],
+                deploy_from_row,
+            )
+        })
+    }
+
+    fn judge_deploy(&self, id: i64, verdict: &str, figures: &serde_json::Value) -> Result<bool> {
+        let figures = json_to_db(figures);
+        self.write(|c| {
+            let changed = c.exec(
+                sql!(
+                    "UPDATE deploys SET watch_verdict = ?2, watch = ?3
+                     WHERE id = ?1 AND watch_verdict IS NULL"
+                ),
+                params![id, verdict, figures],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+}
