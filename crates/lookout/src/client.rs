@@ -154,6 +154,18 @@ impl Server {
     }
 }
 
+/// A name (a project's slug, a channel's name) as one URL path segment.
+pub fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// An HTTP agent for the API: statuses are answers, not errors.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -100,7 +100,7 @@ fn through_server(
     name: &str,
     severity: Severity,
 ) -> Result<Result<bool, client::Unreachable>, Failure> {
-    let path = format!("/api/v1/channels/{}/test", urlencoding(name));
+    let path = format!("/api/v1/channels/{}/test", client::path_segment(name));
     let body = serde_json::json!({ "severity": severity.as_str() });
     let (status, v) = match server.call(&path, Some(&body)) {
         Ok(answer) => answer,
@@ -143,18 +143,6 @@ fn through_server(
     };
     print_delivery(name, &delivery);
     Ok(Ok(delivery.is_delivered()))
-}
-
-/// A channel name as one path segment.
-fn urlencoding(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn test(config: Option<PathBuf>, name: &str, severity: Severity) -> Result<bool, Failure> {

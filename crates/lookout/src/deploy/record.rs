@@ -106,8 +106,9 @@ impl Recorder {
                 ))
             })?;
         let (project, environment) = defaults;
+        // Asked before the checks run, so a typo is not found after a long verification.
         let project = match flags.project.clone().or(project) {
-            Some(p) => p,
+            Some(p) => known_project(&found, p)?,
             None => only_project(&found)?,
         };
         let url = match (
@@ -236,6 +237,24 @@ impl Recorder {
             }
             std::thread::sleep(Duration::from_secs(1));
         }
+    }
+}
+
+/// `project` when the server has it.
+fn known_project(server: &Server, project: String) -> Result<String, Failure> {
+    let path = format!("/api/v1/projects/{}", client::path_segment(&project));
+    let (status, v) = server
+        .call(&path, None)
+        .map_err(|e| Failure::Failed(anyhow!("{}: the deploy cannot be recorded", e.0)))?;
+    match status {
+        200 => Ok(project),
+        404 => Err(Failure::Usage(anyhow!(
+            "lookout has no project `{project}` to record the deploy for: check --project (or project in [deploy])"
+        ))),
+        _ => Err(Failure::Failed(anyhow!(
+            "lookout answered {status} when asked for project `{project}`: {}",
+            v["detail"].as_str().unwrap_or("(no detail)")
+        ))),
     }
 }
 
