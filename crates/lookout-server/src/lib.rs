@@ -280,6 +280,11 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         )),
         tokio::spawn(alerts::run(alerts.clone(), signals.subscribe(), facts_rx)),
         tokio::spawn(alerts::dispatch::run(Arc::new(dispatcher))),
+        tokio::spawn(deploys::watch::run(Arc::new(deploys::watch::Watcher {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.deploy.watch.clone(),
+        }))),
     ];
 
     let ingest = Arc::new(ingest::Ingest {

@@ -5,7 +5,10 @@ use serde::Serialize;
 
 use crate::alert_batch::{json_from_db, json_to_db};
 use crate::sql::{params, push_arg, sql, Conn, Param, Row, Sql, ToParam};
-use crate::{Db, Result, StoreError};
+use lookout_core::deploy_watch::WatchCounts;
+
+use crate::model::EventCountFilter;
+use crate::{batch, Db, EventStore, Result, StoreError};
 
 /// A deploy to record.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +108,10 @@ pub trait DeployStore: Send + Sync + 'static {
     /// Records the watch's verdict and figures; false when it was already judged (another
     /// instance did it), so the verdict is acted on once.
     fn judge_deploy(&self, id: i64, verdict: &str, figures: &serde_json::Value) -> Result<bool>;
+    /// What the watch after deploy `d` counts in `[from_ms, until_ms)` and in as long a
+    /// window before it: errors in its environment, issues first seen in its release,
+    /// issues with unhandled errors from its release, and its release's sessions.
+    fn watch_counts(&self, d: &Deploy, from_ms: i64, until_ms: i64) -> Result<WatchCounts>;
 }
 
 macro_rules! deploy_cols {
@@ -154,6 +161,60 @@ fn deploy_before(c: &mut dyn Conn, project_id: i64, at_ms: i64) -> Result<Option
 }
 
 impl<D: Db> DeployStore for D {
+    fn watch_counts(&self, d: &Deploy, from_ms: i64, until_ms: i64) -> Result<WatchCounts> {
+        let window = until_ms - from_ms;
+        let errors = EventCountFilter {
+            environment: Some(d.environment.clone()),
+            ..EventCountFilter::default()
+        };
+        let errors_before = self.count_events(d.project_id, from_ms - window, from_ms, &errors)?;
+        let errors_after = self.count_events(d.project_id, from_ms, until_ms, &errors)?;
+        // Sessions are kept in hour buckets of their start: the release's sessions in the
+        // buckets the window touches (a new release has none from before its deploy).
+        let first_bucket = from_ms - from_ms.rem_euclid(3_600_000);
+        self.read(|c| {
+            let new_issues: i64 = c.value(
+                sql!(
+                    "SELECT COUNT(*) FROM issues
+                     WHERE project_id = ?1 AND first_release = ?2
+                       AND first_seen_ms >= ?3 AND first_seen_ms < ?4"
+                ),
+                params![d.project_id, d.release, from_ms, until_ms],
+            )?;
+            let unhandled: i64 = c.value(
+                sql!(
+                    "SELECT COUNT(DISTINCT s.issue_id) FROM signals s
+                     JOIN events e ON e.project_id = s.project_id AND e.event_id = s.event_id
+                     WHERE s.kind = 'unhandled' AND s.project_id = ?1
+                       AND s.created_ms >= ?2 AND s.created_ms < ?3 AND e.release = ?4"
+                ),
+                params![d.project_id, from_ms, until_ms, d.release],
+            )?;
+            let (sessions, crashed) = c
+                .row(
+                    sql!(
+                        "SELECT CAST(COALESCE(SUM(healthy + errored + crashed + abnormal), 0) AS BIGINT),
+                             CAST(COALESCE(SUM(crashed), 0) AS BIGINT)
+                         FROM session_counts
+                         WHERE project_id = ?1 AND release = ?2 AND environment = ?3
+                           AND bucket_ms >= ?4 AND bucket_ms < ?5"
+                    ),
+                    params![d.project_id, d.release, d.environment, first_bucket, until_ms],
+                    |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+                )?
+                .unwrap_or((0, 0));
+            Ok(WatchCounts {
+                window_ms: window,
+                errors_before,
+                errors_after,
+                new_issues: batch::to_u64(new_issues),
+                unhandled: batch::to_u64(unhandled),
+                sessions: batch::to_u64(sessions),
+                crashed: batch::to_u64(crashed),
+            })
+        })
+    }
+
     fn create_deploy(&self, new: &NewDeploy) -> Result<Deploy> {
         let checks = json_to_db(&new.checks);
         let rollback = new.rollback.as_ref().map(json_to_db);

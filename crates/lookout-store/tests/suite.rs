@@ -2986,6 +2986,92 @@ mod deploy_cases {
         assert_eq!(judged.watch, Some(figures));
         assert!(s.watches_due(20 * HOUR).unwrap().is_empty());
     }
+
+    /// What the watch counts: errors of the environment before and after, issues first
+    /// seen in the release, issues with unhandled errors from it, its sessions.
+    pub fn watch_counts(s: &dyn Store) {
+        let p = s.create_project(&new_project("web")).unwrap().id;
+        let at = 10 * HOUR;
+        let window = 600_000;
+        let ev =
+            |n: u64, fp: &str, ms: i64, release: &str, env: &str, handled: Option<bool>| NewEvent {
+                release: Some(release.into()),
+                environment: Some(env.into()),
+                handled,
+                ..event(p, n, fp, ms)
+            };
+        let mut events = vec![
+            // Before: two errors of the old release, one of another environment.
+            ev(1, "old", at - 300_000, "web@1", "production", None),
+            ev(2, "old", at - 200_000, "web@1", "production", None),
+            ev(3, "old", at - 100_000, "web@1", "staging", None),
+        ];
+        // After: five errors of the new release over two new issues, one unhandled; an
+        // old issue seen again is not new; one error after the window.
+        for n in 0..4 {
+            events.push(ev(
+                10 + n,
+                "checkout",
+                at + 1_000 + n as i64,
+                "web@2",
+                "production",
+                None,
+            ));
+        }
+        events.push(ev(
+            20,
+            "worker",
+            at + 5_000,
+            "web@2",
+            "production",
+            Some(false),
+        ));
+        events.push(ev(21, "old", at + 6_000, "web@2", "production", None));
+        events.push(ev(22, "late", at + window + 1, "web@2", "production", None));
+        s.write_batch(&WriteBatch {
+            events,
+            sessions: vec![
+                SessionCounts {
+                    project_id: p,
+                    release: "web@2".into(),
+                    environment: "production".into(),
+                    bucket_ms: at,
+                    healthy: 90,
+                    errored: 6,
+                    crashed: 4,
+                    abnormal: 0,
+                },
+                SessionCounts {
+                    project_id: p,
+                    release: "web@1".into(),
+                    environment: "production".into(),
+                    bucket_ms: at,
+                    healthy: 1_000,
+                    errored: 0,
+                    crashed: 0,
+                    abnormal: 0,
+                },
+            ],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+        let d = s
+            .create_deploy(&deploy(p, "production", "web@2", at))
+            .unwrap();
+        let c = s.watch_counts(&d, at, at + window).unwrap();
+        assert_eq!(
+            c,
+            lookout_core::deploy_watch::WatchCounts {
+                window_ms: window,
+                errors_before: 2,
+                errors_after: 6,
+                new_issues: 2,
+                unhandled: 1,
+                sessions: 100,
+                crashed: 4,
+            }
+        );
+    }
 }
 
 /// A PostgreSQL store in a fresh schema, dropped when the test ends (even by panic).
@@ -3038,7 +3124,7 @@ macro_rules! suite {
     };
 }
 
-suite!(@in sqlite_deploys, postgres_deploys, deploy_cases: deploys);
+suite!(@in sqlite_deploys, postgres_deploys, deploy_cases: deploys, watch_counts);
 
 suite!(
     project_crud,

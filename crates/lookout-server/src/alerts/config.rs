@@ -157,9 +157,6 @@ impl RuleConfig {
 /// accepted and never fire. The message names the rule.
 pub fn refuse_unfed(rule: &Rule) -> Result<(), String> {
     let (what, why) = match rule.condition {
-        Condition::ErrorRateAfterDeploy { .. } => {
-            ("errors after deploy", "lookout does not record deploys yet")
-        }
         Condition::SloBurnRate { .. } => ("slo burn rate", "lookout does not compute SLOs yet"),
         _ => return Ok(()),
     };

@@ -228,7 +228,7 @@ pub async fn create(
     };
     let serving = matches!(b.verdict.as_deref(), None | Some("passed"));
     let watch_until_ms =
-        (serving && window_ms > 0).then(|| finished.unwrap_or(started).max(now) + window_ms);
+        (serving && window_ms > 0).then(|| finished.unwrap_or(started) + window_ms);
     let project = find_project(&app, b.project).await?;
     let new = NewDeploy {
         project_id: project.id,

@@ -5,3 +5,4 @@
 //! calling the rollback hook when the verdict is bad.
 
 pub mod config;
+pub mod watch;
