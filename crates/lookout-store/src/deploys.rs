@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::alert_batch::{json_from_db, json_to_db};
 use crate::sql::{params, push_arg, sql, Conn, Param, Row, Sql, ToParam};
-use lookout_core::deploy_watch::WatchCounts;
+use lookout_core::deploy_watch::{ReleaseCounts, WatchCounts};
 
 use crate::model::EventCountFilter;
 use crate::{batch, Db, EventStore, Result, StoreError};
@@ -112,6 +112,87 @@ pub trait DeployStore: Send + Sync + 'static {
     /// window before it: errors in its environment, issues first seen in its release,
     /// issues with unhandled errors from its release, and its release's sessions.
     fn watch_counts(&self, d: &Deploy, from_ms: i64, until_ms: i64) -> Result<WatchCounts>;
+    /// What `release` did in `[from_ms, until_ms)` (in `environment`, when given): its
+    /// errors, requests and their p95, new issues, issues with unhandled errors, sessions.
+    fn release_counts(
+        &self,
+        project_id: i64,
+        release: &str,
+        environment: Option<&str>,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<ReleaseCounts>;
+}
+
+/// Request durations a p95 is computed from at most.
+const P95_SAMPLE: i64 = 100_000;
+
+/// Issues first seen in `release` in `[from_ms, until_ms)`.
+fn new_issues(
+    c: &mut dyn Conn,
+    project_id: i64,
+    release: &str,
+    from_ms: i64,
+    until_ms: i64,
+) -> Result<u64> {
+    let n: i64 = c.value(
+        sql!(
+            "SELECT COUNT(*) FROM issues
+             WHERE project_id = ?1 AND first_release = ?2
+               AND first_seen_ms >= ?3 AND first_seen_ms < ?4"
+        ),
+        params![project_id, release, from_ms, until_ms],
+    )?;
+    Ok(batch::to_u64(n))
+}
+
+/// Issues with unhandled errors from `release` in `[from_ms, until_ms)`, read from the
+/// `unhandled` signals the writer records (one per issue and batch).
+fn unhandled_issues(
+    c: &mut dyn Conn,
+    project_id: i64,
+    release: &str,
+    from_ms: i64,
+    until_ms: i64,
+) -> Result<u64> {
+    let n: i64 = c.value(
+        sql!(
+            "SELECT COUNT(DISTINCT s.issue_id) FROM signals s
+             JOIN events e ON e.project_id = s.project_id AND e.event_id = s.event_id
+             WHERE s.kind = 'unhandled' AND s.project_id = ?1
+               AND s.created_ms >= ?2 AND s.created_ms < ?3 AND e.release = ?4"
+        ),
+        params![project_id, from_ms, until_ms, release],
+    )?;
+    Ok(batch::to_u64(n))
+}
+
+/// Sessions of `release` and how many crashed. They are kept in hour buckets of their
+/// start, so every bucket the window touches counts.
+fn session_counts(
+    c: &mut dyn Conn,
+    project_id: i64,
+    release: &str,
+    environment: Option<&str>,
+    from_ms: i64,
+    until_ms: i64,
+) -> Result<(u64, u64)> {
+    let first_bucket = from_ms - from_ms.rem_euclid(3_600_000);
+    let (sessions, crashed) = c
+        .row(
+            sql!(
+                "SELECT CAST(COALESCE(SUM(healthy + errored + crashed + abnormal), 0) AS BIGINT),
+                     CAST(COALESCE(SUM(crashed), 0) AS BIGINT)
+                 FROM session_counts
+                 WHERE project_id = ?1 AND release = ?2
+                   AND bucket_ms >= ?3 AND bucket_ms < ?4
+                   AND (environment = ?5 OR ?5 IS NULL)"
+            ),
+            params![project_id, release, first_bucket, until_ms, environment],
+            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+        )?
+        .unwrap_or((0, 0));
+    Ok((batch::to_u64(sessions), batch::to_u64(crashed)))
 }
 
 macro_rules! deploy_cols {
@@ -169,48 +250,74 @@ impl<D: Db> DeployStore for D {
         };
         let errors_before = self.count_events(d.project_id, from_ms - window, from_ms, &errors)?;
         let errors_after = self.count_events(d.project_id, from_ms, until_ms, &errors)?;
-        // Sessions are kept in hour buckets of their start: the release's sessions in the
-        // buckets the window touches (a new release has none from before its deploy).
-        let first_bucket = from_ms - from_ms.rem_euclid(3_600_000);
         self.read(|c| {
-            let new_issues: i64 = c.value(
-                sql!(
-                    "SELECT COUNT(*) FROM issues
-                     WHERE project_id = ?1 AND first_release = ?2
-                       AND first_seen_ms >= ?3 AND first_seen_ms < ?4"
-                ),
-                params![d.project_id, d.release, from_ms, until_ms],
+            let (sessions, crashed) = session_counts(
+                c,
+                d.project_id,
+                &d.release,
+                Some(&d.environment),
+                from_ms,
+                until_ms,
             )?;
-            let unhandled: i64 = c.value(
-                sql!(
-                    "SELECT COUNT(DISTINCT s.issue_id) FROM signals s
-                     JOIN events e ON e.project_id = s.project_id AND e.event_id = s.event_id
-                     WHERE s.kind = 'unhandled' AND s.project_id = ?1
-                       AND s.created_ms >= ?2 AND s.created_ms < ?3 AND e.release = ?4"
-                ),
-                params![d.project_id, from_ms, until_ms, d.release],
-            )?;
-            let (sessions, crashed) = c
-                .row(
-                    sql!(
-                        "SELECT CAST(COALESCE(SUM(healthy + errored + crashed + abnormal), 0) AS BIGINT),
-                             CAST(COALESCE(SUM(crashed), 0) AS BIGINT)
-                         FROM session_counts
-                         WHERE project_id = ?1 AND release = ?2 AND environment = ?3
-                           AND bucket_ms >= ?4 AND bucket_ms < ?5"
-                    ),
-                    params![d.project_id, d.release, d.environment, first_bucket, until_ms],
-                    |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
-                )?
-                .unwrap_or((0, 0));
             Ok(WatchCounts {
                 window_ms: window,
                 errors_before,
                 errors_after,
-                new_issues: batch::to_u64(new_issues),
-                unhandled: batch::to_u64(unhandled),
-                sessions: batch::to_u64(sessions),
-                crashed: batch::to_u64(crashed),
+                new_issues: new_issues(c, d.project_id, &d.release, from_ms, until_ms)?,
+                unhandled: unhandled_issues(c, d.project_id, &d.release, from_ms, until_ms)?,
+                sessions,
+                crashed,
+            })
+        })
+    }
+
+    fn release_counts(
+        &self,
+        project_id: i64,
+        release: &str,
+        environment: Option<&str>,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<ReleaseCounts> {
+        let errors = self.count_events(
+            project_id,
+            from_ms,
+            until_ms,
+            &EventCountFilter {
+                environment: environment.map(str::to_string),
+                release: Some(release.to_string()),
+                ..EventCountFilter::default()
+            },
+        )?;
+        self.read(|c| {
+            let (sessions, crashed) =
+                session_counts(c, project_id, release, environment, from_ms, until_ms)?;
+            let durations: Vec<f64> = c.rows(
+                sql!(
+                    "SELECT duration_ms FROM transactions
+                     WHERE project_id = ?1 AND release = ?2
+                       AND start_ms >= ?3 AND start_ms < ?4
+                       AND (environment = ?5 OR ?5 IS NULL)
+                     ORDER BY duration_ms LIMIT ?6"
+                ),
+                params![
+                    project_id,
+                    release,
+                    from_ms,
+                    until_ms,
+                    environment,
+                    P95_SAMPLE
+                ],
+                |r| r.get(0),
+            )?;
+            Ok(ReleaseCounts {
+                errors,
+                requests: durations.len() as u64,
+                new_issues: new_issues(c, project_id, release, from_ms, until_ms)?,
+                unhandled: unhandled_issues(c, project_id, release, from_ms, until_ms)?,
+                sessions,
+                crashed,
+                request_p95_ms: lookout_core::stats::nearest_rank(&durations, 95.0),
             })
         })
     }

@@ -3071,6 +3071,26 @@ mod deploy_cases {
                 crashed: 4,
             }
         );
+        // The same release alone, as the gate reads it: its own errors only.
+        let r = s
+            .release_counts(p, "web@2", Some("production"), at, at + window)
+            .unwrap();
+        assert_eq!(
+            r,
+            lookout_core::deploy_watch::ReleaseCounts {
+                errors: 6,
+                requests: 0,
+                new_issues: 2,
+                unhandled: 1,
+                sessions: 100,
+                crashed: 4,
+                request_p95_ms: None,
+            }
+        );
+        let old = s
+            .release_counts(p, "web@1", None, at - window, at + 1)
+            .unwrap();
+        assert_eq!((old.errors, old.new_issues, old.sessions), (3, 1, 1_000));
     }
 }
 

@@ -225,6 +225,7 @@ fn client_commands_find_the_server_by_flag_then_environment_then_config() {
         "notify test --help",
         "deploy verify --help",
         "deploy rollback --help",
+        "deploy gate --help",
     ] {
         let args: Vec<&str> = args.split(' ').collect();
         let (_, help, _) = run(lookout().args(&args));

@@ -317,3 +317,80 @@ pub async fn get(
     d.map(|d| Json(Deploy::of(&d)))
         .ok_or_else(|| ApiError::not_found(format!("no deploy {id}")))
 }
+
+/// Which release to count, over what window.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CountsQuery {
+    /// The release, as the SDKs send it.
+    release: String,
+    /// Only this environment.
+    environment: Option<String>,
+    /// The window ending now, e.g. "30m" (default 30m, at most a day).
+    window: Option<String>,
+}
+
+/// What a release did in a window.
+#[derive(Serialize, ToSchema)]
+pub struct ReleaseCounts {
+    /// The release.
+    release: String,
+    /// RFC 3339: the window's start.
+    from: String,
+    /// RFC 3339: its end (now).
+    until: String,
+    /// The window, ms.
+    window_ms: i64,
+    /// Its figures: errors, requests, new_issues, unhandled, sessions, crashed,
+    /// request_p95_ms.
+    #[schema(value_type = Object)]
+    counts: Value,
+}
+
+/// What a release did in the window ending now: what `lookout deploy gate` compares
+/// between a new release and its baseline while both serve.
+#[utoipa::path(get, operation_id = "deploys_release_counts", path = "/api/v1/projects/{project}/release-counts", tag = "deploys",
+    params(("project" = String, Path, description = "slug or numeric id"), CountsQuery),
+    responses(
+        (status = 200, description = "OK", body = ReleaseCounts),
+        (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+    ))]
+pub async fn release_counts(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    query: Result<Query<CountsQuery>, QueryRejection>,
+) -> Result<Json<ReleaseCounts>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let release = text("release", Some(q.release), 200)?
+        .ok_or_else(|| ApiError::bad_request("release: must not be empty"))?;
+    let window_ms = match q.window.as_deref() {
+        None => 30 * 60_000,
+        Some(w) => humantime::parse_duration(w.trim())
+            .ok()
+            .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(24 * 3600))
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "window: `{w}` is not a duration between 1s and a day, e.g. \"30m\""
+                ))
+            })?,
+    };
+    let p = find_project(&app, project).await?;
+    let until = app.clock.now_ms() + 1;
+    let from = until - window_ms;
+    let env = q.environment.filter(|e| !e.is_empty());
+    let r = release.clone();
+    let counts = blocking(&app, move |s| {
+        s.release_counts(p.id, &r, env.as_deref(), from, until)
+    })
+    .await?;
+    Ok(Json(ReleaseCounts {
+        release,
+        from: iso(from),
+        until: iso(until),
+        window_ms,
+        counts: serde_json::to_value(counts).unwrap_or_default(),
+    }))
+}

@@ -106,6 +106,7 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(incidents::list_silences, incidents::create_silence))
         .routes(routes!(deploys::list, deploys::create))
         .routes(routes!(deploys::get))
+        .routes(routes!(deploys::release_counts))
         .routes(routes!(incidents::delete_silence))
 }
 

@@ -65,6 +65,38 @@ impl GitHub {
     }
 }
 
+impl GitHub {
+    /// Adds the gate's answer: `gate_verdict` and `gate` (JSON) in the outputs, a line in
+    /// the summary, and an annotation unless it passed.
+    pub fn write_gate(
+        &self,
+        g: &lookout_core::deploy_watch::Gate,
+        what: &str,
+        line: &str,
+    ) -> std::io::Result<()> {
+        use lookout_core::deploy_watch::GateVerdict;
+        match g.verdict {
+            GateVerdict::Fail => println!("{}", command("error", "Release gate", line)),
+            GateVerdict::NotEnoughData => println!("{}", command("warning", "Release gate", line)),
+            GateVerdict::Pass => {}
+        }
+        if let Some(path) = &self.summary {
+            append(path, &format!("\n**Release gate** ({what}): {line}\n"))?;
+        }
+        if let Some(path) = &self.output {
+            append(
+                path,
+                &format!(
+                    "gate_verdict={}\ngate={}\n",
+                    g.verdict.as_str(),
+                    super::gate::output_value(g)
+                ),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .create(true)

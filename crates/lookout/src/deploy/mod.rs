@@ -1,10 +1,13 @@
-//! `lookout deploy verify` and `lookout deploy rollback`: the checks a pipeline runs after a
+//! `lookout deploy verify`, `rollback` and `gate`: the checks a pipeline runs after a
 //! deploy (PM2, systemd, commands, health, pages), retried until one deadline, with a
-//! verdict, an optional rollback that is verified in turn, and GitHub Actions output.
+//! verdict, an optional rollback that is verified in turn, the deploy record and the
+//! watch after it on a lookout server, the gate between two releases, and GitHub Actions
+//! output.
 //! The verdict logic lives in `lookout_core::deploy`; this module wires the parts.
 
 mod checks;
 mod config;
+mod gate;
 mod github;
 mod output;
 mod record;
@@ -46,6 +49,10 @@ enum DeployCommand {
     Verify(VerifyArgs),
     /// Run the rollback steps by hand, then verify the checks.
     Rollback(RollbackArgs),
+    /// Compare a new release with its baseline while both serve (canary, blue-green):
+    /// pass, fail, or not enough data.
+    #[command(after_help = exit::TABLE)]
+    Gate(gate::GateArgs),
 }
 
 /// Options of `lookout deploy verify`.
@@ -95,6 +102,16 @@ pub fn run(
     match args.command {
         DeployCommand::Verify(a) => verify(config.as_deref(), server, a),
         DeployCommand::Rollback(a) => rollback(config.as_deref(), a),
+        DeployCommand::Gate(a) => {
+            let plan = Plan::build(
+                config.as_deref(),
+                &CheckFlags::default(),
+                &RollbackFlags::default(),
+                false,
+            )
+            .map_err(Failure::Usage)?;
+            gate::run(config.as_deref(), server, &a, plan.record)
+        }
     }
 }
 

@@ -107,10 +107,7 @@ impl Recorder {
             })?;
         let (project, environment) = defaults;
         // Asked before the checks run, so a typo is not found after a long verification.
-        let project = match flags.project.clone().or(project) {
-            Some(p) => known_project(&found, p)?,
-            None => only_project(&found)?,
-        };
+        let project = self::project(&found, flags.project.clone().or(project))?;
         let url = match (
             var("GITHUB_SERVER_URL"),
             var("GITHUB_REPOSITORY"),
@@ -240,6 +237,14 @@ impl Recorder {
     }
 }
 
+/// The project named, once the server says it has it; else the server's only project.
+pub fn project(server: &Server, named: Option<String>) -> Result<String, Failure> {
+    match named {
+        Some(p) => known_project(server, p),
+        None => only_project(server),
+    }
+}
+
 /// `project` when the server has it.
 fn known_project(server: &Server, project: String) -> Result<String, Failure> {
     let path = format!("/api/v1/projects/{}", client::path_segment(&project));
@@ -249,7 +254,7 @@ fn known_project(server: &Server, project: String) -> Result<String, Failure> {
     match status {
         200 => Ok(project),
         404 => Err(Failure::Usage(anyhow!(
-            "lookout has no project `{project}` to record the deploy for: check --project (or project in [deploy])"
+            "lookout has no project `{project}`: check --project (or project in [deploy])"
         ))),
         _ => Err(Failure::Failed(anyhow!(
             "lookout answered {status} when asked for project `{project}`: {}",
