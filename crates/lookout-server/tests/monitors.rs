@@ -992,3 +992,106 @@ fn a_slow_target_delays_no_other_check() {
         "{m}"
     );
 }
+
+/// A fake `pm2` in `dir`: `jlist` prints the daemon's start lines, then PM2 5's list with
+/// the app `web` (status in `dir/status`, restart count in `dir/restarts`) and an
+/// environment holding a secret.
+fn fake_pm2(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("pm2");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+[ "$1" = jlist ] || exit 2
+echo '[PM2] Spawning PM2 daemon with pm2_home=/root/.pm2'
+echo '[PM2] PM2 Successfully daemonized'
+status=$(cat '{d}/status'); restarts=$(cat '{d}/restarts')
+printf '[{{"pid":4242,"name":"web","pm_id":0,"monit":{{"memory":134217728,"cpu":1.5}},"pm2_env":{{"status":"%s","restart_time":%s,"unstable_restarts":0,"pm_uptime":1800000000000,"env":{{"DATABASE_URL":"postgres://app:S3cr3t-pm2-env@db/app"}}}}}}]' "$status" "$restarts"
+"#
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    script
+}
+
+#[test]
+fn a_pm2_monitor_reports_its_figures_and_a_crash_loop_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = |status: &str, restarts: u64| {
+        std::fs::write(tmp.path().join("status"), status).unwrap();
+        std::fs::write(tmp.path().join("restarts"), restarts.to_string()).unwrap();
+    };
+    set("online", 3);
+    let pm2 = fake_pm2(tmp.path());
+    let (app, clock) = app_at(&format!(
+        "[[monitors]]\nname = \"web app\"\nkind = \"pm2\"\napp = \"web\"\nprogram = \"{}\"\ninterval = \"60s\"\nalert_after = 1\n",
+        pm2.display()
+    ));
+    let id = monitor_by_name(&app, "web app")["id"].as_i64().unwrap();
+    set("online", 3);
+    let (m, f) = first_check(&app, &clock, id);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    let fig = &m["status"]["pm2"];
+    assert_eq!(fig["instances"], 1, "{m}");
+    assert_eq!(fig["restarts"], 3);
+    assert_eq!(fig["restarted"], 0);
+    assert_eq!(fig["memory_bytes"], 134_217_728);
+    assert_eq!(fig["cpu_percent"], 1.5);
+
+    // Restarting: degraded, and the crash-loop signal, once while it keeps restarting.
+    set("online", 5);
+    let m = step_to(&app, &clock, id, f + MIN);
+    assert_eq!(m["status"]["state"], "degraded", "{m}");
+    assert!(
+        m["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("restarted 2 times since the last check"),
+        "{m}"
+    );
+    set("online", 7);
+    step_to(&app, &clock, id, f + 2 * MIN);
+    let crash_loops = || {
+        kinds(&signals(&app, id))
+            .iter()
+            .filter(|k| *k == "crash_loop")
+            .count()
+    };
+    assert_eq!(crash_loops(), 1, "{:?}", signals(&app, id));
+    // Steady again, then a new run of restarts: a second signal.
+    let m = step_to(&app, &clock, id, f + 3 * MIN);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    set("online", 8);
+    step_to(&app, &clock, id, f + 4 * MIN);
+    assert_eq!(crash_loops(), 2);
+    // Errored: down, named.
+    set("errored", 9);
+    let m = step_to(&app, &clock, id, f + 5 * MIN);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    assert!(
+        m["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("web (pm_id 0) is errored"),
+        "{m}"
+    );
+    // The app's environment is never shown or kept.
+    let everything = format!(
+        "{}{}{}",
+        app.get("/api/v1/monitors").body,
+        app.get(&format!("/api/v1/monitors/{id}/results")).body,
+        app.get("/api/v1/signals?after=0&limit=1000").body
+    );
+    assert!(!everything.contains("S3cr3t"), "{everything}");
+    let db = std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .any(|bytes| bytes.windows(6).any(|w| w == b"S3cr3t"));
+    assert!(!db, "the secret is in the data directory");
+}

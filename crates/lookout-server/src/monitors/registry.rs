@@ -115,6 +115,8 @@ impl Monitors {
             running: false,
             queued: None,
             last_timings: None,
+            last_pm2: None,
+            crash_looping: false,
             has_health: false,
             off_phase: false,
         };
@@ -206,6 +208,14 @@ impl Monitors {
     /// The current status of one monitor.
     pub fn status(&self, id: i64) -> Option<MonitorStatus> {
         self.lock().entries.get(&id).map(Entry::shown_status)
+    }
+
+    /// A pm2 monitor's last figures.
+    pub fn last_pm2(&self, id: i64) -> Option<lookout_probe::pm2::Pm2Figures> {
+        self.lock()
+            .entries
+            .get(&id)
+            .and_then(|e| e.last_pm2.clone())
     }
 
     /// The last check's per-phase timings and HTTP status.
