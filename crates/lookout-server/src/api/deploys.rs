@@ -165,6 +165,14 @@ fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
+/// A duration of at most a day (zero only when `zero` allows it), in milliseconds.
+fn duration_ms(text: &str, zero: bool) -> Option<i64> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| (zero || !d.is_zero()) && *d <= std::time::Duration::from_secs(24 * 3600))
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+}
+
 fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
     match value.map(|v| v.trim().to_string()) {
         Some(v) if v.is_empty() => Ok(None),
@@ -216,15 +224,11 @@ pub async fn create(
     }
     let window_ms = match &b.watch {
         None => app.deploy_watch.window_ms(),
-        Some(w) => humantime::parse_duration(w.trim())
-            .ok()
-            .filter(|d| *d <= std::time::Duration::from_secs(24 * 3600))
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "watch: `{w}` is not a duration of at most a day, e.g. \"10m\" (\"0s\" turns the watch off)"
-                ))
-            })?,
+        Some(w) => duration_ms(w, true).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "watch: `{w}` is not a duration of at most a day, e.g. \"10m\" (\"0s\" turns the watch off)"
+            ))
+        })?,
     };
     let serving = matches!(b.verdict.as_deref(), None | Some("passed"));
     let watch_until_ms =
@@ -367,15 +371,11 @@ pub async fn release_counts(
         .ok_or_else(|| ApiError::bad_request("release: must not be empty"))?;
     let window_ms = match q.window.as_deref() {
         None => 30 * 60_000,
-        Some(w) => humantime::parse_duration(w.trim())
-            .ok()
-            .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(24 * 3600))
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "window: `{w}` is not a duration between 1s and a day, e.g. \"30m\""
-                ))
-            })?,
+        Some(w) => duration_ms(w, false).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "window: `{w}` is not a duration between 1s and a day, e.g. \"30m\""
+            ))
+        })?,
     };
     let p = find_project(&app, project).await?;
     let until = app.clock.now_ms() + 1;
