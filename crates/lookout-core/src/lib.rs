@@ -5,6 +5,7 @@ pub mod alert;
 pub mod backoff;
 pub mod clock;
 pub mod deploy;
+pub mod deploy_watch;
 pub mod exit;
 pub mod grouping;
 pub mod health;

@@ -22,6 +22,8 @@ pub enum MonitorKind {
     Tls,
     /// Pings pushed by a cron job or worker (or Sentry cron check-ins).
     Heartbeat,
+    /// A PM2 app on lookout's host: online, restarts, memory and CPU.
+    Pm2,
 }
 
 impl MonitorKind {
@@ -35,6 +37,7 @@ impl MonitorKind {
             MonitorKind::Tcp => "tcp",
             MonitorKind::Tls => "tls",
             MonitorKind::Heartbeat => "heartbeat",
+            MonitorKind::Pm2 => "pm2",
         }
     }
 
@@ -48,6 +51,7 @@ impl MonitorKind {
             "tcp" => MonitorKind::Tcp,
             "tls" => MonitorKind::Tls,
             "heartbeat" => MonitorKind::Heartbeat,
+            "pm2" => MonitorKind::Pm2,
             _ => return None,
         })
     }

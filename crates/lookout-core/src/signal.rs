@@ -27,6 +27,8 @@ pub enum SignalKind {
     HeartbeatMissed,
     /// A heartbeat or cron monitor reported a failed run.
     HeartbeatFailed,
+    /// A PM2 app restarted between two checks, once per run of restarts.
+    CrashLoop,
 }
 
 impl SignalKind {
@@ -43,6 +45,7 @@ impl SignalKind {
             SignalKind::TlsExpiring => "tls_expiring",
             SignalKind::HeartbeatMissed => "heartbeat_missed",
             SignalKind::HeartbeatFailed => "heartbeat_failed",
+            SignalKind::CrashLoop => "crash_loop",
         }
     }
 
@@ -59,6 +62,7 @@ impl SignalKind {
             "tls_expiring" => SignalKind::TlsExpiring,
             "heartbeat_missed" => SignalKind::HeartbeatMissed,
             "heartbeat_failed" => SignalKind::HeartbeatFailed,
+            "crash_loop" => SignalKind::CrashLoop,
             _ => return None,
         })
     }

@@ -38,6 +38,39 @@ pub struct Notification {
     pub runbook: Option<Runbook>,
 }
 
+impl Notification {
+    /// The test message of `lookout notify test` and `POST /api/v1/channels/{name}/test`:
+    /// `id` unique per test, `sent_by` how it was asked for.
+    pub fn test(
+        id: String,
+        channel: &str,
+        severity: Severity,
+        now_ms: i64,
+        incident_url: Option<String>,
+        sent_by: &str,
+    ) -> Notification {
+        Notification {
+            id,
+            event: NotifyEvent::Test,
+            incident_id: 0,
+            // One key for every test, so PagerDuty folds repeated tests into one alert.
+            dedup_key: "lookout-notify-test".into(),
+            severity,
+            title: "Test notification from lookout".into(),
+            summary: format!(
+                "Sent by {sent_by}. If you can read this, channel \"{channel}\" works."
+            ),
+            rule: "notify-test".into(),
+            subject: format!("channel {channel}"),
+            count: 1,
+            triggered_ms: now_ms,
+            incident_url,
+            ack_url: None,
+            runbook: None,
+        }
+    }
+}
+
 /// The runbook attached to the alert rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Runbook {

@@ -174,6 +174,12 @@ pub enum CheckError {
         /// The limit.
         limit_ms: u64,
     },
+    /// PM2 could not be read, or the app is missing, not online or restarting.
+    #[error("{reason}")]
+    Pm2 {
+        /// What is wrong, in words (never any part of the app's environment).
+        reason: String,
+    },
 }
 
 fn list(checks: &[String]) -> String {

@@ -73,10 +73,12 @@ pub struct CheckResult {
     pub detail: Option<String>,
     /// A health document's `checks` object, when the check read one.
     pub health_checks: Option<serde_json::Value>,
+    /// A PM2 app's figures, when the check read PM2.
+    pub pm2: Option<pm2::Pm2Figures>,
 }
 
 impl CheckResult {
-    fn new(timings: Timings) -> Self {
+    pub(crate) fn new(timings: Timings) -> Self {
         CheckResult {
             ok: true,
             status: Status::Up,
@@ -87,11 +89,12 @@ impl CheckResult {
             redirects: Vec::new(),
             detail: None,
             health_checks: None,
+            pm2: None,
         }
     }
 
     /// Marks the result with a verdict and its cause.
-    fn fail(mut self, status: Status, error: CheckError) -> Self {
+    pub(crate) fn fail(mut self, status: Status, error: CheckError) -> Self {
         self.ok = status == Status::Up;
         self.status = status;
         self.error = Some(error);
@@ -109,6 +112,8 @@ pub enum Check {
     Tcp(TcpCheck),
     /// A TLS handshake and certificate inspection.
     Tls(TlsCheck),
+    /// A PM2 app: online, and its restart count since the last check.
+    Pm2(std::sync::Arc<pm2::Pm2Check>),
 }
 
 impl Check {
@@ -119,6 +124,7 @@ impl Check {
             Check::Http(c) => c.run(now_ms).await,
             Check::Tcp(c) => c.run().await,
             Check::Tls(c) => c.run(now_ms).await,
+            Check::Pm2(c) => c.run().await,
         }
     }
 }

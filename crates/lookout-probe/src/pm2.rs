@@ -461,3 +461,112 @@ mod tests {
         assert_eq!(ok.restarts, 2);
     }
 }
+
+/// A PM2 app's figures at one check, kept as the monitor's: what `pm2 monit` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pm2Figures {
+    /// Instances running.
+    pub instances: usize,
+    /// Their restart counts, summed.
+    pub restarts: u64,
+    /// Restarts since the previous check (0 at the first).
+    pub restarted: u64,
+    /// Memory, summed, bytes.
+    pub memory_bytes: u64,
+    /// CPU, summed, percent of one core.
+    pub cpu_percent: f64,
+}
+
+/// The `pm2` monitor's check: reads `PROGRAM jlist` and judges one app. Down when PM2
+/// cannot be read or the app is missing or not online; degraded when an instance restarted
+/// since the previous check (a crash loop looks online most of the time).
+#[derive(Debug)]
+pub struct Pm2Check {
+    /// How PM2 is read.
+    pub reader: Pm2Reader,
+    /// The app's name.
+    pub app: String,
+    /// Each instance's restart count at the previous check, by `pm_id`.
+    last: std::sync::Mutex<Option<Vec<(u64, u64)>>>,
+}
+
+impl Pm2Check {
+    /// A check of `app` read with `reader`.
+    pub fn new(reader: Pm2Reader, app: String) -> Self {
+        Pm2Check {
+            reader,
+            app,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Reads PM2 once and judges the app.
+    pub async fn run(&self) -> crate::CheckResult {
+        let started = std::time::Instant::now();
+        let list = self.reader.list().await;
+        let timings = crate::Timings {
+            total_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            ..crate::Timings::default()
+        };
+        let result = crate::CheckResult::new(timings);
+        let down = |reason: String| {
+            crate::CheckResult::new(timings)
+                .fail(crate::Status::Down, crate::CheckError::Pm2 { reason })
+        };
+        let list = match list {
+            Ok(l) => l,
+            Err(e) => return down(e.to_string()),
+        };
+        let health = match online(&list, &self.app) {
+            Ok(h) => h,
+            Err(e) => {
+                // An app that went down starts a fresh count when it is back.
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return down(e.to_string());
+            }
+        };
+        let now: Vec<(u64, u64)> = list
+            .iter()
+            .filter(|p| p.name == self.app)
+            .map(|p| (p.pm_id, p.restarts))
+            .collect();
+        let previous = self
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(now.clone());
+        let restarted: u64 = previous.map_or(0, |before| {
+            now.iter()
+                .filter_map(|(id, n)| {
+                    before
+                        .iter()
+                        .find(|(b, _)| b == id)
+                        .map(|(_, m)| n.saturating_sub(*m))
+                })
+                .sum()
+        });
+        let mut result = if restarted > 0 {
+            result.fail(
+                crate::Status::Degraded,
+                crate::CheckError::Pm2 {
+                    reason: format!(
+                        "{} restarted {} since the last check: a crash loop?",
+                        self.app,
+                        times(restarted)
+                    ),
+                },
+            )
+        } else {
+            result
+        };
+        result.detail = Some(health.to_string());
+        result.pm2 = Some(Pm2Figures {
+            instances: health.instances,
+            restarts: health.restarts,
+            restarted,
+            memory_bytes: health.memory_bytes,
+            cpu_percent: health.cpu_percent,
+        });
+        result
+    }
+}

@@ -60,7 +60,8 @@ pub enum ConfigError {
     },
 }
 
-/// The whole configuration, but for `[deploy]` (the deploy command's section, skipped).
+/// The whole configuration, but for `[deploy]` other than `[deploy.watch]` (the deploy
+/// command's section, skipped).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -90,6 +91,8 @@ pub struct Config {
     pub status_pages: Vec<StatusPageConfig>,
     /// `[[slos]]`: service level objectives.
     pub slos: Vec<crate::slo::SloConfig>,
+    /// `[deploy]`: the server reads only `[deploy.watch]`; the rest is `lookout deploy`'s.
+    pub deploy: crate::deploys::config::ServerDeploySection,
     /// The config file's directory, which its paths (data directory, runbooks, CA files)
     /// are relative to.
     #[serde(skip)]
@@ -335,7 +338,17 @@ impl Config {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        table.remove(DEPLOY_SECTION);
+        // The deploy command's settings are not the server's to check or interpolate;
+        // only `[deploy.watch]` is.
+        let watch = table.remove(DEPLOY_SECTION).and_then(|d| match d {
+            toml::Value::Table(mut t) => t.remove("watch"),
+            _ => None,
+        });
+        if let Some(watch) = watch {
+            let mut deploy = toml::Table::new();
+            deploy.insert("watch".into(), watch);
+            table.insert(DEPLOY_SECTION.into(), toml::Value::Table(deploy));
+        }
         let mut value = toml::Value::Table(table);
         let fallbacks = warnings::fallbacks(&value, env);
         interpolate(&mut value, &mut String::new(), env).map_err(|(key, e)| ConfigError::Key {
@@ -413,6 +426,9 @@ impl Config {
             key,
             message,
         };
+        if let Some((key, message)) = self.deploy.watch.problem() {
+            return Err(err(format!("deploy.watch.{key}"), message));
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return Err(err(
                 "server.listen".into(),
@@ -613,7 +629,6 @@ impl Config {
             scoped.projects = r.projects.as_ref().map(|v| vec![0; v.len()]);
             scoped.monitors = r.monitors.as_ref().map(|v| vec![0; v.len()]);
             scoped.validate().map_err(|m| err(key("when"), m))?;
-            crate::alerts::config::refuse_unfed(&scoped).map_err(|m| err(key("when"), m))?;
             if let (Some(rb), Some(dir)) = (&r.runbook, &self.base_dir) {
                 let path = dir.join(rb);
                 if !path.is_file() {

@@ -12,6 +12,7 @@ pub mod api;
 pub mod bus;
 pub mod config;
 pub mod dashboard;
+pub mod deploys;
 pub mod error;
 pub mod health;
 pub mod ingest;
@@ -289,6 +290,11 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         )),
         tokio::spawn(alerts::run(alerts.clone(), signals.subscribe(), facts_rx)),
         tokio::spawn(alerts::dispatch::run(Arc::new(dispatcher))),
+        tokio::spawn(deploys::watch::run(Arc::new(deploys::watch::Watcher {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.deploy.watch.clone(),
+        }))),
     ];
 
     let ingest = Arc::new(ingest::Ingest {
@@ -340,6 +346,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
         slos,
+        deploy_watch: Arc::new(config.deploy.watch.clone()),
     });
     let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();

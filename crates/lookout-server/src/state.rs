@@ -42,6 +42,8 @@ pub struct AppState {
     pub public_url: String,
     /// When the server started, for `uptime`.
     pub started: Instant,
+    /// `[deploy.watch]`: the window a recorded deploy is watched for.
+    pub deploy_watch: Arc<crate::deploys::config::WatchConfig>,
     /// `/api/health` reports the scheduler degraded past this lateness (`[uptime]`).
     pub max_lateness: Duration,
     /// Service level objectives of the config file (the API's are in the store).

@@ -1,5 +1,5 @@
 //! The server's modules depend on each other one way: no import circle, and the parts
-//! below the edge (ingest, writer, monitors, alerts, jobs) import neither the handlers'
+//! below the edge (ingest, writer, monitors, alerts, jobs, deploys) import neither the handlers'
 //! shared state, the root config, the HTTP API, nor one another (but for the handle of
 //! the part downstream that they feed). Read from the sources' `crate::` paths;
 //! `cargo test --test module_graph -- --nocapture` prints the graph.
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The parts below the edge, which get explicit handles from `lib.rs`.
-const PARTS: [&str; 5] = ["ingest", "writer", "monitors", "alerts", "jobs"];
+const PARTS: [&str; 6] = ["ingest", "writer", "monitors", "alerts", "jobs", "deploys"];
 /// What the parts must not import: the edge's state and the modules that use it.
 const EDGE: [&str; 5] = ["state", "config", "api", "health", "ping"];
 /// A part may hold the handle of the part it feeds: ingest submits rows to the writer.

@@ -136,14 +136,22 @@ fn newest_result(app: &TestApp, id: i64) -> Option<i64> {
         .map(|r| parse_iso(r["at"].as_str().unwrap()))
 }
 
-/// Runs the monitor's first check, at the phase within its interval that the scheduler
-/// chose (shown as `next_check`); returns the monitor and that time.
+/// Waits for the monitor's warm-up check, taken at once after start (the clock stands
+/// still, so at its time), then runs its first check on the phase within its interval that
+/// the scheduler chose (shown as `next_check`), from which on it is checked every
+/// interval; returns the monitor and that time.
 fn first_check(app: &TestApp, clock: &ManualClock, id: i64) -> (Value, i64) {
-    let next = monitor(app, id)["status"]["next_check"]
+    let now = clock_now(clock);
+    let m = wait_for("the warm-up check", || {
+        let m = monitor(app, id);
+        let last = parse_iso(m["status"]["last_check"].as_str()?);
+        (last == now && newest_result(app, id)? == now).then_some(m)
+    });
+    let next = m["status"]["next_check"]
         .as_str()
         .map(parse_iso)
         .expect("next_check");
-    assert!(next >= clock_now(clock));
+    assert!(next > now, "{m}");
     (step_to(app, clock, id, next), next)
 }
 
@@ -260,16 +268,17 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
         .iter()
         .map(|r| r["outcome"].as_str().unwrap())
         .collect();
+    // The warm-up check at start, then the five on the phase.
     assert_eq!(
         outcomes,
-        ["up", "down", "down", "down", "up"]
+        ["up", "up", "down", "down", "down", "up"]
             .iter()
             .rev()
             .copied()
             .collect::<Vec<_>>()
     );
 
-    // Roll-ups: the minute buckets hold one check each, the hour bucket all five.
+    // Roll-ups: the minute buckets hold one check each, the hour bucket all six.
     clock.set(T0 + 2 * 60 * MIN);
     lookout_server::jobs::roll_up_checks(app.state().store.as_ref(), clock_now(&clock));
     let hour = app
@@ -277,7 +286,7 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
             "/api/v1/monitors/{id}/rollups?resolution=hour&from={T0}"
         ))
         .body;
-    assert_eq!(hour[0]["count"], 5, "{hour}");
+    assert_eq!(hour[0]["count"], 6, "{hour}");
     assert_eq!(hour[0]["failures"], 3, "{hour}");
     assert!(hour[0]["p95_ms"].is_number(), "{hour}");
     let minutes = app
@@ -291,7 +300,7 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
         .iter()
         .map(|r| r["count"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 5, "{minutes}");
+    assert_eq!(total, 6, "{minutes}");
     let r = app.get(&format!("/api/v1/monitors/{id}/rollups?resolution=week"));
     assert_eq!(r.status, 400);
 
@@ -408,15 +417,20 @@ fn maintenance_windows_suppress_alerts_and_downtime() {
     let start = "2027-01-15T08:00:00Z";
     let t0 = parse_iso(start);
     let cfg = format!(
-        "{}[[maintenance]]\nname = \"Deploy window\"\nmonitors = [\"Homepage\"]\nstart = \"2027-01-15T08:05:00Z\"\nend = \"2027-01-15T08:15:00Z\"\n",
+        "{}[[maintenance]]\nname = \"Deploy window\"\nmonitors = [\"Homepage\"]\nstart = \"2027-01-15T08:06:00Z\"\nend = \"2027-01-15T08:16:00Z\"\n",
         http_monitor("Homepage", &target.url, "")
     );
     let clock = ManualClock::new(t0);
     let app = spawn_app_with_clock(&cfg, Arc::new(clock.clone()));
     let id = monitor_by_name(&app, "Homepage")["id"].as_i64().unwrap();
-    // The first check runs at f in [08:00, 08:01), so checks f + 5 min … f + 14 min fall
-    // inside the 08:05–08:15 window and f + 15 min after it.
+    // After the warm-up check at 08:00, monitor 1's phase puts its checks at f =
+    // 08:01:02.465 and every minute after, so f + 5 min … f + 14 min fall inside the
+    // 08:06–08:16 window and f + 15 min after it.
     let (_, f) = first_check(&app, &clock, id);
+    assert!(
+        (parse_iso("2027-01-15T08:01:00Z")..parse_iso("2027-01-15T08:02:00Z")).contains(&f),
+        "{f}"
+    );
     for k in 1..5 {
         step_to(&app, &clock, id, f + k * MIN);
     }
@@ -561,6 +575,59 @@ fn heartbeat_runs_that_never_end_are_detected() {
             .contains("has not finished"),
         "{sig:?}"
     );
+}
+
+#[test]
+fn config_monitors_are_checked_at_once_on_start_with_the_warm_up_spread() {
+    // 80 monitors with an hour's interval: none waits for its phase within the hour. The
+    // first 51 (100 ms of the 2 ms pace, both ends in) are checked the moment lookout
+    // starts, the rest 2 ms apart.
+    let target = Target::start();
+    let cfg: String = (0..80)
+        .map(|i| {
+            format!(
+                "[[monitors]]\nname = \"m{i}\"\nkind = \"http\"\nurl = \"{}/{i}\"\ninterval = \"1h\"\n",
+                target.url
+            )
+        })
+        .collect();
+    let (app, clock) = app_at(&cfg);
+    let all = app.get("/api/v1/monitors").body;
+    let mut firsts: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let s = &m["status"];
+            s["last_check"]
+                .as_str()
+                .or(s["running_since"].as_str())
+                .or(s["next_check"].as_str())
+                .map(parse_iso)
+                .unwrap_or_else(|| panic!("{m}"))
+        })
+        .collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts.len(), 80);
+    assert_eq!(firsts[0], T0);
+    assert_eq!(firsts[50], T0, "the burst: {firsts:?}");
+    assert_eq!(firsts[51], T0 + 2, "then paced: {firsts:?}");
+    assert_eq!(firsts[79], T0 + 58, "{firsts:?}");
+    // Within the first second every monitor has its result; the next checks are on each
+    // monitor's phase, half an interval to one and a half away.
+    clock.set(T0 + 1_000);
+    wait_for("every first check", || {
+        let all = app.get("/api/v1/monitors").body;
+        let all = all.as_array()?;
+        all.iter()
+            .all(|m| m["status"]["last_check"].is_string() && m["status"]["state"] == "up")
+            .then_some(())
+    });
+    for m in app.get("/api/v1/monitors").body.as_array().unwrap() {
+        let next = parse_iso(m["status"]["next_check"].as_str().unwrap());
+        let last = parse_iso(m["status"]["last_check"].as_str().unwrap());
+        assert!((last + 30 * MIN..=last + 90 * MIN).contains(&next), "{m}");
+    }
 }
 
 #[test]
@@ -899,18 +966,11 @@ fn a_slow_target_delays_no_other_check() {
     slow.set(Mode::Slow);
     let fast = Target::start();
     let cfg = http_monitor("slow", &slow.url, "") + &http_monitor("fast", &fast.url, "");
-    let (app, clock) = app_at(&cfg);
-    let id = |n: &str| monitor_by_name(&app, n)["id"].as_i64().unwrap();
-    let due = |n: &str| {
-        parse_iso(
-            monitor(&app, id(n))["status"]["next_check"]
-                .as_str()
-                .unwrap(),
-        )
-    };
-    // Both checks become due at once; the slow one hangs until its 2 s timeout.
-    clock.set(due("slow").max(due("fast")));
+    // Both are checked at once at start (the warm-up); the slow one hangs until its 2 s
+    // timeout.
     let started = Instant::now();
+    let (app, _clock) = app_at(&cfg);
+    let id = |n: &str| monitor_by_name(&app, n)["id"].as_i64().unwrap();
     wait_for("the fast check", || newest_result(&app, id("fast")));
     assert!(
         newest_result(&app, id("slow")).is_none(),
@@ -931,4 +991,107 @@ fn a_slow_target_delays_no_other_check() {
             .contains("timed out"),
         "{m}"
     );
+}
+
+/// A fake `pm2` in `dir`: `jlist` prints the daemon's start lines, then PM2 5's list with
+/// the app `web` (status in `dir/status`, restart count in `dir/restarts`) and an
+/// environment holding a secret.
+fn fake_pm2(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("pm2");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+[ "$1" = jlist ] || exit 2
+echo '[PM2] Spawning PM2 daemon with pm2_home=/root/.pm2'
+echo '[PM2] PM2 Successfully daemonized'
+status=$(cat '{d}/status'); restarts=$(cat '{d}/restarts')
+printf '[{{"pid":4242,"name":"web","pm_id":0,"monit":{{"memory":134217728,"cpu":1.5}},"pm2_env":{{"status":"%s","restart_time":%s,"unstable_restarts":0,"pm_uptime":1800000000000,"env":{{"DATABASE_URL":"postgres://app:S3cr3t-pm2-env@db/app"}}}}}}]' "$status" "$restarts"
+"#
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    script
+}
+
+#[test]
+fn a_pm2_monitor_reports_its_figures_and_a_crash_loop_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = |status: &str, restarts: u64| {
+        std::fs::write(tmp.path().join("status"), status).unwrap();
+        std::fs::write(tmp.path().join("restarts"), restarts.to_string()).unwrap();
+    };
+    set("online", 3);
+    let pm2 = fake_pm2(tmp.path());
+    let (app, clock) = app_at(&format!(
+        "[[monitors]]\nname = \"web app\"\nkind = \"pm2\"\napp = \"web\"\nprogram = \"{}\"\ninterval = \"60s\"\nalert_after = 1\n",
+        pm2.display()
+    ));
+    let id = monitor_by_name(&app, "web app")["id"].as_i64().unwrap();
+    set("online", 3);
+    let (m, f) = first_check(&app, &clock, id);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    let fig = &m["status"]["pm2"];
+    assert_eq!(fig["instances"], 1, "{m}");
+    assert_eq!(fig["restarts"], 3);
+    assert_eq!(fig["restarted"], 0);
+    assert_eq!(fig["memory_bytes"], 134_217_728);
+    assert_eq!(fig["cpu_percent"], 1.5);
+
+    // Restarting: degraded, and the crash-loop signal, once while it keeps restarting.
+    set("online", 5);
+    let m = step_to(&app, &clock, id, f + MIN);
+    assert_eq!(m["status"]["state"], "degraded", "{m}");
+    assert!(
+        m["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("restarted 2 times since the last check"),
+        "{m}"
+    );
+    set("online", 7);
+    step_to(&app, &clock, id, f + 2 * MIN);
+    let crash_loops = || {
+        kinds(&signals(&app, id))
+            .iter()
+            .filter(|k| *k == "crash_loop")
+            .count()
+    };
+    assert_eq!(crash_loops(), 1, "{:?}", signals(&app, id));
+    // Steady again, then a new run of restarts: a second signal.
+    let m = step_to(&app, &clock, id, f + 3 * MIN);
+    assert_eq!(m["status"]["state"], "up", "{m}");
+    set("online", 8);
+    step_to(&app, &clock, id, f + 4 * MIN);
+    assert_eq!(crash_loops(), 2);
+    // Errored: down, named.
+    set("errored", 9);
+    let m = step_to(&app, &clock, id, f + 5 * MIN);
+    assert_eq!(m["status"]["state"], "down", "{m}");
+    assert!(
+        m["status"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("web (pm_id 0) is errored"),
+        "{m}"
+    );
+    // The app's environment is never shown or kept.
+    let everything = format!(
+        "{}{}{}",
+        app.get("/api/v1/monitors").body,
+        app.get(&format!("/api/v1/monitors/{id}/results")).body,
+        app.get("/api/v1/signals?after=0&limit=1000").body
+    );
+    assert!(!everything.contains("S3cr3t"), "{everything}");
+    let db = std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .any(|bytes| bytes.windows(6).any(|w| w == b"S3cr3t"));
+    assert!(!db, "the secret is in the data directory");
 }

@@ -1,5 +1,6 @@
 //! Storage for lookout. One [`Store`] trait, split by domain ([`ProjectStore`],
-//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`StatusPageStore`]), implemented once in SQL for SQLite
+//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`StatusPageStore`], [`DeployStore`]…),
+//! implemented once in SQL for SQLite
 //! (the default, embedded) and PostgreSQL (several instances sharing one database). Both
 //! pass the same test suite.
 //!
@@ -18,6 +19,7 @@ mod alert_batch;
 mod alerts;
 mod batch;
 mod checks;
+mod deploys;
 mod error;
 mod events;
 pub mod files;
@@ -38,6 +40,7 @@ mod suite_switch;
 
 pub use accounts::AccountStore;
 pub use alerts::AlertStore;
+pub use deploys::{Deploy, DeployFilter, DeployStore, NewDeploy};
 pub use error::StoreError;
 pub use events::EventStore;
 pub use latency::{
@@ -66,6 +69,7 @@ pub trait Store:
     + AccountStore
     + LatencyStore
     + SloStore
+    + DeployStore
 {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
@@ -77,8 +81,8 @@ pub trait Store:
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, EventStore, LatencyStore, MonitorStore, ProjectStore, SloStore,
-        StatusPageStore, Store,
+        AccountStore, AlertStore, DeployStore, EventStore, LatencyStore, MonitorStore, ProjectStore,
+        SloStore, StatusPageStore, Store,
     };
 }
 

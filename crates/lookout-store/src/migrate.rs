@@ -55,6 +55,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_status_pages.sql"),
     migration!(7, "0007_accounts.sql"),
     migration!(8, "0008_latency.sql"),
+    migration!(9, "0009_deploys.sql"),
 ];
 
 impl Migration {
@@ -128,26 +129,40 @@ mod tests {
     use crate::sql::sql;
     use crate::sqlite::{Durability, SqliteStore};
 
+    /// The version a release after this one would take.
+    fn next_version() -> i64 {
+        MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0) + 1
+    }
+
+    /// The versions this build applies.
+    fn known() -> Vec<i64> {
+        MIGRATIONS.iter().map(|m| m.version).collect()
+    }
+
     /// A release after this one: written once, with dialect tokens.
-    const NEXT: Migration = Migration {
-        version: 6,
-        sqlite: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
+    fn next() -> Migration {
+        const DDL: &str =
+            "CREATE TABLE future_notes (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
                      notes {json}, log {blob});
-                 INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
-        postgres: "CREATE TABLE deploys (id {id}, at_ms {int} NOT NULL, ok {bool} NOT NULL,
-                       notes {json}, log {blob});
-                   INSERT INTO deploys (at_ms, ok) VALUES (5, TRUE);",
-    };
+                 INSERT INTO future_notes (at_ms, ok) VALUES (5, TRUE);";
+        Migration {
+            version: next_version(),
+            sqlite: DDL,
+            postgres: DDL,
+        }
+    }
 
     /// Fails halfway: its first statement must not stay applied.
-    const BROKEN: Migration = Migration {
-        version: 6,
-        sqlite: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
-        postgres: "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});",
-    };
+    fn broken() -> Migration {
+        const DDL: &str = "CREATE TABLE half (x {int}); CREATE TABLE half (x {int});";
+        Migration {
+            version: next_version(),
+            sqlite: DDL,
+            postgres: DDL,
+        }
+    }
 
-    fn with(mut extra: Migration) -> Vec<Migration> {
-        extra.version = next_version();
+    fn with(extra: Migration) -> Vec<Migration> {
         MIGRATIONS.iter().copied().chain([extra]).collect()
     }
 
@@ -168,44 +183,31 @@ mod tests {
             .is_ok()
     }
 
-    /// The versions of this build's migrations.
-    fn released() -> Vec<i64> {
-        MIGRATIONS.iter().map(|m| m.version).collect()
-    }
-
-    /// The version a next release would add.
-    fn next_version() -> i64 {
-        released().last().unwrap() + 1
-    }
-
-    /// A database as today's releases leave it takes the next version, once; a build
-    /// that knows only today's then refuses it; a failing migration leaves nothing behind.
+    /// A database at this build's version (as today's releases leave it) takes the next
+    /// one, once; a build that knows only this one then refuses it; a failing migration
+    /// leaves nothing behind.
     fn upgrade_refuse_and_roll_back(
         open: impl Fn() -> Box<dyn Fn(&[Migration]) -> Result<Vec<i64>>>,
     ) {
-        let (today, next_v) = (released(), next_version());
-        let known = *today.last().unwrap();
         let run_with = open();
-        assert_eq!(run_with(MIGRATIONS).unwrap(), today);
+        let (known, n) = (known(), next_version());
+        assert_eq!(run_with(MIGRATIONS).unwrap(), known);
 
-        let broken = with(BROKEN);
+        let broken = with(broken());
         let err = run_with(&broken).unwrap_err();
-        assert!(
-            err.to_string().contains(&format!("migration {next_v}")),
-            "{err}"
-        );
-        assert_eq!(run_with(MIGRATIONS).unwrap(), today);
+        assert!(err.to_string().contains(&format!("migration {n}")), "{err}");
+        assert_eq!(run_with(MIGRATIONS).unwrap(), known);
 
-        let next = with(NEXT);
-        let upgraded: Vec<i64> = today.iter().copied().chain([next_v]).collect();
-        assert_eq!(run_with(&next).unwrap(), upgraded);
+        let next = with(next());
+        let all: Vec<i64> = known.iter().copied().chain([n]).collect();
+        assert_eq!(run_with(&next).unwrap(), all);
         // Applied once: running again would fail on the existing table.
-        assert_eq!(run_with(&next).unwrap(), upgraded);
+        assert_eq!(run_with(&next).unwrap(), all);
 
         let err = run_with(MIGRATIONS).unwrap_err().to_string();
         assert!(
-            err.contains(&format!("schema version {next_v}"))
-                && err.contains(&format!("up to {known}")),
+            err.contains(&format!("schema version {n}"))
+                && err.contains(&format!("up to {}", n - 1)),
             "{err}"
         );
     }
@@ -225,7 +227,7 @@ mod tests {
         });
         let db = SqliteStore::open_unmigrated(dir.path(), Durability::Process).unwrap();
         let ok: bool = db
-            .read(|c| c.value(sql!("SELECT ok FROM deploys WHERE at_ms = 5"), &[]))
+            .read(|c| c.value(sql!("SELECT ok FROM future_notes WHERE at_ms = 5"), &[]))
             .unwrap();
         assert!(ok);
     }
@@ -290,7 +292,7 @@ mod tests {
             .collect();
         for t in threads {
             for seen in t.join().unwrap().unwrap() {
-                assert_eq!(seen, released());
+                assert_eq!(seen, known());
             }
         }
     }

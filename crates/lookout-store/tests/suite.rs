@@ -3344,6 +3344,234 @@ mod cases {
     }
 }
 
+/// Deploys: recorded, listed by project / environment / release, the one before a time,
+/// and the watch judged once.
+mod deploy_cases {
+    use super::*;
+
+    fn deploy(project_id: i64, env: &str, release: &str, started_ms: i64) -> NewDeploy {
+        NewDeploy {
+            project_id,
+            environment: env.to_string(),
+            release: release.to_string(),
+            name: None,
+            url: None,
+            commit: None,
+            started_ms,
+            finished_ms: None,
+            verdict: None,
+            checks: serde_json::json!([]),
+            rollback: None,
+            watch_until_ms: None,
+            now_ms: started_ms,
+        }
+    }
+
+    pub fn deploys(s: &dyn Store) {
+        let p = s.create_project(&new_project("web")).unwrap().id;
+        let other = s.create_project(&new_project("api")).unwrap().id;
+        let checks = serde_json::json!([
+            {"kind": "health", "target": "http://127.0.0.1:3000/api/health", "outcome": "pass",
+             "summary": "ok", "attempts": 2, "duration_ms": 812}
+        ]);
+        let first = s
+            .create_deploy(&NewDeploy {
+                name: Some("deploy #41".into()),
+                url: Some("https://ci.example.org/runs/41".into()),
+                commit: Some("0123abc".into()),
+                finished_ms: Some(10 * HOUR + 30_000),
+                verdict: Some("passed".into()),
+                checks: checks.clone(),
+                watch_until_ms: Some(10 * HOUR + 600_000),
+                ..deploy(p, "production", "web@1.0.0", 10 * HOUR)
+            })
+            .unwrap();
+        assert_eq!(first.release, "web@1.0.0");
+        assert_eq!(first.checks, checks);
+        assert_eq!(first.verdict.as_deref(), Some("passed"));
+        assert_eq!(first.commit.as_deref(), Some("0123abc"));
+        assert_eq!(first.name.as_deref(), Some("deploy #41"));
+        assert_eq!(first.watch_verdict, None);
+        assert_eq!(s.get_deploy(first.id).unwrap(), Some(first.clone()));
+        assert_eq!(s.get_deploy(first.id + 1_000).unwrap(), None);
+
+        let rollback = serde_json::json!({"to": "HEAD~1", "steps": [{"command": "pm2 restart web", "outcome": "ok"}]});
+        let second = s
+            .create_deploy(&NewDeploy {
+                verdict: Some("rolled_back".into()),
+                rollback: Some(rollback.clone()),
+                ..deploy(p, "production", "web@1.1.0", 12 * HOUR)
+            })
+            .unwrap();
+        assert_eq!(second.rollback, Some(rollback));
+        let staging = s
+            .create_deploy(&deploy(p, "staging", "web@1.1.0", 11 * HOUR))
+            .unwrap();
+        s.create_deploy(&deploy(other, "production", "api@7", 11 * HOUR))
+            .unwrap();
+
+        let ids = |f: DeployFilter| -> Vec<i64> {
+            s.list_deploys(&f).unwrap().iter().map(|d| d.id).collect()
+        };
+        assert_eq!(
+            ids(DeployFilter {
+                project_id: Some(p),
+                ..DeployFilter::default()
+            }),
+            [second.id, staging.id, first.id],
+            "newest first"
+        );
+        assert_eq!(
+            ids(DeployFilter {
+                project_id: Some(p),
+                environment: Some("production".into()),
+                ..DeployFilter::default()
+            }),
+            [second.id, first.id]
+        );
+        assert_eq!(
+            ids(DeployFilter {
+                release: Some("web@1.1.0".into()),
+                limit: 1,
+                ..DeployFilter::default()
+            }),
+            [second.id]
+        );
+        assert_eq!(s.list_deploys(&DeployFilter::default()).unwrap().len(), 4);
+
+        // Which deploy came before a time: none before the first, then the latest started.
+        let before = s
+            .deploys_before(p, &[9 * HOUR, 10 * HOUR, 11 * HOUR + 1, 13 * HOUR])
+            .unwrap();
+        let before: Vec<Option<i64>> = before.iter().map(|d| d.as_ref().map(|d| d.id)).collect();
+        assert_eq!(
+            before,
+            [None, Some(first.id), Some(staging.id), Some(second.id)]
+        );
+
+        // The watch: due once its end has passed, judged once.
+        assert!(s.watches_due(10 * HOUR + 599_999).unwrap().is_empty());
+        let due = s.watches_due(10 * HOUR + 600_000).unwrap();
+        assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [first.id]);
+        let figures = serde_json::json!({"errors_per_min_after": 4.0, "new_issues": 2});
+        assert!(s.judge_deploy(first.id, "bad", &figures).unwrap());
+        assert!(
+            !s.judge_deploy(first.id, "good", &figures).unwrap(),
+            "judged once"
+        );
+        let judged = s.get_deploy(first.id).unwrap().unwrap();
+        assert_eq!(judged.watch_verdict.as_deref(), Some("bad"));
+        assert_eq!(judged.watch, Some(figures));
+        assert!(s.watches_due(20 * HOUR).unwrap().is_empty());
+    }
+
+    /// What the watch counts: errors of the environment before and after, issues first
+    /// seen in the release, issues with unhandled errors from it, its sessions.
+    pub fn watch_counts(s: &dyn Store) {
+        let p = s.create_project(&new_project("web")).unwrap().id;
+        let at = 10 * HOUR;
+        let window = 600_000;
+        let ev =
+            |n: u64, fp: &str, ms: i64, release: &str, env: &str, handled: Option<bool>| NewEvent {
+                release: Some(release.into()),
+                environment: Some(env.into()),
+                handled,
+                ..event(p, n, fp, ms)
+            };
+        let mut events = vec![
+            // Before: two errors of the old release, one of another environment.
+            ev(1, "old", at - 300_000, "web@1", "production", None),
+            ev(2, "old", at - 200_000, "web@1", "production", None),
+            ev(3, "old", at - 100_000, "web@1", "staging", None),
+        ];
+        // After: five errors of the new release over two new issues, one unhandled; an
+        // old issue seen again is not new; one error after the window.
+        for n in 0..4 {
+            events.push(ev(
+                10 + n,
+                "checkout",
+                at + 1_000 + n as i64,
+                "web@2",
+                "production",
+                None,
+            ));
+        }
+        events.push(ev(
+            20,
+            "worker",
+            at + 5_000,
+            "web@2",
+            "production",
+            Some(false),
+        ));
+        events.push(ev(21, "old", at + 6_000, "web@2", "production", None));
+        events.push(ev(22, "late", at + window + 1, "web@2", "production", None));
+        s.write_batch(&WriteBatch {
+            events,
+            sessions: vec![
+                SessionCounts {
+                    project_id: p,
+                    release: "web@2".into(),
+                    environment: "production".into(),
+                    bucket_ms: at,
+                    healthy: 90,
+                    errored: 6,
+                    crashed: 4,
+                    abnormal: 0,
+                },
+                SessionCounts {
+                    project_id: p,
+                    release: "web@1".into(),
+                    environment: "production".into(),
+                    bucket_ms: at,
+                    healthy: 1_000,
+                    errored: 0,
+                    crashed: 0,
+                    abnormal: 0,
+                },
+            ],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+        let d = s
+            .create_deploy(&deploy(p, "production", "web@2", at))
+            .unwrap();
+        let c = s.watch_counts(&d, at, at + window).unwrap();
+        assert_eq!(
+            c,
+            lookout_core::deploy_watch::WatchCounts {
+                window_ms: window,
+                errors_before: 2,
+                errors_after: 6,
+                new_issues: 2,
+                unhandled: 1,
+                sessions: 100,
+                crashed: 4,
+            }
+        );
+        // The same release alone, as the gate reads it: its own errors only.
+        let r = s
+            .release_counts(p, "web@2", Some("production"), at, at + window)
+            .unwrap();
+        assert_eq!(
+            r,
+            lookout_core::deploy_watch::ReleaseCounts {
+                errors: 6,
+                requests: 0,
+                new_issues: 2,
+                unhandled: 1,
+                sessions: 100,
+                crashed: 4,
+                request_p95_ms: None,
+            }
+        );
+        let old = s
+            .release_counts(p, "web@1", None, at - window, at + 1)
+            .unwrap();
+        assert_eq!((old.errors, old.new_issues, old.sessions), (3, 1, 1_000));
+    }
+}
+
 /// A PostgreSQL store in a fresh schema, dropped when the test ends (even by panic).
 struct PgTestStore(Arc<PostgresStore>);
 
@@ -3369,27 +3597,32 @@ fn postgres_store() -> Option<PgTestStore> {
 
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
-        mod sqlite {
+        suite!(@in sqlite, postgres, cases: $($case),*);
+    };
+    (@in $sqlite:ident, $postgres:ident, $cases:ident: $($case:ident),*) => {
+        mod $sqlite {
             $(
                 #[test]
                 fn $case() {
                     let dir = tempfile::tempdir().expect("temp dir");
                     let store = super::SqliteStore::open(dir.path()).expect("open sqlite");
-                    super::cases::$case(&store);
+                    super::$cases::$case(&store);
                 }
             )*
         }
-        mod postgres {
+        mod $postgres {
             $(
                 #[test]
                 fn $case() {
                     let Some(store) = super::postgres_store() else { return };
-                    super::cases::$case(&*store.0);
+                    super::$cases::$case(&*store.0);
                 }
             )*
         }
     };
 }
+
+suite!(@in sqlite_deploys, postgres_deploys, deploy_cases: deploys, watch_counts);
 
 suite!(
     project_crud,

@@ -13,8 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::Failure;
 
-/// `--url` and `--token`: `global`, so `lookout incident list --url …` and `lookout
-/// incident --url … list` both work.
+/// `--url` and `--token`: flattened into the top-level command and `global`, so `lookout
+/// --url … incident list`, `lookout incident --url … list` and `lookout incident list
+/// --url …` all work, and every subcommand's `--help` shows them.
 #[derive(Args, Clone, Default)]
 pub struct ServerArgs {
     /// The server's URL [default: $LOOKOUT_URL, else http:// and the config's listen
@@ -30,6 +31,14 @@ pub struct ServerArgs {
 /// `--token`, kept out of Debug output.
 fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(s.into())
+}
+
+impl ServerArgs {
+    /// Whether the server was named on the command line or by `LOOKOUT_URL`, rather than
+    /// left to be found in the config.
+    pub fn named(&self, env: &dyn Fn(&str) -> Option<String>) -> bool {
+        self.url.is_some() || env("LOOKOUT_URL").is_some_and(|v| !v.trim().is_empty())
+    }
 }
 
 /// A running server as found: its base URL and API token.
@@ -107,6 +116,54 @@ fn config_token(config: &Config, path: Option<&Path>) -> Result<SecretString, Fa
             )))
         }
     }
+}
+
+/// The server could not be reached at all (no answer, as opposed to an error answer).
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl Server {
+    /// Calls `/api/v1…` at `path` with the token: GET without a body, POST with one.
+    /// Returns the status and the answer as JSON (`null` when it is not JSON).
+    pub fn call(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), Unreachable> {
+        let agent = agent();
+        let url = format!("{}{path}", self.url);
+        let auth = format!("Bearer {}", self.token.expose_secret());
+        let resp = match body {
+            None => agent.get(&url).header("authorization", &auth).call(),
+            Some(b) => agent
+                .post(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(b.to_string()),
+        };
+        let mut resp =
+            resp.map_err(|e| Unreachable(format!("cannot reach lookout at {}: {e}", self.url)))?;
+        let status = resp.status().as_u16();
+        let v = resp
+            .body_mut()
+            .read_to_string()
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Ok((status, v))
+    }
+}
+
+/// A name (a project's slug, a channel's name) as one URL path segment.
+pub fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// An HTTP agent for the API: statuses are answers, not errors.

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use crate::client::{self, ServerArgs};
@@ -15,8 +14,6 @@ use crate::Failure;
 /// Options of `lookout incident`.
 #[derive(Args)]
 pub struct IncidentArgs {
-    #[command(flatten)]
-    server: ServerArgs,
     #[command(subcommand)]
     action: Action,
 }
@@ -67,9 +64,13 @@ enum Action {
 }
 
 /// Runs the command against the server [`client::resolve`] finds.
-pub fn run(config: Option<PathBuf>, args: &IncidentArgs) -> Result<(), Failure> {
+pub fn run(
+    config: Option<PathBuf>,
+    server_args: &ServerArgs,
+    args: &IncidentArgs,
+) -> Result<(), Failure> {
     let env = |k: &str| std::env::var(k).ok();
-    let server = client::resolve(&args.server, config.as_deref(), &env)?;
+    let server = client::resolve(server_args, config.as_deref(), &env)?;
     let me = || std::env::var("USER").unwrap_or_else(|_| "cli".to_string());
     let (path, body) = match &args.action {
         Action::List { all } => (
@@ -101,30 +102,12 @@ pub fn run(config: Option<PathBuf>, args: &IncidentArgs) -> Result<(), Failure> 
             Some(serde_json::json!({"text": text, "by": by.clone().unwrap_or_else(me)})),
         ),
     };
-    let agent = client::agent();
-    let url = format!("{}{path}", server.url);
-    let auth = format!("Bearer {}", server.token.expose_secret());
-    let resp = match body {
-        None => agent.get(&url).header("authorization", &auth).call(),
-        Some(b) => agent
-            .post(&url)
-            .header("authorization", &auth)
-            .header("content-type", "application/json")
-            .send(b.to_string()),
-    };
-    let mut resp = resp.map_err(|e| {
+    let (status, v) = server.call(&path, body.as_ref()).map_err(|e| {
         anyhow!(
-            "cannot reach lookout at {}: {e}. Is `lookout serve` running there? (--url, LOOKOUT_URL or the config's listen address say where)",
-            server.url
+            "{}. Is `lookout serve` running there? (--url, LOOKOUT_URL or the config's listen address say where)",
+            e.0
         )
     })?;
-    let status = resp.status().as_u16();
-    let v: Value = resp
-        .body_mut()
-        .read_to_string()
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
     if status >= 300 {
         return Err(Failure::Failed(anyhow!(
             "lookout answered {status}: {}",

@@ -34,6 +34,8 @@ struct Cli {
     /// Config file (default: $LOOKOUT_CONFIG, else ./lookout.toml if present).
     #[arg(long, short, global = true)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    server: client::ServerArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -127,15 +129,20 @@ fn main() -> ExitCode {
         }
     };
     let config = cli.config;
+    let server = cli.server;
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).map(|()| ExitCode::SUCCESS),
         Command::Init(args) => init::run(&args).map(|()| ExitCode::SUCCESS),
         Command::CheckConfig => check_config(config).map(|()| ExitCode::SUCCESS),
-        Command::SendTestEvent(args) => send_test::run(config, &args).map(|()| ExitCode::SUCCESS),
+        Command::SendTestEvent(args) => {
+            send_test::run(config, &server, &args).map(|()| ExitCode::SUCCESS)
+        }
         Command::Check(args) => check::run(args),
-        Command::Notify(args) => notify_cmd::run(config, args),
-        Command::Incident(args) => incident_cmd::run(config, &args).map(|()| ExitCode::SUCCESS),
-        Command::Deploy(args) => deploy::run(config, args),
+        Command::Notify(args) => notify_cmd::run(config, &server, args),
+        Command::Incident(args) => {
+            incident_cmd::run(config, &server, &args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Deploy(args) => deploy::run(config, &server, args),
         Command::User(args) => user_cmd::run(config, args).map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|f| {

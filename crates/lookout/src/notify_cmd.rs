@@ -1,6 +1,8 @@
 //! `lookout notify test CHANNEL`: sends one test notification through a configured channel
 //! and prints what the receiver answered, so a hook URL, key or mail server is checked
-//! before a real incident needs it.
+//! before a real incident needs it. The running server sends it when one is found (its
+//! network and its secrets are what real incidents use); with none reachable, or with
+//! `--local`, this machine sends it from the config file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,9 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 use lookout_core::alert::Severity;
-use lookout_notify::{Delivery, Notification, NotifyEvent};
+use lookout_notify::{Delivery, Notification};
 use lookout_server::Config;
 
+use crate::client::{self, ServerArgs};
 use crate::Failure;
 
 /// `lookout notify …`.
@@ -29,6 +32,9 @@ enum NotifyCommand {
         /// The severity the test notification carries (critical, high, medium, low).
         #[arg(long, default_value = "low", value_parser = parse_severity)]
         severity: Severity,
+        /// Send from this machine with the config file's channel, not through the server.
+        #[arg(long)]
+        local: bool,
     },
 }
 
@@ -38,14 +44,105 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 }
 
 /// Runs the command: exit 0 when the receiver accepted the test, 1 when it did not, 3
-/// when the config or the channel's name is wrong.
-pub fn run(config: Option<PathBuf>, args: NotifyArgs) -> Result<ExitCode, Failure> {
-    let NotifyCommand::Test { channel, severity } = args.command;
-    Ok(if test(config, &channel, severity)? {
+/// when the config or the channel's name is wrong. A server named by `--url` or
+/// `LOOKOUT_URL` must answer; one only found through the config is asked if it runs.
+pub fn run(
+    config: Option<PathBuf>,
+    server: &ServerArgs,
+    args: NotifyArgs,
+) -> Result<ExitCode, Failure> {
+    let NotifyCommand::Test {
+        channel,
+        severity,
+        local,
+    } = args.command;
+    let env = |k: &str| std::env::var(k).ok();
+    if local && server.named(&env) {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--local sends from this machine, so it takes no server: drop --url (or unset LOOKOUT_URL), or drop --local"
+        )));
+    }
+    let delivered = if local {
+        test(config, &channel, severity)?
+    } else if server.named(&env) {
+        let found = client::resolve(server, config.as_deref(), &env)?;
+        through_server(&found, &channel, severity)?.map_err(|e| {
+            Failure::Failed(anyhow::anyhow!(
+                "{}. Is `lookout serve` running there? (--local sends from this machine)",
+                e.0
+            ))
+        })?
+    } else {
+        let answered = match client::resolve(server, config.as_deref(), &env) {
+            Ok(found) => through_server(&found, &channel, severity)?.map_err(|e| {
+                eprintln!(
+                    "note: {}; sending from this machine with the config's channel.",
+                    e.0
+                )
+            }),
+            Err(_) => Err(()),
+        };
+        match answered {
+            Ok(delivered) => delivered,
+            Err(()) => test(config, &channel, severity)?,
+        }
+    };
+    Ok(if delivered {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(lookout_core::exit::FAILED)
     })
+}
+
+/// Asks the server to send the test through its channel; `Err` when it does not answer.
+fn through_server(
+    server: &client::Server,
+    name: &str,
+    severity: Severity,
+) -> Result<Result<bool, client::Unreachable>, Failure> {
+    let path = format!("/api/v1/channels/{}/test", client::path_segment(name));
+    let body = serde_json::json!({ "severity": severity.as_str() });
+    let (status, v) = match server.call(&path, Some(&body)) {
+        Ok(answer) => answer,
+        Err(e) => return Ok(Err(e)),
+    };
+    let detail = v["detail"].as_str().unwrap_or("(no detail)").to_string();
+    match status {
+        200 => {}
+        404 => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "the server at {}: {detail}",
+                server.url
+            )))
+        }
+        _ => {
+            return Err(Failure::Failed(anyhow::anyhow!(
+                "the server at {} answered {status}: {detail}",
+                server.url
+            )))
+        }
+    }
+    println!(
+        "The server at {} sent a test notification to channel \"{name}\" ({})…",
+        server.url,
+        v["kind"].as_str().unwrap_or("?")
+    );
+    let delivery = match v["outcome"].as_str() {
+        Some("delivered") => Delivery::Delivered {
+            status: v["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+            answer: detail,
+        },
+        Some("retry") => Delivery::Retry {
+            after: v["retry_after_s"]
+                .as_u64()
+                .map(std::time::Duration::from_secs),
+            reason: detail,
+        },
+        Some("broken") => Delivery::Broken { reason: detail },
+        _ => Delivery::Rejected { reason: detail },
+    };
+    print_delivery(name, &delivery);
+    Ok(Ok(delivery.is_delivered()))
 }
 
 fn test(config: Option<PathBuf>, name: &str, severity: Severity) -> Result<bool, Failure> {
@@ -78,7 +175,12 @@ fn test(config: Option<PathBuf>, name: &str, severity: Severity) -> Result<bool,
         channel.kind()
     );
     let delivery = channel.send(&[notification(&config, name, severity)]);
-    match &delivery {
+    print_delivery(name, &delivery);
+    Ok(delivery.is_delivered())
+}
+
+fn print_delivery(name: &str, delivery: &Delivery) {
+    match delivery {
         Delivery::Delivered { status, answer } => {
             println!("Delivered.");
             if let Some(s) = status {
@@ -105,31 +207,18 @@ fn test(config: Option<PathBuf>, name: &str, severity: Severity) -> Result<bool,
             println!("  reason: {reason}");
         }
     }
-    Ok(delivery.is_delivered())
 }
 
 fn notification(config: &Config, name: &str, severity: Severity) -> Notification {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-    Notification {
-        id: format!("ntf_test_{}", uuid::Uuid::new_v4().simple()),
-        event: NotifyEvent::Test,
-        incident_id: 0,
-        // One key for every test, so PagerDuty folds repeated tests into one alert.
-        dedup_key: "lookout-notify-test".into(),
+    Notification::test(
+        format!("ntf_test_{}", uuid::Uuid::new_v4().simple()),
+        name,
         severity,
-        title: "Test notification from lookout".into(),
-        summary: format!(
-            "Sent by `lookout notify test {name}`. If you can read this, channel \"{name}\" works."
-        ),
-        rule: "notify-test".into(),
-        subject: format!("channel {name}"),
-        count: 1,
-        triggered_ms: now_ms,
-        incident_url: config.server.public_url.clone(),
-        ack_url: None,
-        runbook: None,
-    }
+        i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
+        config.server.public_url.clone(),
+        &format!("`lookout notify test {name}`"),
+    )
 }

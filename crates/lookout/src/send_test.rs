@@ -24,8 +24,6 @@ pub struct SendTestArgs {
     /// else `default`].
     #[arg(long, value_name = "SLUG", conflicts_with = "dsn")]
     project: Option<String>,
-    #[command(flatten)]
-    server: ServerArgs,
     /// The message of the test error.
     #[arg(
         long,
@@ -38,10 +36,14 @@ pub struct SendTestArgs {
 }
 
 /// Sends the event and waits until it is stored.
-pub fn run(config: Option<PathBuf>, args: &SendTestArgs) -> Result<(), Failure> {
+pub fn run(
+    config: Option<PathBuf>,
+    server_args: &ServerArgs,
+    args: &SendTestArgs,
+) -> Result<(), Failure> {
     let dsn = match &args.dsn {
         Some(d) => d.clone(),
-        None => project_dsn(config, args)?,
+        None => project_dsn(config, server_args, args)?,
     };
     let dsn = Dsn::parse(&dsn).map_err(|e| Failure::Usage(anyhow!("the DSN is not valid: {e}")))?;
     Ok(send(&dsn, &args.message, args.timeout)?)
@@ -49,9 +51,13 @@ pub fn run(config: Option<PathBuf>, args: &SendTestArgs) -> Result<(), Failure> 
 
 /// The DSN of `--project` (or of the only project) on the server found as every client
 /// command finds it.
-fn project_dsn(config: Option<PathBuf>, args: &SendTestArgs) -> Result<String, Failure> {
+fn project_dsn(
+    config: Option<PathBuf>,
+    server_args: &ServerArgs,
+    args: &SendTestArgs,
+) -> Result<String, Failure> {
     let env = |k: &str| std::env::var(k).ok();
-    let server = client::resolve(&args.server, config.as_deref(), &env)?;
+    let server = client::resolve(server_args, config.as_deref(), &env)?;
     let url = format!("{}/api/v1/projects", server.url);
     let mut resp = client::agent()
         .get(&url)

@@ -180,6 +180,11 @@ fn client_commands_find_the_server_by_flag_then_environment_then_config() {
     listed(
         lookout()
             .current_dir(elsewhere.path())
+            .args(["--url", &s.url, "--token", TOKEN, "incident", "list"]),
+    );
+    listed(
+        lookout()
+            .current_dir(elsewhere.path())
             .env("LOOKOUT_URL", &s.url)
             .env("LOOKOUT_API_TOKEN", TOKEN)
             .args(["incident", "list"]),
@@ -212,12 +217,17 @@ fn client_commands_find_the_server_by_flag_then_environment_then_config() {
         "{stderr}"
     );
 
-    // The subcommands' help shows the flags.
+    // Every subcommand's help shows the flags.
     for args in [
-        ["incident", "list", "--help"],
-        ["send-test-event", "--help", ""],
+        "incident list --help",
+        "incident --help",
+        "send-test-event --help",
+        "notify test --help",
+        "deploy verify --help",
+        "deploy rollback --help",
+        "deploy gate --help",
     ] {
-        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let args: Vec<&str> = args.split(' ').collect();
         let (_, help, _) = run(lookout().args(&args));
         assert!(
             help.contains("--url") && help.contains("--token"),

@@ -1,7 +1,10 @@
 //! `lookout notify test CHANNEL` as a user runs it: the real binary, a config with
-//! channels, and a receiver on loopback playing the Slack hook.
+//! channels, and a receiver on loopback playing the Slack hook; sent from this machine
+//! (no server running) and through a running server.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -51,8 +54,7 @@ fn notify_test(config: &str, args: &[&str]) -> (Output, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lookout.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .env_remove("LOOKOUT_CONFIG")
+    let out = common::lookout()
         .arg("--config")
         .arg(&path)
         .args(["notify", "test"])
@@ -144,4 +146,103 @@ fn a_bad_channel_config_names_the_key() {
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr.contains("channel"), "{stderr}");
+}
+
+#[test]
+fn the_running_server_sends_the_test_through_its_own_channel() {
+    let (url, hook, _rt) = start_hook(200, "ok");
+    let s = common::Server::start_with(&format!(
+        "\n[channels.ops]\nkind = \"slack\"\nwebhook_url = \"{url}\"\n"
+    ));
+    // No config here: only the server knows the channel, so a delivery proves it sent it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = common::lookout()
+            .current_dir(elsewhere.path())
+            .args(["--url", &s.url, "--token", common::TOKEN, "notify", "test"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    let (code, stdout, stderr) = run(&["ops", "--severity", "high"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("The server at {} sent", s.url)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Delivered.") && stdout.contains("status: 200"),
+        "{stdout}"
+    );
+    let received = hook.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(
+        received[0].contains("through the server"),
+        "{}",
+        received[0]
+    );
+
+    // The receiver's refusal is the command's failure, with its answer.
+    *hook.answer.lock().unwrap() = (404, "no_service".into());
+    let (code, stdout, _) = run(&["ops"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("destination is gone"), "{stdout}");
+
+    // A channel the server does not have is bad usage, naming the ones it has.
+    let (code, _, stderr) = run(&["opz"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no channel `opz`") && stderr.contains("ops"),
+        "{stderr}"
+    );
+    // The API refuses a bad severity with a 400 naming the field.
+    let resp = ureq::post(&format!("{}/api/v1/channels/ops/test", s.url))
+        .header("authorization", &format!("Bearer {}", common::TOKEN))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("content-type", "application/json")
+        .send(r#"{"severity": "urgent"}"#)
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // A server named on the command line must answer: no silent local fallback.
+    let out = common::lookout()
+        .current_dir(elsewhere.path())
+        .args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            "x",
+            "notify",
+            "test",
+            "ops",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+}
+
+#[test]
+fn without_a_running_server_the_config_channel_sends_from_here() {
+    // The config names a server (listen + token) that is not running: the test goes out
+    // from this machine, with a note saying so.
+    let (url, hook, _rt) = start_hook(200, "ok");
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:9\"\napi_token = \"t\"\n\n{}",
+        config(&url)
+    );
+    let (out, stdout, stderr) = notify_test(&cfg, &["ops"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("sending from this machine"), "{stderr}");
+    assert_eq!(hook.received.lock().unwrap().len(), 1);
+    // --local never asks a server.
+    let (out, stdout, stderr) = notify_test(&cfg, &["ops", "--local"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("note:"), "{stderr}");
+    assert_eq!(hook.received.lock().unwrap().len(), 2);
 }

@@ -152,19 +152,3 @@ impl RuleConfig {
         Ok(rule)
     }
 }
-
-/// Refuses a condition that parses but that nothing feeds yet: a rule on it would be
-/// accepted and never fire. The message names the rule.
-pub fn refuse_unfed(rule: &Rule) -> Result<(), String> {
-    let (what, why) = match rule.condition {
-        Condition::ErrorRateAfterDeploy { .. } => {
-            ("errors after deploy", "lookout does not record deploys yet")
-        }
-        _ => return Ok(()),
-    };
-    Err(format!(
-        "rule \"{}\": \"{what}\" is not evaluated yet ({why}), so this rule could never fire; \
-         remove it until that feature lands",
-        rule.name
-    ))
-}

@@ -1,6 +1,7 @@
-//! Windowed measures of the measured rules: error counts and p95 latency per project
-//! (read from the store's events and latency histograms), health document fields per
-//! monitor (from the health documents the monitors reported).
+//! Windowed measures of the measured rules: error counts, p95 latency (from the latency
+//! histograms) and the error rate after a deploy per project (read from the store), SLO
+//! burn rates, health document fields per monitor
+//! (from the health documents the monitors reported).
 
 use std::collections::HashMap;
 
@@ -39,6 +40,13 @@ pub(super) fn stored(
                 for &p in projects.iter().filter(|p| in_scope(&rule.projects, **p)) {
                     let n = store.count_events(p, now - window_ms, now + 1, &f)?;
                     out.push((rule.name.clone(), Subject::Project(p), n as f64));
+                }
+            }
+            Condition::ErrorRateAfterDeploy { window_ms, .. } => {
+                for &p in projects.iter().filter(|p| in_scope(&rule.projects, **p)) {
+                    if let Some(ratio) = after_deploy(store, p, *window_ms, now)? {
+                        out.push((rule.name.clone(), Subject::Project(p), ratio));
+                    }
                 }
             }
             Condition::LatencyP95 { window_ms, .. } => {
@@ -112,6 +120,39 @@ pub(super) fn burn_rates(
         }
     }
     Ok(out)
+}
+
+/// The error rate since the project's latest serving deploy (within `window_ms` of it)
+/// against the rate in as long a time before it, in the deploy's environment; none
+/// without such a deploy. The same ratio as the watch after the deploy judges by, with
+/// its default least number of errors.
+fn after_deploy(
+    store: &dyn Store,
+    project: i64,
+    window_ms: i64,
+    now: i64,
+) -> anyhow::Result<Option<f64>> {
+    let Some(Some(d)) = store.deploys_before(project, &[now])?.pop() else {
+        return Ok(None);
+    };
+    let serving = matches!(d.verdict.as_deref(), None | Some("passed"));
+    let since = d.finished_ms.unwrap_or(d.started_ms);
+    if !serving || now - since > window_ms {
+        return Ok(None);
+    }
+    // At least a minute, so the first seconds after a deploy do not compare one error
+    // with silence.
+    let elapsed = (now - since).max(60_000);
+    let f = EventCountFilter {
+        environment: Some(d.environment.clone()),
+        ..EventCountFilter::default()
+    };
+    let after = store.count_events(project, since, now + 1, &f)?;
+    let before = store.count_events(project, since - elapsed, since, &f)?;
+    let min_errors = lookout_core::deploy_watch::Thresholds::default().min_errors;
+    Ok(Some(lookout_core::deploy_watch::error_ratio(
+        before, after, min_errors,
+    )))
 }
 
 /// The health-field measures: each rule on a health field, read from the latest

@@ -9,7 +9,7 @@ use anyhow::Context;
 use lookout_core::alert::rule::Rule;
 use lookout_store::{Monitor, Project, Store};
 
-use super::config::{refuse_unfed, RuleConfig};
+use super::config::RuleConfig;
 use super::Setup;
 
 /// A rule's runbook, read at start.
@@ -150,6 +150,5 @@ pub(super) fn api_rule(
         rule.monitors = Some(ids);
     }
     rule.validate().map_err(|m| ("when", m))?;
-    refuse_unfed(&rule).map_err(|m| ("when", m))?;
     Ok(rule)
 }

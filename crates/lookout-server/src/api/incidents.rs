@@ -13,6 +13,8 @@ use lookout_core::alert::incident::IncidentStatus;
 use lookout_core::alert::notify::OutboxStatus;
 use lookout_core::alert::silence::SilenceTarget;
 use lookout_core::alert::timeline::TimelineKind;
+use lookout_core::alert::Severity;
+use lookout_notify::Delivery;
 use lookout_store::{
     AlertBatch, IncidentFilter, IncidentRef, IncidentRow, SilenceRow, TimelineEntry,
 };
@@ -596,6 +598,104 @@ pub async fn repair_channel(
     let now = app.clock.now_ms();
     blocking(&app, move |s| s.set_channel_broken(&name, None, now)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// What `POST /api/v1/channels/{name}/test` takes (the body may be empty).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelTest {
+    /// The severity the test carries: critical, high, medium or low (default low).
+    severity: Option<String>,
+}
+
+/// What the receiver made of a test notification.
+#[derive(Serialize, ToSchema)]
+pub struct TestDelivery {
+    /// The channel's name.
+    channel: String,
+    /// Its kind.
+    kind: String,
+    /// Whether the receiver accepted it.
+    delivered: bool,
+    /// delivered, retry (429, 5xx, timeout: the dispatcher would try again), broken (the
+    /// destination is gone) or rejected (refused).
+    outcome: String,
+    /// The HTTP status or SMTP code, when delivered.
+    status: Option<u16>,
+    /// The receiver's answer when delivered, else why not.
+    detail: String,
+    /// Seconds the receiver asked to wait (`Retry-After`).
+    retry_after_s: Option<u64>,
+}
+
+/// Sends a test notification through a configured channel, from this server (its network,
+/// its secrets), and says what the receiver answered. A failed delivery is still a 200:
+/// the answer is the receiver's, not this request's.
+#[utoipa::path(post, operation_id = "incidents_test_channel", path = "/api/v1/channels/{name}/test", tag = "incidents",
+    params(("name" = String, Path, description = "the channel's name")),
+    request_body(content = Option<ChannelTest>, description = "optional; the severity of the test"),
+    responses(
+        (status = 200, description = "Sent; `delivered` says whether the receiver accepted it", body = TestDelivery),
+        (status = 400, description = "Bad request: the detail names the field", body = ErrorBody),
+        (status = 404, description = "No such channel: the detail lists the configured ones", body = ErrorBody),
+    ))]
+pub async fn test_channel(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<TestDelivery>, ApiError> {
+    let req: ChannelTest = if body.iter().all(u8::is_ascii_whitespace) {
+        ChannelTest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not a channel test: {e}")))?
+    };
+    let severity = match req.severity.as_deref() {
+        None => Severity::Low,
+        Some(s) => Severity::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "severity: `{s}` is not a severity; use critical, high, medium or low"
+            ))
+        })?,
+    };
+    let Some(channel) = app.channels.get(&name).cloned() else {
+        let names: Vec<&str> = app.channels.sorted().into_iter().map(|(n, _)| n).collect();
+        return Err(ApiError::not_found(if names.is_empty() {
+            format!("no channel `{name}`: this server configures no channels")
+        } else {
+            format!(
+                "no channel `{name}`; the configured channels are: {}",
+                names.join(", ")
+            )
+        }));
+    };
+    let notification = lookout_notify::Notification::test(
+        format!("ntf_test_{}", uuid::Uuid::new_v4().simple()),
+        &name,
+        severity,
+        app.clock.now_ms(),
+        Some(app.public_url.clone()),
+        &format!("`lookout notify test {name}` through the server"),
+    );
+    let kind = channel.kind().to_string();
+    let delivery = tokio::task::spawn_blocking(move || channel.send(&[notification]))
+        .await
+        .map_err(|e| ApiError::internal("the channel task failed", e))?;
+    let (outcome, status, detail, retry_after_s) = match delivery {
+        Delivery::Delivered { status, answer } => ("delivered", status, answer, None),
+        Delivery::Retry { after, reason } => ("retry", None, reason, after.map(|a| a.as_secs())),
+        Delivery::Broken { reason } => ("broken", None, reason, None),
+        Delivery::Rejected { reason } => ("rejected", None, reason, None),
+    };
+    Ok(Json(TestDelivery {
+        channel: name,
+        kind,
+        delivered: outcome == "delivered",
+        outcome: outcome.to_string(),
+        status,
+        detail,
+        retry_after_s,
+    }))
 }
 
 /// A silence to create: exactly one of `rule`, `monitor_id`, `project_id`, and `until`

@@ -58,10 +58,12 @@ pub struct Issue {
     grouping_version: String,
     /// RFC 3339, when resolved.
     resolved_at: Option<String>,
+    /// The project's latest deploy started at or before the issue's first event.
+    deploy_before: Option<super::deploys::DeployRef>,
 }
 
 impl Issue {
-    fn of(i: &StoredIssue) -> Self {
+    fn of(i: &StoredIssue, deploy: Option<&lookout_store::Deploy>) -> Self {
         Issue {
             id: i.id,
             project_id: i.project_id,
@@ -82,7 +84,22 @@ impl Issue {
             fingerprint: i.fingerprint.clone(),
             grouping_version: i.grouping_version.clone(),
             resolved_at: i.resolved_ms.map(iso),
+            deploy_before: deploy.map(super::deploys::DeployRef::of),
         }
+    }
+
+    /// Issues with the deploy before each one's first event.
+    fn with_deploys(
+        store: &dyn lookout_store::Store,
+        issues: &[StoredIssue],
+    ) -> lookout_store::Result<Vec<Issue>> {
+        let mut out = Vec::with_capacity(issues.len());
+        // One indexed lookup per issue: a page holds at most 1,000.
+        for i in issues {
+            let before = store.deploys_before(i.project_id, &[i.first_seen_ms])?;
+            out.push(Issue::of(i, before.first().and_then(Option::as_ref)));
+        }
+        Ok(out)
     }
 }
 
@@ -161,8 +178,12 @@ pub async fn list(
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
         offset: q.offset.unwrap_or(0),
     };
-    let issues = blocking(&app, move |s| s.list_issues(&filter)).await?;
-    Ok(Json(issues.iter().map(Issue::of).collect()))
+    let issues = blocking(&app, move |s| {
+        let issues = s.list_issues(&filter)?;
+        Issue::with_deploys(s, &issues)
+    })
+    .await?;
+    Ok(Json(issues))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -198,11 +219,18 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<IssueDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let (detail, latest) =
-        blocking(&app, move |s| Ok((s.get_issue(id)?, s.latest_event(id)?))).await?;
-    let detail = detail.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
+    let found = blocking(&app, move |s| {
+        let Some(detail) = s.get_issue(id)? else {
+            return Ok(None);
+        };
+        let issue = Issue::with_deploys(s, std::slice::from_ref(&detail.issue))?;
+        Ok(Some((detail, issue, s.latest_event(id)?)))
+    })
+    .await?;
+    let (detail, mut issue, latest) =
+        found.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
     Ok(Json(IssueDetail {
-        issue: Issue::of(&detail.issue),
+        issue: issue.remove(0),
         releases: serde_json::to_value(&detail.releases).unwrap_or_default(),
         environments: serde_json::to_value(&detail.environments).unwrap_or_default(),
         latest_event: latest.map(|e| Event::of(&app, &e, true)),
@@ -333,17 +361,19 @@ async fn set_status(
     status: IssueStatus,
 ) -> Result<Json<Issue>, ApiError> {
     let now = app.clock.now_ms();
-    let detail = blocking(&app, move |s| {
-        if s.set_issue_status(id, status, now)? {
-            s.get_issue(id)
-        } else {
-            Ok(None)
+    let issue = blocking(&app, move |s| {
+        if !s.set_issue_status(id, status, now)? {
+            return Ok(None);
         }
+        let Some(detail) = s.get_issue(id)? else {
+            return Ok(None);
+        };
+        Ok(Issue::with_deploys(s, std::slice::from_ref(&detail.issue))?.pop())
     })
     .await?;
-    let detail = detail.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
+    let issue = issue.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
     tracing::info!(issue = id, status = status.as_str(), "issue status changed");
-    Ok(Json(Issue::of(&detail.issue)))
+    Ok(Json(issue))
 }
 
 /// Where a page of signals starts.

@@ -12,6 +12,7 @@
 //! (`monitors::get`), a create with a JSON body answered 201 (`monitors::create`), an action
 //! without an answer body (`monitors::delete`, 204).
 
+mod deploys;
 mod incidents;
 mod issues;
 mod latency;
@@ -107,7 +108,11 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(incidents::delete_rule))
         .routes(routes!(incidents::channels))
         .routes(routes!(incidents::repair_channel))
+        .routes(routes!(incidents::test_channel))
         .routes(routes!(incidents::list_silences, incidents::create_silence))
+        .routes(routes!(deploys::list, deploys::create))
+        .routes(routes!(deploys::get))
+        .routes(routes!(deploys::release_counts))
         .routes(routes!(incidents::delete_silence))
         .routes(routes!(incidents::add_public_note))
         .routes(routes!(status_pages::list, status_pages::create))

@@ -113,6 +113,11 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u16>)]
     http_status: Option<Option<u16>>,
+    /// pm2: the last check's figures (instances, restarts, restarted since the check
+    /// before, memory_bytes, cpu_percent), while the server has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pm2: Option<Value>,
 }
 
 /// A confirmed outage.
@@ -235,6 +240,10 @@ impl Monitor {
                 next_check: app.monitors.next_check(m.id).map(iso),
                 timings_ms: timings.map(|(t, _)| serde_json::to_value(t).unwrap_or_default()),
                 http_status: timings.map(|(_, status)| status),
+                pm2: app
+                    .monitors
+                    .last_pm2(m.id)
+                    .map(|f| serde_json::to_value(f).unwrap_or_default()),
             },
             ping_url: m
                 .token

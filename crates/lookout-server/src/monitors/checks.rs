@@ -107,6 +107,19 @@ impl Entry {
                 }
             }
         }
+        if let Some(p) = &result.pm2 {
+            if p.restarted > 0 && !self.crash_looping && until.is_none() {
+                let detail = format!(
+                    "restarted {} time(s) since the last check ({} restarts in all): a crash loop",
+                    p.restarted, p.restarts
+                );
+                record
+                    .signals
+                    .push(self.signal(SignalKind::CrashLoop, detail, started_ms));
+            }
+            self.crash_looping = p.restarted > 0;
+        }
+        self.last_pm2 = result.pm2.clone();
         self.status.state = self.health_state();
         self.status.last_check_ms = Some(scheduled_ms);
         self.status.last_latency_ms = latency.map(i64::from);

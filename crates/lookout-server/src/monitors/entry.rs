@@ -58,6 +58,17 @@ impl Entry {
         Some(if base < now { base + interval } else { base })
     }
 
+    /// Whether this is an outbound check with no check due on its own schedule: never
+    /// checked, or last checked more than an interval ago (the server was down). Such a
+    /// check is taken during the warm-up rather than a whole interval later.
+    pub(super) fn owes_a_check(&self, now: i64) -> bool {
+        if self.monitor.paused || self.heartbeat.is_some() {
+            return false;
+        }
+        let natural = self.machine.next_due_ms();
+        !(natural > 0 && natural >= now)
+    }
+
     /// Whether this is an outbound check that has never run.
     pub(super) fn never_checked(&self) -> bool {
         self.heartbeat.is_none() && self.status.last_check_ms.is_none()

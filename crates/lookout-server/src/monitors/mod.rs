@@ -58,6 +58,11 @@ struct Entry {
     /// The last check's per-phase timings and HTTP status: shown, not stored (they would
     /// quadruple the size of every stored result).
     last_timings: Option<(lookout_probe::Timings, Option<u16>)>,
+    /// A pm2 monitor's last figures: shown, like the timings.
+    last_pm2: Option<lookout_probe::pm2::Pm2Figures>,
+    /// A pm2 app restarted at the last check: the crash-loop signal is raised once per
+    /// run of restarts.
+    crash_looping: bool,
     /// Whether the last check read a health document (the alert runtime was told its
     /// fields, and must be told when there are none any more).
     has_health: bool,
@@ -100,6 +105,8 @@ struct Inner {
     lateness: VecDeque<(i64, i64)>,
     checks_started: u64,
     overdue: usize,
+    /// The next free slot of the warm-up (see `registry::WARM_UP_SPACING_MS`).
+    warm_up_next: i64,
 }
 
 /// All monitors and their schedule.
@@ -133,6 +140,7 @@ impl Monitors {
                 lateness: VecDeque::new(),
                 checks_started: 0,
                 overdue: 0,
+                warm_up_next: 0,
             }),
             wake: Notify::new(),
             checked: Notify::new(),

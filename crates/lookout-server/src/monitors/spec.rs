@@ -164,6 +164,12 @@ pub struct MonitorConfig {
     )]
     #[schema(value_type = Option<String>)]
     pub max_runtime: Option<Duration>,
+    /// pm2: the app's name, as `pm2 list` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// pm2: how PM2 is run (default `pm2`; a path, or e.g. `sudo -u deploy pm2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// A validation error: which monitor, which key, what to do.
@@ -236,6 +242,8 @@ impl MonitorConfig {
             timezone: None,
             grace: None,
             max_runtime: None,
+            app: None,
+            program: None,
         }
     }
 
@@ -340,6 +348,32 @@ impl MonitorConfig {
                 let c = self.http_check(timeout, tls, &err)?;
                 let https = c.url.starts_with("https://");
                 (Probe::Check(Arc::new(Check::Http(Box::new(c)))), https)
+            }
+            MonitorKind::Pm2 => {
+                let app = self
+                    .app
+                    .clone()
+                    .filter(|a| !a.trim().is_empty())
+                    .ok_or_else(|| {
+                        err(
+                            "app",
+                            "a pm2 monitor needs the app's name, as `pm2 list` shows it".into(),
+                        )
+                    })?;
+                let program = self.program.clone().unwrap_or_else(|| "pm2".into());
+                if program.trim().is_empty() {
+                    return Err(err(
+                        "program",
+                        "must not be empty; leave it out for `pm2`".into(),
+                    ));
+                }
+                let reader = lookout_probe::pm2::Pm2Reader { program, timeout };
+                (
+                    Probe::Check(Arc::new(Check::Pm2(Arc::new(
+                        lookout_probe::pm2::Pm2Check::new(reader, app),
+                    )))),
+                    false,
+                )
             }
             MonitorKind::Tcp => {
                 let host = self.need_host(&err)?;
@@ -546,7 +580,8 @@ impl MonitorConfig {
         let http = self.kind.is_http();
         let hb = self.kind == MonitorKind::Heartbeat;
         let net = matches!(self.kind, MonitorKind::Tcp | MonitorKind::Tls);
-        let checks: [(&str, bool, bool); 20] = [
+        let pm2 = self.kind == MonitorKind::Pm2;
+        let checks: [(&str, bool, bool); 22] = [
             ("method", self.method.is_some(), http),
             ("headers", self.headers.is_some(), http),
             ("body", self.body.is_some(), http),
@@ -575,6 +610,8 @@ impl MonitorConfig {
             ("cron", self.cron.is_some(), hb),
             ("grace", self.grace.is_some(), hb),
             ("max_runtime", self.max_runtime.is_some(), hb),
+            ("app", self.app.is_some(), pm2),
+            ("program", self.program.is_some(), pm2),
         ];
         let mut extra = vec![
             ("interval", self.interval.is_some(), !hb),

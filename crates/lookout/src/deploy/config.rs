@@ -49,6 +49,13 @@ struct DeploySection {
     checks: Vec<CheckConfig>,
     /// `[deploy.rollback]`.
     rollback: RollbackSection,
+    /// The project deployed, for the deploy record.
+    project: Option<String>,
+    /// The environment deployed to, for the deploy record.
+    environment: Option<String>,
+    /// `[deploy.watch]`: the server's (the watch after a deploy runs there).
+    #[allow(dead_code)] // read by `lookout serve`, only accepted here
+    watch: Option<toml::Value>,
 }
 
 /// One `[[deploy.checks]]` entry.
@@ -220,6 +227,10 @@ pub struct Plan {
     pub timeout: Duration,
     /// The rollback steps.
     pub steps: Vec<Step>,
+    /// Where commands run (`--dir`, `deploy.dir`).
+    pub dir: Option<PathBuf>,
+    /// `deploy.project` and `deploy.environment`, for the record.
+    pub record: (Option<String>, Option<String>),
 }
 
 impl Plan {
@@ -313,6 +324,8 @@ impl Plan {
             deadline,
             timeout,
             steps,
+            dir,
+            record: (section.project, section.environment),
         })
     }
 }

@@ -44,6 +44,59 @@ impl GitHub {
     }
 }
 
+impl GitHub {
+    /// Adds the watch's verdict: `watch_verdict=good|bad` in the outputs, a line in the
+    /// summary, and an error annotation when bad.
+    pub fn write_watch(&self, good: bool, watch: &serde_json::Value) -> std::io::Result<()> {
+        let line = super::output::watch_line(good, watch);
+        if !good {
+            println!("{}", command("error", "Release watch", &line));
+        }
+        if let Some(path) = &self.summary {
+            append(path, &format!("\n**Watch after the deploy:** {line}\n"))?;
+        }
+        if let Some(path) = &self.output {
+            append(
+                path,
+                &format!("watch_verdict={}\n", if good { "good" } else { "bad" }),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl GitHub {
+    /// Adds the gate's answer: `gate_verdict` and `gate` (JSON) in the outputs, a line in
+    /// the summary, and an annotation unless it passed.
+    pub fn write_gate(
+        &self,
+        g: &lookout_core::deploy_watch::Gate,
+        what: &str,
+        line: &str,
+    ) -> std::io::Result<()> {
+        use lookout_core::deploy_watch::GateVerdict;
+        match g.verdict {
+            GateVerdict::Fail => println!("{}", command("error", "Release gate", line)),
+            GateVerdict::NotEnoughData => println!("{}", command("warning", "Release gate", line)),
+            GateVerdict::Pass => {}
+        }
+        if let Some(path) = &self.summary {
+            append(path, &format!("\n**Release gate** ({what}): {line}\n"))?;
+        }
+        if let Some(path) = &self.output {
+            append(
+                path,
+                &format!(
+                    "gate_verdict={}\ngate={}\n",
+                    g.verdict.as_str(),
+                    super::gate::output_value(g)
+                ),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .create(true)

@@ -1,12 +1,16 @@
-//! `lookout deploy verify` and `lookout deploy rollback`: the checks a pipeline runs after a
+//! `lookout deploy verify`, `rollback` and `gate`: the checks a pipeline runs after a
 //! deploy (PM2, systemd, commands, health, pages), retried until one deadline, with a
-//! verdict, an optional rollback that is verified in turn, and GitHub Actions output.
+//! verdict, an optional rollback that is verified in turn, the deploy record and the
+//! watch after it on a lookout server, the gate between two releases, and GitHub Actions
+//! output.
 //! The verdict logic lives in `lookout_core::deploy`; this module wires the parts.
 
 mod checks;
 mod config;
+mod gate;
 mod github;
 mod output;
+mod record;
 mod rollback;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +22,7 @@ use lookout_core::deploy::{DeployReport, Verdict, VerifyReport};
 use lookout_core::exit;
 use serde::Serialize;
 
+use crate::client::ServerArgs;
 use crate::Failure;
 use config::{CheckFlags, Plan, RollbackFlags, DEFAULT_COMMIT};
 use output::Out;
@@ -44,6 +49,10 @@ enum DeployCommand {
     Verify(VerifyArgs),
     /// Run the rollback steps by hand, then verify the checks.
     Rollback(RollbackArgs),
+    /// Compare a new release with its baseline while both serve (canary, blue-green):
+    /// pass, fail, or not enough data.
+    #[command(after_help = exit::TABLE)]
+    Gate(gate::GateArgs),
 }
 
 /// Options of `lookout deploy verify`.
@@ -60,6 +69,8 @@ struct VerifyArgs {
     to: Option<String>,
     #[command(flatten)]
     rollback: RollbackFlags,
+    #[command(flatten)]
+    record: record::RecordFlags,
     /// Print the report as JSON on stdout; progress goes to stderr.
     #[arg(long)]
     json: bool,
@@ -82,11 +93,25 @@ struct RollbackArgs {
 }
 
 /// Runs `lookout deploy …`; the exit code is the verdict.
-pub fn run(config: Option<PathBuf>, args: DeployArgs) -> Result<ExitCode, Failure> {
+pub fn run(
+    config: Option<PathBuf>,
+    server: &ServerArgs,
+    args: DeployArgs,
+) -> Result<ExitCode, Failure> {
     let config = lookout_server::Config::locate(config.as_deref());
     match args.command {
-        DeployCommand::Verify(a) => verify(config.as_deref(), a),
+        DeployCommand::Verify(a) => verify(config.as_deref(), server, a),
         DeployCommand::Rollback(a) => rollback(config.as_deref(), a),
+        DeployCommand::Gate(a) => {
+            let plan = Plan::build(
+                config.as_deref(),
+                &CheckFlags::default(),
+                &RollbackFlags::default(),
+                false,
+            )
+            .map_err(Failure::Usage)?;
+            gate::run(config.as_deref(), server, &a, plan.record)
+        }
     }
 }
 
@@ -108,15 +133,29 @@ pub fn config_summary(config: Option<&Path>) -> anyhow::Result<Vec<String>> {
     Ok(checks.chain(steps).collect())
 }
 
-fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<ExitCode, Failure> {
+fn verify(
+    config: Option<&Path>,
+    server: &ServerArgs,
+    args: VerifyArgs,
+) -> Result<ExitCode, Failure> {
     let plan = Plan::build(config, &args.checks, &args.rollback, true).map_err(Failure::Usage)?;
     let to = if args.rollback_on_failure {
         rollback_target(&plan, args.to.as_deref()).map_err(Failure::Usage)?
     } else {
         String::new()
     };
+    let env = |k: &str| std::env::var(k).ok();
+    let recorder = record::Recorder::find(
+        server,
+        config,
+        &args.record,
+        plan.record.clone(),
+        plan.dir.as_deref(),
+        &env,
+    )?;
     let out = Out::new(args.json);
     let clock = SystemClock;
+    let started_ms = clock.now_ms();
     let report = runtime()?.block_on(async {
         let report = DeployReport::verified(run_checks(&plan, &out, &clock, "Verifying").await);
         if report.verdict != Verdict::Failed || !args.rollback_on_failure {
@@ -135,7 +174,38 @@ fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<ExitCode, Failure> 
         };
         report.rolled_back(rb, after)
     });
-    Ok(finish(&report, &out, args.json))
+    let Some(recorder) = recorder else {
+        return Ok(finish(&report, &out, args.json));
+    };
+    let id = match recorder.record(&report, started_ms, clock.now_ms()) {
+        Ok(id) => id,
+        // The checks' verdict stands; only a wait for the watch needs the record.
+        Err(e) if !args.record.watches() => {
+            eprintln!("warning: {}", e.message());
+            return Ok(finish(&report, &out, args.json));
+        }
+        Err(e) => {
+            finish(&report, &out, args.json);
+            return Err(e);
+        }
+    };
+    out.line(&recorder.describe(id));
+    let code = finish(&report, &out, args.json);
+    if report.verdict != Verdict::Passed || !args.record.watches() {
+        return Ok(code);
+    }
+    let (good, watch) = recorder.wait_for_verdict(id, &|l| out.line(l))?;
+    out.line(&output::watch_line(good, &watch));
+    if let Some(gh) = github::GitHub::detect(&|k| std::env::var(k).ok()) {
+        if let Err(e) = gh.write_watch(good, &watch) {
+            eprintln!("warning: cannot write the GitHub Actions step files: {e}");
+        }
+    }
+    Ok(if good {
+        code
+    } else {
+        ExitCode::from(exit::FAILED)
+    })
 }
 
 fn rollback(config: Option<&Path>, args: RollbackArgs) -> Result<ExitCode, Failure> {

@@ -141,3 +141,33 @@ pub fn verdict_line(report: &DeployReport) -> String {
     };
     format!("{text} (exit {code})")
 }
+
+/// The watch's verdict on the release, with the figures it was judged by.
+pub fn watch_line(good: bool, watch: &serde_json::Value) -> String {
+    let f = &watch["figures"];
+    let num = |k: &str| f[k].as_f64().map_or("?".to_string(), |v| format!("{v:.1}"));
+    let count = |k: &str| f[k].as_u64().map_or("?".to_string(), |v| v.to_string());
+    let figures = format!(
+        "{} errors/min after (before: {}), {} new issue(s), {} unhandled",
+        num("errors_per_min_after"),
+        num("errors_per_min_before"),
+        count("new_issues"),
+        count("unhandled"),
+    );
+    let sessions = match (f["crash_free_percent"].as_f64(), f["sessions"].as_u64()) {
+        (Some(p), Some(n)) => format!(", {p:.2}% crash-free of {n} sessions"),
+        _ => String::new(),
+    };
+    if good {
+        format!("The release looks good after the deploy: {figures}{sessions}.")
+    } else {
+        let reasons: Vec<&str> = f["reasons"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        format!(
+            "The release looks BAD after the deploy: {}. ({figures}{sessions})",
+            reasons.join("; ")
+        )
+    }
+}

@@ -141,8 +141,8 @@ impl Run {
     }
 }
 
-/// `lookout ARGS` in `cwd`, outside GitHub Actions (even when the tests run in it), with
-/// `path_dir` (fake `pm2`, `systemctl`) first on `PATH`.
+/// `lookout ARGS` in `cwd`, outside GitHub Actions (even when the tests run in it) and
+/// without a lookout server named by the environment.
 pub fn lookout(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
     cmd.current_dir(cwd);
@@ -150,7 +150,14 @@ pub fn lookout(cwd: &Path) -> Command {
         "GITHUB_ACTIONS",
         "GITHUB_STEP_SUMMARY",
         "GITHUB_OUTPUT",
+        "GITHUB_SHA",
+        "GITHUB_SERVER_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_RUN_ID",
         "LOOKOUT_CONFIG",
+        "LOOKOUT_URL",
+        "LOOKOUT_API_TOKEN",
+        "SENTRY_RELEASE",
     ] {
         cmd.env_remove(var);
     }

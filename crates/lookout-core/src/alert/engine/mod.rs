@@ -206,7 +206,8 @@ impl Engine {
             | SignalKind::MonitorDegraded
             | SignalKind::TlsExpiring
             | SignalKind::HeartbeatMissed
-            | SignalKind::HeartbeatFailed => {
+            | SignalKind::HeartbeatFailed
+            | SignalKind::CrashLoop => {
                 let Some(m) = signal.monitor_id else {
                     return out;
                 };

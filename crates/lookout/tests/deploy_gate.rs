@@ -1,0 +1,164 @@
+//! `lookout deploy gate` between two releases that both send events to a running server,
+//! as a canary or blue-green pipeline runs it: the noisier release fails, equal ones pass,
+//! too few events is "not enough data" with its own exit code; text, `--json` and the
+//! GitHub Actions files.
+
+mod common;
+mod deploy_support;
+
+use std::time::Duration;
+
+use common::{Server, KEY, PROJECT_ID, TOKEN};
+use deploy_support::{lookout, run, Run};
+
+/// Sends `n` errors of `release` from two code sites, as an SDK's envelopes.
+fn send_errors(s: &Server, release: &str, n: usize) {
+    let url = format!("{}/api/{PROJECT_ID}/envelope/?sentry_key={KEY}", s.url);
+    for i in 0..n {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (ty, function) = if i % 2 == 0 {
+            ("KeyError", "lookup_price")
+        } else {
+            ("ValueError", "parse_quantity")
+        };
+        let event = serde_json::json!({
+            "event_id": id, "level": "error", "platform": "python",
+            "release": release, "environment": "production",
+            "exception": {"values": [{"type": ty, "value": format!("bad input {i}"),
+                "stacktrace": {"frames": [{"module": "shop.views", "function": function, "in_app": true}]}}]}
+        });
+        let body = format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{event}\n");
+        let status = ureq::post(&url)
+            .header("content-type", "application/x-sentry-envelope")
+            .send(body)
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+}
+
+fn gate(s: &Server, dir: &std::path::Path, release: &str, baseline: &str, extra: &[&str]) -> Run {
+    run(lookout(dir)
+        .args(["--url", &s.url, "--token", TOKEN, "deploy", "gate"])
+        .args([
+            "--release",
+            release,
+            "--baseline",
+            baseline,
+            "--window",
+            "10m",
+        ])
+        .args(extra))
+}
+
+#[test]
+fn the_gate_fails_the_noisier_release_passes_equal_ones_and_needs_enough_data() {
+    let s = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // The baseline first, so the issues are its own; then three releases against it.
+    send_errors(&s, "web@1.0", 30);
+    send_errors(&s, "web@1.1", 30);
+    send_errors(&s, "web@1.2", 90);
+    send_errors(&s, "web@1.3", 3);
+    s.wait_for("every event", Duration::from_secs(15), || {
+        let total: u64 = s
+            .issues("")
+            .iter()
+            .map(|i| i["count"].as_u64().unwrap())
+            .sum();
+        (total == 153).then_some(())
+    });
+
+    let equal = gate(&s, tmp.path(), "web@1.1", "web@1.0", &[]);
+    assert_eq!(equal.code, 0, "{}", equal.all());
+    assert!(
+        equal
+            .stdout
+            .contains("Gate: web@1.1 against web@1.0 over 10m (project app)"),
+        "{}",
+        equal.all()
+    );
+    assert!(equal.stdout.contains("PASS (exit 0)"), "{}", equal.all());
+
+    let noisy = gate(&s, tmp.path(), "web@1.2", "web@1.0", &["--json"]);
+    assert_eq!(noisy.code, 1, "{}", noisy.all());
+    let j = noisy.json();
+    assert_eq!(j["verdict"], "fail");
+    assert_eq!(j["exit_code"], 1);
+    assert_eq!(j["rate_unit"], "per minute");
+    assert_eq!(j["release"]["counts"]["errors"], 90);
+    assert_eq!(j["baseline"]["counts"]["errors"], 30);
+    assert!(
+        j["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("errors per minute"),
+        "{j}"
+    );
+
+    // Too few events: not enough data, its own exit code, in GitHub Actions too.
+    let out = tmp.path().join("github_output");
+    let summary = tmp.path().join("summary.md");
+    let few = run(lookout(tmp.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &out)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["--url", &s.url, "--token", TOKEN, "deploy", "gate"])
+        .args([
+            "--release",
+            "web@1.3",
+            "--baseline",
+            "web@1.0",
+            "--window",
+            "10m",
+        ]));
+    assert_eq!(few.code, 5, "{}", few.all());
+    assert!(
+        few.stdout
+            .contains("NOT ENOUGH DATA: the new release was seen 3 time(s)"),
+        "{}",
+        few.all()
+    );
+    assert!(
+        few.stdout.contains("::warning title=Release gate::"),
+        "{}",
+        few.all()
+    );
+    let outputs = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        outputs.contains("gate_verdict=not_enough_data\n"),
+        "{outputs}"
+    );
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("**Release gate**"));
+    // Fewer observations asked for: the same releases now compare, and 3 errors are no spike.
+    let lenient = gate(
+        &s,
+        tmp.path(),
+        "web@1.3",
+        "web@1.0",
+        &["--min-observations", "3"],
+    );
+    assert_eq!(lenient.code, 0, "{}", lenient.all());
+
+    // Bad usage.
+    for (args, why) in [
+        (vec!["--release", "a", "--baseline", "a"], "both `a`"),
+        (
+            vec!["--release", "a", "--baseline", "b", "--window", "0s"],
+            "--window",
+        ),
+        (
+            vec!["--release", "a", "--baseline", "b", "--project", "nope"],
+            "nope",
+        ),
+        (vec!["--release", "a"], "--baseline"),
+    ] {
+        let r = run(lookout(tmp.path())
+            .args(["--url", &s.url, "--token", TOKEN, "deploy", "gate"])
+            .args(&args));
+        assert_eq!(r.code, 3, "{args:?}: {}", r.all());
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.all());
+    }
+}
