@@ -26,6 +26,7 @@ mod monitors;
 mod names;
 pub mod postgres;
 mod projects;
+mod releases;
 mod sql;
 pub mod sqlite;
 #[cfg(test)]
@@ -38,6 +39,9 @@ pub use events::EventStore;
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
+pub use releases::{
+    ArtifactFile, BundleInfo, Commit, NewBundle, Release, ReleaseStore, ReleaseUpdate,
+};
 
 use sql::Conn;
 
@@ -46,7 +50,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything lookout persists. Implementations are synchronous and thread-safe: ingest
 /// writes through one batching writer thread, readers call from a blocking pool.
-pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
+pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore + ReleaseStore {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
 
@@ -56,7 +60,7 @@ pub trait Store: ProjectStore + EventStore + MonitorStore + AlertStore {
 
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
-    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, Store};
+    pub use crate::{AlertStore, EventStore, MonitorStore, ProjectStore, ReleaseStore, Store};
 }
 
 /// A database the SQL implementation runs on: how it lends connections.

@@ -52,6 +52,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(3, sqlite: "0003_alerts.sql", postgres: "0003_alerts.sql"),
     migration!(4, sqlite: "0004_rules.sql", postgres: "0004_rules.sql"),
     migration!(5, sqlite: "0005_payload_dicts.sql", postgres: "0005_payload_dicts.sql"),
+    migration!(10, "0010_releases.sql"),
 ];
 
 impl Migration {

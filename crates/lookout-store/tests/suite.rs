@@ -56,7 +56,11 @@ fn events_batch(events: Vec<NewEvent>) -> WriteBatch {
     }
 }
 
+#[path = "suite/releases.rs"]
+mod releases_cases;
+
 mod cases {
+    pub use super::releases_cases::*;
     use super::*;
 
     fn project(s: &dyn Store, slug: &str) -> i64 {
@@ -2953,6 +2957,9 @@ suite!(
     outbox_concurrent_claims,
     silences,
     broken_channels,
+    releases_and_commits,
+    upload_chunks,
+    artifact_bundles,
 );
 
 #[test]
