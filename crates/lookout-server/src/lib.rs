@@ -19,6 +19,8 @@ pub mod monitors;
 pub mod payload;
 pub mod ping;
 pub mod projects;
+pub mod sentry_api;
+pub mod sourcemaps;
 pub mod state;
 pub mod sysinfo;
 pub mod time_fmt;
@@ -172,6 +174,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         tokio::task::spawn_blocking(move || load(store, &config, now)).await??
     };
     let (projects, payloads) = (Arc::new(loaded.projects), Arc::new(loaded.payloads));
+    let symbolicator = Arc::new(loaded.symbolicator);
     let api_token = match config.server.api_token.expose_secret().is_empty() {
         false => config.server.api_token.clone(),
         true => load_or_create_secret(&config.server.data_dir.join("api-token"), "lk_")?,
@@ -270,6 +273,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             clock: clock.clone(),
             projects: projects.clone(),
             retention: config.uptime.retention(),
+            sourcemaps: config.sourcemaps.clone(),
+            symbolicator: symbolicator.clone(),
         }),
         tokio::spawn(monitors::scheduler::run(monitors.clone())),
         tokio::spawn(monitors::checkin::run(
@@ -290,6 +295,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         check_ins,
         store: store.clone(),
         public_url: public_url.clone(),
+        symbolicator: symbolicator.clone(),
     });
     let state = Arc::new(AppState {
         store,
@@ -304,6 +310,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         public_url,
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
+        symbolicator,
+        sourcemaps: config.sourcemaps.clone(),
     });
     let app = router(state.clone(), ingest, monitors);
     let (tx, rx) = oneshot::channel::<()>();
@@ -341,6 +349,7 @@ pub fn router(
         .merge(ping::routes(monitors))
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
+        .merge(sentry_api::routes(state.clone()))
         .with_state(state)
 }
 
@@ -350,6 +359,7 @@ struct Loaded {
     monitors: Vec<(lookout_store::Monitor, monitors::spec::MonitorDef)>,
     api_windows: Vec<lookout_store::Maintenance>,
     payloads: payload::Payloads,
+    symbolicator: sourcemaps::Symbolicator,
 }
 
 /// Makes the store's projects and config monitors match the config, then loads what the
@@ -364,6 +374,7 @@ fn load(store: Arc<dyn Store>, config: &Config, now_ms: i64) -> anyhow::Result<L
         projects: projects::Projects::load(store.as_ref(), now_ms)?,
         monitors: monitors::sync::sync_config(store.as_ref(), &config.monitors, now_ms)?,
         api_windows: store.list_maintenance(now_ms)?,
+        symbolicator: sourcemaps::Symbolicator::load(store.clone())?,
         payloads: payload::Payloads::load(store, settings)?,
     })
 }

@@ -41,6 +41,10 @@ pub struct AppState {
     pub started: Instant,
     /// `/api/health` reports the scheduler degraded past this lateness (`[uptime]`).
     pub max_lateness: Duration,
+    /// Uploaded source maps, for the upload endpoints to index what they store.
+    pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
+    /// `[sourcemaps]` limits.
+    pub sourcemaps: crate::config::SourcemapsConfig,
 }
 
 impl AppState {

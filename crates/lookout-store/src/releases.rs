@@ -148,6 +148,8 @@ pub trait ReleaseStore: Send + Sync + 'static {
     fn missing_chunks(&self, checksums: &[String]) -> Result<Vec<String>>;
     /// The chunks named, in the order given; `None` for one that is missing.
     fn get_chunks(&self, checksums: &[String]) -> Result<Vec<Option<Vec<u8>>>>;
+    /// Removes the chunks named (of an upload that was refused).
+    fn delete_chunks(&self, checksums: &[String]) -> Result<u64>;
     /// Removes chunks stored before `before_ms` (uploads that were never assembled).
     fn prune_chunks(&self, before_ms: i64) -> Result<u64>;
 
@@ -416,6 +418,15 @@ impl<D: Db> ReleaseStore for D {
                     )
                 })
                 .collect()
+        })
+    }
+
+    fn delete_chunks(&self, checksums: &[String]) -> Result<u64> {
+        self.write(|c| {
+            c.exec(
+                sql!("DELETE FROM upload_chunks WHERE checksum = ANY(?1)"),
+                &[Param::Texts(checksums)],
+            )
         })
     }
 

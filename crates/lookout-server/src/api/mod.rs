@@ -16,6 +16,7 @@ mod incidents;
 mod issues;
 mod monitors;
 mod projects;
+mod releases;
 
 use std::sync::{Arc, OnceLock};
 
@@ -103,6 +104,9 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(incidents::repair_channel))
         .routes(routes!(incidents::list_silences, incidents::create_silence))
         .routes(routes!(incidents::delete_silence))
+        .routes(routes!(releases::list))
+        .routes(routes!(releases::get))
+        .routes(routes!(releases::bundles))
 }
 
 fn public() -> OpenApiRouter<Arc<AppState>> {
@@ -155,7 +159,7 @@ pub fn ack_routes() -> Router<Arc<AppState>> {
     )
 }
 
-async fn require_token(
+pub(crate) async fn require_token(
     State(app): State<Arc<AppState>>,
     req: Request,
     next: Next,
