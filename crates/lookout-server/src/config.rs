@@ -93,6 +93,8 @@ pub struct Config {
     pub slos: Vec<crate::slo::SloConfig>,
     /// `[deploy]`: the server reads only `[deploy.watch]`; the rest is `lookout deploy`'s.
     pub deploy: crate::deploys::config::ServerDeploySection,
+    /// `[sourcemaps]`: limits and retention of uploaded artifact bundles.
+    pub sourcemaps: SourcemapsConfig,
     /// The config file's directory, which its paths (data directory, runbooks, CA files)
     /// are relative to.
     #[serde(skip)]
@@ -101,6 +103,33 @@ pub struct Config {
     /// `${VAR:-default}` that fell back to the default.
     #[serde(skip)]
     pub warnings: Vec<ConfigWarning>,
+}
+
+/// `[sourcemaps]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcemapsConfig {
+    /// Largest artifact bundle, bytes (also the largest file inside one, unpacked).
+    pub max_bundle_bytes: u64,
+    /// Bundles kept per project; uploading more removes the oldest.
+    pub max_bundles_per_project: u32,
+    /// Bundles older than this are removed, unless bound to one of the project's newest
+    /// `keep_releases` releases.
+    #[serde(with = "humantime_serde")]
+    pub retention: std::time::Duration,
+    /// Releases whose bundles are kept whatever their age.
+    pub keep_releases: u32,
+}
+
+impl Default for SourcemapsConfig {
+    fn default() -> Self {
+        Self {
+            max_bundle_bytes: 256 * 1024 * 1024,
+            max_bundles_per_project: 500,
+            retention: std::time::Duration::from_secs(90 * 86_400),
+            keep_releases: 10,
+        }
+    }
 }
 
 /// `[server]`.

@@ -21,6 +21,10 @@ pub struct Jobs {
     pub projects: Arc<Projects>,
     /// How long uptime history is kept (`[uptime]`).
     pub retention: CheckRetention,
+    /// Artifact bundle retention (`[sourcemaps]`).
+    pub sourcemaps: crate::config::SourcemapsConfig,
+    /// The source map index, told of the bundles removed.
+    pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
 }
 
 /// Starts the background jobs on the runtime.
@@ -41,11 +45,32 @@ pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
                     apply_retention(j.store.as_ref(), &j.projects, now);
                     prune_checks(j.store.as_ref(), &j.retention, now);
                     prune_latency(j.store.as_ref(), &j.retention, now);
+                    prune_artifacts(&j, now);
                 }
             })
             .await;
         }
     })
+}
+
+/// Removes upload chunks never assembled (after a day) and artifact bundles past
+/// `[sourcemaps] retention` that no recent release needs.
+pub fn prune_artifacts(j: &Jobs, now_ms: i64) {
+    if let Err(e) = j.store.prune_chunks(now_ms - DAY_MS) {
+        tracing::warn!(error = %e, "could not prune upload chunks; will retry");
+    }
+    let before = now_ms - j.sourcemaps.retention.as_millis() as i64;
+    match j.store.prune_bundles(before, j.sourcemaps.keep_releases) {
+        Ok(ids) if !ids.is_empty() => {
+            j.symbolicator.remove_bundles(&ids);
+            tracing::info!(
+                removed = ids.len(),
+                "removed artifact bundles past retention"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not prune artifact bundles; will retry"),
+    }
 }
 
 /// A result is stored up to a check's timeout after its start time, and a rolled-up

@@ -21,7 +21,9 @@ pub mod monitors;
 pub mod payload;
 pub mod ping;
 pub mod projects;
+pub mod sentry_api;
 pub mod slo;
+pub mod sourcemaps;
 pub mod state;
 pub mod status;
 pub mod sysinfo;
@@ -178,6 +180,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         tokio::task::spawn_blocking(move || load(store, &config, now)).await??
     };
     let (projects, payloads) = (Arc::new(loaded.projects), Arc::new(loaded.payloads));
+    let symbolicator = Arc::new(loaded.symbolicator);
     let api_token = match config.server.api_token.expose_secret().is_empty() {
         false => config.server.api_token.clone(),
         true => load_or_create_secret(&config.server.data_dir.join("api-token"), "lk_")?,
@@ -281,6 +284,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             clock: clock.clone(),
             projects: projects.clone(),
             retention: config.uptime.retention(),
+            sourcemaps: config.sourcemaps.clone(),
+            symbolicator: symbolicator.clone(),
         }),
         tokio::spawn(monitors::scheduler::run(monitors.clone())),
         tokio::spawn(monitors::checkin::run(
@@ -306,6 +311,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         check_ins,
         store: store.clone(),
         public_url: public_url.clone(),
+        symbolicator: symbolicator.clone(),
     });
     let status_pages = Arc::new(status::Pages::new(
         store.clone(),
@@ -347,6 +353,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         max_lateness: config.uptime.max_lateness,
         slos,
         deploy_watch: Arc::new(config.deploy.watch.clone()),
+        symbolicator,
+        sourcemaps: config.sourcemaps.clone(),
     });
     let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -418,6 +426,7 @@ pub fn router(
         .merge(api::ack_routes())
         .merge(api::routes(state.clone()))
         .merge(lookout_web::routes(web))
+        .merge(sentry_api::routes(state.clone()))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(pages, status::by_host))
 }
@@ -429,6 +438,7 @@ struct Loaded {
     api_windows: Vec<lookout_store::Maintenance>,
     status_pages: Vec<lookout_store::StatusPage>,
     payloads: payload::Payloads,
+    symbolicator: sourcemaps::Symbolicator,
 }
 
 /// Makes the store's projects, config monitors and status pages match the config, then
@@ -446,6 +456,7 @@ fn load(store: Arc<dyn Store>, config: &Config, now_ms: i64) -> anyhow::Result<L
         monitors,
         api_windows: store.list_maintenance(now_ms)?,
         status_pages: store.list_status_pages()?,
+        symbolicator: sourcemaps::Symbolicator::load(store.clone())?,
         payloads: payload::Payloads::load(store, settings)?,
     })
 }

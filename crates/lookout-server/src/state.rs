@@ -48,6 +48,10 @@ pub struct AppState {
     pub max_lateness: Duration,
     /// Service level objectives of the config file (the API's are in the store).
     pub slos: Arc<crate::slo::Slos>,
+    /// Uploaded source maps, for the upload endpoints to index what they store.
+    pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
+    /// `[sourcemaps]` limits.
+    pub sourcemaps: crate::config::SourcemapsConfig,
 }
 
 impl AppState {

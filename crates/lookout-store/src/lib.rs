@@ -30,6 +30,7 @@ mod monitors;
 mod names;
 pub mod postgres;
 mod projects;
+mod releases;
 mod slos;
 mod sql;
 pub mod sqlite;
@@ -50,8 +51,11 @@ pub use latency::{
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
-pub use status_pages::StatusPageStore;
+pub use releases::{
+    ArtifactFile, BundleInfo, Commit, NewBundle, Release, ReleaseStore, ReleaseUpdate,
+};
 pub use slos::{SloStore, StoredSlo};
+pub use status_pages::StatusPageStore;
 
 use sql::Conn;
 
@@ -70,6 +74,7 @@ pub trait Store:
     + LatencyStore
     + SloStore
     + DeployStore
+    + ReleaseStore
 {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
@@ -81,8 +86,8 @@ pub trait Store:
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, DeployStore, EventStore, LatencyStore, MonitorStore, ProjectStore,
-        SloStore, StatusPageStore, Store,
+        AccountStore, AlertStore, DeployStore, EventStore, LatencyStore, MonitorStore,
+        ProjectStore, ReleaseStore, SloStore, StatusPageStore, Store,
     };
 }
 

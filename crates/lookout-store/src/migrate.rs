@@ -56,6 +56,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_accounts.sql"),
     migration!(8, "0008_latency.sql"),
     migration!(9, "0009_deploys.sql"),
+    migration!(10, "0010_releases.sql"),
 ];
 
 impl Migration {

@@ -56,7 +56,11 @@ fn events_batch(events: Vec<NewEvent>) -> WriteBatch {
     }
 }
 
+#[path = "suite/releases.rs"]
+mod releases_cases;
+
 mod cases {
+    pub use super::releases_cases::*;
     use super::*;
 
     fn project(s: &dyn Store, slug: &str) -> i64 {
@@ -3670,6 +3674,9 @@ suite!(
     public_notes_and_monitor_incidents,
     accounts,
     hourly_counts,
+    releases_and_commits,
+    upload_chunks,
+    artifact_bundles,
 );
 
 #[test]

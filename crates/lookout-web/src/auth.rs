@@ -99,7 +99,14 @@ impl Scope {
             .any(|s| match s {
                 Scope::Write => true,
                 Scope::Read => read,
-                Scope::ProjectReleases => read || path.split('/').any(|seg| seg == "releases"),
+                // What release pipelines call: sentry-cli's releases, deploys and source
+                // map uploads, and the deploy records `lookout deploy verify` writes.
+                Scope::ProjectReleases => {
+                    read || path.starts_with("/api/v1/deploys")
+                        || path.split('/').any(|seg| {
+                            matches!(seg, "releases" | "chunk-upload" | "artifactbundle")
+                        })
+                }
             })
     }
 }

@@ -18,8 +18,9 @@ mod issues;
 mod latency;
 mod monitors;
 mod projects;
-mod status_pages;
+mod releases;
 mod slos;
+mod status_pages;
 
 use std::sync::{Arc, OnceLock};
 
@@ -121,6 +122,9 @@ fn protected() -> OpenApiRouter<Arc<AppState>> {
             status_pages::update,
             status_pages::delete
         ))
+        .routes(routes!(releases::list))
+        .routes(routes!(releases::get))
+        .routes(routes!(releases::bundles))
 }
 
 fn public() -> OpenApiRouter<Arc<AppState>> {
@@ -175,7 +179,7 @@ pub fn ack_routes() -> Router<Arc<AppState>> {
 
 /// The admin token (compared in constant time), or a user's API token (looked up by its
 /// hash) whose scopes allow the request.
-async fn require_token(
+pub(crate) async fn require_token(
     State(app): State<Arc<AppState>>,
     req: Request,
     next: Next,

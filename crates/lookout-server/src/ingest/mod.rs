@@ -54,6 +54,8 @@ pub struct Ingest {
     pub store: Arc<dyn Store>,
     /// The URL this server is reached at, for links.
     pub public_url: String,
+    /// Source maps, applied to JavaScript frames before grouping.
+    pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
 }
 
 /// The ingest routes.
@@ -197,6 +199,7 @@ async fn ingest_inner(
         now_ms: app.clock.now_ms(),
         envelope_event_id: envelope_event_id.as_deref(),
         payloads: &app.payloads,
+        symbolicator: &app.symbolicator,
     };
     let (processed, limited) = admission::process(&ctx, envelope.as_ref(), &decoded);
     if processed.kept == 0 {

@@ -65,6 +65,8 @@ pub struct Ctx<'a> {
     pub envelope_event_id: Option<&'a str>,
     /// Payload compression.
     pub payloads: &'a std::sync::Arc<crate::payload::Payloads>,
+    /// Source maps.
+    pub symbolicator: &'a crate::sourcemaps::Symbolicator,
 }
 
 impl Processed {
@@ -137,7 +139,12 @@ impl Processed {
             .scrubber
             .scrub(payload)
             .map_err(|e| Rejection::Invalid(format!("event is not valid JSON: {e}")))?;
-        let json: &[u8] = &scrubbed.json;
+        // Map minified frames back to the original code before anything is derived from
+        // them, so the grouping, title and culprit name the code as written.
+        let mapped = ctx
+            .symbolicator
+            .symbolicate(ctx.project.project.id, &scrubbed.json);
+        let json: &[u8] = mapped.as_deref().unwrap_or(&scrubbed.json);
         let view = parse_event(json).map_err(|e| Rejection::Invalid(e.to_string()))?;
         if view.ty.as_deref() == Some("transaction") {
             return self.add_transaction(ctx, json);

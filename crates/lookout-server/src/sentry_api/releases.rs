@@ -1,0 +1,376 @@
+//! Releases as `sentry-cli releases …` manages them.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lookout_store::{Commit, Project, Release, ReleaseUpdate};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::blocking;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time_fmt::iso as iso_ms;
+
+/// Who the token is: `sentry-cli info` prints it and its scopes.
+pub async fn whoami() -> Json<Value> {
+    Json(json!({
+        "user": {"id": "0", "name": "lookout API token", "email": "api-token@lookout", "username": "lookout"},
+        "auth": {"scopes": ["org:read", "project:read", "project:write", "project:releases", "event:read"]},
+    }))
+}
+
+/// `releases new`: the body names the version and its projects.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewRelease {
+    version: String,
+    #[serde(default)]
+    projects: Vec<String>,
+    #[serde(default)]
+    date_started: Option<String>,
+    #[serde(default, rename = "ref")]
+    git_ref: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    date_released: Option<String>,
+}
+
+/// A commit as `set-commits` sends it.
+#[derive(Deserialize)]
+pub struct CommitIn {
+    id: String,
+    #[serde(default)]
+    repository: Option<String>,
+    #[serde(default)]
+    author_name: Option<String>,
+    #[serde(default)]
+    author_email: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+}
+
+/// `releases finalize`, `set-commits`: what changes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateRelease {
+    #[serde(default)]
+    projects: Vec<String>,
+    #[serde(default, rename = "ref")]
+    git_ref: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    date_started: Option<String>,
+    #[serde(default)]
+    date_released: Option<String>,
+    #[serde(default)]
+    commits: Option<Vec<CommitIn>>,
+}
+
+fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    v.parse::<jiff::Timestamp>()
+        .map(|t| Some(t.as_millisecond()))
+        .map_err(|e| ApiError::bad_request(format!("{field}: not an RFC 3339 time ({e})")))
+}
+
+fn version_ok(version: &str) -> Result<(), ApiError> {
+    if version.trim().is_empty() || version.len() > 200 || version.contains(['/', '\n']) {
+        return Err(ApiError::bad_request(
+            "version: give a non-empty release name of at most 200 characters, without `/` or line breaks",
+        ));
+    }
+    Ok(())
+}
+
+/// The projects named, all of which must exist.
+async fn projects_named(app: &Arc<AppState>, slugs: &[String]) -> Result<Vec<Project>, ApiError> {
+    let all = blocking(app, |s| s.list_projects()).await?;
+    slugs
+        .iter()
+        .map(|slug| {
+            all.iter()
+                .find(|p| &p.slug == slug)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "no project `{slug}` in lookout (projects: {})",
+                        all.iter()
+                            .map(|p| p.slug.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The release in each project that has it.
+async fn find_release(
+    app: &Arc<AppState>,
+    version: &str,
+) -> Result<Vec<(Project, Release)>, ApiError> {
+    let v = version.to_string();
+    let found = blocking(app, move |s| {
+        let mut out = Vec::new();
+        for p in s.list_projects()? {
+            if let Some(r) = s.get_release(p.id, &v)? {
+                out.push((p, r));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    if found.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no release `{version}` in any project (create it with `sentry-cli releases new {version}`)"
+        )));
+    }
+    Ok(found)
+}
+
+/// A release in Sentry's shape, with the projects that have it.
+fn release_json(release: &Release, projects: &[&Project], last_commit: Option<&Commit>) -> Value {
+    json!({
+        "id": release.id,
+        "version": release.version,
+        "shortVersion": release.version,
+        "ref": release.git_ref,
+        "url": release.url,
+        "status": "open",
+        "dateCreated": iso_ms(release.created_ms),
+        "dateStarted": release.started_ms.map(iso_ms),
+        "dateReleased": release.released_ms.map(iso_ms),
+        "commitCount": release.commit_count,
+        "deployCount": 0,
+        "lastDeploy": null,
+        "newGroups": 0,
+        "firstEvent": null,
+        "lastEvent": null,
+        "authors": [],
+        "owner": null,
+        "data": {},
+        "versionInfo": null,
+        "lastCommit": last_commit.map(commit_json),
+        "projects": projects.iter().map(|p| json!({"id": p.id, "slug": p.slug, "name": p.name})).collect::<Vec<_>>(),
+    })
+}
+
+fn commit_json(c: &Commit) -> Value {
+    json!({
+        "id": c.sha,
+        "message": c.message,
+        "dateCreated": c.timestamp_ms.map(iso_ms),
+        "repository": c.repository.as_ref().map(|r| json!({"name": r})),
+        "author": {"name": c.author_name, "email": c.author_email},
+    })
+}
+
+/// `POST /api/0/organizations/{org}/releases/`
+pub async fn create(
+    State(app): State<Arc<AppState>>,
+    Path(_org): Path<String>,
+    Json(body): Json<NewRelease>,
+) -> Result<Response, ApiError> {
+    version_ok(&body.version)?;
+    if body.projects.is_empty() {
+        return Err(ApiError::bad_request(
+            "projects: name at least one project (SENTRY_PROJECT or --project)",
+        ));
+    }
+    let projects = projects_named(&app, &body.projects).await?;
+    let started = parse_time("dateStarted", body.date_started.as_deref())?;
+    let released = parse_time("dateReleased", body.date_released.as_deref())?;
+    let now = app.clock.now_ms();
+    let (version, git_ref, url) = (body.version.clone(), body.git_ref, body.url);
+    let ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
+    let release = blocking(&app, move |s| {
+        let mut last = None;
+        for id in ids {
+            s.ensure_release(id, &version, started, now)?;
+            let update = ReleaseUpdate {
+                git_ref: git_ref.clone(),
+                url: url.clone(),
+                released_ms: released,
+                ..ReleaseUpdate::default()
+            };
+            last = s.update_release(id, &version, &update)?;
+        }
+        Ok(last)
+    })
+    .await?
+    .ok_or_else(|| ApiError::internal("a release vanished", "after insert"))?;
+    let refs: Vec<&Project> = projects.iter().collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(release_json(&release, &refs, None)),
+    )
+        .into_response())
+}
+
+/// `PUT /api/0/organizations/{org}/releases/{version}/`: finalize, set commits, set refs.
+pub async fn update(
+    State(app): State<Arc<AppState>>,
+    Path((_org, version)): Path<(String, String)>,
+    Json(body): Json<UpdateRelease>,
+) -> Result<Json<Value>, ApiError> {
+    version_ok(&version)?;
+    let projects = if body.projects.is_empty() {
+        find_release(&app, &version)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    } else {
+        projects_named(&app, &body.projects).await?
+    };
+    let commits = body
+        .commits
+        .map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    Ok(Commit {
+                        timestamp_ms: parse_time(
+                            &format!("commits[{i}].timestamp"),
+                            c.timestamp.as_deref(),
+                        )?,
+                        sha: c.id,
+                        repository: c.repository,
+                        author_name: c.author_name,
+                        author_email: c.author_email,
+                        message: c.message,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .transpose()?;
+    let update = ReleaseUpdate {
+        git_ref: body.git_ref,
+        url: body.url,
+        started_ms: parse_time("dateStarted", body.date_started.as_deref())?,
+        released_ms: parse_time("dateReleased", body.date_released.as_deref())?,
+        commits,
+    };
+    let now = app.clock.now_ms();
+    let ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
+    let v = version.clone();
+    let (release, last_commit) = blocking(&app, move |s| {
+        let mut last = None;
+        for id in ids {
+            // Sentry creates the release on update too; so does lookout.
+            s.ensure_release(id, &v, None, now)?;
+            last = s.update_release(id, &v, &update)?;
+        }
+        let commit = match &last {
+            Some(r) => s.release_commits(r.id)?.into_iter().next(),
+            None => None,
+        };
+        Ok((last, commit))
+    })
+    .await?;
+    let release = release.ok_or_else(|| ApiError::not_found(format!("no release `{version}`")))?;
+    let refs: Vec<&Project> = projects.iter().collect();
+    Ok(Json(release_json(&release, &refs, last_commit.as_ref())))
+}
+
+/// `GET /api/0/organizations/{org}/releases/{version}/`
+pub async fn info(
+    State(app): State<Arc<AppState>>,
+    Path((_org, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let found = find_release(&app, &version).await?;
+    let release = found[0].1.clone();
+    let id = release.id;
+    let last = blocking(&app, move |s| s.release_commits(id)).await?;
+    let projects: Vec<&Project> = found.iter().map(|(p, _)| p).collect();
+    Ok(Json(release_json(&release, &projects, last.first())))
+}
+
+/// `GET /api/0/organizations/{org}/releases/{version}/commits/`
+pub async fn commits(
+    State(app): State<Arc<AppState>>,
+    Path((_org, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let found = find_release(&app, &version).await?;
+    let id = found[0].1.id;
+    let list = blocking(&app, move |s| s.release_commits(id)).await?;
+    Ok(Json(Value::Array(list.iter().map(commit_json).collect())))
+}
+
+/// The release before this one that has commits, so `set-commits --auto/--local` can
+/// send only what is new; `{}` when there is none.
+pub async fn previous_with_commits(
+    State(app): State<Arc<AppState>>,
+    Path((_org, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let v = version.clone();
+    let previous = blocking(&app, move |s| {
+        for p in s.list_projects()? {
+            let releases = s.list_releases(p.id, 1000)?;
+            let Some(pos) = releases.iter().position(|r| r.version == v) else {
+                continue;
+            };
+            for r in &releases[pos + 1..] {
+                if r.commit_count > 0 {
+                    let last = s.release_commits(r.id)?.into_iter().next();
+                    return Ok(Some((p, r.clone(), last)));
+                }
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    Ok(Json(match previous {
+        Some((p, r, last)) => release_json(&r, &[&p], last.as_ref()),
+        None => json!({}),
+    }))
+}
+
+/// Repositories integrated with the organisation: lookout reads commits from what
+/// `set-commits` sends and has none.
+pub async fn repos() -> Json<Value> {
+    Json(json!([]))
+}
+
+/// `GET /api/0/projects/{org}/{project}/releases/`
+pub async fn list_project(
+    State(app): State<Arc<AppState>>,
+    Path((_org, project)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let p = projects_named(&app, &[project]).await?.remove(0);
+    let id = p.id;
+    let list = blocking(&app, move |s| s.list_releases(id, 1000)).await?;
+    Ok(Json(Value::Array(
+        list.iter().map(|r| release_json(r, &[&p], None)).collect(),
+    )))
+}
+
+/// `GET /api/0/organizations/{org}/releases/`: every project's releases.
+pub async fn list_org(
+    State(app): State<Arc<AppState>>,
+    Path(_org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let all = blocking(&app, |s| {
+        let mut out = Vec::new();
+        for p in s.list_projects()? {
+            for r in s.list_releases(p.id, 1000)? {
+                out.push((p.clone(), r));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(Value::Array(
+        all.iter()
+            .map(|(p, r)| release_json(r, &[p], None))
+            .collect(),
+    )))
+}

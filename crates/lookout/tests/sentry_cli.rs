@@ -1,0 +1,455 @@
+//! The real `sentry-cli` (from npm) against the real server: token check, releases with
+//! commits, source map uploads with debug ids and bound to a release; then a real
+//! `@sentry/node` error thrown from a bundle that esbuild minified arrives with the
+//! original file, line, function and source context, and two builds of the same code with
+//! different chunk names make one issue. Bad uploads get clear errors and leave nothing.
+//!
+//! Switched on by `LOOKOUT_TEST_SENTRY_CLI=1`, after `npm ci --prefix tests/sdk/cli`.
+
+#[path = "../../../tests/sdk/checks.rs"]
+mod checks;
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use checks::*;
+use common::{Server, TOKEN};
+use serde_json::Value;
+
+struct Cli {
+    dir: PathBuf,
+    url: String,
+}
+
+impl Cli {
+    fn new(s: &Server) -> Option<Cli> {
+        common::suite_switch("LOOKOUT_TEST_SENTRY_CLI", "sentry-cli suite")?;
+        let dir = repo_root().join("tests/sdk/cli");
+        for tool in ["sentry-cli", "esbuild"] {
+            assert!(
+                dir.join("node_modules/.bin").join(tool).is_file(),
+                "LOOKOUT_TEST_SENTRY_CLI is set but tests/sdk/cli has no {tool}: run `npm ci --prefix tests/sdk/cli` first"
+            );
+        }
+        Some(Cli {
+            dir,
+            url: s.url.clone(),
+        })
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let mut c = Command::new(self.dir.join("node_modules/.bin").join(tool));
+        c.env("SENTRY_URL", &self.url)
+            .env("SENTRY_AUTH_TOKEN", TOKEN)
+            .env("SENTRY_ORG", "acme")
+            .env("SENTRY_PROJECT", "app")
+            .env("SENTRY_DISABLE_UPDATE_CHECK", "true")
+            .env("SENTRY_NO_PROGRESS_BAR", "1")
+            .env_remove("SENTRY_DSN")
+            .env_remove("SENTRY_RELEASE");
+        c
+    }
+
+    /// Runs sentry-cli; returns its output, whatever the exit code.
+    fn run(&self, args: &[&str], cwd: Option<&Path>) -> Output {
+        let mut c = self.command("sentry-cli");
+        c.args(args);
+        if let Some(d) = cwd {
+            c.current_dir(d);
+        }
+        c.output().expect("run sentry-cli")
+    }
+
+    /// Runs sentry-cli and requires success; returns stdout and stderr together.
+    fn ok(&self, args: &[&str], cwd: Option<&Path>) -> String {
+        let out = self.run(args, cwd);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "sentry-cli {args:?} failed:\n{text}");
+        text
+    }
+
+    /// Bundles `tests/sdk/cli/app/main.js` (copied to `src/` beside `out`, as a project
+    /// holds its sources beside its build) with esbuild into `out/NAME.js`, minified, with
+    /// a source map; `banner` shifts the code so two builds differ in columns too.
+    fn build(&self, out: &Path, name: &str, banner: &str) -> PathBuf {
+        std::fs::create_dir_all(out).unwrap();
+        let src = out.parent().unwrap().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        for f in ["main.js", "checkout.js"] {
+            std::fs::copy(self.dir.join("app").join(f), src.join(f)).unwrap();
+        }
+        let file = out.join(format!("{name}.js"));
+        let status = self
+            .command("esbuild")
+            .arg(src.join("main.js"))
+            .args(["--bundle", "--minify", "--sourcemap", "--platform=node"])
+            .arg("--external:@sentry/node")
+            .arg(format!("--banner:js={banner}"))
+            .arg(format!("--outfile={}", file.display()))
+            .output()
+            .expect("run esbuild");
+        assert!(status.status.success(), "esbuild: {status:?}");
+        file
+    }
+
+    /// Runs a bundle with node: it reports one error to `dsn` and prints its event id.
+    fn run_bundle(&self, bundle: &Path, dsn: &str, release: &str) -> String {
+        let out = run_client(
+            Command::new(std::env::var("LOOKOUT_NODE_BIN").unwrap_or_else(|_| "node".into()))
+                .arg(bundle)
+                .arg(dsn)
+                .arg(release)
+                .env("NODE_PATH", self.dir.join("node_modules")),
+            "the minified bundle",
+            Duration::from_secs(45),
+        );
+        out["event_id"].as_str().expect("event id").to_string()
+    }
+}
+
+/// The stored document of an event.
+fn event_of(s: &Server, event_id: &str) -> Value {
+    let (status, e) = s.get(&format!("/api/v1/projects/app/events/{event_id}"));
+    assert_eq!(status, 200, "{e}");
+    e["data"].clone()
+}
+
+/// The stack trace of the event's (last) exception.
+fn stacktrace(event: &Value) -> Value {
+    let values = event["exception"]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    values.last().expect("an exception")["stacktrace"].clone()
+}
+
+/// The frame that threw: the last of the exception's frames.
+fn top_frame(event: &Value) -> Value {
+    let st = stacktrace(event);
+    st["frames"]
+        .as_array()
+        .and_then(|f| f.last())
+        .cloned()
+        .expect("a frame")
+}
+
+#[test]
+fn sentry_cli_releases_and_source_maps() {
+    let s = Server::start();
+    let Some(cli) = Cli::new(&s) else { return };
+    let work = tempfile::tempdir().unwrap();
+
+    // Token check.
+    let info = cli.ok(&["info"], None);
+    assert!(info.contains("project:releases"), "{info}");
+
+    // Releases: new, commits from a local repository, finalize, list, info.
+    let repo = work.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.org"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "first"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "fix the checkout"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    cli.ok(&["releases", "new", "1.0.0"], None);
+    cli.ok(
+        &["releases", "set-commits", "1.0.0", "--local"],
+        Some(&repo),
+    );
+    cli.ok(&["releases", "finalize", "1.0.0"], None);
+    let list = cli.ok(&["releases", "list"], None);
+    assert!(list.contains("1.0.0"), "{list}");
+    cli.ok(&["releases", "info", "1.0.0"], None);
+    let (status, r) = s.get("/api/v1/projects/app/releases/1.0.0");
+    assert_eq!(status, 200, "{r}");
+    assert!(r["released"].is_string(), "finalized: {r}");
+    assert_eq!(r["commits"][0]["sha"], head.as_str(), "{r}");
+    assert_eq!(r["commits"][0]["message"], "fix the checkout\n", "{r}");
+    assert_eq!(r["commit_count"], 2, "{r}");
+    // A commit range, as pipelines give it.
+    let first = git(&["rev-parse", "HEAD~1"]);
+    cli.ok(
+        &[
+            "releases",
+            "set-commits",
+            "1.0.0",
+            "--commit",
+            &format!("acme/app@{first}..{head}"),
+        ],
+        Some(&repo),
+    );
+
+    // Build A with debug ids, uploaded; an error from it comes back mapped.
+    let build_a = work.path().join("a");
+    let bundle_a = cli.build(&build_a, "chunk-3f9a1c", "/* build a */");
+    cli.ok(&["sourcemaps", "inject", build_a.to_str().unwrap()], None);
+    let up = cli.ok(&["sourcemaps", "upload", build_a.to_str().unwrap()], None);
+    assert!(up.contains("debug id"), "{up}");
+    let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
+    assert_eq!(bundles.as_array().unwrap().len(), 1, "{bundles}");
+
+    let event_a = cli.run_bundle(&bundle_a, &s.local_dsn(), "1.0.0");
+    let issue_a = issue_of_event(&s, &event_a);
+    let e = event_of(&s, &event_a);
+    let top = top_frame(&e);
+    assert_eq!(top["filename"], "src/checkout.js", "{top}");
+    assert_eq!(top["function"], "checkout", "{top}");
+    assert_eq!(top["lineno"], 9, "{top}");
+    assert!(
+        top["context_line"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("throw new Error(\"cart is empty\")"),
+        "{top}"
+    );
+    assert_eq!(
+        top["pre_context"].as_array().map(Vec::len),
+        Some(5),
+        "{top}"
+    );
+    assert_eq!(top["data"]["resolved_with"], "debug-id", "{top}");
+    // The minified frame stays available.
+    let raw = stacktrace(&e)["raw_frames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let raw_top = raw.last().expect("raw frames kept");
+    assert!(
+        raw_top["filename"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("chunk-3f9a1c.js")
+            || raw_top["abs_path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("chunk-3f9a1c.js"),
+        "{raw_top}"
+    );
+    let issue = issue(&s, issue_a);
+    assert!(
+        issue["culprit"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("checkout"),
+        "the issue names the original code: {issue}"
+    );
+
+    // Build B: the same code, another chunk name, shifted columns. One issue.
+    let build_b = work.path().join("b");
+    let bundle_b = cli.build(&build_b, "chunk-77e0b2", "/* build b, which is longer */");
+    cli.ok(&["sourcemaps", "inject", build_b.to_str().unwrap()], None);
+    cli.ok(&["sourcemaps", "upload", build_b.to_str().unwrap()], None);
+    let event_b = cli.run_bundle(&bundle_b, &s.local_dsn(), "1.0.1");
+    assert_eq!(
+        issue_of_event(&s, &event_b),
+        issue_a,
+        "two builds of the same code must make one issue"
+    );
+
+    // The release-bound form: no debug ids, found by release and file name.
+    let build_c = work.path().join("c");
+    let bundle_c = cli.build(&build_c, "chunk-c0ffee", "/* build c */");
+    cli.ok(&["releases", "new", "2.0.0"], None);
+    cli.ok(
+        &[
+            "sourcemaps",
+            "upload",
+            "--release",
+            "2.0.0",
+            build_c.to_str().unwrap(),
+        ],
+        None,
+    );
+    let event_c = cli.run_bundle(&bundle_c, &s.local_dsn(), "2.0.0");
+    let issue_c = issue_of_event(&s, &event_c);
+    assert_eq!(issue_c, issue_a, "release-bound maps group the same way");
+    let top = top_frame(&event_of(&s, &event_c));
+    assert_eq!(top["function"], "checkout", "{top}");
+    assert_eq!(top["data"]["resolved_with"], "release", "{top}");
+
+    // Without any map, the error stays minified (and is another issue): proof that the
+    // mapping above came from the uploads.
+    let build_d = work.path().join("d");
+    let bundle_d = cli.build(&build_d, "chunk-d00d", "/* build d */");
+    let event_d = cli.run_bundle(&bundle_d, &s.local_dsn(), "3.0.0");
+    let issue_d = issue_of_event(&s, &event_d);
+    let top = top_frame(&event_of(&s, &event_d));
+    assert!(top["data"]["symbolicated"].is_null(), "{top}");
+    assert_ne!(issue_d, issue_a);
+}
+
+#[test]
+fn bad_uploads_are_refused_and_leave_nothing() {
+    let s = Server::start_with("[sourcemaps]\nmax_bundle_bytes = 200000\n");
+    let Some(cli) = Cli::new(&s) else { return };
+    let work = tempfile::tempdir().unwrap();
+
+    // A source map that is not JSON: sentry-cli uploads it, lookout refuses the bundle
+    // and sentry-cli says why.
+    let bad = work.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("x.js"),
+        "function a(){throw new Error('x')}a();\n//# sourceMappingURL=x.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(bad.join("x.js.map"), "{this is not json").unwrap();
+    let out = cli.run(
+        &[
+            "sourcemaps",
+            "upload",
+            "--release",
+            "9.9.9",
+            bad.to_str().unwrap(),
+        ],
+        None,
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
+    assert_eq!(bundles, serde_json::json!([]), "nothing stored: {text}");
+    assert!(
+        text.contains("not a valid source map"),
+        "sentry-cli must report the refusal: {text}"
+    );
+
+    // Over the limit.
+    let big = work.path().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let mut f = std::fs::File::create(big.join("big.js")).unwrap();
+    for i in 0..20_000 {
+        writeln!(f, "var v{i} = {:?};", format!("{i:x}{i:o}{i}")).unwrap();
+    }
+    let out = cli.run(
+        &[
+            "sourcemaps",
+            "upload",
+            "--release",
+            "9.9.9",
+            big.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        !out.status.success(),
+        "an upload over the limit fails: {out:?}"
+    );
+    let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
+    assert_eq!(bundles, serde_json::json!([]));
+
+    // By hand: a chunk whose name is not its checksum, a truncated gzip chunk, and an
+    // assemble whose chunks do not make the checksum named.
+    let url = format!("{}/api/0/organizations/acme/chunk-upload/", s.url);
+    let post_chunk = |field: &str, name: &str, body: &[u8]| -> (u16, Value) {
+        let boundary = "XyZlookoutBoundary";
+        let mut form = Vec::new();
+        form.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        form.extend_from_slice(body);
+        form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let resp = ureq::post(&url)
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(&form[..])
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.into_body().read_to_string().unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, body)
+    };
+    let data = b"hello chunk";
+    let sum = sha1_hex(data);
+    let (status, body) = post_chunk("file", "0000000000000000000000000000000000000000", data);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("checksum mismatch"),
+        "{body}"
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    let gz = gz.finish().unwrap();
+    let (status, body) = post_chunk("file_gzip", &sum, &gz[..gz.len() / 2]);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not valid gzip"),
+        "{body}"
+    );
+    let (status, body) = post_chunk("file_gzip", &sum, &gz);
+    assert_eq!(status, 200, "{body}");
+
+    let assemble = |checksum: &str| {
+        s.send(
+            "POST",
+            "/api/0/organizations/acme/artifactbundle/assemble/",
+            &serde_json::json!({"checksum": checksum, "chunks": [sum], "projects": ["app"]}),
+        )
+    };
+    let (status, body) = assemble("1111111111111111111111111111111111111111");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "error", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("checksum mismatch"),
+        "{body}"
+    );
+    // The refused upload's chunk is gone: assembling again asks for it.
+    let (_, body) = assemble(&sum);
+    assert_eq!(body["state"], "not_found", "{body}");
+    assert_eq!(body["missingChunks"], serde_json::json!([sum]), "{body}");
+
+    // Unknown endpoints say so.
+    let (status, body) = s.get("/api/0/organizations/acme/members/");
+    assert_eq!(status, 404);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not implement GET /api/0/organizations/acme/members/"),
+        "{body}"
+    );
+    // And nothing without the token.
+    let status = ureq::get(&format!("{}/api/0/", s.url))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(data))
+}
