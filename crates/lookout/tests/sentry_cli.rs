@@ -176,6 +176,34 @@ fn sentry_cli_releases_and_source_maps() {
     let list = cli.ok(&["releases", "list"], None);
     assert!(list.contains("1.0.0"), "{list}");
     cli.ok(&["releases", "info", "1.0.0"], None);
+    // A deploy recorded by sentry-cli is one of lookout's deploy records.
+    cli.ok(
+        &[
+            "releases",
+            "deploys",
+            "1.0.0",
+            "new",
+            "-e",
+            "production",
+            "-n",
+            "ci-42",
+        ],
+        None,
+    );
+    let deploys = cli.ok(&["releases", "deploys", "1.0.0", "list"], None);
+    assert!(deploys.contains("production"), "{deploys}");
+    let (status, d) = s.get("/api/v1/deploys?project=app");
+    assert_eq!(status, 200, "{d}");
+    let d = d
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .expect("a deploy");
+    assert_eq!(
+        (&d["release"], &d["environment"], &d["name"]),
+        (&"1.0.0".into(), &"production".into(), &"ci-42".into()),
+        "{d}"
+    );
     let (status, r) = s.get("/api/v1/projects/app/releases/1.0.0");
     assert_eq!(status, 200, "{r}");
     assert!(r["released"].is_string(), "finalized: {r}");

@@ -40,6 +40,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/api/0/organizations/{org}/releases/{version}/commits/",
             get(releases::commits),
         )
+        .route(
+            "/api/0/organizations/{org}/releases/{version}/deploys/",
+            post(releases::create_deploy).get(releases::list_deploys),
+        )
         .route("/api/0/organizations/{org}/repos/", get(releases::repos))
         .route(
             "/api/0/projects/{org}/{project}/releases/",

@@ -374,3 +374,105 @@ pub async fn list_org(
             .collect(),
     )))
 }
+
+/// `releases deploys VERSION new`: the body Sentry takes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewDeployIn {
+    environment: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    date_started: Option<String>,
+    #[serde(default)]
+    date_finished: Option<String>,
+    #[serde(default)]
+    projects: Vec<String>,
+}
+
+fn deploy_json(d: &lookout_store::Deploy) -> Value {
+    json!({
+        "id": d.id.to_string(),
+        "environment": d.environment,
+        "name": d.name,
+        "url": d.url,
+        "dateStarted": iso_ms(d.started_ms),
+        "dateFinished": d.finished_ms.map(iso_ms),
+    })
+}
+
+/// `POST /api/0/organizations/{org}/releases/{version}/deploys/`: the same deploy records
+/// that `lookout deploy verify` writes (one list, whichever wrote it), watched after the
+/// deploy like those.
+pub async fn create_deploy(
+    State(app): State<Arc<AppState>>,
+    Path((_org, version)): Path<(String, String)>,
+    Json(body): Json<NewDeployIn>,
+) -> Result<Response, ApiError> {
+    let env = body.environment.trim().to_string();
+    if env.is_empty() || env.len() > 64 {
+        return Err(ApiError::bad_request(
+            "environment: give the environment deployed to (-e production), at most 64 characters",
+        ));
+    }
+    let projects: Vec<Project> = if body.projects.is_empty() {
+        find_release(&app, &version)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    } else {
+        projects_named(&app, &body.projects).await?
+    };
+    let now = app.clock.now_ms();
+    let finished = parse_time("dateFinished", body.date_finished.as_deref())?.unwrap_or(now);
+    let started = parse_time("dateStarted", body.date_started.as_deref())?.unwrap_or(finished);
+    let window_ms = app.deploy_watch.window_ms();
+    let watch_until_ms = (window_ms > 0).then_some(finished + window_ms);
+    let (v, name, url) = (version.clone(), body.name, body.url);
+    let made = blocking(&app, move |s| {
+        let mut made = Vec::new();
+        for p in &projects {
+            s.ensure_release(p.id, &v, None, now)?;
+            made.push(s.create_deploy(&lookout_store::NewDeploy {
+                project_id: p.id,
+                environment: env.clone(),
+                release: v.clone(),
+                name: name.clone(),
+                url: url.clone(),
+                commit: None,
+                started_ms: started,
+                finished_ms: Some(finished),
+                verdict: None,
+                checks: json!([]),
+                rollback: None,
+                watch_until_ms,
+                now_ms: now,
+            })?);
+        }
+        Ok(made)
+    })
+    .await?;
+    let first = made
+        .first()
+        .ok_or_else(|| ApiError::bad_request("no project to record the deploy for"))?;
+    Ok((StatusCode::CREATED, Json(deploy_json(first))).into_response())
+}
+
+/// `GET /api/0/organizations/{org}/releases/{version}/deploys/`
+pub async fn list_deploys(
+    State(app): State<Arc<AppState>>,
+    Path((_org, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let list = blocking(&app, move |s| {
+        s.list_deploys(&lookout_store::DeployFilter {
+            release: Some(version),
+            limit: 1000,
+            ..lookout_store::DeployFilter::default()
+        })
+    })
+    .await?;
+    Ok(Json(Value::Array(list.iter().map(deploy_json).collect())))
+}
