@@ -52,6 +52,8 @@ pub trait Backend: Send + Sync + 'static {
     fn acknowledge(&self, id: i64, by: &str) -> Result<bool, String>;
     /// Resolves an open incident; `false` if it is not open.
     fn resolve(&self, id: i64, by: &str) -> Result<bool, String>;
+    /// The Markdown runbook of an alert rule, if it has one.
+    fn runbook(&self, rule: &str) -> Option<String>;
     /// Sends a test error to a project through the real ingest path; its event id.
     fn send_test_error(&self, project: &Project) -> Result<String, String>;
 }
