@@ -144,6 +144,9 @@ fn fill(store: &dyn lookout_store::Store, issues: usize, events: usize, now: i64
     }
 }
 
+/// How a measured page picks the path of each request.
+type PathOf = Box<dyn Fn(&mut Rng) -> String>;
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -219,7 +222,7 @@ fn main() -> anyhow::Result<()> {
         db_bytes as f64 / 1048576.0
     );
     println!("page                         p50 ms   p95 ms   max ms");
-    let pages: Vec<(&str, Box<dyn Fn(&mut Rng) -> String>)> = vec![
+    let pages: Vec<(&str, PathOf)> = vec![
         ("overview", Box::new(|_| "/overview".to_string())),
         (
             "issues (unresolved, last seen)",
