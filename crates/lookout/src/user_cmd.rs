@@ -106,9 +106,11 @@ pub fn create(config: &Config, email: &str, password_stdin: bool) -> Result<(), 
     let now = jiff::Timestamp::now().as_millisecond();
     match store.create_user(&email, &hash(&password)?, now) {
         Ok(_) => {}
-        Err(StoreError::Conflict(_)) => return Err(Failure::Failed(anyhow!(
+        Err(StoreError::Conflict(_)) => {
+            return Err(Failure::Failed(anyhow!(
             "a user {email} exists already: change the password with `lookout user passwd {email}`"
-        ))),
+        )))
+        }
         Err(e) => return Err(Failure::Failed(e.into())),
     }
     println!("Created the dashboard user {email}.");
