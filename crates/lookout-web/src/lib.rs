@@ -215,3 +215,25 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_menu_entry_is_a_page_and_public_paths_are_routes() {
+        let routes = route_list();
+        for (path, label) in NAV {
+            assert!(
+                routes.contains(&(Method::GET, *path)),
+                "the menu's {label} ({path}) has no page"
+            );
+        }
+        for path in PUBLIC_PATHS {
+            assert!(
+                routes.iter().any(|(_, p)| p == path),
+                "{path} is listed public but not routed"
+            );
+        }
+    }
+}
