@@ -156,8 +156,7 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
         assert!(page.contains("frame in-app"), "in-app frames are marked");
         look(&b, "04-issue").await;
         b.click("button[value=resolve]").await;
-        let status = b.find("#issue-status").await.text().await.unwrap();
-        assert_eq!(status.to_lowercase(), "resolved");
+        b.wait_text("#issue-status", "resolved").await;
 
         b.goto(&format!("{url}/incidents")).await;
         look(&b, "05-incidents").await;
@@ -171,8 +170,7 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
         assert!(!page.contains("alert('x')"), "the runbook is sanitised");
         look(&b, "06-incident").await;
         b.click("button[value=ack]").await;
-        let status = b.find("#incident-status").await.text().await.unwrap();
-        assert_eq!(status.to_lowercase(), "acknowledged");
+        b.wait_text("#incident-status", "acknowledged").await;
 
         for (name, path) in [
             ("07-monitors", "/monitors"),

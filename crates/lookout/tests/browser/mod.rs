@@ -6,6 +6,7 @@
 //! when switched on, a missing chromedriver or axe-core fails the test.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,7 +57,10 @@ impl Browser {
         let chromium = find_binary("LOOKOUT_CHROMIUM", &["chromium", "chromium-browser"])
             .expect("LOOKOUT_TEST_BROWSER is set but chromium is not on PATH: apt-get install chromium (or set LOOKOUT_CHROMIUM)");
         let port = free_port();
+        // Its own process group: a test that panics before closing the session still
+        // takes the browser down with the driver (see Drop).
         let driver = Command::new(&driver_bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -129,6 +133,26 @@ impl Browser {
         self.find(css).await.send_keys(text).await.unwrap();
     }
 
+    /// Waits until the element `css` reads `text` (case-insensitive), across the
+    /// navigation a form submission starts.
+    pub async fn wait_text(&self, css: &str, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if t.eq_ignore_ascii_case(text) {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} did not read {text:?} within 15 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Clicks `css`.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
@@ -178,9 +202,41 @@ impl Browser {
     }
 }
 
+/// The processes whose command line names `needle` (this session's own profile dir).
+fn processes_naming(needle: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.to_string();
+            pid.chars().all(|c| c.is_ascii_digit()).then_some(())?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmd)
+                .contains(needle)
+                .then_some(pid)
+        })
+        .collect()
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Chromium leaves the driver's process group; a session not closed (a test that
+        // panicked) leaves it running, so its processes are found by this session's
+        // profile directory, which no other browser uses.
+        let profile = format!("--user-data-dir={}", self._profile.path().display());
+        for pid in processes_naming(&profile) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
