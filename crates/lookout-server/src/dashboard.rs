@@ -95,6 +95,10 @@ impl lookout_web::Backend for ServerBackend {
         self.alerts.resolve(id, by).map_err(|e| e.to_string())
     }
 
+    fn runbook(&self, rule: &str) -> Option<String> {
+        self.alerts.runbook(rule).map(|rb| rb.text.clone())
+    }
+
     fn send_test_error(&self, p: &Project) -> Result<String, String> {
         let event_id = uuid::Uuid::new_v4().simple().to_string();
         let message = "This is a test error sent from the lookout dashboard";

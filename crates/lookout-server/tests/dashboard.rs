@@ -386,3 +386,160 @@ fn pages_show_issues_events_and_act_on_them() {
         assert_eq!(web.get(path).status, 200, "{path}");
     }
 }
+
+#[test]
+fn monitor_pages_pause_resume_and_check_now() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = spawn_app(&format!(
+        "\n[[monitors]]\nname = \"Port\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {closed}\ninterval = \"60s\"\nalert_after = 1\n\n[[monitors]]\nname = \"Backup\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"backup-token-1234\"\n"
+    ));
+    create_user(&app, EMAIL, PASSWORD);
+    let mut web = WebClient::new(&app);
+    web.sign_in(EMAIL, PASSWORD);
+    let csrf = web.csrf();
+    let monitors = app.get("/api/v1/monitors").body;
+    let id_of = |name: &str| {
+        monitors
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (port, backup) = (id_of("Port"), id_of("Backup"));
+
+    let list = web.get("/monitors");
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Port") && list.body.contains("Backup"));
+    assert!(list.body.contains("class=\"uptime\""), "90-day bars");
+
+    // Check now: the closed port is checked at once and goes down with its error shown.
+    let now = web.post(
+        &format!("/monitors/{port}/action"),
+        &[("csrf", &csrf), ("action", "check")],
+    );
+    assert_eq!(now.status, 303, "{}", now.body);
+    let page = wait_for("the check", || {
+        let p = web.get(&format!("/monitors/{port}"));
+        p.body
+            .contains("Recent checks")
+            .then_some(())
+            .and_then(|_| {
+                p.body
+                    .contains("badge st-down\">down</span> Port")
+                    .then_some(p)
+            })
+    });
+    assert!(
+        page.body.contains("connection refused") || page.body.contains("refused"),
+        "the error is shown"
+    );
+    let overview = web.get("/overview");
+    assert!(
+        overview.body.contains(&format!("/monitors/{port}")),
+        "a down monitor is on the overview"
+    );
+
+    // A heartbeat cannot be checked now; pause and resume work for both.
+    let hb = web.post(
+        &format!("/monitors/{backup}/action"),
+        &[("csrf", &csrf), ("action", "check")],
+    );
+    assert_eq!(hb.status, 400);
+    assert!(web
+        .get(&format!("/monitors/{backup}"))
+        .body
+        .contains("Heartbeat history"));
+    assert_eq!(
+        web.post(
+            &format!("/monitors/{port}/action"),
+            &[("csrf", &csrf), ("action", "pause")]
+        )
+        .status,
+        303
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/monitors/{port}")).body["paused"],
+        true
+    );
+    assert!(web
+        .get(&format!("/monitors/{port}"))
+        .body
+        .contains("value=\"resume\""));
+    assert_eq!(
+        web.post(
+            &format!("/monitors/{port}/action"),
+            &[("csrf", &csrf), ("action", "resume")]
+        )
+        .status,
+        303
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/monitors/{port}")).body["paused"],
+        false
+    );
+    assert_eq!(
+        web.post(
+            "/monitors/999999/action",
+            &[("csrf", &csrf), ("action", "pause")]
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        web.post(
+            &format!("/monitors/{port}/action"),
+            &[("csrf", &csrf), ("action", "explode")]
+        )
+        .status,
+        400
+    );
+}
+
+#[test]
+fn cookies_are_secure_when_the_public_url_is_https() {
+    let app = spawn_app("");
+    let mut web = WebClient::new(&app);
+    let plain = web.get("/login");
+    assert!(!plain.header("set-cookie").unwrap().contains("Secure"));
+    // Behind a TLS-terminating proxy that says so.
+    let mut b = ureq::http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/login", app.url));
+    b = b.header("x-forwarded-proto", "https");
+    let resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .run(b.body(Vec::new()).unwrap())
+        .unwrap();
+    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npublic_url = \"https://lookout.example\"\n",
+        dir.path().display()
+    );
+    let config = lookout_server::Config::parse(&text, "t.toml", &|_| None).unwrap();
+    let https = common::spawn_config(
+        config,
+        std::sync::Arc::new(lookout_core::clock::SystemClock),
+    );
+    let cookie = WebClient::new(&https).get("/login");
+    assert!(cookie.header("set-cookie").unwrap().contains("; Secure"));
+    // The DSNs on the setup page use the public URL.
+    create_user(&https, EMAIL, PASSWORD);
+    let mut web = WebClient::new(&https);
+    // The client speaks plain http to the test server; the cookie is sent all the same.
+    web.sign_in(EMAIL, PASSWORD);
+    assert!(
+        web.get("/install").body.contains("https://"),
+        "DSNs under the public URL"
+    );
+}

@@ -3179,13 +3179,17 @@ mod cases {
             },
         );
         let (b, a) = (ids[0], ids[1]);
-        let mut counts = s.issue_hourly_counts(&[a, b], base + 15).unwrap();
+        let mut counts = s.issue_hourly_counts(p, &[a, b], base + 15).unwrap();
         counts.sort();
         assert_eq!(
             counts,
             [(a, base, 1), (a, base + 3 * HOUR, 1), (b, base + HOUR, 1)]
         );
-        assert!(s.issue_hourly_counts(&[], 0).unwrap().is_empty());
+        assert!(s.issue_hourly_counts(p, &[], 0).unwrap().is_empty());
+        assert!(s
+            .issue_hourly_counts(q, &[a], base + 4 * HOUR)
+            .unwrap()
+            .is_empty());
     }
 
     fn sample(

@@ -52,6 +52,8 @@ pub trait Backend: Send + Sync + 'static {
     fn acknowledge(&self, id: i64, by: &str) -> Result<bool, String>;
     /// Resolves an open incident; `false` if it is not open.
     fn resolve(&self, id: i64, by: &str) -> Result<bool, String>;
+    /// The Markdown runbook of an alert rule, if it has one.
+    fn runbook(&self, rule: &str) -> Option<String>;
     /// Sends a test error to a project through the real ingest path; its event id.
     fn send_test_error(&self, project: &Project) -> Result<String, String>;
 }
@@ -212,4 +214,26 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_menu_entry_is_a_page_and_public_paths_are_routes() {
+        let routes = route_list();
+        for (path, label) in NAV {
+            assert!(
+                routes.contains(&(Method::GET, *path)),
+                "the menu's {label} ({path}) has no page"
+            );
+        }
+        for path in PUBLIC_PATHS {
+            assert!(
+                routes.iter().any(|(_, p)| p == path),
+                "{path} is listed public but not routed"
+            );
+        }
+    }
 }

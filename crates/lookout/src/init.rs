@@ -46,6 +46,10 @@ pub struct InitArgs {
     /// terminal).
     #[arg(long)]
     no_input: bool,
+    /// Also create the first dashboard user with this email (its password is generated
+    /// and printed once, or taken from $LOOKOUT_PASSWORD).
+    #[arg(long, value_name = "EMAIL")]
+    admin_email: Option<String>,
 }
 
 /// The first channel's kind.
@@ -125,6 +129,10 @@ pub fn run(args: &InitArgs) -> Result<(), Failure> {
         .with_context(|| format!("cannot write {}", args.path.display()))?;
     println!("Wrote {}.", args.path.display());
     write_runbooks(&args.path, args.force)?;
+    if let Some(email) = &args.admin_email {
+        let config = lookout_server::Config::load(Some(&args.path))?;
+        crate::user_cmd::create(&config, email, false)?;
+    }
     println!(
         "Your app's DSN will be: {}",
         dsn(&key, &|k| std::env::var(k).ok())

@@ -3,10 +3,12 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
-use lookout_server::files;
+use lookout_server::{files, Config};
+use lookout_store::Store;
 use lookout_store::StoreError;
 
 use crate::{load_config, Failure};
@@ -84,38 +86,53 @@ fn hash(password: &str) -> Result<String, Failure> {
     lookout_web::hash_password(password).map_err(|e| Failure::Failed(anyhow!(e)))
 }
 
-/// Runs `lookout user …`.
-pub fn run(explicit: Option<PathBuf>, args: UserArgs) -> Result<(), Failure> {
-    let (_, config) = load_config(explicit)?;
+/// The store the config names, its data directory created if need be.
+fn open(config: &Config) -> Result<Arc<dyn Store>, Failure> {
     files::create_private_dir(&config.server.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {} (server.data_dir)",
             config.server.data_dir.display()
         )
     })?;
-    let store = lookout_server::open_store(&config)?;
+    Ok(lookout_server::open_store(config)?)
+}
+
+/// Creates a user in the config's store and says so (with the password when it was
+/// generated); `lookout init --admin-email` uses it too.
+pub fn create(config: &Config, email: &str, password_stdin: bool) -> Result<(), Failure> {
+    let email = email_of(email)?;
+    let (password, generated) = new_password(password_stdin)?;
+    let store = open(config)?;
     let now = jiff::Timestamp::now().as_millisecond();
-    match args.action {
-        Action::Create {
-            email,
-            password_stdin,
-        } => {
-            let email = email_of(&email)?;
-            let (password, generated) = new_password(password_stdin)?;
-            match store.create_user(&email, &hash(&password)?, now) {
-                Ok(_) => {}
-                Err(StoreError::Conflict(_)) => {
-                    return Err(Failure::Failed(anyhow!(
-                        "a user {email} exists already: change the password with `lookout user passwd {email}`"
-                    )))
-                }
-                Err(e) => return Err(Failure::Failed(e.into())),
-            }
-            println!("Created {email}.");
-            if generated {
-                println!("Password (shown once): {password}");
-            }
+    match store.create_user(&email, &hash(&password)?, now) {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(Failure::Failed(anyhow!(
+            "a user {email} exists already: change the password with `lookout user passwd {email}`"
+        )))
         }
+        Err(e) => return Err(Failure::Failed(e.into())),
+    }
+    println!("Created the dashboard user {email}.");
+    if generated {
+        println!("Password (shown once): {password}");
+    }
+    Ok(())
+}
+
+/// Runs `lookout user …`.
+pub fn run(explicit: Option<PathBuf>, args: UserArgs) -> Result<(), Failure> {
+    let (_, config) = load_config(explicit)?;
+    if let Action::Create {
+        email,
+        password_stdin,
+    } = &args.action
+    {
+        return create(&config, email, *password_stdin);
+    }
+    let store = open(&config)?;
+    match args.action {
+        Action::Create { .. } => {}
         Action::Passwd {
             email,
             password_stdin,

@@ -296,7 +296,10 @@ fn user_commands_manage_dashboard_accounts() {
         Some("correct horse battery\n"),
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("Created ops@example.org"), "{out}");
+    assert!(
+        out.contains("Created the dashboard user ops@example.org"),
+        "{out}"
+    );
     let (code, out, _) = run(&["create", "dev@example.org"], None);
     assert_eq!(code, 0);
     let generated = out

@@ -518,3 +518,33 @@ fn call_json(
         serde_json::from_str(&t).unwrap_or(serde_json::Value::Null),
     )
 }
+
+#[test]
+fn init_with_an_admin_email_creates_the_first_dashboard_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) =
+        run(lookout()
+            .current_dir(dir.path())
+            .args(["init", "--admin-email", "Ops@Example.org"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Created the dashboard user ops@example.org."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Password (shown once): "), "{stdout}");
+    let (code, stdout, _) = run(lookout().current_dir(dir.path()).args(["user", "list"]));
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("ops@example.org\t"), "{stdout}");
+    // With a user, serve prints no setup link.
+    let (mut child, seen, _) = serve_in(dir.path(), &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("dashboard:"), "{seen}");
+    assert!(!seen.contains("/setup?token="), "{seen}");
+    // A fresh data directory, no user: the one-time setup link is printed.
+    std::fs::remove_dir_all(dir.path().join("lookout-data")).unwrap();
+    let (mut child, seen, _) = serve_in(dir.path(), &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("/setup?token="), "{seen}");
+}

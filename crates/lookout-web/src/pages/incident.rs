@@ -91,7 +91,11 @@ pub async fn page(State(web): State<Arc<Web>>, who: SignedIn, Path(id): Path<Str
                 actor: e.actor.clone().unwrap_or_default(),
             })
             .collect(),
-        runbook: i.runbook.as_deref().map(markdown::render),
+        runbook: web
+            .backend
+            .runbook(&i.rule)
+            .as_deref()
+            .map(markdown::render),
     })
 }
 

@@ -178,7 +178,7 @@ pub async fn page(
             ..filter
         })?;
         let ids: Vec<i64> = issues.iter().take(PAGE as usize).map(|i| i.id).collect();
-        let counts = s.issue_hourly_counts(&ids, from)?;
+        let counts = s.issue_hourly_counts(project.id, &ids, from)?;
         Ok((projects, Some(project), issues, counts))
     })
     .await;

@@ -1,0 +1,186 @@
+//! The dashboard in a real browser (headless Chromium through chromedriver): sign in; the
+//! real `@sentry/node` SDK sends errors; the issue shows in the list; its page shows the
+//! stack trace; resolve it; acknowledge the incident its rule opened, with the runbook
+//! beside it. Every main page is screenshotted (under `target/tmp/dashboard-browser/`)
+//! and checked with axe-core: no serious or critical violation.
+//!
+//! Switched on by `LOOKOUT_TEST_BROWSER=1`, after `apt-get install chromium
+//! chromium-driver` and `npm ci --prefix tests/sdk/node`.
+
+mod browser;
+#[path = "../../../tests/sdk/checks.rs"]
+mod checks;
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use browser::Browser;
+use checks::{repo_root, run_client};
+use common::{lookout, Server};
+
+const EMAIL: &str = "ops@example.org";
+const PASSWORD: &str = "correct horse battery";
+
+fn create_user(server: &Server) {
+    let mut child = lookout()
+        .arg("--config")
+        .arg(server.dir.join("lookout.toml"))
+        .args(["user", "create", EMAIL, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checks the page with axe-core and saves its screenshot.
+async fn look(b: &Browser, name: &str) {
+    let shot = b.screenshot(name).await;
+    let violations = b.axe().await;
+    assert!(
+        violations.is_empty(),
+        "{name} ({}): serious or critical accessibility violations: {}",
+        shot.display(),
+        serde_json::to_string_pretty(&violations).unwrap()
+    );
+}
+
+#[test]
+fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
+    if common::suite_switch("LOOKOUT_TEST_BROWSER", "browser suite (chromium)").is_none() {
+        return;
+    }
+    let node_dir = repo_root().join("tests/sdk/node");
+    assert!(
+        node_dir.join("node_modules/@sentry/node/package.json").is_file(),
+        "LOOKOUT_TEST_BROWSER is set but {} has no node_modules: run `npm ci --prefix tests/sdk/node` first",
+        node_dir.display()
+    );
+    let runbooks = tempfile::tempdir().unwrap();
+    let runbook = runbooks.path().join("new-error.md");
+    std::fs::write(
+        &runbook,
+        "# New error\n\n1. Open the issue and read the stack trace.\n2. Roll back with `lookout deploy rollback` if the last deploy caused it.\n\n<script>alert('x')</script>\n",
+    )
+    .unwrap();
+    let server = Server::start_with(&format!(
+        "\n[[rules]]\nname = \"New error\"\nwhen = \"new issue\"\nseverity = \"high\"\nrunbook = \"{}\"\n",
+        runbook.display()
+    ));
+    create_user(&server);
+
+    let node = std::env::var("LOOKOUT_NODE_BIN").unwrap_or_else(|_| "node".to_string());
+    run_client(
+        Command::new(&node)
+            .arg("client.mjs")
+            .arg(server.local_dsn())
+            .current_dir(&node_dir),
+        "tests/sdk/node/client.mjs",
+        Duration::from_secs(45),
+    );
+    server.wait_for(
+        "the SDK's RangeError issue",
+        Duration::from_secs(20),
+        || {
+            server
+                .issues("")
+                .into_iter()
+                .find(|i| i["title"].as_str().unwrap_or("").starts_with("RangeError"))
+        },
+    );
+    server.wait_for(
+        "an incident from the new-issue rule",
+        Duration::from_secs(20),
+        || {
+            let (_, body) = server.get("/api/v1/incidents");
+            body.as_array().and_then(|a| a.first().cloned())
+        },
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let b = Browser::start("dashboard-browser").await;
+        let url = &server.url;
+
+        b.goto(&format!("{url}/")).await;
+        b.find("#email").await;
+        look(&b, "01-sign-in").await;
+        b.fill("#email", EMAIL).await;
+        b.fill("#password", PASSWORD).await;
+        b.click("button[type=submit]").await;
+        b.find("#inc-h").await;
+        assert!(b.source().await.contains("Errors per hour"));
+        look(&b, "02-overview").await;
+
+        b.goto(&format!("{url}/issues")).await;
+        let link = b.find("a.issue-title").await;
+        let source = b.source().await;
+        assert!(source.contains("RangeError"), "the SDK's error is listed");
+        look(&b, "03-issues").await;
+        drop(link);
+        let links = b
+            .client
+            .find_all(fantoccini::Locator::Css("a.issue-title"))
+            .await
+            .unwrap();
+        let mut range = None;
+        for l in links {
+            if l.text().await.unwrap().starts_with("RangeError") {
+                range = Some(l);
+            }
+        }
+        range.expect("a RangeError link").click().await.unwrap();
+        b.find("ol.frames").await;
+        let page = b.source().await;
+        assert!(
+            page.contains("lookupPrice"),
+            "the stack trace shows the throwing function"
+        );
+        assert!(page.contains("frame in-app"), "in-app frames are marked");
+        look(&b, "04-issue").await;
+        b.click("button[value=resolve]").await;
+        b.wait_text("#issue-status", "resolved").await;
+
+        b.goto(&format!("{url}/incidents")).await;
+        look(&b, "05-incidents").await;
+        b.click("ul.rows a").await;
+        b.find("#incident-status").await;
+        let page = b.source().await;
+        assert!(
+            page.contains("<h1>New error</h1>"),
+            "the runbook is rendered beside it"
+        );
+        assert!(!page.contains("alert('x')"), "the runbook is sanitised");
+        look(&b, "06-incident").await;
+        b.click("button[value=ack]").await;
+        b.wait_text("#incident-status", "acknowledged").await;
+
+        for (name, path) in [
+            ("07-monitors", "/monitors"),
+            ("08-setup", "/install"),
+            ("09-tokens", "/tokens"),
+        ] {
+            b.goto(&format!("{url}{path}")).await;
+            b.find("h1").await;
+            look(&b, name).await;
+        }
+        b.close().await;
+    });
+}
