@@ -196,3 +196,134 @@ fn each_issue_says_which_deploy_came_before_its_first_event() {
     let one = app.get(&format!("/api/v1/issues/{id}"));
     assert_eq!(one.body["deploy_before"]["id"], deploy, "{}", one.body);
 }
+
+/// A webhook receiver on loopback: the bodies it got.
+fn receiver(rt: &tokio::runtime::Runtime) -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/rollback", listener.local_addr().unwrap());
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/rollback",
+        axum::routing::post(move |body: String| {
+            let g = g.clone();
+            async move {
+                g.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or_default());
+                "ok"
+            }
+        }),
+    );
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got)
+}
+
+#[test]
+fn a_bad_release_alerts_and_rolls_back_and_a_quiet_one_is_good() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (hook, hooked) = receiver(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("rollback.log");
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(
+        &format!(
+            "[alerts]\nevaluate_every = \"10s\"\n\n[[rules]]\nname = \"Bad deploy\"\nwhen = \"errors after deploy > 2x in 15m\"\nseverity = \"high\"\n\n\
+             [deploy.watch]\nwindow = \"10m\"\nrollback_webhook = \"{hook}\"\nrollback_command = \"echo \\\"$LOOKOUT_DEPLOY_RELEASE\\\" >> '{}'\"\n",
+            ran.display()
+        ),
+        Arc::new(clock.clone()),
+    );
+    let deploy = |release: &str| {
+        let r = app.send(
+            "POST",
+            "/api/v1/deploys",
+            &json!({"project": "app", "release": release, "environment": "production"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_i64().unwrap()
+    };
+    let verdict = |id: i64| {
+        wait_for("the watch's verdict", || {
+            let d = app.get(&format!("/api/v1/deploys/{id}")).body;
+            let v = d["watch"]["verdict"].as_str()?.to_string();
+            (v != "watching").then_some(d)
+        })
+    };
+    let bad_deploy_incidents = || {
+        app.get("/api/v1/incidents?status=all")
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["rule"] == "Bad deploy")
+            .count()
+    };
+
+    // web@2 throws errors after its deploy.
+    let bad = deploy("web@2");
+    clock.set(T0 + MIN);
+    for n in 0..8 {
+        let mut ev = exception_event(
+            "PaymentDeclined",
+            &format!("order {n}"),
+            "shop.pay",
+            "charge",
+            10,
+        );
+        ev["release"] = json!("web@2");
+        let (_, body) = envelope(&ev);
+        assert_eq!(app.post_envelope(body, &[]).status, 200);
+    }
+    wait_for("the events", || {
+        (app.issues("")
+            .iter()
+            .map(|i| i["count"].as_u64().unwrap())
+            .sum::<u64>()
+            == 8)
+            .then_some(())
+    });
+    clock.advance(10_000);
+    wait_for("the incident", || {
+        clock.advance(1_000);
+        (bad_deploy_incidents() == 1).then_some(())
+    });
+    // Not judged before the window ends; then bad, with the hook run once.
+    assert_eq!(
+        app.get(&format!("/api/v1/deploys/{bad}")).body["watch"]["verdict"],
+        "watching"
+    );
+    clock.set(T0 + 10 * MIN);
+    let d = verdict(bad);
+    assert_eq!(d["watch"]["verdict"], "bad", "{d}");
+    assert_eq!(d["watch"]["figures"]["errors_after"], 8, "{d}");
+    assert_eq!(d["watch"]["figures"]["new_issues"], 1, "{d}");
+    wait_for("the rollback hook", || {
+        (hooked.lock().unwrap().len() == 1 && std::fs::read_to_string(&ran).is_ok()).then_some(())
+    });
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "web@2\n");
+    assert_eq!(hooked.lock().unwrap()[0]["deploy"]["release"], "web@2");
+
+    // web@3 is quiet: good, no hook, no second incident.
+    clock.set(T0 + 30 * MIN);
+    let quiet = deploy("web@3");
+    for _ in 0..3 {
+        clock.advance(10_000);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    clock.set(T0 + 40 * MIN);
+    let d = verdict(quiet);
+    assert_eq!(d["watch"]["verdict"], "good", "{d}");
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    assert_eq!(hooked.lock().unwrap().len(), 1);
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "web@2\n");
+    assert_eq!(bad_deploy_incidents(), 1);
+}
