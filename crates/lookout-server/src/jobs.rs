@@ -21,8 +21,10 @@ pub struct Jobs {
     pub projects: Arc<Projects>,
     /// How long uptime history is kept (`[uptime]`).
     pub retention: CheckRetention,
-    /// Artifact bundle retention (`[sourcemaps]`).
-    pub sourcemaps: crate::config::SourcemapsConfig,
+    /// Artifact bundles older than this go (`[sourcemaps] retention`)…
+    pub artifact_retention: Duration,
+    /// …unless bound to one of the project's newest this many releases.
+    pub keep_releases: u32,
     /// The source map index, told of the bundles removed.
     pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
 }
@@ -59,8 +61,8 @@ pub fn prune_artifacts(j: &Jobs, now_ms: i64) {
     if let Err(e) = j.store.prune_chunks(now_ms - DAY_MS) {
         tracing::warn!(error = %e, "could not prune upload chunks; will retry");
     }
-    let before = now_ms - j.sourcemaps.retention.as_millis() as i64;
-    match j.store.prune_bundles(before, j.sourcemaps.keep_releases) {
+    let before = now_ms - j.artifact_retention.as_millis() as i64;
+    match j.store.prune_bundles(before, j.keep_releases) {
         Ok(ids) if !ids.is_empty() => {
             j.symbolicator.remove_bundles(&ids);
             tracing::info!(
