@@ -15,10 +15,12 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
+pub mod metrics;
 pub mod monitors;
 pub mod payload;
 pub mod ping;
 pub mod projects;
+pub mod scrape;
 pub mod slo;
 pub mod state;
 pub mod sysinfo;
@@ -312,6 +314,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         started: Instant::now(),
         max_lateness: config.uptime.max_lateness,
         slos,
+        writer: writer.clone(),
+        metrics_public: config.metrics.public,
     });
     let app = router(state.clone(), ingest, monitors);
     let (tx, rx) = oneshot::channel::<()>();
@@ -345,6 +349,7 @@ pub fn router(
 ) -> Router {
     Router::new()
         .route("/api/health", get(health::handler))
+        .route("/metrics", get(scrape::handler))
         .merge(ingest::routes(ingest))
         .merge(ping::routes(monitors))
         .merge(api::ack_routes())

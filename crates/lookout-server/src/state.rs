@@ -43,6 +43,10 @@ pub struct AppState {
     pub max_lateness: Duration,
     /// Service level objectives of the config file (the API's are in the store).
     pub slos: Arc<crate::slo::Slos>,
+    /// The ingest writer, for its queue depth.
+    pub writer: crate::writer::Writer,
+    /// `[metrics] public`: `/metrics` without the token.
+    pub metrics_public: bool,
 }
 
 impl AppState {

@@ -78,6 +78,8 @@ pub trait EventStore: Send + Sync + 'static {
     fn list_check_ins(&self, project_id: i64, limit: u32) -> Result<Vec<CheckInRow>>;
     /// Attachments of an event.
     fn list_attachments(&self, project_id: i64, event_id: &str) -> Result<Vec<AttachmentRow>>;
+    /// How many issues each project has in each status (for `/metrics`).
+    fn issue_counts(&self) -> Result<Vec<(i64, String, u64)>>;
 }
 
 macro_rules! issue_cols {
@@ -484,6 +486,19 @@ impl<D: Db> EventStore for D {
                         received_ms: r.get(7)?,
                     })
                 },
+            )
+        })
+    }
+
+    fn issue_counts(&self) -> Result<Vec<(i64, String, u64)>> {
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT project_id, status, COUNT(*) FROM issues
+                     GROUP BY project_id, status ORDER BY project_id, status"
+                ),
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?, batch::to_u64(r.get(2)?))),
             )
         })
     }

@@ -112,6 +112,8 @@ pub struct Monitors {
     facts: mpsc::Sender<MonitorFact>,
     permits: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
+    /// Check durations per phase, for `/metrics`.
+    pub timings: crate::metrics::CheckTimings,
 }
 
 impl Monitors {
@@ -140,6 +142,7 @@ impl Monitors {
             facts,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             clock,
+            timings: crate::metrics::CheckTimings::default(),
         }
     }
 
