@@ -2988,6 +2988,39 @@ mod cases {
             })
             .unwrap();
         assert_eq!(health.hist.count(), 1);
+        // Days: rows of whole days inside a range, hours and minutes at its edges.
+        let d0 = 50 * 24 * HOUR;
+        let days: Vec<LatencySample> = (0..3 * 24 * 4)
+            .map(|i| {
+                sample(
+                    other,
+                    "GET /d",
+                    "1.0",
+                    d0 + i * 15 * 60_000,
+                    (i % 97) as f64,
+                    false,
+                )
+            })
+            .collect();
+        s.record_latency(&days).unwrap();
+        for (from, to) in [
+            (d0 + 30 * 60_000, d0 + 3 * 24 * HOUR - 30 * 60_000),
+            (d0, d0 + 2 * 24 * HOUR),
+            (d0 + 23 * HOUR, d0 + 49 * HOUR + 1),
+        ] {
+            let got = s
+                .latency_total(&LatencyQuery {
+                    owner_id: other,
+                    name: Some("GET /d".into()),
+                    ..q(from, to)
+                })
+                .unwrap();
+            let mut want = lookout_core::histogram::Histogram::new();
+            for x in days.iter().filter(|x| x.at_ms >= from && x.at_ms < to) {
+                want.record(x.duration_ms);
+            }
+            assert_eq!(got.hist, want, "{from}..{to}");
+        }
         // Minute rows go first; hours stay.
         let gone = s.prune_latency(t0 + 3 * HOUR, t0).unwrap();
         assert!(gone > 0);
