@@ -1,7 +1,7 @@
 //! Storage for lookout. One [`Store`] trait, split by domain ([`ProjectStore`],
-//! [`EventStore`], [`MonitorStore`], [`AlertStore`]), implemented once in SQL for SQLite
-//! (the default, embedded) and PostgreSQL (several instances sharing one database). Both
-//! pass the same test suite.
+//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`LatencyStore`], [`SloStore`]),
+//! implemented once in SQL for SQLite (the default, embedded) and PostgreSQL (several
+//! instances sharing one database). Both pass the same test suite.
 //!
 //! Each domain file holds its trait and its one SQL implementation, written against the
 //! dialect layer in `sql`; what differs between the databases (connections, pools,
