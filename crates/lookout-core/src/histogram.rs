@@ -382,5 +382,10 @@ mod tests {
         assert_eq!(Histogram::decode(&[]), None);
         assert_eq!(Histogram::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(Histogram::decode(&[2]), None);
+        // A bucket past the longest duration there is.
+        let mut far = vec![1, 1];
+        far.extend_from_slice(&[0; 24]);
+        far.extend_from_slice(&[0xff, 0xff, 0x03, 1]);
+        assert_eq!(Histogram::decode(&far), None);
     }
 }
