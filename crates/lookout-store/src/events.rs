@@ -49,6 +49,15 @@ pub trait EventStore: Send + Sync + 'static {
         to_ms: i64,
         filter: &EventCountFilter,
     ) -> Result<u64>;
+    /// [`EventStore::count_events`] per hour (UTC) of `[from_ms, to_ms)`, in one query:
+    /// `(start of the hour, count)` for the hours with any, oldest first.
+    fn count_events_by_hour(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<Vec<(i64, u64)>>;
     /// Deletes a project's events (and their attachments) received before `cutoff_ms`;
     /// issues stay. Returns how many events went.
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64>;
@@ -342,6 +351,40 @@ impl<D: Db> EventStore for D {
             )
         })?;
         Ok(batch::to_u64(n))
+    }
+
+    fn count_events_by_hour(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<Vec<(i64, u64)>> {
+        let levels: Vec<&str> = filter.levels.iter().map(|l| l.as_str()).collect();
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT received_ms / 3600000, COUNT(*) FROM events
+                     WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
+                       AND level = ANY(?4)
+                       AND (environment = ?5 OR ?5 IS NULL)
+                       AND (release = ?6 OR ?6 IS NULL)
+                     GROUP BY received_ms / 3600000 ORDER BY 1"
+                ),
+                params![
+                    project_id,
+                    from_ms,
+                    to_ms,
+                    levels,
+                    filter.environment,
+                    filter.release
+                ],
+                |r| {
+                    let hour: i64 = r.get(0)?;
+                    Ok((hour * 3_600_000, batch::to_u64(r.get(1)?)))
+                },
+            )
+        })
     }
 
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64> {

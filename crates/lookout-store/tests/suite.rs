@@ -785,6 +785,49 @@ mod cases {
         assert_eq!(s.count_events(p, 0, 10_000, &release).unwrap(), 0);
     }
 
+    /// Error counts per hour in one query, the same as counting each hour.
+    pub fn count_events_by_hour(s: &dyn Store) {
+        let p = project(s, "hourly");
+        let t = 500 * HOUR;
+        let events: Vec<NewEvent> = (0..30u64)
+            .map(|i| {
+                event(
+                    p,
+                    9_000 + i,
+                    &format!("f{}", i % 3),
+                    t + i as i64 * 10 * 60_000,
+                )
+            })
+            .collect();
+        s.write_batch(&events_batch(events)).unwrap();
+        let f = EventCountFilter::default();
+        let got = s
+            .count_events_by_hour(p, t + 30 * 60_000, t + 5 * HOUR, &f)
+            .unwrap();
+        let mut want = Vec::new();
+        for h in 0..5 {
+            let from = (t + h * HOUR).max(t + 30 * 60_000);
+            let n = s.count_events(p, from, t + (h + 1) * HOUR, &f).unwrap();
+            if n > 0 {
+                want.push((t + h * HOUR, n));
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(got[0], (t, 3), "the first hour from the range's start only");
+        assert!(s
+            .count_events_by_hour(
+                p,
+                t,
+                t + 5 * HOUR,
+                &EventCountFilter {
+                    levels: vec![Level::Fatal],
+                    ..f
+                }
+            )
+            .unwrap()
+            .is_empty());
+    }
+
     fn attachment(project_id: i64, n: u64, filename: &str, received_ms: i64) -> AttachmentRow {
         AttachmentRow {
             project_id,
@@ -3117,6 +3160,7 @@ suite!(
     issue_status,
     retention,
     count_events,
+    count_events_by_hour,
     stored_rules,
     payload_dicts,
     outcomes,
