@@ -9,14 +9,15 @@
 //! bucket: 0.5 % of the value. Worked on integers (hundredths of a millisecond), so an edge
 //! never moves by a floating-point rounding.
 
-use std::collections::BTreeMap;
-
 /// Hundredths of a millisecond per millisecond.
 const SCALE: f64 = 100.0;
 /// Indexes below this are the linear buckets of durations under 1 ms.
 const LINEAR: u32 = 100;
 /// Buckets per decade (three significant digits: 100–999).
 const PER_DECADE: u32 = 900;
+
+/// The largest bucket: that of the longest duration a `u64` of hundredths holds.
+const MAX_BUCKET: u32 = LINEAR + 17 * PER_DECADE + (PER_DECADE - 1);
 
 /// The bucket of a duration in milliseconds. Negative and non-finite durations count as 0.
 pub fn bucket_of(ms: f64) -> u32 {
@@ -56,9 +57,13 @@ pub fn upper_edge(bucket: u32) -> f64 {
 }
 
 /// Counts of durations per bucket, with their count, sum, minimum and maximum.
+///
+/// The counts are dense, up to the largest bucket used: merging a month of hourly
+/// histograms is then an addition per bucket rather than a tree insertion (a request
+/// taking 10 s is bucket 3,700, so a histogram holds a few thousand counters at most).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Histogram {
-    counts: BTreeMap<u32, u64>,
+    counts: Vec<u64>,
     count: u64,
     sum_ms: f64,
     min_ms: f64,
@@ -82,7 +87,7 @@ impl Histogram {
             return;
         }
         let ms = if ms.is_finite() { ms.max(0.0) } else { 0.0 };
-        *self.counts.entry(bucket_of(ms)).or_default() += n;
+        self.add_to(bucket_of(ms), n);
         if self.count == 0 {
             self.min_ms = ms;
             self.max_ms = ms;
@@ -94,13 +99,24 @@ impl Histogram {
         self.sum_ms += ms * n as f64;
     }
 
+    fn add_to(&mut self, bucket: u32, n: u64) {
+        let b = bucket as usize;
+        if b >= self.counts.len() {
+            self.counts.resize(b + 1, 0);
+        }
+        self.counts[b] += n;
+    }
+
     /// Adds everything `other` counted.
     pub fn merge(&mut self, other: &Histogram) {
         if other.count == 0 {
             return;
         }
-        for (&b, &n) in &other.counts {
-            *self.counts.entry(b).or_default() += n;
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
         }
         if self.count == 0 {
             self.min_ms = other.min_ms;
@@ -149,9 +165,10 @@ impl Histogram {
         let p = (p.clamp(0.0, 100.0) * 10_000.0).round() as u128;
         let rank = (p * u128::from(self.count)).div_ceil(1_000_000).max(1);
         let mut seen: u128 = 0;
-        for (&b, &n) in &self.counts {
+        for (b, &n) in self.counts.iter().enumerate() {
             seen += u128::from(n);
-            if seen >= rank {
+            if n > 0 && seen >= rank {
+                let b = b as u32;
                 let mid = (lower_edge(b) + upper_edge(b)) / 2.0;
                 return Some(mid.clamp(self.min_ms, self.max_ms));
             }
@@ -163,8 +180,8 @@ impl Histogram {
     /// is a bucket edge (three significant digits at 0.01 ms); otherwise the bucket holding
     /// the threshold counts as over it.
     pub fn count_under(&self, threshold_ms: f64) -> u64 {
-        let limit = bucket_of(threshold_ms);
-        self.counts.range(..limit).map(|(_, n)| n).sum()
+        let limit = (bucket_of(threshold_ms) as usize).min(self.counts.len());
+        self.counts[..limit].iter().sum()
     }
 
     /// The share (0–1) of durations under `threshold_ms`; `None` when empty.
@@ -175,14 +192,16 @@ impl Histogram {
     /// A compact byte form: a version byte, count, sum, min, max, then (bucket delta,
     /// count) pairs as LEB128 varints.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 8 * 3 + 10 + self.counts.len() * 3);
+        let used = self.counts.iter().filter(|n| **n > 0).count();
+        let mut out = Vec::with_capacity(1 + 8 * 3 + 10 + used * 3);
         out.push(1);
         put_varint(&mut out, self.count);
         out.extend_from_slice(&self.sum_ms.to_le_bytes());
         out.extend_from_slice(&self.min_ms.to_le_bytes());
         out.extend_from_slice(&self.max_ms.to_le_bytes());
         let mut last = 0u32;
-        for (&b, &n) in &self.counts {
+        for (b, &n) in self.counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let b = b as u32;
             put_varint(&mut out, u64::from(b - last));
             put_varint(&mut out, n);
             last = b;
@@ -215,14 +234,16 @@ impl Histogram {
             let (Some(delta), Some(n)) = (r.varint(), r.varint()) else {
                 return false;
             };
+            // Beyond the bucket of the longest duration there is: not a histogram.
             let Some(b) = u32::try_from(delta)
                 .ok()
                 .and_then(|d| bucket.checked_add(d))
+                .filter(|b| *b <= MAX_BUCKET)
             else {
                 return false;
             };
             bucket = b;
-            *self.counts.entry(bucket).or_default() += n;
+            self.add_to(bucket, n);
             total = total.saturating_add(n);
         }
         if total != count {
@@ -361,5 +382,10 @@ mod tests {
         assert_eq!(Histogram::decode(&[]), None);
         assert_eq!(Histogram::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(Histogram::decode(&[2]), None);
+        // A bucket past the longest duration there is.
+        let mut far = vec![1, 1];
+        far.extend_from_slice(&[0; 24]);
+        far.extend_from_slice(&[0xff, 0xff, 0x03, 1]);
+        assert_eq!(Histogram::decode(&far), None);
     }
 }

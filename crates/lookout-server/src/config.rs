@@ -95,6 +95,8 @@ pub struct Config {
     pub deploy: crate::deploys::config::ServerDeploySection,
     /// `[sourcemaps]`: limits and retention of uploaded artifact bundles.
     pub sourcemaps: SourcemapsConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsConfig,
     /// The config file's directory, which its paths (data directory, runbooks, CA files)
     /// are relative to.
     #[serde(skip)]
@@ -154,6 +156,14 @@ pub struct ServerConfig {
     /// of one disk flush per commit (a few ms each, which caps throughput at roughly
     /// requests-in-flight / flush time).
     pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without the API token (for a scraper on a trusted network).
+    pub public: bool,
 }
 
 /// `server.sqlite_synchronous`.

@@ -17,10 +17,12 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
+pub mod metrics;
 pub mod monitors;
 pub mod payload;
 pub mod ping;
 pub mod projects;
+pub mod scrape;
 pub mod sentry_api;
 pub mod slo;
 pub mod sourcemaps;
@@ -356,6 +358,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         deploy_watch: Arc::new(config.deploy.watch.clone()),
         symbolicator,
         sourcemaps: config.sourcemaps.clone(),
+        writer: writer.clone(),
+        metrics_public: config.metrics.public,
     });
     let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -421,6 +425,7 @@ pub fn router(
     let pages = state.status_pages.clone();
     Router::new()
         .route("/api/health", get(health::handler))
+        .route("/metrics", get(scrape::handler))
         .merge(ingest::routes(ingest))
         .merge(ping::routes(monitors))
         .merge(status::routes(pages.clone()))

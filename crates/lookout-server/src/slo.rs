@@ -361,11 +361,16 @@ pub fn series(
         }
         Source::ProjectHours(p) => {
             let limit = slo.threshold.unwrap_or(f64::INFINITY);
+            let counts: std::collections::HashMap<i64, u64> = store
+                .count_events_by_hour(*p, from_ms, to_ms, &EventCountFilter::default())?
+                .into_iter()
+                .collect();
             let mut h = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
             while h < to_ms {
                 let end = (h + HOUR_MS).min(to_ms);
-                let n =
-                    store.count_events(*p, h.max(from_ms), end, &EventCountFilter::default())?;
+                // An hour cut by the range counts the errors inside the range only, as
+                // the query does.
+                let n = counts.get(&h).copied().unwrap_or(0);
                 let bad = n as f64 >= limit;
                 // An hour still running counts once it is bad; until then it may yet be.
                 if end == h + HOUR_MS || bad {

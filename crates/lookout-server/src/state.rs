@@ -52,6 +52,10 @@ pub struct AppState {
     pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
     /// `[sourcemaps]` limits.
     pub sourcemaps: crate::config::SourcemapsConfig,
+    /// The ingest writer, for its queue depth.
+    pub writer: crate::writer::Writer,
+    /// `[metrics] public`: `/metrics` without the token.
+    pub metrics_public: bool,
 }
 
 impl AppState {

@@ -1095,3 +1095,32 @@ fn a_pm2_monitor_reports_its_figures_and_a_crash_loop_once() {
         .any(|bytes| bytes.windows(6).any(|w| w == b"S3cr3t"));
     assert!(!db, "the secret is in the data directory");
 }
+
+/// A health document's sub-check durations feed a health latency objective: the
+/// reference "database check under 100 ms" against a database answering in 250 ms.
+#[test]
+fn health_sub_check_latency_feeds_its_objective() {
+    let target = Target::start();
+    let cfg = format!(
+        "[[monitors]]\nname = \"Health Endpoint\"\nkind = \"health\"\nurl = \"{}/api/health\"\ninterval = \"60s\"\n\
+         [[slos]]\nname = \"Database check\"\nkind = \"health_latency\"\nmonitor = \"Health Endpoint\"\ncheck = \"database\"\nthreshold = \"100ms\"\ntarget = 99\n\
+         [[slos]]\nname = \"Memory check\"\nkind = \"health_latency\"\nmonitor = \"Health Endpoint\"\ncheck = \"memory\"\nthreshold = \"100ms\"\ntarget = 99\n",
+        target.url
+    );
+    let (app, clock) = app_at(&cfg);
+    let id = monitor_by_name(&app, "Health Endpoint")["id"]
+        .as_i64()
+        .unwrap();
+    first_check(&app, &clock, id);
+    let v = wait_for("the database reading", || {
+        let v = app.get("/api/v1/slos/Database%20check").body;
+        (v["history"][0]["total"] == 1.0).then_some(v)
+    });
+    assert_eq!(v["history"][0]["good"], 0.0, "250 ms is over 100 ms: {v}");
+    assert_eq!(v["budget_spent"], 1.0, "{v}");
+    assert_eq!(v["met"], false, "{v}");
+    // The memory check reports no latency: nothing to count.
+    let m = app.get("/api/v1/slos/Memory%20check").body;
+    assert_eq!(m["value"], Value::Null, "{m}");
+    assert_eq!(m["budget_left_percent"], 100.0, "{m}");
+}

@@ -18,7 +18,9 @@ const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
 const T0: i64 = 1_800_000_000_000;
 
-const RULES: &str = "[alerts]\nevaluate_every = \"10s\"\n\
+/// Raw results are kept 10 days here: the tests write three days of history at once, with
+/// no roll-up job having seen it, and the hourly prune must not take it away mid-test.
+const RULES: &str = "[uptime]\nraw_retention = \"10d\"\n[alerts]\nevaluate_every = \"10s\"\n\
 [[rules]]\nname = \"SLO fast burn\"\nwhen = \"slo burn rate >= 14.4 over 1h\"\nseverity = \"critical\"\n\
 [[rules]]\nname = \"SLO burn\"\nwhen = \"slo burn rate >= 6 over 6h\"\nseverity = \"critical\"\n\
 [[rules]]\nname = \"SLO slow burn\"\nwhen = \"slo burn rate >= 3 over 1d\"\nseverity = \"low\"\n\
@@ -262,4 +264,58 @@ fn bad_slos_in_the_config_name_the_key() {
             .to_string();
         assert!(err.contains(key), "{err}");
     }
+}
+
+/// Errors per hour: an hour with 12 errors against "fewer than 10 an hour" is one bad hour
+/// of the window's; an hour with 3 is a good one.
+#[test]
+fn an_hour_over_the_error_threshold_spends_one_hour_of_budget() {
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(
+        "[[slos]]\nname = \"Errors\"\nkind = \"errors_per_hour\"\nproject = \"app\"\nthreshold = 10\ntarget = 99\nwindow = \"7d\"\n",
+        Arc::new(clock.clone()),
+    );
+    let event = |n: u64, at: i64| lookout_store::NewEvent {
+        project_id: PROJECT_ID,
+        event_id: format!("{n:032x}"),
+        timestamp_ms: at,
+        received_ms: at,
+        level: lookout_store::Level::Error,
+        platform: None,
+        release: None,
+        environment: None,
+        title: "ValueError: boom".into(),
+        culprit: "app in handler".into(),
+        fingerprint: "boom".into(),
+        grouping_version: "test".into(),
+        handled: Some(true),
+        user_key: None,
+        payload: b"{}".to_vec(),
+    };
+    let bad_hour = T0 - 5 * HOUR;
+    let good_hour = T0 - 3 * HOUR;
+    let mut events: Vec<_> = (0..12)
+        .map(|i| event(i, bad_hour + i as i64 * MIN))
+        .collect();
+    events.extend((0..3).map(|i| event(100 + i, good_hour + i as i64 * MIN)));
+    app.state()
+        .store
+        .write_batch(&lookout_store::WriteBatch {
+            events,
+            ..Default::default()
+        })
+        .unwrap();
+    let v = app.get("/api/v1/slos/Errors").body;
+    // 7 whole days of hours before now (T0 is on an hour), one of them bad.
+    assert_eq!(v["budget_spent"], 1.0, "{v}");
+    let hours = 7.0 * 24.0;
+    assert!(
+        (v["budget_total"].as_f64().unwrap() - 0.01 * hours).abs() < 1e-9,
+        "{v}"
+    );
+    assert!(
+        (v["value"].as_f64().unwrap() - 100.0 * (hours - 1.0) / hours).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["met"], true, "{v}");
 }

@@ -3,6 +3,9 @@
 //! unhandled) into SQLite in a temp dir and, when `LOOKOUT_TEST_POSTGRES_URL` is set,
 //! into a scratch PostgreSQL schema.
 //!
+//! `LOOKOUT_BENCH_SPANS=N` adds N request timings (segment spans of 20 routes) to every
+//! batch, for the cost of the latency histograms on the writer.
+//!
 //! `cargo run --release -p lookout-store --example write_bench [batches]`
 
 use std::time::{Duration, Instant};
@@ -22,6 +25,13 @@ fn batch_size() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_BATCH)
+}
+/// Request timings per batch: `LOOKOUT_BENCH_SPANS`, else none.
+fn spans_per_batch() -> usize {
+    std::env::var("LOOKOUT_BENCH_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 const PAYLOAD: usize = 2_200;
 const FINGERPRINTS: u64 = 75;
@@ -65,8 +75,21 @@ fn batches(project_id: i64, n: usize) -> Vec<WriteBatch> {
                     }
                 })
                 .collect();
+            let latency = (0..spans_per_batch())
+                .map(|i| lookout_store::LatencySample {
+                    kind: lookout_store::KIND_REQUEST,
+                    owner_id: project_id,
+                    name: format!("GET /route-{}", i % 20),
+                    release: "web@1.0.0".to_string(),
+                    environment: "production".to_string(),
+                    at_ms: 1_700_000_000_000 + seq as i64,
+                    duration_ms: rng.random_range(5.0..900.0),
+                    error: false,
+                })
+                .collect();
             WriteBatch {
                 events,
+                latency,
                 outcomes: vec![OutcomeIncrement {
                     project_id,
                     bucket_ms: (b as i64 / 100) * 3_600_000,

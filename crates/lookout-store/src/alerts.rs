@@ -75,6 +75,9 @@ pub trait AlertStore: Send + Sync + 'static {
 
     /// Signals with `id > after_id`, oldest first, at most `limit`.
     fn signals_after(&self, after_id: i64, limit: u32) -> Result<Vec<Signal>>;
+    /// How many notifications each channel has in each outbox status (pending, sent,
+    /// failed…), for `/metrics`.
+    fn outbox_counts(&self) -> Result<Vec<(String, String, u64)>>;
 }
 
 macro_rules! incident_cols {
@@ -630,6 +633,22 @@ impl<D: Db> AlertStore for D {
                             .map_err(|e| StoreError::Corrupt(format!("rule spec: {e}")))?,
                         created_ms: row.get(2)?,
                     })
+                },
+            )
+        })
+    }
+
+    fn outbox_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT channel, status, COUNT(*) FROM outbox
+                     GROUP BY channel, status ORDER BY channel, status"
+                ),
+                &[],
+                |r| {
+                    let n: i64 = r.get(2)?;
+                    Ok((r.get(0)?, r.get(1)?, u64::try_from(n).unwrap_or(0)))
                 },
             )
         })

@@ -49,6 +49,15 @@ pub trait EventStore: Send + Sync + 'static {
         to_ms: i64,
         filter: &EventCountFilter,
     ) -> Result<u64>;
+    /// [`EventStore::count_events`] per hour (UTC) of `[from_ms, to_ms)`, in one query:
+    /// `(start of the hour, count)` for the hours with any, oldest first.
+    fn count_events_by_hour(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<Vec<(i64, u64)>>;
     /// Deletes a project's events (and their attachments) received before `cutoff_ms`;
     /// issues stay. Returns how many events went.
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64>;
@@ -94,6 +103,8 @@ pub trait EventStore: Send + Sync + 'static {
         issue_ids: &[i64],
         from_ms: i64,
     ) -> Result<Vec<(i64, i64, u64)>>;
+    /// How many issues each project has in each status (for `/metrics`).
+    fn issue_counts(&self) -> Result<Vec<(i64, String, u64)>>;
 }
 
 macro_rules! issue_cols {
@@ -358,6 +369,40 @@ impl<D: Db> EventStore for D {
         Ok(batch::to_u64(n))
     }
 
+    fn count_events_by_hour(
+        &self,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &EventCountFilter,
+    ) -> Result<Vec<(i64, u64)>> {
+        let levels: Vec<&str> = filter.levels.iter().map(|l| l.as_str()).collect();
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT received_ms / 3600000, COUNT(*) FROM events
+                     WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
+                       AND level = ANY(?4)
+                       AND (environment = ?5 OR ?5 IS NULL)
+                       AND (release = ?6 OR ?6 IS NULL)
+                     GROUP BY received_ms / 3600000 ORDER BY 1"
+                ),
+                params![
+                    project_id,
+                    from_ms,
+                    to_ms,
+                    levels,
+                    filter.environment,
+                    filter.release
+                ],
+                |r| {
+                    let hour: i64 = r.get(0)?;
+                    Ok((hour * 3_600_000, batch::to_u64(r.get(1)?)))
+                },
+            )
+        })
+    }
+
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64> {
         self.transaction(|c| {
             c.exec(
@@ -562,6 +607,19 @@ impl<D: Db> EventStore for D {
                         batch::to_u64(r.get(2)?),
                     ))
                 },
+            )
+        })
+    }
+
+    fn issue_counts(&self) -> Result<Vec<(i64, String, u64)>> {
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT project_id, status, COUNT(*) FROM issues
+                     GROUP BY project_id, status ORDER BY project_id, status"
+                ),
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?, batch::to_u64(r.get(2)?))),
             )
         })
     }

@@ -1,7 +1,8 @@
 //! Latency: request durations (from transactions and segment spans) and health sub-check
-//! durations, kept as mergeable histograms per minute and per hour rather than as rows per
-//! request. Ingest merges each batch's histograms into the rows of its minutes and hours;
-//! a range query merges the hour rows inside the range and the minute rows at its edges.
+//! durations, kept as mergeable histograms per minute, hour and day rather than as rows
+//! per request. Ingest merges each batch's histograms into the rows of its minutes, hours
+//! and days; a range query merges the day rows inside the range, the hour rows at its
+//! edges and the minute rows at theirs.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +19,11 @@ pub const KIND_HEALTH: &str = "health";
 
 /// A minute, the fine resolution (kept [`MINUTE_RETENTION_MS`]).
 pub const MINUTE_MS: i64 = 60_000;
-/// An hour, the coarse resolution (kept as long as check history).
+/// An hour (kept as long as day roll-ups of uptime).
 pub const HOUR_MS: i64 = 3_600_000;
+/// A day (UTC), the coarsest resolution, kept as long as hours: a month's percentiles
+/// merge 30 rows per transaction rather than 720.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long minute rows are kept: long enough for every burn-rate window.
 pub const MINUTE_RETENTION_MS: i64 = 4 * 24 * HOUR_MS;
 
@@ -126,7 +130,7 @@ pub trait LatencyStore: Send + Sync + 'static {
     /// start at multiples of `step_ms` since the epoch), oldest first, empty periods left
     /// out.
     fn latency_series(&self, q: &LatencyQuery, step_ms: i64) -> Result<Vec<LatencyStats>>;
-    /// Deletes minute rows older than `before_ms` and hour rows older than
+    /// Deletes minute rows older than `before_ms` and hour and day rows older than
     /// `hours_before_ms`; returns how many rows went.
     fn prune_latency(&self, before_ms: i64, hours_before_ms: i64) -> Result<u64>;
 }
@@ -142,7 +146,7 @@ pub(crate) fn add_samples(c: &mut dyn Conn, samples: &[LatencySample]) -> Result
     }
     let mut rows: BTreeMap<Key<'_>, (Histogram, i64)> = BTreeMap::new();
     for s in samples {
-        for res in [MINUTE_MS, HOUR_MS] {
+        for res in [MINUTE_MS, HOUR_MS, DAY_MS] {
             let key = (
                 s.kind,
                 s.owner_id,
@@ -252,29 +256,42 @@ struct Rollup<'r> {
     hist: &'r [u8],
 }
 
-/// Streams the rows covering `[from_ms, to_ms)`: hour rows for the whole hours inside it,
-/// minute rows for the edges.
+/// The pieces of `[from, to)` to read: `(resolution, start, end)`, the coarsest rows
+/// wholly inside it, finer ones at the edges.
+fn pieces(from: i64, to: i64) -> Vec<(i64, i64, i64)> {
+    fn split(res: usize, a: i64, b: i64, out: &mut Vec<(i64, i64, i64)>) {
+        const LEVELS: [i64; 3] = [MINUTE_MS, HOUR_MS, DAY_MS];
+        if a >= b {
+            return;
+        }
+        let size = LEVELS[res];
+        if res == 0 {
+            out.push((size, a, b));
+            return;
+        }
+        let inner_a = (a + size - 1).div_euclid(size) * size;
+        let inner_b = b.div_euclid(size) * size;
+        if inner_a < inner_b {
+            out.push((size, inner_a, inner_b));
+            split(res - 1, a, inner_a, out);
+            split(res - 1, inner_b, b, out);
+        } else {
+            split(res - 1, a, b, out);
+        }
+    }
+    let mut out = Vec::new();
+    split(2, from, to, &mut out);
+    out
+}
+
+/// Streams the rows covering `[from_ms, to_ms)` (from the start of its first minute).
 fn each_rollup(
     c: &mut dyn Conn,
     q: &LatencyQuery,
     mut each: impl FnMut(Rollup<'_>) -> Result<()>,
 ) -> Result<()> {
     let from = q.from_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-    let to = q.to_ms;
-    if to <= from {
-        return Ok(());
-    }
-    let h0 = (from + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
-    let h1 = to.div_euclid(HOUR_MS) * HOUR_MS;
-    let ranges: Vec<(i64, i64, i64)> = if h0 < h1 {
-        vec![
-            (MINUTE_MS, from, h0),
-            (HOUR_MS, h0, h1),
-            (MINUTE_MS, h1, to),
-        ]
-    } else {
-        vec![(MINUTE_MS, from, to)]
-    };
+    let ranges = pieces(from, q.to_ms);
     for (res, a, b) in ranges {
         if a >= b {
             continue;
@@ -399,5 +416,39 @@ impl<D: Db> LatencyStore for D {
             )?;
             Ok(minutes + hours)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_split_into_the_coarsest_rows_inside_them() {
+        let t = 1_000 * DAY_MS;
+        let got = pieces(t - 90 * MINUTE_MS, t + DAY_MS + HOUR_MS + 5 * MINUTE_MS);
+        let mut want = vec![
+            (DAY_MS, t, t + DAY_MS),
+            (HOUR_MS, t - HOUR_MS, t),
+            (MINUTE_MS, t - 90 * MINUTE_MS, t - HOUR_MS),
+            (HOUR_MS, t + DAY_MS, t + DAY_MS + HOUR_MS),
+            (
+                MINUTE_MS,
+                t + DAY_MS + HOUR_MS,
+                t + DAY_MS + HOUR_MS + 5 * MINUTE_MS,
+            ),
+        ];
+        let mut got_sorted = got.clone();
+        got_sorted.sort();
+        want.sort();
+        assert_eq!(got_sorted, want);
+        // Pieces never overlap and cover the range.
+        let covered: i64 = got.iter().map(|(_, a, b)| b - a).sum();
+        assert_eq!(covered, DAY_MS + 2 * HOUR_MS + 35 * MINUTE_MS);
+        assert_eq!(
+            pieces(t, t + 10 * MINUTE_MS),
+            vec![(MINUTE_MS, t, t + 10 * MINUTE_MS)]
+        );
+        assert!(pieces(t, t).is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! Storage for lookout. One [`Store`] trait, split by domain ([`ProjectStore`],
-//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`StatusPageStore`], [`DeployStore`]…),
+//! [`EventStore`], [`MonitorStore`], [`AlertStore`], [`StatusPageStore`], [`DeployStore`],
+//! [`LatencyStore`], [`SloStore`]…),
 //! implemented once in SQL for SQLite
 //! (the default, embedded) and PostgreSQL (several instances sharing one database). Both
 //! pass the same test suite.

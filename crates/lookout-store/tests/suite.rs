@@ -789,6 +789,49 @@ mod cases {
         assert_eq!(s.count_events(p, 0, 10_000, &release).unwrap(), 0);
     }
 
+    /// Error counts per hour in one query, the same as counting each hour.
+    pub fn count_events_by_hour(s: &dyn Store) {
+        let p = project(s, "hourly");
+        let t = 500 * HOUR;
+        let events: Vec<NewEvent> = (0..30u64)
+            .map(|i| {
+                event(
+                    p,
+                    9_000 + i,
+                    &format!("f{}", i % 3),
+                    t + i as i64 * 10 * 60_000,
+                )
+            })
+            .collect();
+        s.write_batch(&events_batch(events)).unwrap();
+        let f = EventCountFilter::default();
+        let got = s
+            .count_events_by_hour(p, t + 30 * 60_000, t + 5 * HOUR, &f)
+            .unwrap();
+        let mut want = Vec::new();
+        for h in 0..5 {
+            let from = (t + h * HOUR).max(t + 30 * 60_000);
+            let n = s.count_events(p, from, t + (h + 1) * HOUR, &f).unwrap();
+            if n > 0 {
+                want.push((t + h * HOUR, n));
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(got[0], (t, 3), "the first hour from the range's start only");
+        assert!(s
+            .count_events_by_hour(
+                p,
+                t,
+                t + 5 * HOUR,
+                &EventCountFilter {
+                    levels: vec![Level::Fatal],
+                    ..f
+                }
+            )
+            .unwrap()
+            .is_empty());
+    }
+
     fn attachment(project_id: i64, n: u64, filename: &str, received_ms: i64) -> AttachmentRow {
         AttachmentRow {
             project_id,
@@ -3315,6 +3358,39 @@ mod cases {
             })
             .unwrap();
         assert_eq!(health.hist.count(), 1);
+        // Days: rows of whole days inside a range, hours and minutes at its edges.
+        let d0 = 50 * 24 * HOUR;
+        let days: Vec<LatencySample> = (0..3 * 24 * 4)
+            .map(|i| {
+                sample(
+                    other,
+                    "GET /d",
+                    "1.0",
+                    d0 + i * 15 * 60_000,
+                    (i % 97) as f64,
+                    false,
+                )
+            })
+            .collect();
+        s.record_latency(&days).unwrap();
+        for (from, to) in [
+            (d0 + 30 * 60_000, d0 + 3 * 24 * HOUR - 30 * 60_000),
+            (d0, d0 + 2 * 24 * HOUR),
+            (d0 + 23 * HOUR, d0 + 49 * HOUR + 1),
+        ] {
+            let got = s
+                .latency_total(&LatencyQuery {
+                    owner_id: other,
+                    name: Some("GET /d".into()),
+                    ..q(from, to)
+                })
+                .unwrap();
+            let mut want = lookout_core::histogram::Histogram::new();
+            for x in days.iter().filter(|x| x.at_ms >= from && x.at_ms < to) {
+                want.record(x.duration_ms);
+            }
+            assert_eq!(got.hist, want, "{from}..{to}");
+        }
         // Minute rows go first; hours stay.
         let gone = s.prune_latency(t0 + 3 * HOUR, t0).unwrap();
         assert!(gone > 0);
@@ -3644,6 +3720,7 @@ suite!(
     issue_status,
     retention,
     count_events,
+    count_events_by_hour,
     stored_rules,
     payload_dicts,
     outcomes,

@@ -447,7 +447,55 @@ public_key = "{key}"
     out.push_str(&channels(answers.channel.as_ref()));
     out.push_str(&severities(answers.channel.as_ref()));
     out.push_str(RULES);
+    out.push_str(&slos(answers.app_url.as_deref()));
     out
+}
+
+/// The reference targets as objectives; those on a monitor are commented out with the
+/// monitors.
+fn slos(app_url: Option<&str>) -> String {
+    let p = if app_url.is_some() { "" } else { "# " };
+    format!(
+        r#"# The reference targets as service level objectives: GET /api/v1/slos shows each one's
+# value, error budget and burn rates; the "SLO …" rules above alert on the burn.
+{p}[[slos]]
+{p}name = "Uptime"
+{p}kind = "availability"           # share of checks up, maintenance excluded
+{p}monitor = "Homepage"
+{p}target = 99.9                   # 43 minutes of downtime a month
+{p}window = "30d"                  # or "calendar_month"
+
+[[slos]]
+name = "Errors per hour"
+kind = "errors_per_hour"        # share of hours with fewer errors than the threshold
+project = "default"
+threshold = 10
+target = 99
+
+[[slos]]
+name = "Response time"
+kind = "latency"                # share of requests (transactions, spans) under the threshold
+project = "default"
+threshold = "500ms"
+target = 95                     # p95 under 500 ms
+
+[[slos]]
+name = "API response time"
+kind = "latency"
+project = "default"
+threshold = "300ms"
+target = 95
+# transaction = "GET /api/users"   # one route only
+
+{p}[[slos]]
+{p}name = "Database check"
+{p}kind = "health_latency"         # a health document's sub-check
+{p}monitor = "Health Endpoint"
+{p}check = "database"
+{p}threshold = "100ms"
+{p}target = 99
+"#
+    )
 }
 
 /// The reference setup's four monitors, live with an app URL, else commented out.
@@ -665,6 +713,29 @@ severity = "high"
 name = "Cron job failed"
 when = "heartbeat failed"
 severity = "high"
+
+# Error budget burn (the SRE workbook's multiwindow alerts, over every [[slos]] entry):
+# page when a 30-day budget would be gone in 2 days, ticket when it would not last the window.
+[[rules]]
+name = "SLO burning fast"
+when = "slo burn rate >= 14.4 over 1h"    # and over 5 minutes (a twelfth)
+severity = "critical"
+
+[[rules]]
+name = "SLO burning"
+when = "slo burn rate >= 6 over 6h"       # and over 30 minutes
+severity = "critical"
+
+[[rules]]
+name = "SLO budget draining"
+when = "slo burn rate >= 3 over 1d"       # and over 2 hours
+severity = "low"
+
+[[rules]]
+name = "SLO budget leak"
+when = "slo burn rate >= 1 over 3d"       # and over 6 hours
+severity = "low"
+
 "#;
 
 #[cfg(test)]
@@ -711,6 +782,17 @@ mod tests {
         assert_eq!(
             names,
             ["Health Endpoint", "Homepage", "Signup Page", "Login Page"]
+        );
+        let slos: Vec<&str> = c.slos.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            slos,
+            [
+                "Uptime",
+                "Errors per hour",
+                "Response time",
+                "API response time",
+                "Database check"
+            ]
         );
         assert_eq!(
             c.monitors[0].url.as_deref(),

@@ -119,6 +119,8 @@ pub struct Monitors {
     facts: mpsc::Sender<MonitorFact>,
     permits: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
+    /// Check durations per phase, for `/metrics`.
+    pub timings: crate::metrics::CheckTimings,
 }
 
 impl Monitors {
@@ -148,6 +150,7 @@ impl Monitors {
             facts,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             clock,
+            timings: crate::metrics::CheckTimings::default(),
         }
     }
 

@@ -155,6 +155,7 @@ impl Monitors {
         }
         e.running = false;
         let had_health = e.has_health;
+        self.timings.observe(&e.monitor.name, &result.timings);
         let mut record = e.apply_check(due.scheduled_ms, started_ms, &result, until);
         if let Some(checks) = &result.health_checks {
             record.latency = crate::slo::health_samples(due.id, started_ms, checks);
