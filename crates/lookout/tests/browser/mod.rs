@@ -51,6 +51,11 @@ impl Browser {
     /// Starts chromedriver and a fresh headless Chromium; `suite` names the screenshot
     /// folder under the test output directory.
     pub async fn start(suite: &str) -> Browser {
+        Self::start_with_javascript(suite, true).await
+    }
+
+    /// As [`Browser::start`], with JavaScript on or off (pages that must work without it).
+    pub async fn start_with_javascript(suite: &str, javascript: bool) -> Browser {
         let driver_bin = find_binary("LOOKOUT_CHROMEDRIVER", &["chromedriver"]).expect(
             "LOOKOUT_TEST_BROWSER is set but chromedriver is not on PATH: apt-get install chromium chromium-driver (or set LOOKOUT_CHROMEDRIVER)",
         );
@@ -89,6 +94,13 @@ impl Browser {
                 ],
             }),
         );
+        if !javascript {
+            // Page scripts off, as a visitor with JavaScript disabled has them.
+            caps["goog:chromeOptions"]["args"]
+                .as_array_mut()
+                .expect("args")
+                .push(json!("--blink-settings=scriptEnabled=false"));
+        }
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
