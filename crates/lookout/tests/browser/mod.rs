@@ -5,6 +5,8 @@
 //! Switched on by `LOOKOUT_TEST_BROWSER=1` (CI installs `chromium` and `chromium-driver`);
 //! when switched on, a missing chromedriver or axe-core fails the test.
 
+#![allow(dead_code)] // each browser suite uses its part of the harness
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
