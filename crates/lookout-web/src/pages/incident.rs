@@ -15,7 +15,6 @@ use super::{
     backend, bad_request, blocking, error_page, not_found, parse_id, render, see_other, Chrome,
 };
 use crate::auth::SignedIn;
-use crate::form::Form;
 use crate::{markdown, view, Web};
 
 pub(crate) struct Entry {
@@ -106,12 +105,8 @@ pub async fn action(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = who.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let id = match parse_id(&id, "incident") {
-        Ok(id) => id,
+    let (form, id) = match super::posted_on(&who, &body, &id, "incident") {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let by = who.user.email.clone();

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::{backend, bad_request, blocking, not_found, parse_id, render, see_other, Chrome};
 use crate::auth::SignedIn;
-use crate::form::Form;
 use crate::view::{self, EventView};
 use crate::Web;
 
@@ -179,12 +178,8 @@ pub async fn set_status(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = who.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let id = match parse_id(&id, "issue") {
-        Ok(id) => id,
+    let (form, id) = match super::posted_on(&who, &body, &id, "issue") {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let status = match form.get("action") {

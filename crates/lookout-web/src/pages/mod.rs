@@ -149,6 +149,19 @@ pub fn parse_id(id: &str, what: &str) -> Result<i64, Response> {
         .map_err(|_| bad_request(&format!("`{id}` is not a {what} id")))
 }
 
+/// The start of every form post on one thing (`/WHAT/{id}/…`): the form, its CSRF token
+/// checked, and the thing's id.
+pub fn posted_on(
+    who: &SignedIn,
+    body: &[u8],
+    id: &str,
+    what: &str,
+) -> Result<(crate::form::Form, i64), Response> {
+    let form = crate::form::Form::parse(body);
+    who.check_csrf(form.get("csrf"))?;
+    Ok((form, parse_id(id, what)?))
+}
+
 /// `/`: the overview when signed in, else sign-in.
 pub async fn root(headers: axum::http::HeaderMap) -> Response {
     match crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE) {

@@ -13,7 +13,6 @@ use super::monitors::{days90, overall};
 use super::{backend, bad_request, blocking, not_found, parse_id, render, see_other, Chrome};
 use crate::auth::SignedIn;
 use crate::charts::{self, Day};
-use crate::form::Form;
 use crate::view;
 use crate::Web;
 
@@ -208,12 +207,8 @@ pub async fn action(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = who.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let id = match parse_id(&id, "monitor") {
-        Ok(id) => id,
+    let (form, id) = match super::posted_on(&who, &body, &id, "monitor") {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let action = form.get("action").unwrap_or("").to_string();

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lookout_store::NewApiToken;
 
-use super::{blocking, not_found, parse_id, render, see_other, Chrome};
+use super::{blocking, not_found, render, see_other, Chrome};
 use crate::auth::{self, Scope, SignedIn};
 use crate::form::Form;
 use crate::{view, Web};
@@ -149,12 +149,8 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = who.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let id = match parse_id(&id, "token") {
-        Ok(id) => id,
+    let (_, id) = match super::posted_on(&who, &body, &id, "token") {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let (user, now) = (who.user.id, web.clock.now_ms());
