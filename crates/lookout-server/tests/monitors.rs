@@ -1004,7 +1004,7 @@ fn fake_pm2(dir: &std::path::Path) -> std::path::PathBuf {
         format!(
             r#"#!/bin/sh
 [ "$1" = jlist ] || exit 2
-echo '[PM2] Spawning PM2 daemon with pm2_home=/root/.pm2'
+echo '[PM2] Spawning PM2 daemon with pm2_home=/home/app/.pm2'
 echo '[PM2] PM2 Successfully daemonized'
 status=$(cat '{d}/status'); restarts=$(cat '{d}/restarts')
 printf '[{{"pid":4242,"name":"web","pm_id":0,"monit":{{"memory":134217728,"cpu":1.5}},"pm2_env":{{"status":"%s","restart_time":%s,"unstable_restarts":0,"pm_uptime":1800000000000,"env":{{"DATABASE_URL":"postgres://app:S3cr3t-pm2-env@db/app"}}}}}}]' "$status" "$restarts"

@@ -157,12 +157,13 @@ pub trait ReleaseStore: Send + Sync + 'static {
     fn find_bundle(&self, project_id: i64, checksum: &str) -> Result<Option<BundleInfo>>;
     /// Stores a bundle and its file index in one transaction, removes the chunks it was
     /// assembled from, and then the project's oldest bundles beyond `max_bundles`.
+    /// Returns the bundle and the ids of the bundles removed.
     fn save_bundle(
         &self,
         bundle: &NewBundle,
         chunks: &[String],
         max_bundles: u32,
-    ) -> Result<BundleInfo>;
+    ) -> Result<(BundleInfo, Vec<i64>)>;
     /// Every file of every stored bundle (to build the in-memory index at start).
     fn artifact_files(&self) -> Result<Vec<ArtifactFile>>;
     /// A bundle's zip.
@@ -458,7 +459,7 @@ impl<D: Db> ReleaseStore for D {
         bundle: &NewBundle,
         chunks: &[String],
         max_bundles: u32,
-    ) -> Result<BundleInfo> {
+    ) -> Result<(BundleInfo, Vec<i64>)> {
         self.transaction(|c| {
             let info = c
                 .row(
@@ -520,8 +521,9 @@ impl<D: Db> ReleaseStore for D {
                 |r| r.get(0),
             )?;
             let keep = (max_bundles.max(1) as usize).min(newest_first.len());
-            delete_bundles(c, &newest_first[keep..])?;
-            Ok(info)
+            let removed = newest_first[keep..].to_vec();
+            delete_bundles(c, &removed)?;
+            Ok((info, removed))
         })
     }
 

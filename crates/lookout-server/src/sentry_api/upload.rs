@@ -225,25 +225,12 @@ pub async fn assemble(
                     .collect(),
                 now_ms: now,
             };
-            let before: Vec<i64> = store
-                .list_bundles(p.id)
-                .map_err(internal)?
-                .iter()
-                .map(|b| b.id)
-                .collect();
-            let saved = store
+            let (saved, removed) = store
                 .save_bundle(&new, &chunks, limits.max_bundles_per_project)
                 .map_err(internal)?;
             if let Some(v) = &req.version {
                 store.ensure_release(p.id, v, None, now).map_err(internal)?;
             }
-            let after: Vec<i64> = store
-                .list_bundles(p.id)
-                .map_err(internal)?
-                .iter()
-                .map(|b| b.id)
-                .collect();
-            let removed: Vec<i64> = before.into_iter().filter(|id| !after.contains(id)).collect();
             symbolicator.remove_bundles(&removed);
             let indexed: Vec<ArtifactFile> = new
                 .files

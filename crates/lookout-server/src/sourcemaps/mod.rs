@@ -48,10 +48,11 @@ struct Index {
 impl Index {
     /// Adds one bundle's files.
     fn add_bundle(&mut self, files: &[ArtifactFile]) {
-        let maps: HashMap<&str, &ArtifactFile> = files
-            .iter()
-            .filter(|f| f.kind == "source_map")
-            .map(|f| (f.url.as_str(), f))
+        let maps = files.iter().filter(|f| f.kind == "source_map");
+        let maps_by_url: HashMap<&str, &ArtifactFile> =
+            maps.clone().map(|f| (f.url.as_str(), f)).collect();
+        let maps_by_id: HashMap<&str, &ArtifactFile> = maps
+            .filter_map(|f| Some((f.debug_id.as_deref()?, f)))
             .collect();
         for f in files {
             self.projects.insert(f.project_id);
@@ -59,15 +60,14 @@ impl Index {
                 continue;
             }
             // The map: the one with the same debug id, else the `sourcemap` header's URL.
-            let by_id = f.debug_id.as_deref().and_then(|id| {
-                files
-                    .iter()
-                    .find(|m| m.kind == "source_map" && m.debug_id.as_deref() == Some(id))
-            });
+            let by_id = f
+                .debug_id
+                .as_deref()
+                .and_then(|id| maps_by_id.get(id).copied());
             let by_header = f
                 .sourcemap
                 .as_deref()
-                .and_then(|s| maps.get(resolve_url(&f.url, s).as_str()).copied());
+                .and_then(|s| maps_by_url.get(resolve_url(&f.url, s).as_str()).copied());
             let Some(map) = by_id.or(by_header) else {
                 continue;
             };

@@ -140,7 +140,7 @@ pub fn artifact_bundles(s: &dyn Store) {
     let p = s.create_project(&new_project("web")).unwrap();
     s.put_chunks(&[("k1".into(), b"zip".to_vec())], 1_000)
         .unwrap();
-    let b1 = s
+    let (b1, _) = s
         .save_bundle(&bundle(p.id, "sum1", None, 1_000), &["k1".to_string()], 10)
         .unwrap();
     assert_eq!((b1.file_count, b1.size), (2, 4));
@@ -155,7 +155,7 @@ pub fn artifact_bundles(s: &dyn Store) {
         && f.debug_id.as_deref() == Some("d1")));
 
     // The same upload again is the same bundle, not a second one.
-    let again = s
+    let (again, _) = s
         .save_bundle(&bundle(p.id, "sum1", None, 1_500), &[], 10)
         .unwrap();
     assert_eq!(again.id, b1.id);
@@ -164,12 +164,13 @@ pub fn artifact_bundles(s: &dyn Store) {
     // Over the per-project limit, the oldest go.
     s.ensure_release(p.id, "1.0", None, 1_000).unwrap();
     s.ensure_release(p.id, "2.0", None, 2_000).unwrap();
-    let b2 = s
+    let (b2, _) = s
         .save_bundle(&bundle(p.id, "sum2", Some("1.0"), 2_000), &[], 2)
         .unwrap();
-    let b3 = s
+    let (b3, removed) = s
         .save_bundle(&bundle(p.id, "sum3", Some("2.0"), 3_000), &[], 2)
         .unwrap();
+    assert_eq!(removed, [b1.id]);
     let ids: Vec<i64> = s
         .list_bundles(p.id)
         .unwrap()
