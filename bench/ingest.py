@@ -16,6 +16,9 @@ One command:  bench/ingest.sh [--postgres URL] [--duration 60] [--concurrency 24
          rows added to the `events` table / wrk's active time; wrk's accepted/s, p50/p99;
      (c) fixed-rate run: `loadgen` (open loop) at --rate events/s for --rate-duration s,
          latency from each request's due time (p50/p99/max);
+     with --spans K the saturating run sends K span envelopes (v2 `span` items as
+     @sentry/node 10+ sends them: a segment span per request and its child spans) after
+     each event, so the figure says what request timings cost the error path;
   5. prints a summary table and writes it as JSON (--json-out, default bench/results/).
 
 Loopback only; every run is bounded in time and in request count. The load generators
@@ -212,6 +215,12 @@ class Server:
             return sum(o["quantity"] for o in stats["outcomes"]
                        if o["outcome"] == "accepted" and o["category"] == "error")
 
+    def accepted(self, category):
+        """Items of `category` accepted so far, from the project's outcome counts."""
+        stats = self.api("/api/v1/projects/app/stats")
+        return sum(o["quantity"] for o in stats["outcomes"]
+                   if o["outcome"] == "accepted" and o["category"] == category)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -263,6 +272,66 @@ PERF_REPORTS = (
     ["--no-children", "--sort", "comm"],
     ["--no-children", "--comm", "lookout-writer", "--sort", "dso,symbol", "-g", "none"],
 )
+
+SPAN_ROUTES = ["GET /", "GET /login", "GET /signup", "GET /api/health", "GET /api/users/:id",
+               "POST /api/orders", "GET /dashboard", "GET /api/items", "GET /blog/[slug]", "POST /api/login"]
+
+
+def span_request(i, now):
+    """One raw HTTP request: an envelope with one v2 span container (a request and 4 steps)."""
+    rng = (i * 2654435761) % (2 ** 32)
+    trace = f"{rng:08x}{i:024x}"[-32:]
+    seg = f"{i:016x}"[-16:]
+    start = now - (rng % 3_600_000) / 1000.0
+    dur = 0.005 + (rng % 997) / 1000.0
+    status = "error" if rng % 50 == 0 else "ok"
+    attrs = {"sentry.op": {"value": "http.server", "type": "string"},
+             "sentry.release": {"value": f"web@1.{rng % 3}.0", "type": "string"},
+             "sentry.environment": {"value": "production", "type": "string"},
+             "http.response.status_code": {"value": 500 if status == "error" else 200, "type": "integer"}}
+    items = [{"trace_id": trace, "span_id": seg, "name": SPAN_ROUTES[rng % len(SPAN_ROUTES)],
+              "start_timestamp": start, "end_timestamp": start + dur, "is_segment": True,
+              "status": status, "attributes": attrs}]
+    for j in range(4):
+        items.append({"trace_id": trace, "span_id": f"{j:02x}{seg[2:]}", "parent_span_id": seg,
+                      "name": ["SELECT users", "render", "fetch /api", "cache get"][j],
+                      "start_timestamp": start + dur * j / 5, "end_timestamp": start + dur * (j + 1) / 5,
+                      "is_segment": False, "status": "ok",
+                      "attributes": {"sentry.op": {"value": "db.query", "type": "string"}}})
+    payload = json.dumps({"version": 2, "items": items}, separators=(",", ":"))
+    header = json.dumps({"sent_at": datetime.now(timezone.utc).isoformat(),
+                         "sdk": {"name": "sentry.javascript.node", "version": "10.20.0"},
+                         "trace": {"trace_id": trace, "public_key": KEY, "environment": "production"}},
+                        separators=(",", ":"))
+    item = json.dumps({"type": "span", "item_count": len(items),
+                       "content_type": "application/vnd.sentry.items.span.v2+json"}, separators=(",", ":"))
+    body = f"{header}\n{item}\n{payload}\n".encode()
+    head = (f"POST /api/{PROJECT_ID}/envelope/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"
+            f"Content-Type: application/x-sentry-envelope\r\nUser-Agent: sentry.javascript.node/10.20.0\r\n"
+            f"X-Sentry-Auth: Sentry sentry_key={KEY}, sentry_version=7, sentry_client=sentry.javascript.node/10.20.0\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+def mixed_pack(pack, events, spans_per_event, out):
+    """The first `events` requests of `pack`, each followed by `spans_per_event` span requests."""
+    now = time.time()
+    n = 0
+    with open(pack, "rb") as src, open(out, "wb") as dst:
+        for e in range(events):
+            size = src.readline()
+            if not size:
+                break
+            req = src.read(int(size))
+            dst.write(size)
+            dst.write(req)
+            for _ in range(spans_per_event):
+                r = span_request(n, now)
+                n += 1
+                dst.write(b"%d\n" % len(r))
+                dst.write(r)
+    return events * (1 + spans_per_event)
+
 
 def saturate(server, shared, pack, count, concurrency, duration):
     """wrk + replay.lua over the first `count` requests of the pack, as replay.py runs it."""
@@ -319,6 +388,8 @@ def main():
                     help="saturating run connections (senders at once); each waits for its group commit")
     ap.add_argument("--saturation-requests", type=int, default=720_000,
                     help="request budget of the saturating run (each request is unique; bound)")
+    ap.add_argument("--spans", type=int, default=0, metavar="K",
+                    help="saturating run: K span envelopes (v2, 5 spans, one a request) after each event")
     ap.add_argument("--rate", type=int, default=2000, help="fixed-rate run, events/s")
     ap.add_argument("--rate-duration", type=int, default=30, help="fixed-rate run, seconds")
     ap.add_argument("--rate-connections", type=int, default=64)
@@ -378,8 +449,17 @@ def main():
                 target=lambda: perf_box.setdefault("r", profile(
                     server.proc.pid, secs, workdir, reports=PERF_REPORTS, lines=300)), daemon=True)
             perf_thread.start()
+        sat_pack, sat_count = pack, args.saturation_requests
+        if args.spans:
+            sat_pack = os.path.join(workdir, "mixed.pack")
+            log(f"writing a pack with {args.spans} span envelope(s) after each event")
+            sat_count = mixed_pack(pack, args.saturation_requests + margin, args.spans, sat_pack)
+            sat_count = min(sat_count, args.saturation_requests * (1 + args.spans))
+            before = server.events_stored()
+            cpu_before = server.cpu_by_thread()
+        spans_before = server.accepted("span")
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        sat = saturate(server, shared, pack, args.saturation_requests, args.concurrency, args.duration)
+        sat = saturate(server, shared, sat_pack, sat_count, args.concurrency, args.duration)
         cpu_after = server.cpu_by_thread()
         ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # wrk is a child that has been waited for: its CPU is in RUSAGE_CHILDREN.
@@ -390,6 +470,9 @@ def main():
         if perf_thread:
             perf_thread.join()
         sat["stored"] = after - before
+        sat["spans_accepted"] = server.accepted("span") - spans_before
+        if args.spans:
+            os.unlink(sat_pack)
         sat["stored_per_s"] = sat["stored"] / sat["active_s"] if sat["active_s"] else 0.0
         sat["peak_rss_kib"] = sat_peak
         # CPU per stored event, whole process and by kind of thread (the writer is one thread:
@@ -453,7 +536,9 @@ def main():
         ("saturating: client", f"wrk c={args.concurrency}, {sat['active_s']:.1f} s ({ended}), "
                                f"{sat['responses']} responses, statuses {sat['statuses']}"),
         ("saturating: stored events/s", f"{sat['stored_per_s']:.0f}  ({sat['stored']} rows added)"),
-        ("saturating: accepted/s (2xx)", f"{sat['accepted_per_s']:.0f}"),
+        ("saturating: accepted/s (2xx)", f"{sat['accepted_per_s']:.0f}"
+                                         + (f" requests, with {sat['spans_accepted']} spans accepted "
+                                            f"({args.spans} span envelope(s) per event)" if args.spans else "")),
         ("saturating: latency", f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms"),
         ("saturating: CPU per event", ", ".join(f"{k} {v:.0f} µs" for k, v in sat["cpu_us_per_event"].items())
                                       + f" (total {sum(sat['cpu_us_per_event'].values()):.0f} µs); "
