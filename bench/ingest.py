@@ -126,6 +126,7 @@ def ensure_pack(py, shared, corpus, total):
 
 class Server:
     def __init__(self, binary, workdir, database_url):
+        os.makedirs(workdir, exist_ok=True)
         self.workdir = workdir
         self.data = os.path.join(workdir, "data")
         self.database_url = database_url
@@ -313,59 +314,86 @@ def span_request(i, now):
     return head + body
 
 
-def mixed_pack(pack, events, spans_per_event, out):
-    """The first `events` requests of `pack`, each followed by `spans_per_event` span requests."""
+def split_pack(pack, events, spans_per_event, parts, workdir):
+    """The first `events` requests of `pack`, each followed by `spans_per_event` span
+    requests, dealt round-robin into `parts` packs (one per instance). Returns the packs and
+    the number of requests in all."""
     now = time.time()
     n = 0
-    with open(pack, "rb") as src, open(out, "wb") as dst:
+    outs = [open(os.path.join(workdir, f"saturate-{i}.pack"), "wb") for i in range(parts)]
+    with open(pack, "rb") as src:
         for e in range(events):
             size = src.readline()
             if not size:
                 break
-            req = src.read(int(size))
+            dst = outs[e % parts]
             dst.write(size)
-            dst.write(req)
+            dst.write(src.read(int(size)))
             for _ in range(spans_per_event):
                 r = span_request(n, now)
                 n += 1
                 dst.write(b"%d\n" % len(r))
                 dst.write(r)
-    return events * (1 + spans_per_event)
+    for o in outs:
+        o.close()
+    return [o.name for o in outs], events * (1 + spans_per_event)
 
 
-def saturate(server, shared, pack, count, concurrency, duration):
-    """wrk + replay.lua over the first `count` requests of the pack, as replay.py runs it."""
-    out_json = os.path.join(server.workdir, "wrk.json")
-    markers = [f"{out_json}.done.0"]
-    cmd = ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{duration}s", "--timeout", "30s",
-           "-s", os.path.join(shared, "replay.lua"), server.url, "--", pack, str(count), "1"]
-    log("$ " + " ".join(cmd))
-    proc = subprocess.Popen(cmd, env=dict(os.environ, REPLAY_OUT_JSON=out_json),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def fleet_cpu(fleet):
+    """{thread name: CPU seconds} summed over the instances."""
+    out = {}
+    for s in fleet:
+        for name, secs in s.cpu_by_thread().items():
+            out[name] = out.get(name, 0.0) + secs
+    return out
+
+
+def saturate(fleet, shared, packs, count, concurrency, duration):
+    """wrk + replay.lua over the first `count` requests, as replay.py runs it: one wrk per
+    instance, each with its own pack and an equal share of the connections and budget."""
+    procs = []
+    for i, (server, pack) in enumerate(zip(fleet, packs)):
+        out_json = os.path.join(server.workdir, f"wrk-{i}.json")
+        cmd = ["wrk", "-t", "1", "-c", str(max(1, concurrency // len(fleet))), "-d", f"{duration}s",
+               "--timeout", "30s", "-s", os.path.join(shared, "replay.lua"), server.url, "--", pack,
+               str(count // len(fleet)), "1"]
+        log("$ " + " ".join(cmd))
+        procs.append((out_json, subprocess.Popen(cmd, env=dict(os.environ, REPLAY_OUT_JSON=out_json),
+                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
     hard = time.monotonic() + duration + 120
-    while proc.poll() is None:
-        # wrk sleeps for the whole -d even after the request budget is spent
-        if all(os.path.exists(m) for m in markers):
-            proc.send_signal(signal.SIGINT)
-            break
+    while any(p.poll() is None for _, p in procs):
+        for out_json, p in procs:
+            # wrk sleeps for the whole -d even after the request budget is spent
+            if p.poll() is None and os.path.exists(f"{out_json}.done.0"):
+                p.send_signal(signal.SIGINT)
         if time.monotonic() > hard:
-            proc.kill()
+            for _, p in procs:
+                p.kill()
             break
         time.sleep(0.05)
-    out, err = proc.communicate(timeout=120)
-    if not os.path.exists(out_json) or not os.path.getsize(out_json):
-        sys.exit(f"wrk failed ({proc.returncode}): {err}{out}")
-    with open(out_json) as f:
-        res = json.load(f)
-    ok = sum(v for k, v in res["statuses"].items() if 200 <= int(k) < 300)
-    active = res["active_s"] or res["duration_us"] / 1e6
-    lat = res["latency_us"]
+    runs = []
+    for out_json, p in procs:
+        out, err = p.communicate(timeout=120)
+        if not os.path.exists(out_json) or not os.path.getsize(out_json):
+            sys.exit(f"wrk failed ({p.returncode}): {err}{out}")
+        with open(out_json) as f:
+            runs.append(json.load(f))
+    statuses = {}
+    for r in runs:
+        for k, v in r["statuses"].items():
+            statuses[k] = statuses.get(k, 0) + v
+    ok = sum(v for k, v in statuses.items() if 200 <= int(k) < 300)
+    active = max(r["active_s"] or r["duration_us"] / 1e6 for r in runs)
+    responses = sum(r["responses"] for r in runs)
+    # With several instances each wrk has its own distribution: the worst of each
+    # percentile is reported (an upper bound of the fleet's).
+    lat = {k: max(r["latency_us"][k] for r in runs) / 1000 for k in ("p50", "p90", "p99", "p999", "max")}
     return {
-        "active_s": active, "sent": res["sent"], "responses": res["responses"],
-        "statuses": res["statuses"], "socket_errors": res["errors"], "accepted_2xx": ok,
+        "active_s": active, "sent": sum(r["sent"] for r in runs), "responses": responses,
+        "statuses": statuses, "socket_errors": [r["errors"] for r in runs], "accepted_2xx": ok,
         "accepted_per_s": ok / active if active else 0.0,
-        "latency_ms": {k: lat[k] / 1000 for k in ("p50", "p90", "p99", "p999", "max")},
-        "budget_exhausted": res["responses"] >= count,
+        "latency_ms": lat,
+        "budget_exhausted": responses >= count,
     }
 
 
@@ -390,6 +418,9 @@ def main():
                     help="request budget of the saturating run (each request is unique; bound)")
     ap.add_argument("--spans", type=int, default=0, metavar="K",
                     help="saturating run: K span envelopes (v2, 5 spans, one a request) after each event")
+    ap.add_argument("--instances", type=int, default=1,
+                    help="with --postgres: this many lookout instances on the one database; the "
+                         "saturating run sends to all of them (the fixed-rate run to the first)")
     ap.add_argument("--rate", type=int, default=2000, help="fixed-rate run, events/s")
     ap.add_argument("--rate-duration", type=int, default=30, help="fixed-rate run, seconds")
     ap.add_argument("--rate-connections", type=int, default=64)
@@ -400,6 +431,10 @@ def main():
                     help="also profile lookout with perf for SECS s of the saturating run")
     ap.add_argument("--json-out", help="write the results here (default bench/results/ingest-<backend>-<time>.json)")
     args = ap.parse_args()
+    if args.instances > 1 and not args.postgres:
+        sys.exit("--instances needs --postgres: several instances share one PostgreSQL database")
+    if args.instances < 1:
+        sys.exit("--instances must be at least 1")
     shared = os.path.abspath(args.shared_bench)
     if not os.path.exists(os.path.join(shared, "replay.py")):
         sys.exit(f"no replay.py in {shared}: pass --shared-bench")
@@ -430,16 +465,28 @@ def main():
     if args.postgres:
         pg_name, database_url = create_pg_database(args.postgres)
     workdir = tempfile.mkdtemp(prefix="lookout-bench-")
+    sat_count = args.saturation_requests
+    sat_packs = [pack]
+    if args.spans or args.instances > 1:
+        log(f"writing the saturating run's pack(s): {args.spans} span envelope(s) after each event, "
+            f"{args.instances} instance(s)")
+        sat_packs, sat_count = split_pack(pack, args.saturation_requests + margin, args.spans,
+                                          args.instances, workdir)
+        sat_count = min(sat_count, args.saturation_requests * (1 + args.spans))
     server = None
+    others = []
     try:
         t_start = time.monotonic()
         server = Server(binary, workdir, database_url)
+        for i in range(1, args.instances):
+            others.append(Server(binary, os.path.join(workdir, f"instance-{i}"), database_url))
+        fleet = [server] + others
         log(f"lookout ({backend}) at {server.url}, pid {server.proc.pid}, started in {time.monotonic() - t_start:.2f}s")
         time.sleep(2)
         idle_rss = server.rss_kib()
 
         before = server.events_stored()
-        cpu_before = server.cpu_by_thread()
+        cpu_before = fleet_cpu(fleet)
         sampler = RssSampler(server)
         perf_box = {}
         perf_thread = None
@@ -449,18 +496,10 @@ def main():
                 target=lambda: perf_box.setdefault("r", profile(
                     server.proc.pid, secs, workdir, reports=PERF_REPORTS, lines=300)), daemon=True)
             perf_thread.start()
-        sat_pack, sat_count = pack, args.saturation_requests
-        if args.spans:
-            sat_pack = os.path.join(workdir, "mixed.pack")
-            log(f"writing a pack with {args.spans} span envelope(s) after each event")
-            sat_count = mixed_pack(pack, args.saturation_requests + margin, args.spans, sat_pack)
-            sat_count = min(sat_count, args.saturation_requests * (1 + args.spans))
-            before = server.events_stored()
-            cpu_before = server.cpu_by_thread()
         spans_before = server.accepted("span")
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        sat = saturate(server, shared, sat_pack, sat_count, args.concurrency, args.duration)
-        cpu_after = server.cpu_by_thread()
+        sat = saturate(fleet, shared, sat_packs, sat_count, args.concurrency, args.duration)
+        cpu_after = fleet_cpu(fleet)
         ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # wrk is a child that has been waited for: its CPU is in RUSAGE_CHILDREN.
         sat["client_cpu_s"] = (ru2.ru_utime + ru2.ru_stime) - (ru.ru_utime + ru.ru_stime)
@@ -471,8 +510,9 @@ def main():
             perf_thread.join()
         sat["stored"] = after - before
         sat["spans_accepted"] = server.accepted("span") - spans_before
-        if args.spans:
-            os.unlink(sat_pack)
+        for p in sat_packs:
+            if p != pack:
+                os.unlink(p)
         sat["stored_per_s"] = sat["stored"] / sat["active_s"] if sat["active_s"] else 0.0
         sat["peak_rss_kib"] = sat_peak
         # CPU per stored event, whole process and by kind of thread (the writer is one thread:
@@ -500,6 +540,8 @@ def main():
             db_bytes = sum(os.path.getsize(os.path.join(server.data, n)) for n in os.listdir(server.data)
                            if n.startswith("lookout.db"))
     finally:
+        for o in others:
+            o.stop()
         if server:
             server.stop()
             # The database is gigabytes after a long run; logs and the profile stay.
@@ -516,6 +558,8 @@ def main():
         "corpus": {"envelopes": manifest["envelopes"], "sentry_sdk": manifest["sentry_sdk_version"],
                    "kinds": "events (exception, message, log_error)"},
         "idle_rss_mib": idle_rss / 1024,
+        "instances": args.instances,
+        "span_envelopes_per_event": args.spans,
         "saturating": sat,
         "fixed_rate": fr,
         "events_in_db": total_events,
@@ -533,6 +577,7 @@ def main():
         ("backend", backend),
         ("machine", f"{os.cpu_count()} CPUs, shared by server and load generator (figures are a floor)"),
         ("idle RSS", f"{idle_rss / 1024:.1f} MiB"),
+        ("instances", f"{args.instances} on one database" if args.instances > 1 else "1"),
         ("saturating: client", f"wrk c={args.concurrency}, {sat['active_s']:.1f} s ({ended}), "
                                f"{sat['responses']} responses, statuses {sat['statuses']}"),
         ("saturating: stored events/s", f"{sat['stored_per_s']:.0f}  ({sat['stored']} rows added)"),
