@@ -156,6 +156,11 @@ pub struct ServerConfig {
     /// of one disk flush per commit (a few ms each, which caps throughput at roughly
     /// requests-in-flight / flush time).
     pub sqlite_synchronous: SqliteSynchronous,
+    /// Addresses or networks of the reverse proxies in front of lookout (nginx, a load
+    /// balancer): requests from them are taken to come from the address they append to
+    /// `X-Forwarded-For`, so the sign-in limit counts each client. Empty: nobody's header
+    /// is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[metrics]`.
@@ -186,6 +191,7 @@ impl Default for ServerConfig {
             api_token: SecretString::default(),
             public_url: None,
             sqlite_synchronous: SqliteSynchronous::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -495,6 +501,9 @@ impl Config {
                     format!("`{url}` must start with http:// or https://"),
                 ));
             }
+        }
+        if let Err(why) = lookout_web::auth::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return Err(err("server.trusted_proxies".into(), why));
         }
         if self.ingest.batch_size == 0 || self.ingest.queue_capacity == 0 {
             return Err(err(

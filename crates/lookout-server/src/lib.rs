@@ -335,9 +335,12 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     });
     let web = {
         let (store, clock, url) = (store.clone(), clock.clone(), public_url.clone());
+        let proxies = lookout_web::auth::TrustedProxies::parse(&config.server.trusted_proxies)
+            .map_err(|why| anyhow::anyhow!("server.trusted_proxies: {why}"))?;
         Arc::new(
             tokio::task::spawn_blocking(move || lookout_web::Web::new(store, clock, backend, &url))
-                .await??,
+                .await??
+                .with_trusted_proxies(proxies),
         )
     };
     let state = Arc::new(AppState {

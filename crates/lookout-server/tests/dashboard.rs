@@ -5,7 +5,9 @@
 mod common;
 
 use common::web::{create_user, WebClient, EMAIL, PASSWORD};
-use common::{envelope, exception_event, request, spawn_app, wait_for, TOKEN};
+use common::{
+    envelope, exception_event, request, spawn_app, spawn_app_with_server, wait_for, TOKEN,
+};
 use serde_json::{json, Value};
 
 fn concrete(path: &str) -> String {
@@ -156,6 +158,47 @@ fn the_sixth_wrong_password_in_a_minute_is_refused() {
     assert_eq!(web.sign_in(EMAIL, PASSWORD).status, 429);
     // A status page, the API and ingest are not behind the sign-in limit.
     assert_eq!(web.get("/api/health").status, 200);
+}
+
+/// Behind nginx every request comes from 127.0.0.1: without `trusted_proxies` one person
+/// guessing passwords would lock everybody out for a minute.
+#[test]
+fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_limit() {
+    let bad = lookout_server::config::Config::parse(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+        "t.toml",
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("server.trusted_proxies") && bad.contains("10.0.0.0/33"),
+        "{bad}"
+    );
+
+    let app = spawn_app_with_server(
+        "trusted_proxies = [\"127.0.0.1\", \"::1\"]",
+        "",
+        std::sync::Arc::new(lookout_core::clock::SystemClock),
+        tempfile::tempdir().unwrap(),
+    );
+    create_user(&app, EMAIL, PASSWORD);
+    let mut guesser = WebClient::new(&app);
+    guesser.forwarded_for = Some("203.0.113.7".into());
+    for i in 0..5 {
+        let p = guesser.sign_in(&format!("nobody{i}@example.org"), "guess");
+        assert_eq!(p.status, 401, "attempt {i}");
+    }
+    // Five failures from one address, each on another account: the address is limited...
+    assert_eq!(guesser.sign_in("nobody9@example.org", "guess").status, 429);
+    // ...and a client that claims another address in its own header is still itself.
+    guesser.forwarded_for = Some("198.51.100.2, 203.0.113.7".into());
+    assert_eq!(guesser.sign_in(EMAIL, PASSWORD).status, 429);
+    // Another client behind the same proxy signs in.
+    let mut user = WebClient::new(&app);
+    user.forwarded_for = Some("198.51.100.2".into());
+    let ok = user.sign_in(EMAIL, PASSWORD);
+    assert_eq!(ok.status, 303, "{}", ok.body);
 }
 
 #[test]

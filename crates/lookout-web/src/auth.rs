@@ -1,6 +1,7 @@
 //! Passwords (argon2id), sessions in cookies, CSRF tokens bound to the session, sign-in
 //! rate limiting, and the hashes and scopes of API tokens.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -251,6 +252,74 @@ pub fn failure_keys(email: &str, addr: Option<std::net::IpAddr>) -> Vec<String> 
     keys
 }
 
+/// The networks of the reverse proxies in front of lookout (`server.trusted_proxies`).
+///
+/// Behind a proxy every request comes from the proxy's address: a limit per address would
+/// then be one limit for everybody, and one person guessing passwords would lock every
+/// user out. A request from a trusted proxy is taken to come from the address the proxy
+/// appended to `X-Forwarded-For`; a request from anywhere else keeps its own address, so a
+/// client cannot pick its address by sending the header itself.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses addresses (`10.0.0.1`) and networks (`10.0.0.0/8`, `fd00::/8`); the error
+    /// names the entry that is neither.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        entries
+            .iter()
+            .map(|e| {
+                let e = e.trim();
+                e.parse::<ipnet::IpNet>()
+                    .or_else(|_| e.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{e}` is not an IP address or a network like 10.0.0.0/8"))
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: the peer's own unless the peer is a trusted proxy; then the
+    /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries to its
+    /// left were written by the client and prove nothing).
+    pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer.map(canonical)?;
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        let mut client = peer;
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect::<Vec<_>>();
+        for hop in hops.iter().rev() {
+            let Ok(ip) = hop.trim().parse::<IpAddr>().map(canonical) else {
+                break;
+            };
+            client = ip;
+            if !self.trusts(ip) {
+                break;
+            }
+        }
+        Some(client)
+    }
+}
+
+/// An IPv4 address carried in IPv6 (`::ffff:10.0.0.1`, as a dual-stack listener reports
+/// it) as the IPv4 address, so `10.0.0.0/8` matches it.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +367,51 @@ mod tests {
         );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
+    }
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_address_it_appended() {
+        let p = TrustedProxies::parse(&["127.0.0.1".into(), "10.0.0.0/8".into()]).unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // nginx on the same host appends the client's address.
+        assert_eq!(
+            p.client(ip("127.0.0.1"), &xff("203.0.113.7")),
+            ip("203.0.113.7")
+        );
+        // A client's own entry, to the left of what the proxies wrote, is not believed.
+        assert_eq!(
+            p.client(ip("127.0.0.1"), &xff("198.51.100.1, 203.0.113.7, 10.1.2.3")),
+            ip("203.0.113.7")
+        );
+        // From an untrusted peer, the header is the client's word and is ignored.
+        assert_eq!(
+            p.client(ip("203.0.113.9"), &xff("198.51.100.1")),
+            ip("203.0.113.9")
+        );
+        // Mapped IPv4 from a dual-stack listener is the IPv4 address.
+        assert_eq!(
+            p.client(ip("::ffff:127.0.0.1"), &xff("203.0.113.7")),
+            ip("203.0.113.7")
+        );
+        // No header, or garbage in it: the proxy's own address (still one key, not none).
+        assert_eq!(
+            p.client(ip("127.0.0.1"), &HeaderMap::new()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(p.client(ip("127.0.0.1"), &xff("unknown")), ip("127.0.0.1"));
+        // Nothing trusted: the peer, whatever the header says.
+        let none = TrustedProxies::default();
+        assert_eq!(
+            none.client(ip("127.0.0.1"), &xff("203.0.113.7")),
+            ip("127.0.0.1")
+        );
+        let e = TrustedProxies::parse(&["10.0.0.0/33".into()]).unwrap_err();
+        assert!(e.contains("10.0.0.0/33"), "{e}");
     }
 }

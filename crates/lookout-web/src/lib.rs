@@ -86,6 +86,8 @@ pub struct Web {
     secure: bool,
     /// The one-time token that creates the first user, while no user exists.
     setup_token: Mutex<Option<String>>,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    trusted_proxies: auth::TrustedProxies,
 }
 
 impl Web {
@@ -114,7 +116,15 @@ impl Web {
             secure: public_url.starts_with("https://"),
             public_url,
             setup_token: Mutex::new(setup_token),
+            trusted_proxies: auth::TrustedProxies::default(),
         })
+    }
+
+    /// Takes the client's address from `X-Forwarded-For` when a request comes through one
+    /// of `proxies`, so the sign-in limit per address counts each client, not the proxy.
+    pub fn with_trusted_proxies(mut self, proxies: auth::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// The first-user setup token, while no user has been created with it.

@@ -35,8 +35,18 @@ pub fn spawn_app_with_clock(extra: &str, clock: Arc<dyn Clock>) -> TestApp {
 
 /// Starts the server on an existing data directory (a restart).
 pub fn spawn_app_in(extra: &str, clock: Arc<dyn Clock>, dir: tempfile::TempDir) -> TestApp {
+    spawn_app_with_server("", extra, clock, dir)
+}
+
+/// Starts the server with `server` lines added to its `[server]` table.
+pub fn spawn_app_with_server(
+    server: &str,
+    extra: &str,
+    clock: Arc<dyn Clock>,
+    dir: tempfile::TempDir,
+) -> TestApp {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{TOKEN}\"\n\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\n{extra}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{TOKEN}\"\n{server}\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\n{extra}\n",
         dir.path().display()
     );
     let config = Config::parse(&text, "test.toml", &|_| None).expect("test config");

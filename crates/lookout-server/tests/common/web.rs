@@ -36,6 +36,8 @@ impl Page {
 pub struct WebClient {
     pub base: String,
     pub cookies: HashMap<String, String>,
+    /// Sent as `X-Forwarded-For`, as a reverse proxy would.
+    pub forwarded_for: Option<String>,
 }
 
 fn agent() -> ureq::Agent {
@@ -52,6 +54,7 @@ impl WebClient {
         WebClient {
             base: app.url.clone(),
             cookies: HashMap::new(),
+            forwarded_for: None,
         }
     }
 
@@ -66,6 +69,9 @@ impl WebClient {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             b = b.header("cookie", c.join("; "));
+        }
+        if let Some(xff) = &self.forwarded_for {
+            b = b.header("x-forwarded-for", xff);
         }
         let body = if method == "POST" {
             b = b.header("content-type", "application/x-www-form-urlencoded");

@@ -99,11 +99,12 @@ fn dummy_hash() -> &'static str {
 /// Signs in: CSRF (the form's token must equal its cookie's), the rate limit per account
 /// and per address, then the password.
 pub async fn login(State(web): State<Arc<Web>>, req: Request) -> Response {
-    let addr = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let headers = req.headers().clone();
+    let addr = web.trusted_proxies.client(peer, &headers);
     let body = match axum::body::to_bytes(req.into_body(), FORM_LIMIT).await {
         Ok(b) => b,
         Err(_) => return super::bad_request("the form is too large"),
