@@ -85,6 +85,9 @@ fn event_and_monitor_conditions_parse_with_their_aliases() {
         ("unhandled exception", Condition::Unhandled),
         ("monitor down", Condition::MonitorDown),
         ("monitor degraded", Condition::MonitorDegraded),
+        ("monitor crash loop", Condition::CrashLoop),
+        ("Crash Loop", Condition::CrashLoop),
+        ("monitor crashloop", Condition::CrashLoop),
         ("heartbeat missed", Condition::HeartbeatMissed),
         ("heartbeat failed", Condition::HeartbeatFailed),
         (
@@ -371,6 +374,7 @@ fn condition() -> impl Strategy<Value = Condition> {
         Just(Condition::Unhandled),
         Just(Condition::MonitorDown),
         Just(Condition::MonitorDegraded),
+        Just(Condition::CrashLoop),
         Just(Condition::HeartbeatMissed),
         Just(Condition::HeartbeatFailed),
         any::<u32>().prop_map(|within_days| Condition::TlsExpiring { within_days }),
