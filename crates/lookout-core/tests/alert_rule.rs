@@ -217,7 +217,7 @@ fn bad_conditions_say_what_was_expected_and_what_was_found() {
         ),
         (
             "monitor sideways",
-            r#"expected "down" or "degraded" after "monitor", found "sideways""#,
+            r#"expected "down", "degraded" or "crash loop" after "monitor", found "sideways""#,
         ),
         (
             "tls expires within 36h",
@@ -282,7 +282,7 @@ fn conditions_serialise_as_their_canonical_text() {
     let bad = serde_json::from_str::<Condition>(r#""monitor up""#).unwrap_err();
     assert!(
         bad.to_string()
-            .contains("expected \"down\" or \"degraded\""),
+            .contains("expected \"down\", \"degraded\" or \"crash loop\""),
         "{bad}"
     );
 }
