@@ -32,7 +32,8 @@ pub async fn whoami(
         "every project".to_string()
     };
     Ok(Json(json!({
-        "user": {"id": "0", "name": format!("lookout API token `{}` ({reach})", access.token_name()), "email": "api-token@lookout", "username": "lookout"},
+        // `sentry-cli info` prints the email only: it names the token and its reach.
+        "user": {"id": "0", "name": access.token_name(), "email": format!("API token {} for {reach}", access.token_name()), "username": "lookout"},
         "auth": {"scopes": ["org:read", "project:read", "project:write", "project:releases", "event:read"]},
     })))
 }
