@@ -85,6 +85,9 @@ fn event_and_monitor_conditions_parse_with_their_aliases() {
         ("unhandled exception", Condition::Unhandled),
         ("monitor down", Condition::MonitorDown),
         ("monitor degraded", Condition::MonitorDegraded),
+        ("monitor crash loop", Condition::CrashLoop),
+        ("Crash Loop", Condition::CrashLoop),
+        ("monitor crashloop", Condition::CrashLoop),
         ("heartbeat missed", Condition::HeartbeatMissed),
         ("heartbeat failed", Condition::HeartbeatFailed),
         (
@@ -214,7 +217,7 @@ fn bad_conditions_say_what_was_expected_and_what_was_found() {
         ),
         (
             "monitor sideways",
-            r#"expected "down" or "degraded" after "monitor", found "sideways""#,
+            r#"expected "down", "degraded" or "crash loop" after "monitor", found "sideways""#,
         ),
         (
             "tls expires within 36h",
@@ -279,7 +282,7 @@ fn conditions_serialise_as_their_canonical_text() {
     let bad = serde_json::from_str::<Condition>(r#""monitor up""#).unwrap_err();
     assert!(
         bad.to_string()
-            .contains("expected \"down\" or \"degraded\""),
+            .contains("expected \"down\", \"degraded\" or \"crash loop\""),
         "{bad}"
     );
 }
@@ -371,6 +374,7 @@ fn condition() -> impl Strategy<Value = Condition> {
         Just(Condition::Unhandled),
         Just(Condition::MonitorDown),
         Just(Condition::MonitorDegraded),
+        Just(Condition::CrashLoop),
         Just(Condition::HeartbeatMissed),
         Just(Condition::HeartbeatFailed),
         any::<u32>().prop_map(|within_days| Condition::TlsExpiring { within_days }),

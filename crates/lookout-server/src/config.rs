@@ -121,6 +121,11 @@ pub struct SourcemapsConfig {
     pub retention: std::time::Duration,
     /// Releases whose bundles are kept whatever their age.
     pub keep_releases: u32,
+    /// Events received this long before a bundle arrives are regrouped through it.
+    #[serde(with = "humantime_serde")]
+    pub regroup_window: std::time::Duration,
+    /// At most this many events are looked at per bundle when regrouping.
+    pub regroup_max_events: u64,
 }
 
 impl Default for SourcemapsConfig {
@@ -130,6 +135,8 @@ impl Default for SourcemapsConfig {
             max_bundles_per_project: 500,
             retention: std::time::Duration::from_secs(90 * 86_400),
             keep_releases: 10,
+            regroup_window: std::time::Duration::from_secs(14 * 86_400),
+            regroup_max_events: 50_000,
         }
     }
 }

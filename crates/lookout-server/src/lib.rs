@@ -280,7 +280,17 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         links: links.clone(),
         queued: outbox,
     };
+    let regrouper = Arc::new(sourcemaps::regroup::Regrouper {
+        store: store.clone(),
+        symbolicator: symbolicator.clone(),
+        payloads: payloads.clone(),
+        clock: clock.clone(),
+        window: config.sourcemaps.regroup_window,
+        max_events: config.sourcemaps.regroup_max_events,
+        wake: tokio::sync::Notify::new(),
+    });
     let tasks = vec![
+        tokio::spawn(sourcemaps::regroup::run(regrouper.clone())),
         jobs::spawn(jobs::Jobs {
             store: store.clone(),
             clock: clock.clone(),
@@ -360,6 +370,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         slos,
         deploy_watch: Arc::new(config.deploy.watch.clone()),
         symbolicator,
+        regrouper,
         sourcemaps: config.sourcemaps.clone(),
         writer: writer.clone(),
         metrics_public: config.metrics.public,

@@ -50,6 +50,8 @@ pub struct AppState {
     pub slos: Arc<crate::slo::Slos>,
     /// Uploaded source maps, for the upload endpoints to index what they store.
     pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
+    /// Regroups stored events through bundles as they are stored.
+    pub regrouper: Arc<crate::sourcemaps::regroup::Regrouper>,
     /// `[sourcemaps]` limits.
     pub sourcemaps: crate::config::SourcemapsConfig,
     /// The ingest writer, for its queue depth.

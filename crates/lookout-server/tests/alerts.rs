@@ -777,3 +777,73 @@ fn rules_on_deploys_and_slos_are_taken() {
     }
     assert_eq!(app.get("/api/v1/rules").body.as_array().unwrap().len(), 2);
 }
+
+/// The pm2 monitor's crash-loop signal feeds the `monitor crash loop` rule: a climbing
+/// restart count opens one incident and sends one notification to the webhook, however
+/// long it keeps climbing.
+#[test]
+fn a_crash_loop_opens_one_incident_and_one_webhook_message() {
+    let hook = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let set_restarts = |n: u64| {
+        std::fs::write(tmp.path().join("status"), "online").unwrap();
+        std::fs::write(tmp.path().join("restarts"), n.to_string()).unwrap();
+    };
+    set_restarts(3);
+    let pm2 = fake_pm2(tmp.path());
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(
+        &format!(
+            "[channels.hook]\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"2s\"\n\
+             [[monitors]]\nname = \"web app\"\nkind = \"pm2\"\napp = \"web\"\nprogram = \"{}\"\ninterval = \"60s\"\n\
+             [[rules]]\nname = \"App crash loop\"\nwhen = \"monitor crash loop\"\nseverity = \"high\"\nnotify = [\"hook\"]\n",
+            hook.url,
+            pm2.display()
+        ),
+        Arc::new(clock.clone()),
+    );
+    let m = app.get("/api/v1/monitors").body[0].clone();
+    let mid = m["id"].as_i64().unwrap();
+    let checked_at = |at: i64| {
+        clock.set(at);
+        wait_for("the check due at the new time", || {
+            let r = app.get(&format!("/api/v1/monitors/{mid}"));
+            let last = r.body["status"]["last_check"].as_str()?.to_string();
+            let last = last.parse::<jiff::Timestamp>().ok()?.as_millisecond();
+            let next = r.body["status"]["next_check"].as_str()?.to_string();
+            let next = next.parse::<jiff::Timestamp>().ok()?.as_millisecond();
+            (last == at).then_some(next)
+        })
+    };
+    // Steady: no signal, nothing sent.
+    let next = checked_at(T0);
+    let next = checked_at(next);
+    settle();
+    assert!(hook.requests().is_empty(), "{:?}", hook.requests());
+    assert!(incidents(&app).is_empty());
+
+    // Restarting at every check: one incident, one message.
+    let mut at = next;
+    for restarts in [5, 7, 9] {
+        set_restarts(restarts);
+        at = checked_at(at);
+    }
+    wait_for("the crash-loop message", || {
+        (!hook.requests().is_empty()).then_some(())
+    });
+    settle();
+    let got = hook.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (status, body) = &got[0];
+    assert_eq!(*status, 200);
+    assert_eq!(body["type"], "incident.triggered", "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("Crash loop") && text.contains("web app"),
+        "{text}"
+    );
+    let incs = incidents(&app);
+    assert_eq!(incs.len(), 1, "{incs:?}");
+    assert_eq!(incs[0]["subject"]["id"], mid, "{}", incs[0]);
+    assert_eq!(incs[0]["rule"], "App crash loop", "{}", incs[0]);
+}

@@ -993,33 +993,6 @@ fn a_slow_target_delays_no_other_check() {
     );
 }
 
-/// A fake `pm2` in `dir`: `jlist` prints the daemon's start lines, then PM2 5's list with
-/// the app `web` (status in `dir/status`, restart count in `dir/restarts`) and an
-/// environment holding a secret.
-fn fake_pm2(dir: &std::path::Path) -> std::path::PathBuf {
-    let script = dir.join("pm2");
-    let d = dir.display();
-    std::fs::write(
-        &script,
-        format!(
-            r#"#!/bin/sh
-[ "$1" = jlist ] || exit 2
-echo '[PM2] Spawning PM2 daemon with pm2_home=/home/app/.pm2'
-echo '[PM2] PM2 Successfully daemonized'
-status=$(cat '{d}/status'); restarts=$(cat '{d}/restarts')
-printf '[{{"pid":4242,"name":"web","pm_id":0,"monit":{{"memory":134217728,"cpu":1.5}},"pm2_env":{{"status":"%s","restart_time":%s,"unstable_restarts":0,"pm_uptime":1800000000000,"env":{{"DATABASE_URL":"postgres://app:S3cr3t-pm2-env@db/app"}}}}}}]' "$status" "$restarts"
-"#
-        ),
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    script
-}
-
 #[test]
 fn a_pm2_monitor_reports_its_figures_and_a_crash_loop_once() {
     let tmp = tempfile::tempdir().unwrap();

@@ -56,7 +56,7 @@ macro_rules! user_cols {
 
 macro_rules! token_cols {
     () => {
-        "id, user_id, name, prefix, scopes, created_ms, last_used_ms, revoked_ms"
+        "id, user_id, name, prefix, scopes, created_ms, last_used_ms, revoked_ms, projects"
     };
 }
 
@@ -85,6 +85,18 @@ fn token_from_row(row: &dyn Row) -> Result<ApiToken> {
         created_ms: row.get(5)?,
         last_used_ms: row.get(6)?,
         revoked_ms: row.get(7)?,
+        projects: row
+            .get::<Option<String>>(8)?
+            .map(|p| {
+                p.split_whitespace()
+                    .map(|id| {
+                        id.parse().map_err(|_| {
+                            StoreError::Corrupt(format!("api_tokens.projects holds {p:?}"))
+                        })
+                    })
+                    .collect::<Result<Vec<i64>>>()
+            })
+            .transpose()?,
     })
 }
 
@@ -232,11 +244,15 @@ impl<D: Db> AccountStore for D {
 
     fn create_api_token(&self, t: &NewApiToken) -> Result<ApiToken> {
         let scopes = t.scopes.join(" ");
+        let projects = t
+            .projects
+            .as_ref()
+            .map(|ps| ps.iter().map(i64::to_string).collect::<Vec<_>>().join(" "));
         self.write(|c| {
             c.row(
                 sql!(concat!(
-                    "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING ",
+                    "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, created_ms,
+                     projects) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING ",
                     token_cols!()
                 )),
                 params![
@@ -245,7 +261,8 @@ impl<D: Db> AccountStore for D {
                     t.token_hash,
                     t.prefix,
                     scopes,
-                    t.created_ms
+                    t.created_ms,
+                    projects
                 ],
                 token_from_row,
             )

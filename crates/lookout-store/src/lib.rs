@@ -31,6 +31,7 @@ mod monitors;
 mod names;
 pub mod postgres;
 mod projects;
+mod regroup;
 mod releases;
 mod slos;
 mod sql;
@@ -52,6 +53,9 @@ pub use latency::{
 pub use model::*;
 pub use monitors::MonitorStore;
 pub use projects::ProjectStore;
+pub use regroup::{
+    NewRegroupJob, RegroupCandidate, RegroupJob, RegroupMove, RegroupStep, RegroupStore,
+};
 pub use releases::{
     ArtifactFile, BundleInfo, Commit, NewBundle, Release, ReleaseStore, ReleaseUpdate,
 };
@@ -76,6 +80,7 @@ pub trait Store:
     + SloStore
     + DeployStore
     + ReleaseStore
+    + RegroupStore
 {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
@@ -88,7 +93,7 @@ pub trait Store:
 pub mod prelude {
     pub use crate::{
         AccountStore, AlertStore, DeployStore, EventStore, LatencyStore, MonitorStore,
-        ProjectStore, ReleaseStore, SloStore, StatusPageStore, Store,
+        ProjectStore, RegroupStore, ReleaseStore, SloStore, StatusPageStore, Store,
     };
 }
 

@@ -1125,6 +1125,8 @@ pub struct NewApiToken {
     pub prefix: String,
     /// What it may do (`read`, `write`, `project:releases`).
     pub scopes: Vec<String>,
+    /// The projects (ids) it is limited to; `None` for every project.
+    pub projects: Option<Vec<i64>>,
     /// Created, Unix ms.
     pub created_ms: i64,
 }
@@ -1142,6 +1144,8 @@ pub struct ApiToken {
     pub prefix: String,
     /// What it may do.
     pub scopes: Vec<String>,
+    /// The projects (ids) it is limited to; `None` for every project.
+    pub projects: Option<Vec<i64>>,
     /// Created, Unix ms.
     pub created_ms: i64,
     /// Last used, Unix ms.

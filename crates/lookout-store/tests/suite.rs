@@ -56,10 +56,13 @@ fn events_batch(events: Vec<NewEvent>) -> WriteBatch {
     }
 }
 
+#[path = "suite/regroup.rs"]
+mod regroup_cases;
 #[path = "suite/releases.rs"]
 mod releases_cases;
 
 mod cases {
+    pub use super::regroup_cases::*;
     pub use super::releases_cases::*;
     use super::*;
 
@@ -3152,10 +3155,28 @@ mod cases {
                 token_hash: "th".into(),
                 prefix: "lkt_ab".into(),
                 scopes: vec!["read".into(), "project:releases".into()],
+                projects: None,
                 created_ms: 20,
             })
             .unwrap();
         assert_eq!(t.scopes, ["read", "project:releases"]);
+        assert_eq!(t.projects, None, "every project");
+        // A token limited to projects keeps the list.
+        let limited = s
+            .create_api_token(&NewApiToken {
+                user_id: u.id,
+                name: "ci-web".into(),
+                token_hash: "th-web".into(),
+                prefix: "lkt_cd".into(),
+                scopes: vec!["project:releases".into()],
+                projects: Some(vec![7, 42]),
+                created_ms: 21,
+            })
+            .unwrap();
+        assert_eq!(limited.projects, Some(vec![7, 42]));
+        let used = s.use_api_token("th-web", 22).unwrap().unwrap();
+        assert_eq!(used.projects, Some(vec![7, 42]));
+        assert!(s.revoke_api_token(u.id, limited.id, 23).unwrap());
         let used = s.use_api_token("th", 30).unwrap().unwrap();
         assert_eq!((used.id, used.last_used_ms), (t.id, Some(30)));
         assert!(s.use_api_token("other", 30).unwrap().is_none());
@@ -3170,7 +3191,8 @@ mod cases {
         );
         assert!(s.use_api_token("th", 50).unwrap().is_none());
         let listed = s.list_api_tokens(u.id).unwrap();
-        assert_eq!(listed[0].revoked_ms, Some(40));
+        let first = listed.iter().find(|l| l.id == t.id).unwrap();
+        assert_eq!(first.revoked_ms, Some(40));
         assert!(s.list_api_tokens(b.id).unwrap().is_empty());
 
         // Deleting a user takes their sessions and tokens.
@@ -3758,6 +3780,7 @@ suite!(
     releases_and_commits,
     upload_chunks,
     artifact_bundles,
+    regroup,
 );
 
 #[test]

@@ -32,6 +32,7 @@ use lookout_store::{MonitorStatus, Project, Store};
 use parking_lot::Mutex;
 
 pub use auth::{hash_password, new_secret, token_hash, verify_password, Scope};
+pub use pages::tokens::TOKEN_PREFIX;
 
 /// What the dashboard needs from the server that the store does not hold. Every method
 /// blocks (it is called on the blocking pool).

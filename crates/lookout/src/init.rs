@@ -678,6 +678,11 @@ when = "monitor degraded"
 severity = "high"
 
 [[rules]]
+name = "App crash loop"
+when = "monitor crash loop"
+severity = "high"
+
+[[rules]]
 name = "Memory critical"
 when = "health memory > 90%"
 severity = "high"

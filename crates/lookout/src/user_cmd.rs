@@ -1,5 +1,6 @@
-//! `lookout user create|passwd|delete|list`: dashboard accounts, written straight to the
-//! store the config names (the server need not run; a running one sees them at once).
+//! `lookout user create|passwd|delete|list|token`: dashboard accounts and their API tokens,
+//! written straight to the store the config names (the server need not run; a running one
+//! sees them at once).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -46,6 +47,21 @@ enum Action {
     },
     /// List users.
     List,
+    /// Create an API token for a user and print it once (as the dashboard's API tokens
+    /// page does), e.g. for sentry-cli on CI limited to one project.
+    Token {
+        /// The user's email address.
+        email: String,
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: String,
+        /// What it may do: read, write or project:releases (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Limit it to this project (slug; repeat for several). Without: every project.
+        #[arg(long = "project")]
+        projects: Vec<String>,
+    },
 }
 
 /// The new password, and whether it was generated (and must be shown).
@@ -163,6 +179,70 @@ pub fn run(explicit: Option<PathBuf>, args: UserArgs) -> Result<(), Failure> {
                 )));
             }
             println!("Deleted {email} with their sessions and API tokens.");
+        }
+        Action::Token {
+            email,
+            name,
+            scopes,
+            projects,
+        } => {
+            let email = email_of(&email)?;
+            if let Some(bad) = scopes
+                .iter()
+                .find(|s| lookout_web::Scope::parse(s).is_none())
+            {
+                return Err(Failure::Usage(anyhow!(
+                    "--scope {bad}: not a scope; use read, write or project:releases"
+                )));
+            }
+            let failed = |e: StoreError| Failure::Failed(e.into());
+            let user = store
+                .list_users()
+                .map_err(failed)?
+                .into_iter()
+                .find(|u| u.email == email)
+                .ok_or_else(|| {
+                    Failure::Failed(anyhow!("there is no user {email}: see `lookout user list`"))
+                })?;
+            let limit = if projects.is_empty() {
+                None
+            } else {
+                let all = store.list_projects().map_err(failed)?;
+                let mut ids = Vec::new();
+                for slug in &projects {
+                    let p = all.iter().find(|p| &p.slug == slug).ok_or_else(|| {
+                        Failure::Usage(anyhow!(
+                            "--project {slug}: no such project (projects: {})",
+                            all.iter()
+                                .map(|p| p.slug.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?;
+                    ids.push(p.id);
+                }
+                Some(ids)
+            };
+            let prefix = lookout_web::TOKEN_PREFIX;
+            let token = format!("{prefix}{}", lookout_web::new_secret());
+            store
+                .create_api_token(&lookout_store::NewApiToken {
+                    user_id: user.id,
+                    name: name.clone(),
+                    token_hash: lookout_web::token_hash(&token),
+                    prefix: token[..prefix.len() + 6].to_string(),
+                    scopes,
+                    projects: limit,
+                    created_ms: jiff::Timestamp::now().as_millisecond(),
+                })
+                .map_err(failed)?;
+            let reach = if projects.is_empty() {
+                "every project".to_string()
+            } else {
+                format!("projects {}", projects.join(", "))
+            };
+            println!("Created the API token `{name}` of {email} for {reach}.");
+            println!("Token (shown once): {token}");
         }
         Action::List => {
             for u in store.list_users().map_err(|e| Failure::Failed(e.into()))? {

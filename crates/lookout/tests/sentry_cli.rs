@@ -22,6 +22,8 @@ use serde_json::Value;
 struct Cli {
     dir: PathBuf,
     url: String,
+    token: String,
+    project: String,
 }
 
 impl Cli {
@@ -37,15 +39,27 @@ impl Cli {
         Some(Cli {
             dir,
             url: s.url.clone(),
+            token: TOKEN.to_string(),
+            project: "app".to_string(),
         })
+    }
+
+    /// The same tools, with another token and `SENTRY_PROJECT`.
+    fn as_token(&self, token: &str, project: &str) -> Cli {
+        Cli {
+            dir: self.dir.clone(),
+            url: self.url.clone(),
+            token: token.to_string(),
+            project: project.to_string(),
+        }
     }
 
     fn command(&self, tool: &str) -> Command {
         let mut c = Command::new(self.dir.join("node_modules/.bin").join(tool));
         c.env("SENTRY_URL", &self.url)
-            .env("SENTRY_AUTH_TOKEN", TOKEN)
+            .env("SENTRY_AUTH_TOKEN", &self.token)
             .env("SENTRY_ORG", "acme")
-            .env("SENTRY_PROJECT", "app")
+            .env("SENTRY_PROJECT", &self.project)
             .env("SENTRY_DISABLE_UPDATE_CHECK", "true")
             .env("SENTRY_NO_PROGRESS_BAR", "1")
             .env_remove("SENTRY_DSN")
@@ -480,4 +494,217 @@ fn bad_uploads_are_refused_and_leave_nothing() {
 fn sha1_hex(data: &[u8]) -> String {
     use sha1::Digest;
     hex::encode(sha1::Sha1::digest(data))
+}
+
+/// An error that arrives before its build's source maps stays minified, in an issue of its
+/// own; when the maps are uploaded, the background regroup maps its frames and moves it into
+/// the issue the same bug already has, and the minified issue redirects there.
+#[test]
+fn events_before_their_maps_are_regrouped() {
+    let s = Server::start();
+    let Some(cli) = Cli::new(&s) else { return };
+    let work = tempfile::tempdir().unwrap();
+
+    // Build A: debug ids injected, maps not uploaded yet.
+    let build_a = work.path().join("a");
+    let bundle_a = cli.build(&build_a, "chunk-early1", "/* build a */");
+    cli.ok(&["sourcemaps", "inject", build_a.to_str().unwrap()], None);
+    let event_a = cli.run_bundle(&bundle_a, &s.local_dsn(), "1.0.0");
+    let minified_issue = issue_of_event(&s, &event_a);
+    let top = top_frame(&event_of(&s, &event_a));
+    assert!(top["data"]["symbolicated"].is_null(), "{top}");
+
+    // Build B of the same code, uploaded first: its error is mapped at ingest.
+    let build_b = work.path().join("b");
+    let bundle_b = cli.build(&build_b, "chunk-later2", "/* build b, which is longer */");
+    cli.ok(&["sourcemaps", "inject", build_b.to_str().unwrap()], None);
+    cli.ok(&["sourcemaps", "upload", build_b.to_str().unwrap()], None);
+    let event_b = cli.run_bundle(&bundle_b, &s.local_dsn(), "1.0.1");
+    let mapped_issue = issue_of_event(&s, &event_b);
+    assert_ne!(minified_issue, mapped_issue);
+
+    // A's maps arrive: its event moves into the mapped issue, with mapped frames.
+    cli.ok(&["sourcemaps", "upload", build_a.to_str().unwrap()], None);
+    s.wait_for(
+        "the early event to be regrouped",
+        Duration::from_secs(30),
+        || (issue_of_event(&s, &event_a) == mapped_issue).then_some(()),
+    );
+    let e = event_of(&s, &event_a);
+    let top = top_frame(&e);
+    assert_eq!(top["filename"], "src/checkout.js", "{top}");
+    assert_eq!(top["function"], "checkout", "{top}");
+    assert_eq!(top["data"]["resolved_with"], "debug-id", "{top}");
+    assert!(
+        stacktrace(&e)["raw_frames"].as_array().is_some(),
+        "the minified frames stay: {e}"
+    );
+    let merged = issue(&s, mapped_issue);
+    assert_eq!(merged["count"], 2, "{merged}");
+
+    // One issue left; the minified one's address redirects to it.
+    let ids: Vec<i64> = s
+        .issues("")
+        .iter()
+        .filter_map(|i| i["id"].as_i64())
+        .collect();
+    assert_eq!(ids, [mapped_issue]);
+    let resp = ureq::get(&format!("{}/api/v1/issues/{minified_issue}", s.url))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .config()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 308);
+    assert_eq!(
+        resp.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("/api/v1/issues/{mapped_issue}").as_str())
+    );
+}
+
+/// GETs a path of the server with a bearer token; status and JSON body.
+fn get_as(s: &Server, token: &str, path: &str) -> (u16, Value) {
+    let resp = ureq::get(&format!("{}{path}", s.url))
+        .header("Authorization", &format!("Bearer {token}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A token made with `lookout user token --project app` reaches project `app` through
+/// sentry-cli and the JSON API, and gets a 403 that sentry-cli prints for project `other`.
+#[test]
+fn a_token_for_one_project_reaches_only_that_project() {
+    let s = Server::start_with(
+        "\n[[projects]]\nslug = \"other\"\nid = 8\npublic_key = \"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"\n",
+    );
+    let Some(cli) = Cli::new(&s) else { return };
+    let config = s.dir.join("lookout.toml");
+    let out = common::lookout()
+        .args(["user", "create", "ci@example.org", "--config"])
+        .arg(&config)
+        .env("LOOKOUT_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let bad = common::lookout()
+        .args([
+            "user",
+            "token",
+            "ci@example.org",
+            "--name",
+            "x",
+            "--scope",
+            "read",
+        ])
+        .args(["--project", "nope", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(3), "a usage error: {bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--project nope: no such project"),
+        "{bad:?}"
+    );
+    let out = common::lookout()
+        .args(["user", "token", "ci@example.org", "--name", "ci-app"])
+        .args([
+            "--scope",
+            "project:releases",
+            "--project",
+            "app",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{out:?}");
+    let token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("Token (shown once): "))
+        .unwrap_or_else(|| panic!("{printed}"))
+        .trim()
+        .to_string();
+
+    // Project `other` has a release made with the server's token.
+    cli.as_token(TOKEN, "other")
+        .ok(&["releases", "new", "other-1.0"], None);
+
+    let app = cli.as_token(&token, "app");
+    let info = app.ok(&["info"], None);
+    assert!(info.contains("projects app"), "{info}");
+    app.ok(&["releases", "new", "app-1.0"], None);
+    let list = app.ok(&["releases", "list"], None);
+    assert!(list.contains("app-1.0"), "{list}");
+    assert!(
+        !list.contains("other-1.0"),
+        "another project's release: {list}"
+    );
+
+    // Project `other` is refused, and sentry-cli says why.
+    let other = cli.as_token(&token, "other");
+    let out = other.run(&["releases", "new", "other-2.0"], None);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("may not reach project `other`"),
+        "sentry-cli prints the reason: {text}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let build = work.path().join("a");
+    cli.build(&build, "chunk-token1", "/* token build */");
+    cli.ok(&["sourcemaps", "inject", build.to_str().unwrap()], None);
+    let out = other.run(&["sourcemaps", "upload", build.to_str().unwrap()], None);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("may not reach project `other`"), "{text}");
+    let (_, bundles) = s.get("/api/v1/projects/other/artifact-bundles");
+    assert_eq!(bundles, serde_json::json!([]), "nothing stored for other");
+    app.ok(&["sourcemaps", "upload", build.to_str().unwrap()], None);
+    let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
+    assert_eq!(bundles.as_array().map(Vec::len), Some(1), "{bundles}");
+
+    // The JSON API: the project list holds only `app`; `other` and what belongs to no
+    // single project are refused.
+    let (status, projects) = get_as(&s, &token, "/api/v1/projects");
+    assert_eq!(status, 200, "{projects}");
+    let slugs: Vec<&str> = projects
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["slug"].as_str())
+        .collect();
+    assert_eq!(slugs, ["app"]);
+    let (status, _) = get_as(&s, &token, "/api/v1/projects/app/issues");
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/projects/other/issues",
+        "/api/v1/projects/8",
+        "/api/v1/monitors",
+    ] {
+        let (status, body) = get_as(&s, &token, path);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("ci-app"),
+            "{body}"
+        );
+    }
+    let (status, deploys) = get_as(&s, &token, "/api/v1/deploys?project=other");
+    assert_eq!(status, 403, "{deploys}");
 }

@@ -67,6 +67,25 @@ pub struct Grouping {
     pub handled: Option<bool>,
 }
 
+/// Identifies a user the way Sentry counts "users affected": id, else email, else
+/// username, else IP address.
+pub fn user_key(view: &EventView<'_>) -> Option<String> {
+    let u = view.user.as_ref()?;
+    if let Some(v) = u.id.as_deref().filter(|v| !v.is_empty()) {
+        return Some(format!("id:{v}"));
+    }
+    if let Some(v) = u.email.as_deref().filter(|v| !v.is_empty()) {
+        return Some(format!("email:{v}"));
+    }
+    if let Some(v) = u.username.as_deref().filter(|v| !v.is_empty()) {
+        return Some(format!("username:{v}"));
+    }
+    u.ip_address
+        .as_deref()
+        .filter(|v| !v.is_empty() && *v != "{{auto}}")
+        .map(|v| format!("ip:{v}"))
+}
+
 /// Groups one event.
 pub fn group(event: &EventView<'_>) -> Grouping {
     let (basis, components) = match custom_fingerprint(event) {

@@ -193,6 +193,7 @@ fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>
     ))]
 pub async fn create(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<super::Access>,
     body: Result<Json<NewDeployBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -234,6 +235,7 @@ pub async fn create(
     let watch_until_ms =
         (serving && window_ms > 0).then(|| finished.unwrap_or(started) + window_ms);
     let project = find_project(&app, b.project).await?;
+    access.check(&project)?;
     let new = NewDeploy {
         project_id: project.id,
         environment,
@@ -285,11 +287,16 @@ pub struct ListQuery {
     ))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<super::Access>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Deploy>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let project_id = match q.project.filter(|p| !p.is_empty()) {
-        Some(p) => Some(find_project(&app, p).await?.id),
+        Some(p) => {
+            let p = find_project(&app, p).await?;
+            access.check(&p)?;
+            Some(p.id)
+        }
         None => None,
     };
     let filter = DeployFilter {
@@ -299,7 +306,13 @@ pub async fn list(
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let deploys = blocking(&app, move |s| s.list_deploys(&filter)).await?;
-    Ok(Json(deploys.iter().map(Deploy::of).collect()))
+    Ok(Json(
+        deploys
+            .iter()
+            .filter(|d| access.allows(d.project_id))
+            .map(Deploy::of)
+            .collect(),
+    ))
 }
 
 /// One deploy, with the watch's verdict once judged.

@@ -211,30 +211,46 @@ pub struct IssueDetail {
     params(("id" = i64, Path, description = "the issue's id")),
     responses(
         (status = 200, description = "OK", body = IssueDetail),
+        (status = 308, description = "The issue was merged into another (its events were regrouped when their source maps arrived): `Location` names it", body = ErrorBody),
         (status = 400, description = "Bad request: the detail says which value and why", body = ErrorBody),
         (status = 404, description = "Not found: the detail names what", body = ErrorBody),
     ))]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<IssueDetail>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let id = parse_id(&id)?;
     let found = blocking(&app, move |s| {
         let Some(detail) = s.get_issue(id)? else {
-            return Ok(None);
+            return Ok(Err(s.issue_redirect(id)?));
         };
         let issue = Issue::with_deploys(s, std::slice::from_ref(&detail.issue))?;
-        Ok(Some((detail, issue, s.latest_event(id)?)))
+        Ok(Ok((detail, issue, s.latest_event(id)?)))
     })
     .await?;
-    let (detail, mut issue, latest) =
-        found.ok_or_else(|| ApiError::not_found(format!("no issue {id}")))?;
+    let (detail, mut issue, latest) = match found {
+        Ok(found) => found,
+        Err(Some(into)) => {
+            return Ok((
+                axum::http::StatusCode::PERMANENT_REDIRECT,
+                [(axum::http::header::LOCATION, format!("/api/v1/issues/{into}"))],
+                Json(serde_json::json!({
+                    "detail": format!("issue {id} was merged into issue {into} when source maps regrouped its events"),
+                    "merged_into": into,
+                })),
+            )
+                .into_response())
+        }
+        Err(None) => return Err(ApiError::not_found(format!("no issue {id}"))),
+    };
     Ok(Json(IssueDetail {
         issue: issue.remove(0),
         releases: serde_json::to_value(&detail.releases).unwrap_or_default(),
         environments: serde_json::to_value(&detail.environments).unwrap_or_default(),
         latest_event: latest.map(|e| Event::of(&app, &e, true)),
-    }))
+    })
+    .into_response())
 }
 
 /// A page of an issue's events.

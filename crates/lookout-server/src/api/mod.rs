@@ -200,11 +200,13 @@ pub(crate) async fn require_token(
             "missing API token: send `Authorization: Bearer <token>` (printed at start, or LOOKOUT_API_TOKEN, or a token made on the dashboard's API tokens page)",
         ));
     };
+    let mut req = req;
     if bool::from(
         token
             .as_bytes()
             .ct_eq(app.api_token.expose_secret().as_bytes()),
     ) {
+        req.extensions_mut().insert(Access::everything());
         return Ok(next.run(req).await);
     }
     let (hash, now) = (lookout_web::token_hash(&token), app.clock.now_ms());
@@ -224,7 +226,142 @@ pub(crate) async fn require_token(
             ),
         ));
     }
+    let access = Access {
+        token: found.name.clone(),
+        projects: found.projects.clone(),
+    };
+    if access.projects.is_some() && req.uri().path().starts_with("/api/v1/") {
+        // Owned: a borrowed request is not `Send` across the awaits.
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        check_v1(&app, &access, &method, &path).await?;
+    }
+    req.extensions_mut().insert(access);
     Ok(next.run(req).await)
+}
+
+/// Which projects the request's token may reach; every handler behind the token finds it
+/// in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Access {
+    token: String,
+    /// `None`: every project.
+    projects: Option<Vec<i64>>,
+}
+
+impl Access {
+    /// The server's own token, or a user's token for every project.
+    pub fn everything() -> Access {
+        Access {
+            token: "the server's API token".into(),
+            projects: None,
+        }
+    }
+
+    /// Whether the token may reach this project.
+    pub fn allows(&self, project_id: i64) -> bool {
+        self.projects
+            .as_ref()
+            .is_none_or(|ps| ps.contains(&project_id))
+    }
+
+    /// The token's name, for messages.
+    pub fn token_name(&self) -> &str {
+        &self.token
+    }
+
+    /// Whether the token is limited to some projects.
+    pub fn limited(&self) -> bool {
+        self.projects.is_some()
+    }
+
+    /// A 403 unless the token may reach `project`.
+    pub fn check(&self, project: &lookout_store::Project) -> Result<(), ApiError> {
+        if self.allows(project.id) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the API token `{}` is limited to other projects and may not reach project `{}`: use a token made for that project",
+                self.token, project.slug
+            ),
+        ))
+    }
+
+    /// The 403 for what belongs to no single project.
+    fn not_per_project(&self, what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the API token `{}` is limited to some projects, and {what} belongs to no single project: use a token for every project",
+                self.token
+            ),
+        )
+    }
+}
+
+/// What a token limited to projects may reach under `/api/v1`: the project list (the
+/// handler leaves out the others), a project and everything below it, an issue of one of
+/// its projects, and deploys of its projects. Monitors, incidents, rules, status pages and
+/// signals belong to no single project and stay out of its reach.
+async fn check_v1(
+    app: &Arc<AppState>,
+    access: &Access,
+    method: &axum::http::Method,
+    path: &str,
+) -> Result<(), ApiError> {
+    let segs: Vec<&str> = path
+        .trim_start_matches("/api/v1/")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    match segs.as_slice() {
+        ["projects"] if read => Ok(()),
+        ["projects"] => Err(access.not_per_project("creating a project")),
+        ["projects", key, ..] => {
+            // An unknown project is the handler's 404.
+            match find_project(app, key.to_string()).await {
+                Ok(p) => access.check(&p),
+                Err(_) => Ok(()),
+            }
+        }
+        ["issues", id, ..] => {
+            let Ok(id) = id.parse::<i64>() else {
+                return Ok(());
+            };
+            let project = blocking(app, move |s| {
+                // A merged-away issue answers with a redirect into the same project.
+                let id = s.issue_redirect(id)?.unwrap_or(id);
+                match s.get_issue(id)? {
+                    Some(d) => s.get_project(d.issue.project_id),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+            match project {
+                Some(p) => access.check(&p),
+                None => Ok(()),
+            }
+        }
+        // The handlers check the project named (the list needs `?project=`).
+        ["deploys"] => Ok(()),
+        ["deploys", id] => {
+            let Ok(id) = id.parse::<i64>() else {
+                return Ok(());
+            };
+            let project = blocking(app, move |s| match s.get_deploy(id)? {
+                Some(d) => s.get_project(d.project_id),
+                None => Ok(None),
+            })
+            .await?;
+            match project {
+                Some(p) => access.check(&p),
+                None => Ok(()),
+            }
+        }
+        _ => Err(access.not_per_project(&format!("`{path}`"))),
+    }
 }
 
 /// Runs a store call on the blocking pool.

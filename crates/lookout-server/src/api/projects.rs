@@ -57,10 +57,17 @@ impl Project {
     responses(
         (status = 200, description = "OK", body = Vec<Project>),
     ))]
-pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<Vec<Project>>, ApiError> {
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<super::Access>,
+) -> Result<Json<Vec<Project>>, ApiError> {
     let projects = blocking(&app, |s| s.list_projects()).await?;
     Ok(Json(
-        projects.iter().map(|p| Project::of(&app, p)).collect(),
+        projects
+            .iter()
+            .filter(|p| access.allows(p.id))
+            .map(|p| Project::of(&app, p))
+            .collect(),
     ))
 }
 

@@ -388,28 +388,9 @@ fn new_event(ctx: &Ctx<'_>, view: &EventView<'_>, json: &[u8]) -> NewEvent {
         fingerprint: g.hash,
         grouping_version: g.version.to_string(),
         handled: g.handled,
-        user_key: user_key(view),
+        user_key: grouping::user_key(view),
         payload,
     }
-}
-
-/// Identifies a user the way Sentry counts "users affected": id, else email, else
-/// username, else IP address.
-fn user_key(view: &EventView<'_>) -> Option<String> {
-    let u = view.user.as_ref()?;
-    if let Some(v) = u.id.as_deref().filter(|v| !v.is_empty()) {
-        return Some(format!("id:{v}"));
-    }
-    if let Some(v) = u.email.as_deref().filter(|v| !v.is_empty()) {
-        return Some(format!("email:{v}"));
-    }
-    if let Some(v) = u.username.as_deref().filter(|v| !v.is_empty()) {
-        return Some(format!("username:{v}"));
-    }
-    u.ip_address
-        .as_deref()
-        .filter(|v| !v.is_empty() && *v != "{{auto}}")
-        .map(|v| format!("ip:{v}"))
 }
 
 /// A fresh event id.

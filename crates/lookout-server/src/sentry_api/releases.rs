@@ -10,17 +10,32 @@ use lookout_store::{Commit, Project, Release, ReleaseUpdate};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::blocking;
+use crate::api::{blocking, Access};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time_fmt::iso as iso_ms;
 
-/// Who the token is: `sentry-cli info` prints it and its scopes.
-pub async fn whoami() -> Json<Value> {
-    Json(json!({
-        "user": {"id": "0", "name": "lookout API token", "email": "api-token@lookout", "username": "lookout"},
+/// Who the token is: `sentry-cli info` prints it, the projects it reaches and its scopes.
+pub async fn whoami(
+    State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
+) -> Result<Json<Value>, ApiError> {
+    let reach = if access.limited() {
+        let projects = blocking(&app, |s| s.list_projects()).await?;
+        let slugs: Vec<&str> = projects
+            .iter()
+            .filter(|p| access.allows(p.id))
+            .map(|p| p.slug.as_str())
+            .collect();
+        format!("projects {}", slugs.join(", "))
+    } else {
+        "every project".to_string()
+    };
+    Ok(Json(json!({
+        // `sentry-cli info` prints the email only: it names the token and its reach.
+        "user": {"id": "0", "name": access.token_name(), "email": format!("API token {} for {reach}", access.token_name()), "username": "lookout"},
         "auth": {"scopes": ["org:read", "project:read", "project:write", "project:releases", "event:read"]},
-    }))
+    })))
 }
 
 /// `releases new`: the body names the version and its projects.
@@ -90,9 +105,27 @@ fn version_ok(version: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The projects named, all of which must exist.
-async fn projects_named(app: &Arc<AppState>, slugs: &[String]) -> Result<Vec<Project>, ApiError> {
-    let all = blocking(app, |s| s.list_projects()).await?;
+/// The projects named, all of which must exist and be within the token's reach.
+async fn projects_named(
+    app: &Arc<AppState>,
+    access: &Access,
+    slugs: &[String],
+) -> Result<Vec<Project>, ApiError> {
+    let all: Vec<Project> = blocking(app, |s| s.list_projects())
+        .await?
+        .into_iter()
+        .filter(|p| access.allows(p.id))
+        .collect();
+    if let Some(slug) = slugs.iter().find(|s| !all.iter().any(|p| &&p.slug == s)) {
+        let exists = blocking(app, {
+            let slug = slug.clone();
+            move |s| s.get_project_by_slug(&slug)
+        })
+        .await?;
+        if let Some(p) = exists {
+            access.check(&p)?;
+        }
+    }
     slugs
         .iter()
         .map(|slug| {
@@ -112,15 +145,21 @@ async fn projects_named(app: &Arc<AppState>, slugs: &[String]) -> Result<Vec<Pro
         .collect()
 }
 
-/// The release in each project that has it.
+/// The release in each project (within the token's reach) that has it.
 async fn find_release(
     app: &Arc<AppState>,
+    access: &Access,
     version: &str,
 ) -> Result<Vec<(Project, Release)>, ApiError> {
     let v = version.to_string();
+    let access = access.clone();
     let found = blocking(app, move |s| {
         let mut out = Vec::new();
-        for p in s.list_projects()? {
+        for p in s
+            .list_projects()?
+            .into_iter()
+            .filter(|p| access.allows(p.id))
+        {
             if let Some(r) = s.get_release(p.id, &v)? {
                 out.push((p, r));
             }
@@ -176,6 +215,7 @@ fn commit_json(c: &Commit) -> Value {
 /// `POST /api/0/organizations/{org}/releases/`
 pub async fn create(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path(_org): Path<String>,
     Json(body): Json<NewRelease>,
 ) -> Result<Response, ApiError> {
@@ -185,7 +225,7 @@ pub async fn create(
             "projects: name at least one project (SENTRY_PROJECT or --project)",
         ));
     }
-    let projects = projects_named(&app, &body.projects).await?;
+    let projects = projects_named(&app, &access, &body.projects).await?;
     let started = parse_time("dateStarted", body.date_started.as_deref())?;
     let released = parse_time("dateReleased", body.date_released.as_deref())?;
     let now = app.clock.now_ms();
@@ -218,18 +258,19 @@ pub async fn create(
 /// `PUT /api/0/organizations/{org}/releases/{version}/`: finalize, set commits, set refs.
 pub async fn update(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, version)): Path<(String, String)>,
     Json(body): Json<UpdateRelease>,
 ) -> Result<Json<Value>, ApiError> {
     version_ok(&version)?;
     let projects = if body.projects.is_empty() {
-        find_release(&app, &version)
+        find_release(&app, &access, &version)
             .await?
             .into_iter()
             .map(|(p, _)| p)
             .collect()
     } else {
-        projects_named(&app, &body.projects).await?
+        projects_named(&app, &access, &body.projects).await?
     };
     let commits = body
         .commits
@@ -284,9 +325,10 @@ pub async fn update(
 /// `GET /api/0/organizations/{org}/releases/{version}/`
 pub async fn info(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let found = find_release(&app, &version).await?;
+    let found = find_release(&app, &access, &version).await?;
     let release = found[0].1.clone();
     let id = release.id;
     let last = blocking(&app, move |s| s.release_commits(id)).await?;
@@ -297,9 +339,10 @@ pub async fn info(
 /// `GET /api/0/organizations/{org}/releases/{version}/commits/`
 pub async fn commits(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let found = find_release(&app, &version).await?;
+    let found = find_release(&app, &access, &version).await?;
     let id = found[0].1.id;
     let list = blocking(&app, move |s| s.release_commits(id)).await?;
     Ok(Json(Value::Array(list.iter().map(commit_json).collect())))
@@ -309,11 +352,16 @@ pub async fn commits(
 /// send only what is new; `{}` when there is none.
 pub async fn previous_with_commits(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let v = version.clone();
     let previous = blocking(&app, move |s| {
-        for p in s.list_projects()? {
+        for p in s
+            .list_projects()?
+            .into_iter()
+            .filter(|p| access.allows(p.id))
+        {
             let releases = s.list_releases(p.id, 1000)?;
             let Some(pos) = releases.iter().position(|r| r.version == v) else {
                 continue;
@@ -343,9 +391,10 @@ pub async fn repos() -> Json<Value> {
 /// `GET /api/0/projects/{org}/{project}/releases/`
 pub async fn list_project(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, project)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = projects_named(&app, &[project]).await?.remove(0);
+    let p = projects_named(&app, &access, &[project]).await?.remove(0);
     let id = p.id;
     let list = blocking(&app, move |s| s.list_releases(id, 1000)).await?;
     Ok(Json(Value::Array(
@@ -356,11 +405,16 @@ pub async fn list_project(
 /// `GET /api/0/organizations/{org}/releases/`: every project's releases.
 pub async fn list_org(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path(_org): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let all = blocking(&app, |s| {
+    let all = blocking(&app, move |s| {
         let mut out = Vec::new();
-        for p in s.list_projects()? {
+        for p in s
+            .list_projects()?
+            .into_iter()
+            .filter(|p| access.allows(p.id))
+        {
             for r in s.list_releases(p.id, 1000)? {
                 out.push((p.clone(), r));
             }
@@ -408,6 +462,7 @@ fn deploy_json(d: &lookout_store::Deploy) -> Value {
 /// deploy like those.
 pub async fn create_deploy(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, version)): Path<(String, String)>,
     Json(body): Json<NewDeployIn>,
 ) -> Result<Response, ApiError> {
@@ -418,13 +473,13 @@ pub async fn create_deploy(
         ));
     }
     let projects: Vec<Project> = if body.projects.is_empty() {
-        find_release(&app, &version)
+        find_release(&app, &access, &version)
             .await?
             .into_iter()
             .map(|(p, _)| p)
             .collect()
     } else {
-        projects_named(&app, &body.projects).await?
+        projects_named(&app, &access, &body.projects).await?
     };
     let now = app.clock.now_ms();
     let finished = parse_time("dateFinished", body.date_finished.as_deref())?.unwrap_or(now);
@@ -464,6 +519,7 @@ pub async fn create_deploy(
 /// `GET /api/0/organizations/{org}/releases/{version}/deploys/`
 pub async fn list_deploys(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<Access>,
     Path((_org, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let list = blocking(&app, move |s| {
@@ -474,5 +530,10 @@ pub async fn list_deploys(
         })
     })
     .await?;
-    Ok(Json(Value::Array(list.iter().map(deploy_json).collect())))
+    Ok(Json(Value::Array(
+        list.iter()
+            .filter(|d| access.allows(d.project_id))
+            .map(deploy_json)
+            .collect(),
+    )))
 }

@@ -136,6 +136,7 @@ fn state(state: &str, missing: &[String], detail: Option<String>) -> Json<Value>
 /// `POST /api/0/organizations/{org}/artifactbundle/assemble/`
 pub async fn assemble(
     State(app): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::api::Access>,
     Path(_org): Path<String>,
     Json(req): Json<Assemble>,
 ) -> Result<Json<Value>, ApiError> {
@@ -151,6 +152,7 @@ pub async fn assemble(
             .iter()
             .find(|p| &p.slug == slug)
             .ok_or_else(|| ApiError::bad_request(format!("no project `{slug}` in lookout")))?;
+        access.check(p)?;
         projects.push(p.clone());
     }
     let checksum = req.checksum.to_ascii_lowercase();
@@ -158,6 +160,7 @@ pub async fn assemble(
     let limits = app.sourcemaps.clone();
     let now = app.clock.now_ms();
     let symbolicator = app.symbolicator.clone();
+    let regrouper = app.regrouper.clone();
     let app2 = app.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Json<Value>, ApiError> {
         let store = app2.store.as_ref();
@@ -241,6 +244,10 @@ pub async fn assemble(
                 })
                 .collect();
             symbolicator.add_bundle(&indexed);
+            // Events that arrived before these maps are regrouped in the background.
+            regrouper
+                .enqueue(p.id, saved.id, req.version.as_deref())
+                .map_err(internal)?;
         }
         Ok(state("ok", &[], None))
     })

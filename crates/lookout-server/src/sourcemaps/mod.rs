@@ -6,6 +6,7 @@
 //! first use and their parsed maps cached.
 
 pub mod bundle;
+pub mod regroup;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Cursor;

@@ -92,7 +92,7 @@ pub async fn page(
     };
     let loaded = blocking(&web, move |s| {
         let Some(detail) = s.get_issue(id)? else {
-            return Ok(None);
+            return Ok(Err(s.issue_redirect(id)?));
         };
         let events = s.list_events(id, EVENTS_PAGE + 1, q.before)?;
         let shown: Option<StoredEvent> = match q.event {
@@ -102,12 +102,14 @@ pub async fn page(
                 .find(|e| e.id == eid),
             None => s.latest_event(id)?,
         };
-        Ok(Some((detail, events, shown)))
+        Ok(Ok((detail, events, shown)))
     })
     .await;
     let (detail, mut events, shown) = match loaded {
-        Ok(Some(v)) => v,
-        Ok(None) => return not_found(&format!("There is no issue {id}.")),
+        Ok(Ok(v)) => v,
+        // Merged away when source maps regrouped its events: the issue they are in now.
+        Ok(Err(Some(into))) => return see_other(&format!("/issues/{into}")),
+        Ok(Err(None)) => return not_found(&format!("There is no issue {id}.")),
         Err(r) => return r,
     };
     let now = web.clock.now_ms();

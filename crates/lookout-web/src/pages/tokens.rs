@@ -22,6 +22,7 @@ pub(crate) struct Line {
     pub name: String,
     pub prefix: String,
     pub scopes: String,
+    pub projects: String,
     pub created: String,
     pub last_used: String,
     pub revoked: bool,
@@ -33,6 +34,7 @@ struct Page {
     chrome: Chrome,
     tokens: Vec<Line>,
     scopes: Vec<&'static str>,
+    projects: Vec<String>,
     created: Option<String>,
     error: Option<String>,
 }
@@ -44,9 +46,19 @@ async fn show(
     error: Option<String>,
 ) -> Response {
     let user = who.user.id;
-    let tokens = match blocking(web, move |s| s.list_api_tokens(user)).await {
+    let (tokens, projects) = match blocking(web, move |s| {
+        Ok((s.list_api_tokens(user)?, s.list_projects()?))
+    })
+    .await
+    {
         Ok(t) => t,
         Err(r) => return r,
+    };
+    let slug = |id: &i64| {
+        projects
+            .iter()
+            .find(|p| p.id == *id)
+            .map_or_else(|| format!("#{id}"), |p| p.slug.clone())
     };
     let now = web.clock.now_ms();
     let status = if error.is_some() {
@@ -63,6 +75,10 @@ async fn show(
                 name: t.name.clone(),
                 prefix: t.prefix.clone(),
                 scopes: t.scopes.join(", "),
+                projects: match &t.projects {
+                    None => "all".into(),
+                    Some(ids) => ids.iter().map(slug).collect::<Vec<_>>().join(", "),
+                },
                 created: view::time(t.created_ms),
                 last_used: t
                     .last_used_ms
@@ -72,6 +88,7 @@ async fn show(
             })
             .collect(),
         scopes: Scope::ALL.iter().map(|(_, n)| *n).collect(),
+        projects: projects.iter().map(|p| p.slug.clone()).collect(),
         created,
         error,
     });
@@ -124,6 +141,32 @@ pub async fn create(
     if scopes.is_empty() {
         return show(&web, &who, None, Some("Choose at least one scope.".into())).await;
     }
+    // No project ticked: every project, as before projects could be chosen.
+    let slugs: Vec<String> = form.all("project").map(str::to_string).collect();
+    let projects = if slugs.is_empty() {
+        None
+    } else {
+        let all = match blocking(&web, |s| s.list_projects()).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let mut ids = Vec::new();
+        for slug in &slugs {
+            match all.iter().find(|p| &p.slug == slug) {
+                Some(p) => ids.push(p.id),
+                None => {
+                    return show(
+                        &web,
+                        &who,
+                        None,
+                        Some(format!("There is no project `{slug}`.")),
+                    )
+                    .await
+                }
+            }
+        }
+        Some(ids)
+    };
     let token = format!("{TOKEN_PREFIX}{}", auth::new_secret());
     let new = NewApiToken {
         user_id: who.user.id,
@@ -131,6 +174,7 @@ pub async fn create(
         token_hash: auth::token_hash(&token),
         prefix: token[..TOKEN_PREFIX.len() + 6].to_string(),
         scopes,
+        projects,
         created_ms: web.clock.now_ms(),
     };
     match blocking(&web, move |s| s.create_api_token(&new)).await {

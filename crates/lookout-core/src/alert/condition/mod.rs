@@ -8,6 +8,7 @@
 //! | `errors after deploy > 2x in 15m` | the error rate after a deploy against the rate before (deploy capability) |
 //! | `new issue`, `regression` (`regressed issue`), `unhandled` (`unhandled exception`) | ingest signals, one incident per issue |
 //! | `monitor down`, `monitor degraded`, `heartbeat missed`, `heartbeat failed` | monitor signals, one incident per monitor |
+//! | `monitor crash loop` (`crash loop`) | a pm2 monitor's app restarted since its last check, one incident per monitor, ended by quiet time |
 //! | `tls expires within 7d` (`certificate expires within 7d`) | a certificate warning with at most that many days left |
 //! | `health memory.percentage > 90`, `health database.latency > 100ms`, `health memory > 90%` | a health document field read by a health monitor (`<`, `<=` too) |
 //! | `p95 > 2s in 5m` (`>=` too) | a project's p95 latency over the window |
@@ -134,6 +135,8 @@ pub enum Condition {
     MonitorDown,
     /// A monitor answers but reports a problem.
     MonitorDegraded,
+    /// A pm2 monitor's app keeps restarting (its restart count climbed between checks).
+    CrashLoop,
     /// A heartbeat or cron monitor did not ping in time.
     HeartbeatMissed,
     /// A heartbeat or cron monitor reported a failed run.
@@ -228,6 +231,8 @@ impl Condition {
                 | Condition::Regression
                 | Condition::Unhandled
                 | Condition::TlsExpiring { .. }
+                // A crash loop is signalled when it starts; nothing says it stopped.
+                | Condition::CrashLoop
         )
     }
 
@@ -245,6 +250,7 @@ impl Condition {
             self,
             Condition::MonitorDown
                 | Condition::MonitorDegraded
+                | Condition::CrashLoop
                 | Condition::HeartbeatMissed
                 | Condition::HeartbeatFailed
                 | Condition::TlsExpiring { .. }
@@ -292,6 +298,7 @@ impl fmt::Display for Condition {
             Condition::Unhandled => f.write_str("unhandled"),
             Condition::MonitorDown => f.write_str("monitor down"),
             Condition::MonitorDegraded => f.write_str("monitor degraded"),
+            Condition::CrashLoop => f.write_str("monitor crash loop"),
             Condition::HeartbeatMissed => f.write_str("heartbeat missed"),
             Condition::HeartbeatFailed => f.write_str("heartbeat failed"),
             Condition::TlsExpiring { within_days } => {

@@ -122,7 +122,8 @@ struct Parser<'a> {
 }
 
 const CONDITIONS: &str = "errors, errors after deploy, p95, new issue, regression, unhandled, \
-                          monitor down, monitor degraded, heartbeat missed, heartbeat failed, \
+                          monitor down, monitor degraded, monitor crash loop, heartbeat missed, \
+                          heartbeat failed, \
                           tls expires within, health, slo burn rate";
 
 impl Parser<'_> {
@@ -295,9 +296,18 @@ impl Parser<'_> {
                     Condition::MonitorDown
                 } else if self.eat(&["degraded"]) {
                     Condition::MonitorDegraded
+                } else if self.eat(&["crash"]) {
+                    self.expect(&["loop", "loops", "looping"], "\"loop\"")?;
+                    Condition::CrashLoop
+                } else if self.eat(&["crashloop", "crash-loop"]) {
+                    Condition::CrashLoop
                 } else {
-                    return Err(self.expected("\"down\" or \"degraded\""));
+                    return Err(self.expected("\"down\", \"degraded\" or \"crash loop\""));
                 }
+            }
+            "crash" => {
+                self.expect(&["loop", "loops", "looping"], "\"loop\"")?;
+                Condition::CrashLoop
             }
             "heartbeat" => {
                 if self.eat(&["missed"]) {

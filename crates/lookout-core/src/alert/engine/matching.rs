@@ -13,6 +13,7 @@ pub(super) fn opened_by(c: &Condition, signal: &Signal) -> bool {
         | (Condition::Unhandled, SignalKind::Unhandled)
         | (Condition::MonitorDown, SignalKind::MonitorDown)
         | (Condition::MonitorDegraded, SignalKind::MonitorDegraded)
+        | (Condition::CrashLoop, SignalKind::CrashLoop)
         | (Condition::HeartbeatMissed, SignalKind::HeartbeatMissed)
         | (Condition::HeartbeatFailed, SignalKind::HeartbeatFailed) => true,
         // A warning whose days cannot be read still alerts: a missed expiry costs more

@@ -78,6 +78,7 @@ pub(super) fn title(
         Condition::Unhandled => with_detail("Unhandled exception"),
         Condition::MonitorDown => with_detail("Site is down"),
         Condition::MonitorDegraded => with_detail("Degraded"),
+        Condition::CrashLoop => with_detail("Crash loop"),
         Condition::HeartbeatMissed => with_detail("Heartbeat missed"),
         Condition::HeartbeatFailed => with_detail("Job failed"),
         Condition::TlsExpiring { .. } => with_detail("Certificate expiring"),
