@@ -5,6 +5,7 @@
 pub mod account;
 pub mod incident;
 pub mod incidents;
+pub mod instances;
 pub mod install;
 pub mod issue;
 pub mod issues;
