@@ -14,9 +14,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use lookout_core::clock::Clock;
+use lookout_core::clock::{Clock, SystemClock};
 use lookout_store::{Duty, Fence, InstanceRow, Store};
 use parking_lot::RwLock;
 use serde::Serialize;
@@ -96,8 +96,9 @@ impl ConfigDigest {
 #[derive(Debug, Clone, Default)]
 struct View {
     held: BTreeSet<String>,
-    /// Until when the leases held are valid by this instance's clock.
-    held_until_ms: i64,
+    /// Until when the leases held are valid, by this process's monotonic clock (from the
+    /// start of the heartbeat that renewed them, so never later than the stored expiry).
+    held_until: Option<Instant>,
     live: Vec<InstanceRow>,
     duties: Vec<Duty>,
 }
@@ -127,22 +128,22 @@ pub struct FleetView {
 }
 
 /// This instance's membership of the fleet.
+///
+/// Leases and heartbeats are judged by the wall clock, not the injected one that drives
+/// the domain's timers: they coordinate processes, which share only real time (a test
+/// that moves its clock an hour ahead must not expire its own leases).
 pub struct Cluster {
     me: RwLock<InstanceRow>,
     ttl_ms: i64,
     view: RwLock<View>,
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    clock: SystemClock,
 }
 
 impl Cluster {
     /// A new member with a random id; it joins at its first [`Cluster::beat`].
-    pub fn new(
-        identity: Identity,
-        addr: String,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-    ) -> Cluster {
+    pub fn new(identity: Identity, addr: String, store: Arc<dyn Store>) -> Cluster {
+        let clock = SystemClock;
         let now = clock.now_ms();
         let me = InstanceRow {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
@@ -183,7 +184,7 @@ impl Cluster {
     /// Whether this instance holds `duty` now (its lease unexpired by its own clock).
     pub fn holds(&self, duty: &str) -> bool {
         let v = self.view.read();
-        v.held.contains(duty) && self.clock.now_ms() < v.held_until_ms
+        v.held.contains(duty) && v.held_until.is_some_and(|t| Instant::now() < t)
     }
 
     /// The fence a write on behalf of `duty` carries.
@@ -208,6 +209,7 @@ impl Cluster {
     /// Registers or renews this instance, reads the live set and claims the duties.
     /// Blocking.
     pub fn beat(&self) -> lookout_store::Result<Change> {
+        let started = Instant::now();
         let now = self.clock.now_ms();
         let me = {
             let mut me = self.me.write();
@@ -224,8 +226,11 @@ impl Cluster {
         let duties = self.store.list_duties()?;
         let _ = self.store.prune_instances(now - FORGET_AFTER_TTLS * self.ttl_ms);
         let mut v = self.view.write();
-        let was_live = now < v.held_until_ms;
-        let before: &BTreeSet<String> = if was_live { &v.held } else { &BTreeSet::new() };
+        let none = BTreeSet::new();
+        let before = match v.held_until {
+            Some(t) if started < t => &v.held,
+            _ => &none,
+        };
         let change = Change {
             gained: held.difference(before).cloned().collect(),
             lost: before.difference(&held).cloned().collect(),
@@ -233,7 +238,7 @@ impl Cluster {
         };
         *v = View {
             held,
-            held_until_ms: now + self.ttl_ms,
+            held_until: Some(started + Duration::from_millis(self.ttl_ms as u64)),
             live,
             duties,
         };
@@ -271,7 +276,7 @@ impl Cluster {
                 .collect()
         };
         FleetView {
-            duties: if now < v.held_until_ms {
+            duties: if v.held_until.is_some_and(|t| Instant::now() < t) {
                 v.held.iter().cloned().collect()
             } else {
                 Vec::new()
@@ -347,6 +352,8 @@ pub struct Members {
     pub monitors: Arc<crate::monitors::Monitors>,
     /// The alert runtime: reloaded from the store when this instance takes the loop over.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Projects: those created through other instances are taken in.
+    pub projects: Arc<crate::projects::Projects>,
     /// How often definitions made through other instances are read.
     pub sync_every: Duration,
 }
@@ -366,7 +373,11 @@ pub async fn run(m: Arc<Members>) {
             next_sync = tokio::time::Instant::now() + m.sync_every;
             let mm = m.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                crate::monitors::sync::from_store(&mm.monitors, mm.cluster.store.as_ref());
+                let store = mm.cluster.store.as_ref();
+                if let Err(e) = mm.projects.sync(store, mm.monitors.now_ms()) {
+                    tracing::warn!(error = %e, "cannot read projects made through other instances");
+                }
+                crate::monitors::sync::from_store(&mm.monitors, store);
                 if let Err(e) = mm.alerts.sync_rules() {
                     tracing::warn!(error = %e, "cannot read rules made through other instances");
                 }

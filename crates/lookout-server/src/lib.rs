@@ -223,7 +223,6 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             identity,
             addr.to_string(),
             store.clone(),
-            clock.clone(),
         ));
         // Joined before any part starts, so the duties this instance takes (all of them
         // on its own) run from the first moment.
@@ -346,6 +345,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             cluster: cluster.clone(),
             monitors: monitors.clone(),
             alerts: alerts.clone(),
+            projects: projects.clone(),
             sync_every: config.cluster.sync_every,
         }))),
     ];

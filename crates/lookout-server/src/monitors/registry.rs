@@ -48,6 +48,11 @@ impl Monitors {
             let Some(e) = inner.entries.get(&id) else {
                 return;
             };
+            if !inner.owns(id) {
+                // Another instance checks it; its result reaches this one's view only
+                // through the store.
+                return;
+            }
             e.def.settings.interval_ms.clamp(0, 61_000)
         };
         let wait = async {
@@ -272,14 +277,15 @@ impl Monitors {
     /// to load again (created, redefined, paused or resumed through another instance; a
     /// heartbeat pinged through another instance) and the ids to forget (deleted). For
     /// monitors another instance runs, the stored status replaces the shown one.
-    pub fn plan_sync(&self, stored: Vec<Monitor>) -> (Vec<Monitor>, Vec<i64>) {
+    /// Monitors defined at or after `listed_ms` (the list was read from then) stay.
+    pub fn plan_sync(&self, stored: Vec<Monitor>, listed_ms: i64) -> (Vec<Monitor>, Vec<i64>) {
         let mut inner = self.lock();
         let known: std::collections::HashSet<i64> = stored.iter().map(|m| m.id).collect();
         let gone: Vec<i64> = inner
             .entries
-            .keys()
-            .copied()
-            .filter(|id| !known.contains(id))
+            .iter()
+            .filter(|(id, e)| !known.contains(id) && e.monitor.updated_ms < listed_ms)
+            .map(|(id, _)| *id)
             .collect();
         let mut load = Vec::new();
         for m in stored {

@@ -92,6 +92,9 @@ pub fn new_token() -> String {
 
 /// Loads what other instances changed (see `Monitors::plan_sync`). Blocking.
 pub fn from_store(monitors: &super::Monitors, store: &dyn Store) {
+    // A monitor created here while the list is read is not in it, and must not be
+    // taken for one deleted elsewhere.
+    let listed_ms = monitors.now_ms();
     let stored = match store.list_monitors() {
         Ok(s) => s,
         Err(e) => {
@@ -99,7 +102,7 @@ pub fn from_store(monitors: &super::Monitors, store: &dyn Store) {
             return;
         }
     };
-    let (load, gone) = monitors.plan_sync(stored);
+    let (load, gone) = monitors.plan_sync(stored, listed_ms);
     for id in gone {
         monitors.remove(id);
     }
