@@ -15,6 +15,7 @@ pub mod config;
 pub mod dashboard;
 pub mod deploys;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
@@ -341,7 +342,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             config: config.deploy.watch.clone(),
             cluster: cluster.clone(),
         }))),
-        tokio::spawn(cluster::run(Arc::new(cluster::Members {
+        tokio::spawn(fleet::run(Arc::new(fleet::Members {
             cluster: cluster.clone(),
             monitors: monitors.clone(),
             alerts: alerts.clone(),
