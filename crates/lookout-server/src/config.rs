@@ -97,6 +97,8 @@ pub struct Config {
     pub sourcemaps: SourcemapsConfig,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// `[cluster]`: several instances on one PostgreSQL database.
+    pub cluster: ClusterConfig,
     /// The config file's directory, which its paths (data directory, runbooks, CA files)
     /// are relative to.
     #[serde(skip)]
@@ -105,6 +107,33 @@ pub struct Config {
     /// `${VAR:-default}` that fell back to the default.
     #[serde(skip)]
     pub warnings: Vec<ConfigWarning>,
+}
+
+/// `[cluster]`: how instances sharing one database find each other and share the work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This instance's name in `/api/health`, the logs and the dashboard; the host name
+    /// when empty.
+    pub instance_name: Option<String>,
+    /// An instance whose heartbeat is older than this is dead: its duties and monitors
+    /// move to the others.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: std::time::Duration,
+    /// How often monitors, rules and maintenance windows created through another
+    /// instance's API are read from the database.
+    #[serde(with = "humantime_serde")]
+    pub sync_every: std::time::Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            instance_name: None,
+            lease_ttl: std::time::Duration::from_secs(15),
+            sync_every: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 /// `[sourcemaps]`.
@@ -480,6 +509,18 @@ impl Config {
         };
         if let Some((key, message)) = self.deploy.watch.problem() {
             return Err(err(format!("deploy.watch.{key}"), message));
+        }
+        if self.cluster.lease_ttl < std::time::Duration::from_millis(300) {
+            return Err(err(
+                "cluster.lease_ttl".into(),
+                "must be at least 300ms (instances renew their leases three times per TTL); 15s suits most".into(),
+            ));
+        }
+        if self.cluster.sync_every.is_zero() {
+            return Err(err(
+                "cluster.sync_every".into(),
+                "must be more than 0; 5s suits most".into(),
+            ));
         }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return Err(err(

@@ -30,6 +30,8 @@ pub struct ServerBackend {
     pub ingest: Arc<Ingest>,
     /// The URL this server is reached at, for DSNs.
     pub public_url: String,
+    /// The fleet, for the instances page.
+    pub cluster: Arc<crate::cluster::Cluster>,
     /// The runtime the test error's request runs on (backend calls come from blocking
     /// threads).
     pub runtime: tokio::runtime::Handle,
@@ -45,6 +47,10 @@ pub fn dsn(public_url: &str, public_key: &str, project_id: i64) -> String {
 }
 
 impl lookout_web::Backend for ServerBackend {
+    fn this_instance(&self) -> (String, i64) {
+        (self.cluster.id(), self.cluster.ttl_ms())
+    }
+
     fn event_json(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
         self.payloads
             .decompress(payload)

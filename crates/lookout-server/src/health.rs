@@ -51,7 +51,45 @@ pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
         "late_p99_ms": sched.late_p99_ms,
         "max_lateness_ms": max_late,
     });
-    let status = health::overall([database.status, memory.status, sched_status]);
+    let fleet = app.cluster.fleet();
+    // Instances that disagree on rules or monitors page differently for the same
+    // outage: lookout still works, but someone must look.
+    let fleet_status = match fleet.mismatch {
+        Some(_) => health::HealthStatus::Degraded,
+        None => health::HealthStatus::Ok,
+    };
+    let instances: Vec<serde_json::Value> = fleet
+        .instances
+        .iter()
+        .map(|(i, duties)| {
+            serde_json::json!({
+                "id": i.id,
+                "name": i.name,
+                "host": i.host,
+                "version": i.version,
+                "addr": i.addr,
+                "config_hash": i.config_hash,
+                "config_summary": i.config_summary,
+                "started": crate::time_fmt::iso(i.started_ms),
+                "heartbeat": crate::time_fmt::iso(i.heartbeat_ms),
+                "duties": duties,
+            })
+        })
+        .collect();
+    let cluster = serde_json::json!({
+        "status": fleet_status,
+        "instance": {
+            "id": fleet.instance.id,
+            "name": fleet.instance.name,
+            "host": fleet.instance.host,
+            "config_hash": fleet.instance.config_hash,
+        },
+        "duties": fleet.duties,
+        "monitors_owned": sched.owned,
+        "instances": instances,
+        "message": fleet.mismatch,
+    });
+    let status = health::overall([database.status, memory.status, sched_status, fleet_status]);
     let body = serde_json::json!({
         "status": status,
         "timestamp": crate::time_fmt::iso(app.clock.now_ms()),
@@ -60,6 +98,7 @@ pub async fn handler(State(app): State<Arc<AppState>>) -> Response {
             "database": database,
             "memory": memory,
             "scheduler": scheduler,
+            "cluster": cluster,
         }
     });
     let code = StatusCode::from_u16(status.http_code()).unwrap_or(StatusCode::OK);

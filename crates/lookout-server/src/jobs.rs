@@ -27,6 +27,8 @@ pub struct Jobs {
     pub keep_releases: u32,
     /// The source map index, told of the bundles removed.
     pub symbolicator: Arc<crate::sourcemaps::Symbolicator>,
+    /// The fleet: one instance at a time runs the jobs (the `jobs` duty).
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Starts the background jobs on the runtime.
@@ -37,6 +39,9 @@ pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
         let mut minutes = 0u64;
         loop {
             tick.tick().await;
+            if !jobs.cluster.holds(crate::cluster::JOBS) {
+                continue;
+            }
             let j = jobs.clone();
             let hourly = minutes.is_multiple_of(60);
             minutes += 1;

@@ -10,10 +10,12 @@
 pub mod alerts;
 pub mod api;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod deploys;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
@@ -105,6 +107,8 @@ impl Running {
         for t in &self.tasks {
             t.abort();
         }
+        let cluster = self.state.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.leave()).await?;
         if let Some(tx) = self.stop_recorder.take() {
             let _ = tx.send(());
         }
@@ -205,6 +209,35 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         format!("http://{host}:{}", addr.port())
     });
 
+    let cluster = {
+        let identity = cluster::Identity {
+            name: config
+                .cluster
+                .instance_name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(cluster::default_name),
+            config: cluster::ConfigDigest::of(&config),
+            lease_ttl: config.cluster.lease_ttl,
+        };
+        let c = Arc::new(cluster::Cluster::new(
+            identity,
+            addr.to_string(),
+            store.clone(),
+        ));
+        // Joined before any part starts, so the duties this instance takes (all of them
+        // on its own) run from the first moment.
+        let joined = c.clone();
+        let change = tokio::task::spawn_blocking(move || joined.beat())
+            .await?
+            .context("cannot register this instance in the database")?;
+        tracing::info!(instance = %c.id(), duties = ?change.gained, instances = c.members().len(), "joined");
+        if let Some(m) = c.mismatch() {
+            tracing::warn!(mismatch = %m, "configuration mismatch between instances");
+        }
+        c
+    };
+
     // The one-way channels between the parts.
     let signals = bus::signals();
     let (check_ins, check_ins_rx) = bus::check_ins();
@@ -233,6 +266,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     for (m, def) in loaded.monitors {
         monitors.upsert(m, def);
     }
+    // Just loaded from the store: nothing gained needs loading again.
+    let _ = monitors.set_members(&cluster.id(), cluster.members());
     let channels = Arc::new(Channels::from_config(&config.channels)?);
     let links = Arc::new(AckLinks::new(
         alert_secret.expose_secret().as_bytes().to_vec(),
@@ -252,6 +287,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             projects: projects.clone(),
             channels: channels.clone(),
             outbox: outbox.clone(),
+            cluster: cluster.clone(),
         };
         Arc::new(
             tokio::task::spawn_blocking(move || {
@@ -279,6 +315,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         channels: channels.clone(),
         links: links.clone(),
         queued: outbox,
+        cluster: cluster.clone(),
     };
     let regrouper = Arc::new(sourcemaps::regroup::Regrouper {
         store: store.clone(),
@@ -299,6 +336,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             artifact_retention: config.sourcemaps.retention,
             keep_releases: config.sourcemaps.keep_releases,
             symbolicator: symbolicator.clone(),
+            cluster: cluster.clone(),
         }),
         tokio::spawn(monitors::scheduler::run(monitors.clone())),
         tokio::spawn(monitors::checkin::run(
@@ -312,6 +350,14 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             store: store.clone(),
             clock: clock.clone(),
             config: config.deploy.watch.clone(),
+            cluster: cluster.clone(),
+        }))),
+        tokio::spawn(fleet::run(Arc::new(fleet::Members {
+            cluster: cluster.clone(),
+            monitors: monitors.clone(),
+            alerts: alerts.clone(),
+            projects: projects.clone(),
+            sync_every: config.cluster.sync_every,
         }))),
     ];
 
@@ -341,6 +387,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         payloads: payloads.clone(),
         ingest: ingest.clone(),
         public_url: public_url.clone(),
+        cluster: cluster.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
     let web = {
@@ -374,6 +421,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         sourcemaps: config.sourcemaps.clone(),
         writer: writer.clone(),
         metrics_public: config.metrics.public,
+        cluster,
     });
     let app = router(state.clone(), ingest, monitors, web.clone());
     let (tx, rx) = oneshot::channel::<()>();

@@ -94,6 +94,19 @@ impl Projects {
         Ok(rt)
     }
 
+    /// Takes in projects created or changed through other instances; returns how many.
+    pub fn sync(&self, store: &dyn Store, now_ms: i64) -> lookout_store::Result<usize> {
+        let mut n = 0;
+        for p in store.list_projects()? {
+            if self.get(p.id).is_some_and(|known| known.project == p) {
+                continue;
+            }
+            self.insert(store, p, now_ms)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// One project by id.
     pub fn get(&self, id: i64) -> Option<Arc<ProjectRuntime>> {
         self.by_id.read().get(&id).cloned()

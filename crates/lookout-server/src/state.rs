@@ -58,6 +58,8 @@ pub struct AppState {
     pub writer: crate::writer::Writer,
     /// `[metrics] public`: `/metrics` without the token.
     pub metrics_public: bool,
+    /// The fleet this instance belongs to (one instance on SQLite).
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl AppState {

@@ -24,6 +24,7 @@ mod deploys;
 mod error;
 mod events;
 pub mod files;
+mod instances;
 mod latency;
 mod migrate;
 pub mod model;
@@ -46,6 +47,7 @@ pub use alerts::AlertStore;
 pub use deploys::{Deploy, DeployFilter, DeployStore, NewDeploy};
 pub use error::StoreError;
 pub use events::EventStore;
+pub use instances::{Duty, Fence, InstanceRow, InstanceStore};
 pub use latency::{
     LatencyQuery, LatencySample, LatencyStats, LatencyStore, PercentileSummary, KIND_HEALTH,
     KIND_REQUEST, MINUTE_RETENTION_MS,
@@ -81,6 +83,7 @@ pub trait Store:
     + DeployStore
     + ReleaseStore
     + RegroupStore
+    + InstanceStore
 {
     /// A short name for logs and `/metrics`: "sqlite" or "postgres".
     fn kind(&self) -> &'static str;
@@ -92,8 +95,8 @@ pub trait Store:
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, DeployStore, EventStore, LatencyStore, MonitorStore,
-        ProjectStore, RegroupStore, ReleaseStore, SloStore, StatusPageStore, Store,
+        AccountStore, AlertStore, DeployStore, EventStore, InstanceStore, LatencyStore,
+        MonitorStore, ProjectStore, RegroupStore, ReleaseStore, SloStore, StatusPageStore, Store,
     };
 }
 

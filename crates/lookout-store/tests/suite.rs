@@ -61,7 +61,11 @@ mod regroup_cases;
 #[path = "suite/releases.rs"]
 mod releases_cases;
 
+#[path = "suite/instances.rs"]
+mod instances_cases;
+
 mod cases {
+    pub use super::instances_cases::*;
     pub use super::regroup_cases::*;
     pub use super::releases_cases::*;
     use super::*;
@@ -3781,7 +3785,24 @@ suite!(
     upload_chunks,
     artifact_bundles,
     regroup,
+    instance_registry,
+    duty_leases,
 );
+
+#[test]
+fn sqlite_concurrent_duty_claims() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).expect("open sqlite"));
+    instances_cases::concurrent_claims(store);
+}
+
+#[test]
+fn postgres_concurrent_duty_claims() {
+    let Some(store) = postgres_store() else {
+        return;
+    };
+    instances_cases::concurrent_claims(store.0.clone());
+}
 
 #[test]
 fn sqlite_concurrent_readers_and_writer() {

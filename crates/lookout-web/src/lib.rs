@@ -57,6 +57,8 @@ pub trait Backend: Send + Sync + 'static {
     fn runbook(&self, rule: &str) -> Option<String>;
     /// Sends a test error to a project through the real ingest path; its event id.
     fn send_test_error(&self, project: &Project) -> Result<String, String>;
+    /// This instance's id and the lease TTL in ms (an instance silent longer is dead).
+    fn this_instance(&self) -> (String, i64);
 }
 
 /// The navigation, in order: (path, label). A new page reached from the menu adds a line.
@@ -67,6 +69,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/incidents", "Incidents"),
     ("/install", "Setup"),
     ("/tokens", "API tokens"),
+    ("/instances", "Instances"),
 ];
 
 /// Routes that answer without signing in: `/` (which redirects), the sign-in and
@@ -195,6 +198,7 @@ fn build() -> Routes {
     .get("/tokens", tokens::page)
     .post("/tokens", tokens::create)
     .post("/tokens/{id}/revoke", tokens::revoke)
+    .get("/instances", instances::page)
 }
 
 /// Every dashboard route, with the state applied.

@@ -234,6 +234,11 @@ fn serve(explicit: Option<PathBuf>) -> Result<(), Failure> {
         println!("  local address: http://{}", running.addr);
         println!("  database:      {}", running.state.store.kind());
         println!(
+            "  instance:      {} ({} instance(s) on this database)",
+            running.state.cluster.id(),
+            running.state.cluster.members().len()
+        );
+        println!(
             "  API token:     {}",
             running.state.api_token.expose_secret()
         );

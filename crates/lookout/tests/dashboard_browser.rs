@@ -176,6 +176,7 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
             ("07-monitors", "/monitors"),
             ("08-setup", "/install"),
             ("09-tokens", "/tokens"),
+            ("10-instances", "/instances"),
         ] {
             b.goto(&format!("{url}{path}")).await;
             b.find("h1").await;

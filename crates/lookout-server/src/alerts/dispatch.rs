@@ -36,6 +36,8 @@ pub struct Dispatcher {
     pub links: Arc<AckLinks>,
     /// Told when messages are queued.
     pub queued: Arc<Notify>,
+    /// The fleet: one instance at a time delivers (the `outbox` duty).
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Runs the dispatcher until aborted.
@@ -44,6 +46,12 @@ pub async fn run(app: Arc<Dispatcher>) {
     // When each channel last sent, for pacing.
     let mut last_sent: HashMap<String, i64> = HashMap::new();
     loop {
+        if !app.cluster.holds(crate::cluster::OUTBOX) {
+            // Messages claimed by a holder that died stay leased until their lease
+            // ends, then the new holder sends them: none is sent twice, none lost.
+            tokio::time::sleep(MAX_SLEEP).await;
+            continue;
+        }
         let now = app.clock.now_ms();
         let a = app.clone();
         let due = tokio::task::spawn_blocking(move || a.store.due_messages(now, PAGE)).await;

@@ -68,17 +68,48 @@ pub async fn run(
 ) {
     let view = Arc::new(Mutex::new(MonitorView::default()));
     let mut next_measure = 0i64;
-    let mut cursor = {
-        let a = alerts.clone();
-        tokio::task::spawn_blocking(move || a.initial_cursor())
-            .await
-            .unwrap_or(0)
-    };
+    let mut cursor = 0;
+    // Whether this instance ran the loop at the last turn; `None` until the first.
+    let mut holding = false;
+    let mut changed_seen: Option<i64> = None;
     loop {
         {
             let mut v = view.lock();
             while let Ok(fact) = facts.try_recv() {
                 v.apply(fact);
+            }
+        }
+        if !alerts.cluster.holds(crate::cluster::ALERTS) {
+            // Another instance runs the loop; this one stands by.
+            holding = false;
+            tokio::time::sleep(MAX_SLEEP).await;
+            continue;
+        }
+        if !holding {
+            // Taken over (or started): what the last holder decided is in the store.
+            let a = alerts.clone();
+            match tokio::task::spawn_blocking(move || a.take_over()).await {
+                Ok(Ok((c, changed))) => {
+                    (cursor, changed_seen, holding) = (c, changed, true);
+                    next_measure = 0;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot take the alert loop over; retrying");
+                    tokio::time::sleep(MAX_SLEEP).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "taking the alert loop over panicked");
+                    continue;
+                }
+            }
+        } else if alerts.cluster.shared() {
+            let a = alerts.clone();
+            let seen = changed_seen;
+            if let Ok(Ok(now_seen)) =
+                tokio::task::spawn_blocking(move || a.reload_if_changed(seen)).await
+            {
+                changed_seen = now_seen;
             }
         }
         let run_started = Instant::now();
@@ -163,7 +194,7 @@ impl Alerts {
                         .collect()
                 })?;
             }
-            self.load_silences(now)?;
+            self.load_silences_by(now, super::step::By::Loop)?;
         }
         // Timers only when one is due: a tick walks every open incident.
         let due = self.engine().next_deadline_ms().is_some_and(|t| t <= now);
@@ -171,6 +202,27 @@ impl Alerts {
             self.step(now, None, |e| e.tick(now))?;
         }
         Ok(cursor)
+    }
+
+    /// Makes this instance's engine the store's: open incidents, rules, silences; returns
+    /// the signal cursor and the last change made through another instance. Blocking.
+    fn take_over(&self) -> anyhow::Result<(i64, Option<i64>)> {
+        let changed = self.store.cursor(super::step::CHANGED_ELSEWHERE)?;
+        self.reload_open()?;
+        self.sync_rules()?;
+        self.load_silences_by(self.clock.now_ms(), super::step::By::Loop)?;
+        Ok((self.initial_cursor(), changed))
+    }
+
+    /// Reloads the open incidents when a person changed one through another instance
+    /// since `seen`; returns the new mark. Blocking.
+    fn reload_if_changed(&self, seen: Option<i64>) -> anyhow::Result<Option<i64>> {
+        let changed = self.store.cursor(super::step::CHANGED_ELSEWHERE)?;
+        if changed != seen {
+            self.reload_open()?;
+            self.load_silences_by(self.clock.now_ms(), super::step::By::Loop)?;
+        }
+        Ok(changed)
     }
 
     /// Where signal handling resumes: the stored cursor, or on the very first start the

@@ -66,6 +66,9 @@ pub struct Handles {
     pub outbox: Arc<Notify>,
     /// Service level objectives, for `slo burn rate` rules.
     pub slos: Arc<crate::slo::Slos>,
+    /// The fleet: the loop runs only on the holder of the `alerts` duty, and its writes
+    /// are fenced by that lease.
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Why a rule could not be created.
@@ -110,6 +113,9 @@ pub struct Alerts {
     /// Names of the rules declared in the config file (the others came through the API).
     config_rules: HashSet<String>,
     evaluate_every_ms: i64,
+    cluster: Arc<crate::cluster::Cluster>,
+    /// Rule specs loaded from the store: `sync_rules` reloads only when they change.
+    stored_rules: Mutex<Vec<StoredRule>>,
 }
 
 impl Alerts {
@@ -139,7 +145,10 @@ impl Alerts {
             }
         }
         engine.restore(states);
+        let stored_rules = store.list_rules()?;
         Ok(Alerts {
+            cluster: handles.cluster,
+            stored_rules: Mutex::new(stored_rules),
             engine: Mutex::new(engine),
             ids: Mutex::new(ids),
             step_lock: Mutex::new(None),
@@ -226,31 +235,108 @@ impl Alerts {
         Ok(true)
     }
 
-    /// The silences in the store, applied to the engine. Blocking.
+    /// The silences in the store, applied to the engine (a person set or lifted one).
+    /// Blocking.
     pub fn load_silences(&self, now_ms: i64) -> anyhow::Result<()> {
+        self.load_silences_by(now_ms, step::By::Person)
+    }
+
+    fn load_silences_by(&self, now_ms: i64, by: step::By) -> anyhow::Result<()> {
         let rows = self.store.active_silences(now_ms)?;
         let silences = rows.iter().filter_map(silence_of).collect();
-        self.step(now_ms, None, |e| e.set_silences(now_ms, silences))?;
+        self.step_by(by, now_ms, None, |e| e.set_silences(now_ms, silences))?;
+        Ok(())
+    }
+
+    /// Replaces the engine's open incidents (and their row ids) with the store's: this
+    /// instance takes the loop over, or another instance changed an incident. Blocking.
+    fn reload_open(&self) -> anyhow::Result<()> {
+        let _serial = self.step_lock.lock();
+        let mut ids = HashMap::new();
+        let mut states = Vec::new();
+        for row in self.store.open_incidents()? {
+            if let Ok(s) = serde_json::from_value::<IncidentState>(row.state.clone()) {
+                ids.insert(s.key.clone(), row.id);
+                states.push(s);
+            }
+        }
+        self.engine().reset_open(states);
+        *self.ids.lock() = ids;
+        Ok(())
+    }
+
+    /// Puts in force the rules created or deleted through other instances' APIs.
+    /// Blocking.
+    pub fn sync_rules(&self) -> anyhow::Result<()> {
+        let stored = self.store.list_rules()?;
+        if *self.stored_rules.lock() == stored {
+            return Ok(());
+        }
+        let projects = self.store.list_projects()?;
+        let monitors = self.store.list_monitors()?;
+        let mut engine = self.engine();
+        let api: Vec<String> = engine
+            .rules()
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|n| !self.config_rules.contains(n))
+            .collect();
+        for name in &api {
+            if !stored.iter().any(|s| &s.name == name) {
+                engine.remove_rule(name);
+                tracing::info!(rule = %name, "rule deleted through another instance");
+            }
+        }
+        for s in &stored {
+            if engine.rule(&s.name).is_some() {
+                continue;
+            }
+            let rule = serde_json::from_value::<RuleConfig>(s.spec.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|rc| {
+                    rules::api_rule(&rc, &projects, &monitors).map_err(|(k, m)| format!("{k}: {m}"))
+                })
+                .and_then(|rule| engine.add_rule(rule));
+            match rule {
+                Ok(()) => tracing::info!(rule = %s.name, "rule created through another instance"),
+                Err(e) => tracing::error!(rule = %s.name, error = %e, "stored rule not loaded"),
+            }
+        }
+        drop(engine);
+        *self.stored_rules.lock() = stored;
+        self.wake.notify_one();
         Ok(())
     }
 
     /// Acknowledges an incident by row id; `false` when it is not open. Blocking.
     pub fn acknowledge(&self, id: i64, by: &str) -> anyhow::Result<bool> {
+        if !self.cluster.holds(crate::cluster::ALERTS) {
+            // Another instance runs the loop: this engine's incidents may be stale.
+            self.reload_open()?;
+        }
         let Some(key) = self.key_of(id) else {
             return Ok(false);
         };
         let now = self.clock.now_ms();
-        self.step(now, None, |e| e.acknowledge(now, &key, by))?;
+        self.step_by(step::By::Person, now, None, |e| {
+            e.acknowledge(now, &key, by)
+        })?;
         Ok(true)
     }
 
     /// Resolves an incident by hand; `false` when it is not open. Blocking.
     pub fn resolve(&self, id: i64, by: &str) -> anyhow::Result<bool> {
+        if !self.cluster.holds(crate::cluster::ALERTS) {
+            // Another instance runs the loop: this engine's incidents may be stale.
+            self.reload_open()?;
+        }
         let Some(key) = self.key_of(id) else {
             return Ok(false);
         };
         let now = self.clock.now_ms();
-        self.step(now, None, |e| e.resolve(now, &key, Some(by)))?;
+        self.step_by(step::By::Person, now, None, |e| {
+            e.resolve(now, &key, Some(by))
+        })?;
         Ok(true)
     }
 

@@ -14,6 +14,19 @@ use super::Alerts;
 
 /// The cursor of signals handled.
 pub(super) const SIGNAL_CURSOR: &str = "alerts.signals";
+/// When a person last changed incidents through an instance that does not run the loop:
+/// the loop's holder then reloads its open incidents.
+pub(super) const CHANGED_ELSEWHERE: &str = "alerts.changed";
+
+/// On whose behalf a step writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum By {
+    /// The evaluation loop: written only while this instance holds the `alerts` lease,
+    /// checked in the write's transaction, so a stale holder cannot commit a step.
+    Loop,
+    /// A person (acknowledge, resolve, silences), through whichever instance they used.
+    Person,
+}
 /// How often the cursor alone is written when signals lead to no decision. Under an error
 /// storm signals arrive with nearly every ingest batch; writing the cursor for each of
 /// them would take the database's write lock hundreds of times a second from ingest.
@@ -32,6 +45,17 @@ impl Alerts {
         cursor: Option<i64>,
         f: impl FnOnce(&mut Engine) -> Vec<Action>,
     ) -> anyhow::Result<Vec<Action>> {
+        self.step_by(By::Loop, now_ms, cursor, f)
+    }
+
+    /// [`Alerts::step`] on behalf of `by`.
+    pub(super) fn step_by(
+        &self,
+        by: By,
+        now_ms: i64,
+        cursor: Option<i64>,
+        f: impl FnOnce(&mut Engine) -> Vec<Action>,
+    ) -> anyhow::Result<Vec<Action>> {
         let mut cursor_written = self.step_lock.lock();
         let mut engine = self.engine();
         let actions = f(&mut engine);
@@ -40,8 +64,18 @@ impl Alerts {
         {
             return Ok(actions);
         }
-        let (batch, new_keys) = self.batch(&engine, &actions, now_ms, cursor);
-        match self.store.apply_alerts(&batch) {
+        let (mut batch, new_keys) = self.batch(&engine, &actions, now_ms, cursor);
+        let holder = self.cluster.holds(crate::cluster::ALERTS);
+        let written = if by == By::Loop || holder {
+            self.store
+                .apply_alerts_fenced(&batch, &self.cluster.fence(crate::cluster::ALERTS))
+        } else {
+            if batch.cursor.is_none() {
+                batch.cursor = Some((CHANGED_ELSEWHERE.to_string(), now_ms));
+            }
+            self.store.apply_alerts(&batch)
+        };
+        match written {
             Ok(new_ids) => {
                 if cursor.is_some() {
                     *cursor_written = Some(Instant::now());

@@ -24,12 +24,17 @@ pub struct Watcher {
     pub clock: Arc<dyn Clock>,
     /// `[deploy.watch]`.
     pub config: WatchConfig,
+    /// The fleet: one instance at a time judges (the `deploys` duty).
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Judges deploys as their windows pass, until the task is aborted.
 pub async fn run(watcher: Arc<Watcher>) {
     loop {
         tokio::time::sleep(POLL).await;
+        if !watcher.cluster.holds(crate::cluster::DEPLOYS) {
+            continue;
+        }
         let w = watcher.clone();
         let _ = tokio::task::spawn_blocking(move || w.pass()).await;
     }

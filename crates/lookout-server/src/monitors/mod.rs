@@ -82,6 +82,8 @@ pub struct SchedulerStats {
     pub checks_started: u64,
     /// Checks that were due but had not started at the last scheduler pass.
     pub overdue: usize,
+    /// Monitors this instance runs (all of them, unless other instances share them).
+    pub owned: usize,
     /// Lateness (start minus scheduled time) over the last minute, ms.
     pub late_p50_ms: i64,
     /// 99th percentile of the same.
@@ -107,6 +109,17 @@ struct Inner {
     overdue: usize,
     /// The next free slot of the warm-up (see `registry::WARM_UP_SPACING_MS`).
     warm_up_next: i64,
+    /// This instance's id and the live instances' (sorted), which share the monitors
+    /// (`crate::cluster::owner`); with fewer than two, this instance runs them all.
+    me: String,
+    members: Vec<String>,
+}
+
+impl Inner {
+    /// Whether this instance runs monitor `id`'s checks and deadlines.
+    pub(crate) fn owns(&self, id: i64) -> bool {
+        self.members.len() < 2 || crate::cluster::owner(id, &self.members) == Some(&self.me)
+    }
 }
 
 /// All monitors and their schedule.
@@ -143,6 +156,8 @@ impl Monitors {
                 checks_started: 0,
                 overdue: 0,
                 warm_up_next: 0,
+                me: String::new(),
+                members: Vec::new(),
             }),
             wake: Notify::new(),
             checked: Notify::new(),
@@ -152,6 +167,11 @@ impl Monitors {
             clock,
             timings: crate::metrics::CheckTimings::default(),
         }
+    }
+
+    /// The time by the injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

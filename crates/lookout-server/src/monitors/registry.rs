@@ -48,6 +48,11 @@ impl Monitors {
             let Some(e) = inner.entries.get(&id) else {
                 return;
             };
+            if !inner.owns(id) {
+                // Another instance checks it; its result reaches this one's view only
+                // through the store.
+                return;
+            }
             e.def.settings.interval_ms.clamp(0, 61_000)
         };
         let wait = async {
@@ -243,6 +248,69 @@ impl Monitors {
     /// The last check's per-phase timings and HTTP status.
     pub fn last_timings(&self, id: i64) -> Option<(lookout_probe::Timings, Option<u16>)> {
         self.lock().entries.get(&id).and_then(|e| e.last_timings)
+    }
+
+    /// Sets the live instances sharing the monitors (sorted ids; this one is `me`);
+    /// returns the monitors this instance runs from now on that it did not before, whose
+    /// state the caller reloads from the store (another instance ran them meanwhile).
+    pub fn set_members(&self, me: &str, members: Vec<String>) -> Vec<i64> {
+        let mut inner = self.lock();
+        let before: Vec<i64> = inner
+            .entries
+            .keys()
+            .copied()
+            .filter(|id| inner.owns(*id))
+            .collect();
+        inner.me = me.to_string();
+        inner.members = members;
+        let mut gained: Vec<i64> = inner
+            .entries
+            .keys()
+            .copied()
+            .filter(|id| inner.owns(*id) && !before.contains(id))
+            .collect();
+        gained.sort_unstable();
+        gained
+    }
+
+    /// Compares the store's monitors with those in memory: returns the stored monitors
+    /// to load again (created, redefined, paused or resumed through another instance; a
+    /// heartbeat pinged through another instance) and the ids to forget (deleted). For
+    /// monitors another instance runs, the stored status replaces the shown one.
+    /// Monitors defined at or after `listed_ms` (the list was read from then) stay.
+    pub fn plan_sync(&self, stored: Vec<Monitor>, listed_ms: i64) -> (Vec<Monitor>, Vec<i64>) {
+        let mut inner = self.lock();
+        let known: std::collections::HashSet<i64> = stored.iter().map(|m| m.id).collect();
+        let gone: Vec<i64> = inner
+            .entries
+            .iter()
+            .filter(|(id, e)| !known.contains(id) && e.monitor.updated_ms < listed_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut load = Vec::new();
+        for m in stored {
+            let owned = inner.owns(m.id);
+            let Some(e) = inner.entries.get_mut(&m.id) else {
+                load.push(m);
+                continue;
+            };
+            let redefined = e.monitor.updated_ms != m.updated_ms || e.monitor.paused != m.paused;
+            let pinged_elsewhere = e.heartbeat.is_some()
+                && m.status.last_check_ms > e.status.last_check_ms
+                && (owned || m.status.state != e.status.state);
+            // Gained while its reload failed: nothing would ever queue it again.
+            let stranded = owned
+                && e.heartbeat.is_none()
+                && e.queued.is_none()
+                && !e.running
+                && !e.monitor.paused;
+            if redefined || pinged_elsewhere || stranded {
+                load.push(m);
+            } else if !owned && !e.running {
+                e.status = m.status;
+            }
+        }
+        (load, gone)
     }
 
     /// When a monitor's next check (or heartbeat deadline) is due.

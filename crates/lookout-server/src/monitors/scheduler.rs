@@ -76,6 +76,7 @@ impl Monitors {
             running: inner.entries.values().filter(|e| e.running).count(),
             checks_started: inner.checks_started,
             overdue: inner.overdue,
+            owned: inner.entries.keys().filter(|id| inner.owns(**id)).count(),
             late_p50_ms: pct(50.0),
             late_p99_ms: pct(99.0),
             late_max_ms: late.last().copied().unwrap_or(0),
@@ -93,6 +94,7 @@ impl Monitors {
                 break;
             }
             inner.queue.pop();
+            let owned = inner.owns(id);
             let until = inner.maintenance_until(id, now);
             let Some(e) = inner.entries.get_mut(&id) else {
                 continue;
@@ -101,6 +103,11 @@ impl Monitors {
                 continue;
             }
             e.queued = None;
+            if !owned {
+                // Another instance runs it; if this one gains it, it is reloaded from
+                // the store and queued again (`set_members`).
+                continue;
+            }
             match &e.def.probe {
                 Probe::Check(check) => {
                     e.running = true;

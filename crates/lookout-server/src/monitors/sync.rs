@@ -89,3 +89,58 @@ pub fn sync_config(
 pub fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
+
+/// Loads what other instances changed (see `Monitors::plan_sync`). Blocking.
+pub fn from_store(monitors: &super::Monitors, store: &dyn Store) {
+    // A monitor created here while the list is read is not in it, and must not be
+    // taken for one deleted elsewhere.
+    let listed_ms = monitors.now_ms();
+    let stored = match store.list_monitors() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read monitors made through other instances");
+            return;
+        }
+    };
+    let (load, gone) = monitors.plan_sync(stored, listed_ms);
+    for id in gone {
+        monitors.remove(id);
+    }
+    upsert_all(monitors, load);
+    match store.list_maintenance(monitors.now_ms()) {
+        Ok(windows) => monitors.set_api_windows(windows),
+        Err(e) => tracing::warn!(error = %e, "cannot read maintenance windows"),
+    }
+}
+
+/// Reloads monitors `ids` from the store: this instance runs them from now on, from the
+/// state the previous one left. Blocking.
+pub fn reload(monitors: &super::Monitors, store: &dyn Store, ids: &[i64]) {
+    match store.list_monitors() {
+        Ok(stored) => {
+            let load: Vec<Monitor> = stored
+                .into_iter()
+                .filter(|m| ids.binary_search(&m.id).is_ok())
+                .collect();
+            tracing::info!(
+                monitors = load.len(),
+                "took over monitors from another instance"
+            );
+            upsert_all(monitors, load);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reload the monitors taken over; they wait for the next change")
+        }
+    }
+}
+
+fn upsert_all(monitors: &super::Monitors, load: Vec<Monitor>) {
+    for m in load {
+        match def_of(&m) {
+            Ok(def) => monitors.upsert(m, def),
+            Err(e) => {
+                tracing::error!(monitor = %m.name, error = %e, "monitor not loaded; fix or delete it")
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod account;
 pub mod incident;
 pub mod incidents;
 pub mod install;
+pub mod instances;
 pub mod issue;
 pub mod issues;
 pub mod monitor;

@@ -1,0 +1,81 @@
+//! The heartbeat loop: keeps this instance's duties, monitors, rules and projects in step
+//! with the fleet ([`crate::cluster`] holds the membership; this wires it to the parts).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::{Change, Cluster};
+
+/// What the heartbeat loop keeps in step with the fleet.
+pub struct Members {
+    /// The fleet.
+    pub cluster: Arc<Cluster>,
+    /// Monitors: which this instance runs.
+    pub monitors: Arc<crate::monitors::Monitors>,
+    /// The alert runtime: reloaded from the store when this instance takes the loop over.
+    pub alerts: Arc<crate::alerts::Alerts>,
+    /// Projects: those created through other instances are taken in.
+    pub projects: Arc<crate::projects::Projects>,
+    /// How often definitions made through other instances are read.
+    pub sync_every: Duration,
+}
+
+/// Heartbeats, claims duties and moves monitors until aborted; reads definitions made
+/// through other instances every `sync_every`.
+pub async fn run(m: Arc<Members>) {
+    let mut next_sync = tokio::time::Instant::now();
+    loop {
+        let c = m.cluster.clone();
+        match tokio::task::spawn_blocking(move || c.beat()).await {
+            Ok(Ok(change)) => apply(&m, change).await,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "heartbeat failed; duties stop when their leases run out")
+            }
+            Err(e) => tracing::error!(error = %e, "heartbeat panicked"),
+        }
+        if tokio::time::Instant::now() >= next_sync {
+            next_sync = tokio::time::Instant::now() + m.sync_every;
+            let mm = m.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let store = mm.cluster.store();
+                if let Err(e) = mm.projects.sync(store, mm.monitors.now_ms()) {
+                    tracing::warn!(error = %e, "cannot read projects made through other instances");
+                }
+                crate::monitors::sync::from_store(&mm.monitors, store);
+                if let Err(e) = mm.alerts.sync_rules() {
+                    tracing::warn!(error = %e, "cannot read rules made through other instances");
+                }
+            })
+            .await;
+        }
+        tokio::time::sleep(m.cluster.beat_every()).await;
+    }
+}
+
+async fn apply(m: &Arc<Members>, change: Change) {
+    let id = m.cluster.id();
+    for d in &change.gained {
+        tracing::info!(duty = %d, instance = %id, "took duty");
+    }
+    for d in &change.lost {
+        tracing::warn!(duty = %d, instance = %id, "lost duty: another instance holds it now");
+    }
+    if let Some(msg) = change.members.then(|| m.cluster.mismatch()).flatten() {
+        tracing::warn!(mismatch = %msg, "configuration mismatch between instances");
+    }
+    if change.members {
+        let members = m.cluster.members();
+        tracing::info!(
+            instances = members.len(),
+            "the live instances changed; monitors are spread again"
+        );
+        let gained = m.monitors.set_members(&id, members);
+        if !gained.is_empty() {
+            let mm = m.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::monitors::sync::reload(&mm.monitors, mm.cluster.store(), &gained)
+            })
+            .await;
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! Several lookout instances on one PostgreSQL database, and the same suite with one
+//! instance on SQLite: the real binary, an in-process HTTP target that counts each
+//! monitor's checks, and an in-process webhook receiver that counts deliveries.
+//!
+//! - events sent round-robin to the instances all land once, and issue counts are exact;
+//! - 301 monitors (10 s apart, the shortest interval lookout allows) are each checked
+//!   once per interval across the fleet, spread over the instances;
+//! - `kill -9` of the instance running the alert loop: its monitors are checked again
+//!   within two intervals, the open incident escalates exactly once and each
+//!   notification is delivered exactly once; restarted, the instance rejoins.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use common::{suite_switch, Server, KEY, PROJECT_ID};
+use lookout_store::postgres::PostgresStore;
+
+const MONITORS: usize = 300;
+const INTERVAL: Duration = Duration::from_secs(10);
+/// Three renewals per TTL: an instance is found dead within two seconds.
+const LEASE_TTL: &str = "1500ms";
+/// Unacknowledged this long after it opened, the incident escalates to `lead`: after the
+/// kill, so the instance that took the alert loop over is the one that escalates.
+const ACK_WITHIN: Duration = Duration::from_secs(40);
+const EVENTS: usize = 300;
+const KINDS: usize = 3;
+
+/// What the target and the receiver saw.
+#[derive(Default)]
+struct Seen {
+    /// Check times per monitor path.
+    hits: HashMap<String, Vec<Instant>>,
+    /// Webhook deliveries: (channel, type, incident id).
+    deliveries: Vec<(String, String, i64)>,
+}
+
+struct Target {
+    seen: Arc<Mutex<Seen>>,
+    port: u16,
+    _rt: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct TargetState {
+    seen: Arc<Mutex<Seen>>,
+    /// The `flaky` monitor's target fails while set (from the start).
+    flaky_down: Arc<AtomicBool>,
+}
+
+async fn monitor_hit(State(s): State<TargetState>, Path(n): Path<String>) -> StatusCode {
+    s.seen
+        .lock()
+        .unwrap()
+        .hits
+        .entry(n)
+        .or_default()
+        .push(Instant::now());
+    StatusCode::OK
+}
+
+async fn flaky(State(s): State<TargetState>) -> StatusCode {
+    if s.flaky_down.load(Ordering::SeqCst) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn hook(
+    State(s): State<TargetState>,
+    Path(channel): Path<String>,
+    body: String,
+) -> StatusCode {
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let kind = v["type"].as_str().unwrap_or("?").to_string();
+    let incident = v["data"]["incident"]["id"]
+        .as_i64()
+        .or_else(|| v["data"]["incident_id"].as_i64())
+        .unwrap_or(-1);
+    s.seen
+        .lock()
+        .unwrap()
+        .deliveries
+        .push((channel, kind, incident));
+    StatusCode::OK
+}
+
+impl Target {
+    fn start() -> Target {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = TargetState {
+            seen: Arc::default(),
+            flaky_down: Arc::new(AtomicBool::new(true)),
+        };
+        let app = axum::Router::new()
+            .route("/m/{n}", get(monitor_hit))
+            .route("/flaky", get(flaky))
+            .route("/hook/{channel}", post(hook))
+            .with_state(state.clone());
+        rt.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Target {
+            seen: state.seen,
+            port,
+            _rt: rt,
+        }
+    }
+
+    fn hits(&self) -> HashMap<String, Vec<Instant>> {
+        self.seen.lock().unwrap().hits.clone()
+    }
+
+    fn deliveries(&self) -> Vec<(String, String, i64)> {
+        self.seen.lock().unwrap().deliveries.clone()
+    }
+
+    fn config(&self) -> String {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let mut c = format!(
+            r#"
+[cluster]
+lease_ttl = "{LEASE_TTL}"
+sync_every = "500ms"
+
+[channels.ops]
+kind = "webhook"
+url = "{base}/hook/ops"
+
+[channels.lead]
+kind = "webhook"
+url = "{base}/hook/lead"
+
+[severities.high]
+ack_within = "{}s"
+renotify = "none"
+max_escalations = 1
+route = [["ops"], ["lead"]]
+
+[[rules]]
+name = "Flaky down"
+when = "monitor down"
+severity = "high"
+monitors = ["flaky"]
+
+[[monitors]]
+name = "flaky"
+kind = "http"
+url = "{base}/flaky"
+interval = "10s"
+timeout = "2s"
+alert_after = 1
+"#,
+            ACK_WITHIN.as_secs()
+        );
+        for i in 0..MONITORS {
+            c.push_str(&format!(
+                "\n[[monitors]]\nname = \"m{i}\"\nkind = \"http\"\nurl = \"{base}/m/{i}\"\ninterval = \"10s\"\ntimeout = \"2s\"\n"
+            ));
+        }
+        c
+    }
+}
+
+fn envelope(event_id: &str, kind: usize, seq: usize) -> String {
+    let header = serde_json::json!({ "event_id": event_id });
+    let event = serde_json::json!({
+        "event_id": event_id,
+        "platform": "other",
+        "level": "error",
+        "exception": { "values": [{
+            "type": format!("Fleet{kind}Error"),
+            "value": format!("event {seq}"),
+        }]},
+    });
+    let payload = event.to_string();
+    format!(
+        "{header}\n{}\n{payload}\n",
+        serde_json::json!({ "type": "event", "length": payload.len() })
+    )
+}
+
+/// Sends `EVENTS` events, each to the next instance in turn, from four threads.
+fn send_round_robin(urls: &[String]) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let urls = urls.to_vec();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build()
+                    .into();
+                let auth = format!(
+                    "Sentry sentry_version=7, sentry_client=lookout-fleet/1.0, sentry_key={KEY}"
+                );
+                for seq in (t..EVENTS).step_by(4) {
+                    let url = format!("{}/api/{PROJECT_ID}/envelope/", urls[seq % urls.len()]);
+                    let id = uuid::Uuid::new_v4().simple().to_string();
+                    let mut resp = agent
+                        .post(&url)
+                        .header("content-type", "application/x-sentry-envelope")
+                        .header("x-sentry-auth", &auth)
+                        .send(envelope(&id, seq % KINDS, seq).as_bytes())
+                        .expect("send an event");
+                    let body = resp.body_mut().read_to_string().unwrap_or_default();
+                    assert_eq!(resp.status().as_u16(), 200, "{body}");
+                    assert!(body.contains(&id), "acknowledged with its id: {body}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn health(s: &Server) -> serde_json::Value {
+    s.get("/api/health").1
+}
+
+fn cluster(s: &Server) -> serde_json::Value {
+    health(s)["checks"]["cluster"].clone()
+}
+
+fn wait(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Each monitor's gaps between consecutive checks inside `[from, to)`.
+fn gaps(
+    hits: &HashMap<String, Vec<Instant>>,
+    from: Instant,
+    to: Instant,
+) -> Vec<(String, Duration)> {
+    let mut out = Vec::new();
+    for (m, times) in hits {
+        let inside: Vec<Instant> = times
+            .iter()
+            .copied()
+            .filter(|t| *t >= from && *t < to)
+            .collect();
+        for w in inside.windows(2) {
+            out.push((m.clone(), w[1] - w[0]));
+        }
+    }
+    out
+}
+
+fn run_suite(instances: usize, env: &[(&str, &str)]) {
+    let target = Target::start();
+    let config = target.config();
+    let mut fleet: Vec<Server> = (0..instances)
+        .map(|_| Server::start_with_env(&config, env))
+        .collect();
+    let started = Instant::now();
+    let urls: Vec<String> = fleet.iter().map(|s| s.url.clone()).collect();
+
+    // Every instance sees the whole fleet and holds its share of the monitors.
+    wait(
+        "every instance to see the fleet",
+        Duration::from_secs(10),
+        || {
+            fleet.iter().all(|s| {
+                let c = cluster(s);
+                c["instances"].as_array().map(Vec::len) == Some(instances)
+            })
+        },
+    );
+    for s in &fleet {
+        let h = health(s);
+        assert_eq!(
+            h["checks"]["cluster"]["message"],
+            serde_json::Value::Null,
+            "{h}"
+        );
+        assert_ne!(h["status"], "degraded", "one config everywhere: {h}");
+    }
+
+    // Ingest through every instance: each acknowledged event stored once, counts exact.
+    send_round_robin(&urls);
+    let per_kind = (EVENTS / KINDS) as i64;
+    wait("the events to be stored", Duration::from_secs(20), || {
+        let issues = fleet[0].issues("");
+        issues.len() == KINDS && issues.iter().all(|i| i["count"].as_i64() == Some(per_kind))
+    });
+    for s in &fleet {
+        let issues = s.issues("");
+        let total: i64 = issues.iter().map(|i| i["count"].as_i64().unwrap()).sum();
+        assert_eq!(
+            total, EVENTS as i64,
+            "every instance reads the same counts: {issues:?}"
+        );
+    }
+
+    // The flaky monitor is down from its first check: one incident, one notification.
+    wait(
+        "the incident's first notification",
+        Duration::from_secs(20),
+        || {
+            target
+                .deliveries()
+                .iter()
+                .any(|(c, k, _)| c == "ops" && k == "incident.triggered")
+        },
+    );
+    let opened_at = Instant::now();
+
+    // Each monitor checked once per interval across the fleet, spread over it.
+    wait(
+        "every monitor's first check",
+        Duration::from_secs(20),
+        || target.hits().len() == MONITORS,
+    );
+    let from = Instant::now();
+    std::thread::sleep(2 * INTERVAL + Duration::from_millis(500));
+    let to = Instant::now();
+    let hits = target.hits();
+    let window: usize = hits
+        .values()
+        .map(|t| t.iter().filter(|t| **t >= from && **t < to).count())
+        .sum();
+    // The first check comes at once (warm-up), the second on the monitor's own phase
+    // within the interval (half to one and a half intervals later); from then on, one
+    // check per interval, never two, never none.
+    let all = gaps(&hits, from, to);
+    let bad: Vec<_> = all
+        .iter()
+        .filter(|(_, g)| *g < INTERVAL / 2 || *g > INTERVAL * 3 / 2)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "checked twice or skipped an interval: {bad:?}"
+    );
+    let mut steady = Vec::new();
+    for (m, times) in &hits {
+        let on_phase: Vec<Instant> = times.iter().skip(1).copied().filter(|t| *t < to).collect();
+        for w in on_phase.windows(2) {
+            steady.push((m.clone(), w[1] - w[0]));
+        }
+        let last = times.iter().filter(|t| **t < to).max().unwrap();
+        assert!(
+            to - *last <= INTERVAL + Duration::from_secs(1),
+            "monitor {m} not checked in the last interval"
+        );
+    }
+    let off: Vec<_> = steady
+        .iter()
+        .filter(|(_, g)| g.abs_diff(INTERVAL) > INTERVAL / 10)
+        .collect();
+    assert!(off.is_empty(), "not once per interval: {off:?}");
+    assert!(steady.len() >= MONITORS / 2, "{} steady gaps", steady.len());
+    let owned: Vec<i64> = fleet
+        .iter()
+        .map(|s| cluster(s)["monitors_owned"].as_i64().unwrap())
+        .collect();
+    assert_eq!(owned.iter().sum::<i64>(), MONITORS as i64 + 1, "{owned:?}");
+    let fair = (MONITORS / instances) as i64;
+    assert!(
+        owned.iter().all(|o| *o >= fair / 2),
+        "spread evenly: {owned:?}"
+    );
+    eprintln!(
+        "{instances} instance(s): {window} checks of {MONITORS} monitors in two intervals; owned {owned:?}; {} steady gaps, shortest {:?}, longest {:?}",
+        steady.len(),
+        steady.iter().map(|(_, g)| *g).min(),
+        steady.iter().map(|(_, g)| *g).max()
+    );
+
+    // Kill -9 the instance running the alert loop before the incident escalates.
+    let victim = fleet
+        .iter()
+        .position(|s| {
+            cluster(s)["duties"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == "alerts"))
+        })
+        .expect("one instance runs the alert loop");
+    assert!(
+        opened_at.elapsed() < ACK_WITHIN - Duration::from_secs(5),
+        "the kill must come before the escalation"
+    );
+    fleet[victim].kill9();
+    let killed = Instant::now();
+
+    if instances > 1 {
+        // The others take its duties over and report it gone.
+        let other = (victim + 1) % instances;
+        wait(
+            "the survivors to take the alert loop over",
+            Duration::from_secs(10),
+            || {
+                fleet
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != victim)
+                    .any(|(_, s)| {
+                        cluster(s)["duties"]
+                            .as_array()
+                            .is_some_and(|d| d.iter().any(|x| x == "alerts"))
+                    })
+            },
+        );
+        wait(
+            "the survivors to list it dead",
+            Duration::from_secs(5),
+            || cluster(&fleet[other])["instances"].as_array().map(Vec::len) == Some(instances - 1),
+        );
+    } else {
+        // One instance on SQLite: it comes back on the same database.
+        fleet[victim].restart();
+    }
+
+    // Its monitors are checked again within two intervals of their last check.
+    std::thread::sleep(2 * INTERVAL + Duration::from_secs(1));
+    let hits = target.hits();
+    let mut worst = Duration::ZERO;
+    for (m, times) in &hits {
+        let before = times.iter().rev().find(|t| **t < killed);
+        let after = times.iter().find(|t| **t >= killed);
+        let (Some(b), Some(a)) = (before, after) else {
+            panic!("monitor {m} not checked again after the kill");
+        };
+        worst = worst.max(*a - *b);
+    }
+    eprintln!("longest wait for a check across the kill: {worst:?}");
+    assert!(
+        worst <= 2 * INTERVAL + Duration::from_millis(1500),
+        "a monitor waited {worst:?} for its next check across the kill"
+    );
+
+    // Escalated exactly once, by whoever runs the loop now; every message sent once.
+    wait(
+        "the escalation",
+        ACK_WITHIN + Duration::from_secs(15),
+        || target.deliveries().iter().any(|(c, _, _)| c == "lead"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let deliveries = target.deliveries();
+    let count = |channel: &str, kind: &str| {
+        deliveries
+            .iter()
+            .filter(|(c, k, _)| c == channel && k == kind)
+            .count()
+    };
+    assert_eq!(count("ops", "incident.triggered"), 1, "{deliveries:?}");
+    assert_eq!(count("lead", "incident.escalated"), 1, "{deliveries:?}");
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "nothing else, nothing twice: {deliveries:?}"
+    );
+    let live = fleet
+        .iter()
+        .position(|s| s.url != fleet[victim].url || instances == 1)
+        .unwrap();
+    let (_, incidents) = fleet[live].get("/api/v1/incidents");
+    let list = incidents.as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 1, "one incident: {incidents}");
+
+    if instances > 1 {
+        // Restarted, it rejoins and takes a share of the monitors again.
+        fleet[victim].restart();
+        wait(
+            "the restarted instance to rejoin",
+            Duration::from_secs(15),
+            || {
+                fleet.iter().all(|s| {
+                    let c = cluster(s);
+                    c["instances"].as_array().map(Vec::len) == Some(instances)
+                        && c["monitors_owned"].as_i64().unwrap_or(0) > 0
+                })
+            },
+        );
+        wait(
+            "the monitors to be shared by all again",
+            Duration::from_secs(10),
+            || {
+                let owned: i64 = fleet
+                    .iter()
+                    .map(|s| cluster(s)["monitors_owned"].as_i64().unwrap_or(0))
+                    .sum();
+                owned == MONITORS as i64 + 1
+            },
+        );
+    }
+    eprintln!("suite ran in {:?}", started.elapsed());
+}
+
+#[test]
+fn one_instance_on_sqlite() {
+    run_suite(1, &[]);
+}
+
+#[test]
+fn three_instances_on_postgres() {
+    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "three instances on PostgreSQL")
+    else {
+        return;
+    };
+    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
+    let _scratch =
+        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    run_suite(3, &[("LOOKOUT_DATABASE_URL", &server_url)]);
+}
+
+/// A test schema, dropped when the test ends (also by panic).
+struct Scratch(PostgresStore);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.drop_schema() {
+            eprintln!("could not drop the test schema: {e}");
+        }
+    }
+}
