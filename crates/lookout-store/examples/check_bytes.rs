@@ -70,6 +70,7 @@ fn batches(monitors: &[i64], checks: usize) -> Vec<CheckBatch> {
                         }
                         .to_string(),
                     ),
+                    figures: Default::default(),
                 }
             } else if roll < 25 {
                 CheckRecord {
@@ -79,6 +80,7 @@ fn batches(monitors: &[i64], checks: usize) -> Vec<CheckBatch> {
                     outcome: CheckOutcome::Degraded,
                     maintenance: false,
                     error: Some("slow response".to_string()),
+                    figures: Default::default(),
                 }
             } else {
                 // Skewed towards fast answers, as real latencies are.
@@ -90,6 +92,7 @@ fn batches(monitors: &[i64], checks: usize) -> Vec<CheckBatch> {
                     outcome: CheckOutcome::Up,
                     maintenance: false,
                     error: None,
+                    figures: Default::default(),
                 }
             };
             all.push(record);

@@ -57,6 +57,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_latency.sql"),
     migration!(9, "0009_deploys.sql"),
     migration!(10, "0010_releases.sql"),
+    migration!(12, "0012_check_figures.sql"),
 ];
 
 impl Migration {
