@@ -44,8 +44,8 @@ fn verdict_class(verdict: &str) -> &'static str {
     }
 }
 
-fn short_commit(c: &Option<String>) -> String {
-    c.as_deref().map(|c| c.chars().take(12).collect()).unwrap_or_default()
+fn short_commit(c: Option<&str>) -> String {
+    c.map(|c| c.chars().take(12).collect()).unwrap_or_default()
 }
 
 fn watch_state(d: &Deploy, now: i64) -> &'static str {
@@ -85,7 +85,7 @@ fn line(d: &Deploy, projects: &[Project], now: i64) -> Line {
         project: project_name(projects, d.project_id),
         environment: d.environment.clone(),
         release: d.release.clone(),
-        commit: short_commit(&d.commit),
+        commit: short_commit(d.commit.as_deref()),
         started: view::time(d.started_ms),
         took: d
             .finished_ms
@@ -235,12 +235,14 @@ pub async fn detail(
         Err(r) => return r,
     };
     let loaded = blocking(&web, move |s| {
-        Ok(s.get_deploy(id)?.map(|d| (d, s.list_projects())))
+        let Some(d) = s.get_deploy(id)? else {
+            return Ok(None);
+        };
+        Ok(Some((d, s.list_projects()?)))
     })
     .await;
     let (d, projects) = match loaded {
-        Ok(Some((d, Ok(p)))) => (d, p),
-        Ok(Some((_, Err(e)))) => return super::internal(&e.to_string()),
+        Ok(Some(v)) => v,
         Ok(None) => return not_found(&format!("There is no deploy {id}.")),
         Err(r) => return r,
     };
