@@ -159,9 +159,6 @@ pub struct Latency {
     p95_ms: Option<u32>,
     p99_ms: Option<u32>,
     max_ms: Option<u32>,
-    /// Means of the phases and pm2 figures.
-    #[serde(flatten)]
-    figures: Figures,
 }
 
 impl Latency {
@@ -709,6 +706,9 @@ pub struct Rollup {
     p95_ms: Option<u32>,
     p99_ms: Option<u32>,
     max_ms: Option<u32>,
+    /// Means of the phases and pm2 figures.
+    #[serde(flatten)]
+    figures: Figures,
 }
 
 /// A monitor's roll-ups.
