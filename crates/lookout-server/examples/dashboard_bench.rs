@@ -1,5 +1,9 @@
 //! Dashboard speed with a large store: the overview, the issue list and an issue page
-//! with 100,000 issues and 1,000,000 events on SQLite.
+//! with 100,000 issues and 1,000,000 events on SQLite; and the pages that read other
+//! history: deploys (500 over the 30 days, drawn as markers on the overview and issue
+//! charts), SLOs (errors per hour of the project over its 30 days, and a monitor's
+//! availability) and a monitor page over 30 days (a check a minute with phase timings,
+//! rolled up).
 //!
 //! ```text
 //! cargo run --release -p lookout-server --example dashboard_bench [ISSUES] [EVENTS] [REQUESTS]
@@ -81,6 +85,72 @@ fn payload(i: usize) -> Vec<u8> {
     zstd::encode_all(event.to_string().as_bytes(), 1).expect("zstd")
 }
 
+/// Deploys recorded over the 30 days.
+const DEPLOYS: i64 = 500;
+
+/// Deploys over the 30 days, and a monitor checked every minute for 30 days with its
+/// phases, rolled up as the server does.
+fn fill_history(store: &dyn lookout_store::Store, monitor: i64, now: i64) {
+    for i in 0..DEPLOYS {
+        let at = now - 30 * DAY + i * (30 * DAY / DEPLOYS);
+        store
+            .create_deploy(&lookout_store::NewDeploy {
+                project_id: PROJECT_ID,
+                environment: "production".into(),
+                release: format!("web@1.{i}"),
+                name: None,
+                url: None,
+                commit: Some(format!("{i:040x}")),
+                started_ms: at,
+                finished_ms: Some(at + 60_000),
+                verdict: Some("passed".into()),
+                checks: json!([{"kind": "health", "target": "http://127.0.0.1:3000/api/health",
+                                "outcome": "passed", "summary": "ok", "attempts": 1,
+                                "duration_ms": 800}]),
+                rollback: None,
+                watch_until_ms: None,
+                now_ms: at,
+            })
+            .expect("record a deploy");
+    }
+    let minute = 60_000;
+    let mut rng = Rng(7);
+    let results: Vec<lookout_store::CheckRecord> = (0..30 * DAY / minute)
+        .map(|i| {
+            let dns = rng.below(5) as u32;
+            let first_byte = 20 + rng.below(200) as u32;
+            lookout_store::CheckRecord {
+                monitor_id: monitor,
+                at_ms: now - 30 * DAY + i * minute,
+                latency_ms: Some(dns + 3 + 12 + first_byte),
+                outcome: if rng.below(500) == 0 {
+                    lookout_store::CheckOutcome::Down
+                } else {
+                    lookout_store::CheckOutcome::Up
+                },
+                maintenance: false,
+                error: None,
+                figures: lookout_store::CheckFigures {
+                    dns_ms: Some(dns),
+                    connect_ms: Some(3),
+                    tls_ms: Some(12),
+                    first_byte_ms: Some(first_byte),
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    for part in results.chunks(BATCH) {
+        store
+            .write_checks(&lookout_store::CheckBatch {
+                results: part.to_vec(),
+                ..Default::default()
+            })
+            .expect("write checks");
+    }
+    store.rollup_checks(now).expect("roll up");
+}
+
 fn fill(store: &dyn lookout_store::Store, issues: usize, events: usize, now: i64) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let start = now - 30 * DAY;
@@ -158,7 +228,7 @@ fn main() -> anyhow::Result<()> {
     let requests = arg(3, 200);
     let dir = tempfile::tempdir()?;
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"bench-token\"\n\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"bench-token\"\n\n[[projects]]\nslug = \"app\"\nid = {PROJECT_ID}\npublic_key = \"{KEY}\"\n\n[[monitors]]\nname = \"Home\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"bench-home-token\"\n\n[[slos]]\nname = \"Errors\"\nkind = \"errors_per_hour\"\nproject = \"app\"\nthreshold = 10\ntarget = 99\n\n[[slos]]\nname = \"Home availability\"\nkind = \"availability\"\nmonitor = \"Home\"\ntarget = 99.9\n",
         dir.path().display()
     );
     let config = lookout_server::Config::parse(&text, "bench.toml", &|_| None)?;
@@ -173,6 +243,13 @@ fn main() -> anyhow::Result<()> {
     eprintln!("filling: {issues} issues, {events} events");
     let began = Instant::now();
     fill(store.as_ref(), issues, events, now);
+    let home = store
+        .list_monitors()?
+        .into_iter()
+        .find(|m| m.name == "Home")
+        .expect("the Home monitor")
+        .id;
+    fill_history(store.as_ref(), home, now);
     let fill_s = began.elapsed().as_secs_f64();
     let user = store.create_user("bench@example.org", "unused", now)?;
     store.create_session(&NewSession {
@@ -243,6 +320,16 @@ fn main() -> anyhow::Result<()> {
         (
             "issue page (busy issue)",
             Box::new(move |r: &mut Rng| format!("/issues/{}", busy[r.below(busy.len())])),
+        ),
+        ("deploys", Box::new(|_| "/deploys".to_string())),
+        ("SLOs", Box::new(|_| "/slos".to_string())),
+        (
+            "monitor page (24h)",
+            Box::new(move |_| format!("/monitors/{home}")),
+        ),
+        (
+            "monitor page (30d)",
+            Box::new(move |_| format!("/monitors/{home}?range=30d")),
         ),
     ];
     for (name, path) in &pages {

@@ -28,6 +28,8 @@ pub struct ServerBackend {
     pub payloads: Arc<Payloads>,
     /// Ingest, which the test error goes through like any SDK's event.
     pub ingest: Arc<Ingest>,
+    /// Service level objectives, for the SLO page.
+    pub slos: Arc<crate::slo::Slos>,
     /// The URL this server is reached at, for DSNs.
     pub public_url: String,
     /// The fleet, for the instances page.
@@ -103,6 +105,66 @@ impl lookout_web::Backend for ServerBackend {
 
     fn runbook(&self, rule: &str) -> Option<String> {
         self.alerts.runbook(rule).map(|rb| rb.text.clone())
+    }
+
+    fn slos(&self) -> Result<Vec<lookout_web::SloReport>, String> {
+        use crate::slo::{self, EvalError};
+        use lookout_core::slo::BurnAlert;
+        let alert = |a: BurnAlert| match a {
+            BurnAlert::Page => "page".to_string(),
+            BurnAlert::Ticket => "ticket".to_string(),
+        };
+        let now = self.clock.now_ms();
+        let store = self.store.as_ref();
+        let all = self.slos.all(store).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(all.len());
+        for s in all {
+            let c = &s.config;
+            let subject = [
+                c.monitor.clone(),
+                c.group.as_ref().map(|g| g.join(", ")),
+                c.project.clone(),
+                c.transaction.clone(),
+                c.check.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ");
+            let mut report = lookout_web::SloReport {
+                name: c.name.clone(),
+                kind: c.kind.as_str().to_string(),
+                subject,
+                window: c.window.clone().unwrap_or_else(|| "30d".into()),
+                state: Err(String::new()),
+                burn_rates: Vec::new(),
+                alert: None,
+            };
+            match slo::evaluate(store, &s, now) {
+                Ok(e) => {
+                    report.burn_rates = e
+                        .burn_rates
+                        .iter()
+                        .map(|b| {
+                            (
+                                alert(b.alert),
+                                b.factor,
+                                b.long_ms,
+                                b.long,
+                                b.short,
+                                b.firing,
+                            )
+                        })
+                        .collect();
+                    report.alert = e.alert.map(alert);
+                    report.state = Ok((e.window_start_ms, e.status));
+                }
+                Err(EvalError::Unknown(why)) => report.state = Err(why),
+                Err(EvalError::Store(e)) => return Err(e.to_string()),
+            }
+            out.push(report);
+        }
+        Ok(out)
     }
 
     fn send_test_error(&self, p: &Project) -> Result<String, String> {

@@ -386,6 +386,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         alerts: alerts.clone(),
         payloads: payloads.clone(),
         ingest: ingest.clone(),
+        slos: slos.clone(),
         public_url: public_url.clone(),
         cluster: cluster.clone(),
         runtime: tokio::runtime::Handle::current(),

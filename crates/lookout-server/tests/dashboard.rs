@@ -586,3 +586,343 @@ fn cookies_are_secure_when_the_public_url_is_https() {
         "DSNs under the public URL"
     );
 }
+
+/// Noon, so that an hour of checks never straddles midnight.
+const NOON: i64 = 1_773_144_000_000;
+const MIN_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+fn signed_in(app: &common::TestApp) -> WebClient {
+    create_user(app, EMAIL, PASSWORD);
+    let mut web = WebClient::new(app);
+    web.sign_in(EMAIL, PASSWORD);
+    web
+}
+
+fn monitor_id(app: &common::TestApp, name: &str) -> i64 {
+    let list = app.get("/api/v1/monitors").body;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no monitor {name}: {list}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+fn record(
+    monitor_id: i64,
+    at_ms: i64,
+    up: bool,
+    figures: lookout_store::CheckFigures,
+) -> lookout_store::CheckRecord {
+    lookout_store::CheckRecord {
+        monitor_id,
+        at_ms,
+        latency_ms: Some(100),
+        outcome: if up {
+            lookout_store::CheckOutcome::Up
+        } else {
+            lookout_store::CheckOutcome::Down
+        },
+        maintenance: false,
+        error: (!up).then(|| "HTTP 503".to_string()),
+        figures,
+    }
+}
+
+fn write(app: &common::TestApp, results: Vec<lookout_store::CheckRecord>) {
+    app.state()
+        .store
+        .write_checks(&lookout_store::CheckBatch {
+            results,
+            ..Default::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_monitor_page_draws_phases_and_process_figures_over_the_chosen_range() {
+    let clock = lookout_core::clock::ManualClock::new(NOON);
+    let app = common::spawn_app_with_clock(
+        "\n[[monitors]]\nname = \"Web\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"web-token-1234\"\n\n[[monitors]]\nname = \"Worker\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"worker-token-1234\"\n",
+        std::sync::Arc::new(clock.clone()),
+    );
+    let mut web = signed_in(&app);
+    let (w, worker) = (monitor_id(&app, "Web"), monitor_id(&app, "Worker"));
+    let phases = |dns, connect, tls, first_byte| lookout_store::CheckFigures {
+        dns_ms: Some(dns),
+        connect_ms: Some(connect),
+        tls_ms: Some(tls),
+        first_byte_ms: Some(first_byte),
+        ..Default::default()
+    };
+    let process = |kb, permille| lookout_store::CheckFigures {
+        memory_kb: Some(kb),
+        cpu_permille: Some(permille),
+        ..Default::default()
+    };
+    let two_hours_ago = NOON - 2 * HOUR_MS;
+    write(
+        &app,
+        vec![
+            record(w, two_hours_ago, true, phases(2, 10, 20, 50)),
+            record(w, two_hours_ago + MIN_MS, true, phases(4, 20, 40, 70)),
+            record(w, NOON - 10 * DAY_MS, true, phases(9, 9, 9, 9)),
+            record(worker, two_hours_ago, true, process(150_000, 125)),
+            record(worker, two_hours_ago + MIN_MS, true, process(250_001, 0)),
+        ],
+    );
+    app.state().store.rollup_checks(NOON).unwrap();
+
+    let page = web.get(&format!("/monitors/{w}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    // The hour's stack holds each phase's mean; the legend names them.
+    assert!(
+        page.body
+            .contains("DNS 3 ms, Connect 15 ms, TLS 30 ms, First byte 60 ms"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("Phases, last 24 hours (mean per hour, up to 108 ms)"));
+    assert!(page.body.contains("class=\"ph4\""));
+    // The raw results say what each check measured.
+    assert!(page
+        .body
+        .contains("DNS 2 ms · Connect 10 ms · TLS 20 ms · First byte 50 ms"));
+    assert!(
+        !page.body.contains("Memory (last"),
+        "no process chart for HTTP figures"
+    );
+    // Thirty days: day roll-ups, the older check included.
+    let month = web.get(&format!("/monitors/{w}?range=30d"));
+    assert_eq!(month.status, 200);
+    assert!(
+        month.body.contains("(mean per day, up to"),
+        "{}",
+        month.body
+    );
+    assert!(month
+        .body
+        .contains("DNS 9 ms, Connect 9 ms, TLS 9 ms, First byte 9 ms"));
+    assert!(month.body.contains("aria-current=\"page\">30d</a>"));
+    let bad = web.get(&format!("/monitors/{w}?range=1y"));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("use 24h, 7d, 30d or 90d"), "{}", bad.body);
+
+    // A pm2 app's memory and CPU: means per hour, the last shown.
+    let page = web.get(&format!("/monitors/{worker}?range=7d"));
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("Memory (last 195.3 MiB, up to 195.3 MiB)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("CPU (last 6.3 %, up to 6.3 %)"));
+    assert!(page.body.contains("memory 146.5 MiB · CPU 12.5 %"));
+    assert!(
+        !page.body.contains("Phases, last"),
+        "no phase chart for pm2 figures"
+    );
+
+    // The API gives the same figures.
+    let rollups = app
+        .get(&format!(
+            "/api/v1/monitors/{w}/rollups?resolution=hour&from={}",
+            NOON - DAY_MS
+        ))
+        .body;
+    let hour = &rollups.as_array().unwrap()[0];
+    assert_eq!(
+        (hour["dns_ms"].clone(), hour["first_byte_ms"].clone()),
+        (json!(3), json!(60)),
+        "{rollups}"
+    );
+    assert!(
+        hour.get("memory_bytes").is_none(),
+        "absent figures are left out"
+    );
+    let results = app
+        .get(&format!(
+            "/api/v1/monitors/{worker}/results?from={}",
+            NOON - DAY_MS
+        ))
+        .body;
+    assert_eq!(results[0]["memory_bytes"], 250_001 * 1024, "{results}");
+    assert_eq!(results[0]["cpu_percent"], 0.0);
+    assert_eq!(results[1]["cpu_percent"], 12.5);
+}
+
+#[test]
+fn the_deploys_page_lists_verdicts_and_the_error_charts_mark_deploys() {
+    let app = spawn_app("");
+    let mut web = signed_in(&app);
+    use lookout_core::clock::Clock;
+    // Recent enough that the watch after the first deploy (10 minutes from its end) is
+    // still running, so the verdict below is the only one.
+    let started = lookout_core::clock::SystemClock.now_ms() - 5 * MIN_MS;
+    let iso = |ms: i64| jiff::Timestamp::from_millisecond(ms).unwrap().to_string();
+    let passed = app.send(
+        "POST",
+        "/api/v1/deploys",
+        &json!({
+            "project": "app",
+            "release": "web@2.0.0",
+            "environment": "production",
+            "commit": "abc123def4567890abc123def4567890abc12345",
+            "dateStarted": iso(started),
+            "dateFinished": iso(started + 90_000),
+            "verdict": "passed",
+            "checks": [{"kind": "health", "target": "http://127.0.0.1:3000/api/health",
+                        "outcome": "passed", "summary": "ok (database ok)", "attempts": 3,
+                        "duration_ms": 4200}],
+        }),
+    );
+    assert_eq!(passed.status, 201, "{}", passed.body);
+    let passed = passed.body["id"].as_i64().unwrap();
+    let rolled = app.send(
+        "POST",
+        "/api/v1/deploys",
+        &json!({
+            "project": "app",
+            "release": "web@2.0.1",
+            "dateStarted": iso(started + MIN_MS),
+            "verdict": "rolled_back",
+            "checks": [{"kind": "page", "target": "http://127.0.0.1:3000/login",
+                        "outcome": "failed", "summary": "HTTP 500", "attempts": 5,
+                        "duration_ms": 60000}],
+            "rollback": {"to": "HEAD~1", "steps": [{"command": "npm ci", "outcome": "passed",
+                         "exit_code": 0, "reason": null, "duration_ms": 3000}]},
+        }),
+    );
+    assert_eq!(rolled.status, 201, "{}", rolled.body);
+    let rolled = rolled.body["id"].as_i64().unwrap();
+    // The watch after the first deploy judged it bad.
+    assert!(app
+        .state()
+        .store
+        .judge_deploy(
+            passed,
+            "bad",
+            &json!({"errors_before": 1, "errors_after": 25, "errors_per_min_before": 0.1,
+                    "errors_per_min_after": 2.5, "new_issues": 2, "unhandled": 1,
+                    "sessions": 0, "crash_free_percent": null, "window_min": 10.0,
+                    "reasons": ["errors per minute went from 0.10 to 2.50"]}),
+        )
+        .unwrap());
+
+    let list = web.get("/deploys");
+    assert_eq!(list.status, 200, "{}", list.body);
+    for text in [
+        "web@2.0.0",
+        "web@2.0.1",
+        "abc123def456<",
+        ">passed<",
+        ">rolled_back<",
+        ">bad<",
+        "0.10 → 2.50 errors/min",
+        "1 min",
+    ] {
+        assert!(list.body.contains(text), "{text} missing: {}", list.body);
+    }
+    assert!(list.body.contains("aria-current=\"page\">Deploys</a>"));
+    assert_eq!(web.get("/deploys?project=app").status, 200);
+    let unknown = web.get("/deploys?project=nope");
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("There is no project `nope`"));
+
+    let one = web.get(&format!("/deploys/{passed}"));
+    assert_eq!(one.status, 200);
+    for text in [
+        "health http://127.0.0.1:3000/api/health",
+        "ok (database ok)",
+        "4.2 s",
+        "errors per minute went from 0.10 to 2.50",
+        "Errors a minute after",
+    ] {
+        assert!(one.body.contains(text), "{text} missing: {}", one.body);
+    }
+    let two = web.get(&format!("/deploys/{rolled}"));
+    assert!(
+        two.body.contains("Rollback to <code>HEAD~1</code>"),
+        "{}",
+        two.body
+    );
+    assert!(two.body.contains("npm ci") && two.body.contains("HTTP 500"));
+    assert!(two.body.contains("not watched"));
+    assert_eq!(web.get("/deploys/x").status, 400);
+    assert_eq!(web.get("/deploys/999999").status, 404);
+
+    // Markers on the overview's errors per hour and on an issue's chart.
+    let overview = web.get("/overview");
+    assert!(
+        overview
+            .body
+            .contains("Deploy of web@2.0.0 to production at")
+            && overview.body.contains("(bad)"),
+        "{}",
+        overview.body
+    );
+    assert!(overview.body.contains("class=\"deploy\""));
+    let (_, body) = envelope(&exception_event(
+        "KeyError", "price", "app.cart", "total", 7,
+    ));
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    let issue = wait_for("the issue", || app.issues("").into_iter().next());
+    let page = web.get(&format!("/issues/{}", issue["id"]));
+    assert!(page
+        .body
+        .contains("Events per hour, last 24 hours (dashed: deploys)"));
+    assert!(
+        page.body.contains("Deploy of web@2.0.1 to production at"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 events"), "the event's hour is drawn");
+}
+
+#[test]
+fn the_slo_page_shows_value_budget_burn_and_the_budget_over_the_window() {
+    let clock = lookout_core::clock::ManualClock::new(NOON);
+    let app = common::spawn_app_with_clock(
+        "\n[[monitors]]\nname = \"Home\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"home-token-1234\"\n\n[[slos]]\nname = \"Homepage availability\"\nkind = \"availability\"\nmonitor = \"Home\"\ntarget = 99\n",
+        std::sync::Arc::new(clock.clone()),
+    );
+    let mut web = signed_in(&app);
+    let home = monitor_id(&app, "Home");
+    let none = lookout_store::CheckFigures::default();
+    // Yesterday: 100 good checks. The last hour: 99 good and one bad.
+    let mut results: Vec<_> = (0..100)
+        .map(|i| record(home, NOON - DAY_MS + i * 10_000, true, none))
+        .collect();
+    results.extend((0..100).map(|i| record(home, NOON - 50 * MIN_MS + i * 10_000, i != 42, none)));
+    write(&app, results);
+
+    let page = web.get("/slos");
+    assert_eq!(page.status, 200, "{}", page.body);
+    for text in [
+        "Homepage availability",
+        "availability · Home · window 30d",
+        "99.500 %",
+        "99 %",
+        "<dd>2.0 bad events</dd>",
+        "<dd>1</dd>",
+        "1.0 (50.0 %)",
+        "in 15 d 0 h",
+        "1.00×",
+        ">met<",
+        "of the budget left (1 bad of 100)",
+        "of the budget left (0 bad of 100)",
+        "class=\"zero\"",
+    ] {
+        assert!(page.body.contains(text), "{text} missing: {}", page.body);
+    }
+    assert!(page.body.contains("aria-current=\"page\">SLOs</a>"));
+    // Same figures as the API's.
+    let api = app.get("/api/v1/slos").body;
+    assert_eq!(api[0]["budget_spent"], 1.0, "{api}");
+}

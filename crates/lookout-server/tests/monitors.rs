@@ -213,6 +213,19 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
     for phase in ["dns_ms", "connect_ms", "first_byte_ms", "total_ms"] {
         assert!(m["status"]["timings_ms"][phase].is_number(), "{phase}: {m}");
     }
+    // The stored result keeps the phases too, in whole ms, as history.
+    let stored = wait_for("the stored result", || {
+        let r = app.get(&format!("/api/v1/monitors/{id}/results")).body;
+        r.as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    for phase in ["dns_ms", "connect_ms", "first_byte_ms"] {
+        assert!(stored[0][phase].is_u64(), "{phase}: {stored:?}");
+    }
+    assert!(
+        stored[0].get("tls_ms").is_none(),
+        "plain HTTP has no TLS phase"
+    );
+    assert!(stored[0].get("memory_bytes").is_none(), "{stored:?}");
 
     target.set(Mode::Down);
     let m = step_to(&app, &clock, id, f + MIN);
@@ -1016,6 +1029,14 @@ fn a_pm2_monitor_reports_its_figures_and_a_crash_loop_once() {
     assert_eq!(fig["restarted"], 0);
     assert_eq!(fig["memory_bytes"], 134_217_728);
     assert_eq!(fig["cpu_percent"], 1.5);
+    // Kept as history with the stored result (memory to the KiB, CPU to 0.1 %).
+    let stored = wait_for("the stored result", || {
+        let r = app.get(&format!("/api/v1/monitors/{id}/results")).body;
+        r.as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    assert_eq!(stored[0]["memory_bytes"], 134_217_728, "{stored:?}");
+    assert_eq!(stored[0]["cpu_percent"], 1.5);
+    assert!(stored[0].get("dns_ms").is_none());
 
     // Restarting: degraded, and the crash-loop signal, once while it keeps restarting.
     set("online", 5);

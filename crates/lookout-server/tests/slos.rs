@@ -69,6 +69,7 @@ fn checks(
             },
             maintenance: maintenance(at),
             error: down(at).then(|| "connection refused".to_string()),
+            figures: Default::default(),
         })
         .collect();
     app.state()

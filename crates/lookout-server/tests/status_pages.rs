@@ -164,6 +164,7 @@ fn fixture() -> Fixture {
                 outcome: CheckOutcome::Down,
                 maintenance: false,
                 error: Some("leak-error-e5: 502 from 10.1.2.3".into()),
+                figures: Default::default(),
             }],
             outages: vec![
                 OutageChange::Open {

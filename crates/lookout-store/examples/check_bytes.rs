@@ -1,7 +1,7 @@
 //! Measures what raw check results cost on disk and how fast `write_checks` takes them:
 //! M monitors × N checks (default 1,000 × 1,000), written the way the scheduler does —
 //! time order, batches of 200 results with a status per result — mostly Up with 20–400 ms
-//! latencies, some Degraded or Down with an error. Prints bytes per stored check (the
+//! latencies and the phases of an HTTPS check, some Degraded or Down with an error. Prints bytes per stored check (the
 //! `check_results` b-tree pages from `dbstat`, and the file's growth) and checks/s, for
 //! SQLite in a temp dir and, when `LOOKOUT_TEST_POSTGRES_URL` is set, for a scratch
 //! PostgreSQL schema (`pg_total_relation_size`, heap plus key index).
@@ -70,6 +70,7 @@ fn batches(monitors: &[i64], checks: usize) -> Vec<CheckBatch> {
                         }
                         .to_string(),
                     ),
+                    figures: Default::default(),
                 }
             } else if roll < 25 {
                 CheckRecord {
@@ -79,17 +80,30 @@ fn batches(monitors: &[i64], checks: usize) -> Vec<CheckBatch> {
                     outcome: CheckOutcome::Degraded,
                     maintenance: false,
                     error: Some("slow response".to_string()),
+                    figures: Default::default(),
                 }
             } else {
-                // Skewed towards fast answers, as real latencies are.
+                // Skewed towards fast answers, as real latencies are; an HTTPS check's
+                // phases (a resolver cache answers DNS in 0–2 ms) add up to its total.
                 let u: f64 = rng.random();
+                let latency = 20 + (380.0 * u * u) as u32;
+                let dns = rng.random_range(0..3);
+                let connect = rng.random_range(1..8);
+                let tls = rng.random_range(5..25);
                 CheckRecord {
                     monitor_id,
                     at_ms,
-                    latency_ms: Some(20 + (380.0 * u * u) as u32),
+                    latency_ms: Some(latency),
                     outcome: CheckOutcome::Up,
                     maintenance: false,
                     error: None,
+                    figures: lookout_store::CheckFigures {
+                        dns_ms: Some(dns),
+                        connect_ms: Some(connect),
+                        tls_ms: Some(tls),
+                        first_byte_ms: Some(latency.saturating_sub(dns + connect + tls + 2)),
+                        ..Default::default()
+                    },
                 }
             };
             all.push(record);

@@ -9,8 +9,8 @@ use lookout_core::signal::Signal;
 use lookout_core::stats::nearest_rank;
 
 use crate::model::{
-    CheckBatch, CheckOutcome, CheckRecord, LatencySummary, MonitorStatus, NewMonitor, OutageChange,
-    Resolution, Rollup,
+    CheckBatch, CheckFigures, CheckOutcome, CheckRecord, LatencySummary, MonitorStatus, NewMonitor,
+    OutageChange, Resolution, Rollup,
 };
 use crate::{Result, StoreError};
 
@@ -68,6 +68,31 @@ pub(crate) fn u32_to_db(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+/// The names of the figure columns (of results and roll-ups alike), in
+/// [`CheckFigures::to_array`] order.
+pub(crate) const FIGURE_COLUMNS: [&str; 6] = [
+    "dns_ms",
+    "connect_ms",
+    "tls_ms",
+    "first_byte_ms",
+    "memory_kb",
+    "cpu_permille",
+];
+
+/// Figures as stored (`integer` columns, like latencies).
+pub(crate) fn figures_to_db(f: &CheckFigures) -> [Option<i32>; 6] {
+    f.to_array().map(latency_to_db)
+}
+
+/// Reads the six figure columns starting at `first`.
+pub(crate) fn figures_from_row(row: &dyn crate::sql::Row, first: usize) -> Result<CheckFigures> {
+    let mut a = [None; 6];
+    for (i, slot) in a.iter_mut().enumerate() {
+        *slot = opt_u32_from_db(row.get(first + i)?, FIGURE_COLUMNS[i])?;
+    }
+    Ok(CheckFigures::from_array(a))
+}
+
 /// Builds a result read back from its columns.
 pub(crate) fn check_record(
     monitor_id: i64,
@@ -75,6 +100,7 @@ pub(crate) fn check_record(
     latency_ms: Option<i64>,
     code: i64,
     error: Option<String>,
+    figures: CheckFigures,
 ) -> Result<CheckRecord> {
     let (outcome, maintenance) = unpack_code(code)?;
     Ok(CheckRecord {
@@ -84,6 +110,7 @@ pub(crate) fn check_record(
         outcome,
         maintenance,
         error,
+        figures,
     })
 }
 
@@ -173,9 +200,30 @@ struct Tally {
     degraded: u32,
     maintenance: u32,
     latencies: Vec<u32>,
+    /// Per figure: the sum and how many checks measured it.
+    figure_sums: [(u64, u32); 6],
 }
 
 impl Tally {
+    fn add_figures(&mut self, figures: &CheckFigures) {
+        for (slot, v) in self.figure_sums.iter_mut().zip(figures.to_array()) {
+            if let Some(v) = v {
+                slot.0 += u64::from(v);
+                slot.1 += 1;
+            }
+        }
+    }
+
+    /// Each figure's mean, rounded to the nearest unit.
+    fn figure_means(&self) -> CheckFigures {
+        CheckFigures::from_array(self.figure_sums.map(|(sum, n)| {
+            (n > 0).then(|| {
+                let n = u64::from(n);
+                u32::try_from((sum + n / 2) / n).unwrap_or(u32::MAX)
+            })
+        }))
+    }
+
     fn add(&mut self, latency: Option<u32>, code: i64) -> Result<()> {
         let (outcome, maintenance) = unpack_code(code)?;
         self.count = self.count.saturating_add(1);
@@ -220,12 +268,15 @@ impl RollupBuilder {
         at_ms: i64,
         latency_ms: Option<i64>,
         code: i64,
+        figures: &CheckFigures,
     ) -> Result<()> {
         let latency = opt_u32_from_db(latency_ms, "check latency")?;
-        self.buckets
+        let tally = self
+            .buckets
             .entry((monitor_id, bucket_start(at_ms, self.resolution)))
-            .or_default()
-            .add(latency, code)
+            .or_default();
+        tally.add_figures(figures);
+        tally.add(latency, code)
     }
 
     /// The roll-ups of every bucket that received a result, in key order.
@@ -247,6 +298,7 @@ impl RollupBuilder {
                     p95_ms: p.p95,
                     p99_ms: p.p99,
                     max_ms: p.max,
+                    figures: tally.figure_means(),
                 }
             })
             .collect();
@@ -551,10 +603,16 @@ mod tests {
     #[test]
     fn builder_splits_by_monitor_and_bucket() {
         let mut b = RollupBuilder::new(Resolution::Minute);
-        b.push(2, 60_001, Some(40), 1).unwrap();
-        b.push(1, 60_000, Some(30), 5).unwrap();
-        b.push(1, 59_999, None, 2).unwrap();
-        b.push(1, 0, Some(10), 0).unwrap();
+        let phases = |dns, ttfb| CheckFigures {
+            dns_ms: Some(dns),
+            first_byte_ms: ttfb,
+            ..CheckFigures::default()
+        };
+        b.push(2, 60_001, Some(40), 1, &phases(9, None)).unwrap();
+        b.push(1, 60_000, Some(30), 5, &CheckFigures::default())
+            .unwrap();
+        b.push(1, 59_999, None, 2, &phases(2, Some(7))).unwrap();
+        b.push(1, 0, Some(10), 0, &phases(5, None)).unwrap();
         let r = b.finish();
         let keys: Vec<(i64, i64, u32, u32, u32, u32)> = r
             .iter()
@@ -578,9 +636,20 @@ mod tests {
             ]
         );
         assert_eq!(r[0].max_ms, Some(10));
+        // Means over the checks that measured each figure: (2 + 5) / 2 rounds up to 4;
+        // first byte only once; never measured stays absent.
+        assert_eq!(r[0].figures.dns_ms, Some(4));
+        assert_eq!(r[0].figures.first_byte_ms, Some(7));
+        assert_eq!(r[0].figures.tls_ms, None);
+        assert_eq!(r[1].figures, CheckFigures::default());
+        assert_eq!(r[2].figures.dns_ms, Some(9));
         let mut bad = RollupBuilder::new(Resolution::Minute);
-        assert!(bad.push(1, 0, Some(-5), 0).is_err());
-        assert!(bad.push(1, 0, Some(5), 9).is_err());
+        assert!(bad
+            .push(1, 0, Some(-5), 0, &CheckFigures::default())
+            .is_err());
+        assert!(bad
+            .push(1, 0, Some(5), 9, &CheckFigures::default())
+            .is_err());
     }
 
     #[test]
@@ -617,6 +686,7 @@ mod tests {
             p95_ms: Some(p * 2),
             p99_ms: Some(p * 3),
             max_ms: Some(p * 4),
+            figures: CheckFigures::default(),
         };
         let s = summarize(RawSummary::default(), &[hour(3, 100), hour(1, 200)]);
         assert_eq!(s.count, 4);

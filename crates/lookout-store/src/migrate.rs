@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_deploys.sql"),
     migration!(10, "0010_releases.sql"),
     migration!(11, "0011_instances.sql"),
+    migration!(12, "0012_check_figures.sql"),
     migration!(13, "0013_regroup_and_token_projects.sql"),
 ];
 

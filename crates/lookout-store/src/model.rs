@@ -535,6 +535,63 @@ pub struct CheckRecord {
     pub maintenance: bool,
     /// Why it failed, for Degraded and Down.
     pub error: Option<String>,
+    /// What else it measured (phases, a pm2 app's memory and CPU).
+    pub figures: CheckFigures,
+}
+
+/// What a check measured besides its total time, each absent when its kind does not
+/// measure it: an HTTP check's phases, a pm2 app's memory and CPU. In a roll-up, each is
+/// the mean over the bucket's checks that measured it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CheckFigures {
+    /// Name resolution, ms.
+    pub dns_ms: Option<u32>,
+    /// TCP connect, ms.
+    pub connect_ms: Option<u32>,
+    /// TLS handshake, ms.
+    pub tls_ms: Option<u32>,
+    /// From sending the request to the response head, ms.
+    pub first_byte_ms: Option<u32>,
+    /// A pm2 app's memory, summed over its instances, KiB.
+    pub memory_kb: Option<u32>,
+    /// A pm2 app's CPU, summed over its instances, in tenths of a percent of one core.
+    pub cpu_permille: Option<u32>,
+}
+
+impl CheckFigures {
+    /// The figures in their stored order.
+    pub fn to_array(self) -> [Option<u32>; 6] {
+        [
+            self.dns_ms,
+            self.connect_ms,
+            self.tls_ms,
+            self.first_byte_ms,
+            self.memory_kb,
+            self.cpu_permille,
+        ]
+    }
+
+    /// Reverses [`CheckFigures::to_array`].
+    pub fn from_array(a: [Option<u32>; 6]) -> CheckFigures {
+        CheckFigures {
+            dns_ms: a[0],
+            connect_ms: a[1],
+            tls_ms: a[2],
+            first_byte_ms: a[3],
+            memory_kb: a[4],
+            cpu_permille: a[5],
+        }
+    }
+
+    /// Whether any phase timing is present.
+    pub fn has_phases(&self) -> bool {
+        self.to_array()[..4].iter().any(Option::is_some)
+    }
+
+    /// Whether a pm2 figure is present.
+    pub fn has_process(&self) -> bool {
+        self.memory_kb.is_some() || self.cpu_permille.is_some()
+    }
 }
 
 /// A change to a monitor's outage record.
@@ -634,6 +691,8 @@ pub struct Rollup {
     pub p99_ms: Option<u32>,
     /// Maximum.
     pub max_ms: Option<u32>,
+    /// Means of the figures over the checks that measured them.
+    pub figures: CheckFigures,
 }
 
 /// How long each kind of uptime history is kept.

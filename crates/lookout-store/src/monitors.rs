@@ -101,7 +101,8 @@ macro_rules! monitor_cols {
 macro_rules! rollup_cols {
     () => {
         "monitor_id, resolution, start_ms, count, failures, degraded, maintenance, p50_ms, \
-         p95_ms, p99_ms, max_ms"
+         p95_ms, p99_ms, max_ms, dns_ms, connect_ms, tls_ms, first_byte_ms, memory_kb, \
+         cpu_permille"
     };
 }
 
@@ -152,6 +153,7 @@ fn rollup_from_row(row: &dyn Row) -> Result<Rollup> {
         p95_ms: opt(8, "roll-up p95")?,
         p99_ms: opt(9, "roll-up p99")?,
         max_ms: opt(10, "roll-up max")?,
+        figures: checks::figures_from_row(row, 11)?,
     })
 }
 
@@ -285,6 +287,12 @@ static ROLLUPS: Insert = Insert::new(
         ("p95_ms", Ty::Int4),
         ("p99_ms", Ty::Int4),
         ("max_ms", Ty::Int4),
+        ("dns_ms", Ty::Int4),
+        ("connect_ms", Ty::Int4),
+        ("tls_ms", Ty::Int4),
+        ("first_byte_ms", Ty::Int4),
+        ("memory_kb", Ty::Int4),
+        ("cpu_permille", Ty::Int4),
     ],
     "ON CONFLICT (monitor_id, resolution, start_ms) DO UPDATE SET
          count = excluded.count,
@@ -294,7 +302,13 @@ static ROLLUPS: Insert = Insert::new(
          p50_ms = excluded.p50_ms,
          p95_ms = excluded.p95_ms,
          p99_ms = excluded.p99_ms,
-         max_ms = excluded.max_ms",
+         max_ms = excluded.max_ms,
+         dns_ms = excluded.dns_ms,
+         connect_ms = excluded.connect_ms,
+         tls_ms = excluded.tls_ms,
+         first_byte_ms = excluded.first_byte_ms,
+         memory_kb = excluded.memory_kb,
+         cpu_permille = excluded.cpu_permille",
     Returns::Nothing,
 );
 
@@ -317,6 +331,7 @@ fn store_rollups(
     for part in rollups.chunks(ROLLUP_WRITE_ROWS) {
         let mut args = Vec::with_capacity(part.len() * ROLLUPS.columns.len());
         for r in part {
+            let [dns, connect, tls, first_byte, memory, cpu] = checks::figures_to_db(&r.figures);
             args.extend_from_slice(params![
                 r.monitor_id,
                 checks::resolution_code(r.resolution),
@@ -328,7 +343,13 @@ fn store_rollups(
                 checks::latency_to_db(r.p50_ms),
                 checks::latency_to_db(r.p95_ms),
                 checks::latency_to_db(r.p99_ms),
-                checks::latency_to_db(r.max_ms)
+                checks::latency_to_db(r.max_ms),
+                dns,
+                connect,
+                tls,
+                first_byte,
+                memory,
+                cpu
             ]);
         }
         c.insert_all(&ROLLUPS, &args)?;
@@ -360,11 +381,16 @@ fn compute_rollups(
         // to read a long range the cheapest way. Streamed: only the latencies are kept.
         c.each(
             sql!(
-                "SELECT monitor_id, at_ms, latency_ms, code FROM check_results
+                "SELECT monitor_id, at_ms, latency_ms, code, dns_ms, connect_ms, tls_ms,
+                        first_byte_ms, memory_kb, cpu_permille
+                 FROM check_results
                  WHERE monitor_id = ANY(?1) AND at_ms >= ?2 AND at_ms < ?3"
             ),
             params![part, start, stop],
-            |r| builder.push(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+            |r| {
+                let figures = checks::figures_from_row(r, 4)?;
+                builder.push(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, &figures)
+            },
         )?;
         rollups.extend(builder.finish());
     }
@@ -379,6 +405,12 @@ static RESULTS: Insert = Insert::new(
         ("latency_ms", Ty::Int4),
         ("code", Ty::Int2),
         ("error", Ty::Text),
+        ("dns_ms", Ty::Int4),
+        ("connect_ms", Ty::Int4),
+        ("tls_ms", Ty::Int4),
+        ("first_byte_ms", Ty::Int4),
+        ("memory_kb", Ty::Int4),
+        ("cpu_permille", Ty::Int4),
     ],
     "ON CONFLICT DO NOTHING",
     Returns::Nothing,
@@ -425,12 +457,19 @@ impl CheckTx for dyn Conn + '_ {
     fn insert_results(&mut self, results: &[&CheckRecord]) -> Result<()> {
         let mut args = Vec::with_capacity(results.len() * RESULTS.columns.len());
         for r in results {
+            let [dns, connect, tls, first_byte, memory, cpu] = checks::figures_to_db(&r.figures);
             args.extend_from_slice(params![
                 r.monitor_id,
                 r.at_ms,
                 checks::latency_to_db(r.latency_ms),
                 checks::pack_code(r.outcome, r.maintenance),
-                r.error
+                r.error,
+                dns,
+                connect,
+                tls,
+                first_byte,
+                memory,
+                cpu
             ]);
         }
         self.insert_all(&RESULTS, &args)
@@ -604,12 +643,23 @@ impl<D: Db> MonitorStore for D {
         self.read(|c| {
             c.rows(
                 sql!(
-                    "SELECT monitor_id, at_ms, latency_ms, code, error FROM check_results
+                    "SELECT monitor_id, at_ms, latency_ms, code, error, dns_ms, connect_ms,
+                            tls_ms, first_byte_ms, memory_kb, cpu_permille
+                     FROM check_results
                      WHERE monitor_id = ?1 AND at_ms >= ?2 AND at_ms < ?3
                      ORDER BY at_ms DESC LIMIT ?4"
                 ),
                 params![monitor_id, from_ms, to_ms, i64::from(limit)],
-                |r| checks::check_record(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                |r| {
+                    checks::check_record(
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        checks::figures_from_row(r, 5)?,
+                    )
+                },
             )
         })
     }

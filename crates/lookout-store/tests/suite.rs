@@ -1114,6 +1114,7 @@ mod cases {
             outcome: CheckOutcome::Up,
             maintenance: false,
             error: None,
+            figures: Default::default(),
         }
     }
 
@@ -1566,6 +1567,7 @@ mod cases {
                 outcome: CheckOutcome::Degraded,
                 maintenance: true,
                 error: Some("slow: 2.1 s".to_string()),
+                figures: Default::default(),
             }
         );
         assert_eq!(got[2], result(m, 4_000, Some(4)));
@@ -1581,6 +1583,83 @@ mod cases {
             vec![result(other, 5_000, Some(99))]
         );
         assert!(s.check_results(m, 11_000, 20_000, 10).unwrap().is_empty());
+    }
+
+    /// Phase timings and pm2 figures go in with a result and come back with it, absent
+    /// ones stay absent, and roll-ups hold each figure's mean over the checks that
+    /// measured it, at every resolution.
+    pub fn check_figures(s: &dyn Store) {
+        let web = monitor(s, "web");
+        let app = monitor(s, "app");
+        let phases = |dns, connect, tls, first_byte| CheckFigures {
+            dns_ms: Some(dns),
+            connect_ms: Some(connect),
+            tls_ms: tls,
+            first_byte_ms: Some(first_byte),
+            ..CheckFigures::default()
+        };
+        let with = |r: CheckRecord, figures| CheckRecord { figures, ..r };
+        write_results(
+            s,
+            vec![
+                with(result(web, D, Some(120)), phases(2, 10, Some(30), 70)),
+                with(result(web, D + 10_000, Some(80)), phases(4, 20, None, 50)),
+                // A failed check measured nothing: it counts, but adds no figure.
+                down(web, D + 20_000, "timed out"),
+                // Large figures survive the round trip.
+                with(
+                    result(web, D + HOUR, Some(70_000)),
+                    phases(0, 1, Some(0), 65_000),
+                ),
+                with(
+                    result(app, D, None),
+                    CheckFigures {
+                        memory_kb: Some(150_000),
+                        cpu_permille: Some(125),
+                        ..CheckFigures::default()
+                    },
+                ),
+                with(
+                    result(app, D + 30_000, None),
+                    CheckFigures {
+                        memory_kb: Some(250_001),
+                        cpu_permille: Some(0),
+                        ..CheckFigures::default()
+                    },
+                ),
+            ],
+        );
+        let got = s.check_results(web, D, D + 2 * HOUR, 10).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0].figures, phases(0, 1, Some(0), 65_000));
+        assert_eq!(got[1].figures, CheckFigures::default());
+        assert_eq!(got[3].figures, phases(2, 10, Some(30), 70));
+        assert!(got[3].figures.has_phases() && !got[3].figures.has_process());
+        let app_rows = s.check_results(app, D, D + MIN, 10).unwrap();
+        assert_eq!(app_rows[0].figures.memory_kb, Some(250_001));
+        assert_eq!(app_rows[0].figures.cpu_permille, Some(0));
+        assert_eq!(app_rows[0].figures.dns_ms, None);
+
+        s.rollup_checks(D + DAY + MIN).unwrap();
+        let minute = s
+            .check_rollups(web, Resolution::Minute, D, D + MIN)
+            .unwrap();
+        assert_eq!(minute.len(), 1);
+        assert_eq!(minute[0].count, 3);
+        // Means over the two checks that measured each phase; TLS once.
+        assert_eq!(minute[0].figures, phases(3, 15, Some(30), 60));
+        let hours = s.check_rollups(web, Resolution::Hour, D, D + DAY).unwrap();
+        assert_eq!(hours.len(), 2);
+        assert_eq!(hours[0].figures, phases(3, 15, Some(30), 60));
+        assert_eq!(hours[1].figures, phases(0, 1, Some(0), 65_000));
+        let day = s.check_rollups(web, Resolution::Day, D, D + DAY).unwrap();
+        // (2 + 4 + 0) / 3 = 2; (10 + 20 + 1) / 3 ≈ 10.3; (30 + 0) / 2 = 15;
+        // (70 + 50 + 65000) / 3 = 21706.7.
+        assert_eq!(day[0].figures, phases(2, 10, Some(15), 21_707));
+        let app_day = s.check_rollups(app, Resolution::Day, D, D + DAY).unwrap();
+        assert_eq!(app_day[0].figures.memory_kb, Some(200_001));
+        assert_eq!(app_day[0].figures.cpu_permille, Some(63));
+        assert_eq!(app_day[0].figures.first_byte_ms, None);
     }
 
     const MIN: i64 = 60_000;
@@ -3761,6 +3840,7 @@ suite!(
     write_checks,
     duplicate_results_ignored,
     check_results_range,
+    check_figures,
     rollups,
     prune_checks,
     latency_summary,
@@ -4151,6 +4231,7 @@ fn postgres_concurrent_rollups() {
                 outcome: CheckOutcome::Up,
                 maintenance: false,
                 error: None,
+                figures: Default::default(),
             });
         }
     }

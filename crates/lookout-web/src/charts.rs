@@ -118,9 +118,173 @@ pub fn uptime_days(days: &[(String, Option<f64>)]) -> Vec<Day> {
         .collect()
 }
 
+/// A vertical line on a time chart (a deploy) with its tooltip.
+pub struct Marker {
+    /// Where, in chart units.
+    pub x: f64,
+    /// What, for the tooltip.
+    pub label: String,
+}
+
+/// Markers for `(time, label)` pairs on a chart spanning `[from_ms, to_ms)` across
+/// [`WIDTH`]; times outside the span are left out.
+pub fn markers(
+    items: impl IntoIterator<Item = (i64, String)>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<Marker> {
+    let span = (to_ms - from_ms).max(1) as f64;
+    items
+        .into_iter()
+        .filter(|(t, _)| (from_ms..to_ms).contains(t))
+        .map(|(t, label)| Marker {
+            x: round(WIDTH * (t - from_ms) as f64 / span),
+            label,
+        })
+        .collect()
+}
+
+/// A line through `values` (oldest first) across the [`WIDTH`] × [`HEIGHT`] box, its
+/// scale covering `lo..hi` widened to every value; returns the points and the y of zero.
+pub fn signed_line(values: &[f64], lo: f64, hi: f64) -> (String, f64) {
+    let lo = values.iter().copied().fold(lo, f64::min);
+    let hi = values.iter().copied().fold(hi, f64::max);
+    let span = (hi - lo).max(f64::EPSILON);
+    let y = |v: f64| round(HEIGHT - HEIGHT * (v - lo) / span);
+    let n = values.len().max(2) - 1;
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("{},{}", round(WIDTH * i as f64 / n as f64), y(v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (points, y(0.0))
+}
+
+/// One part of a stacked bar.
+pub struct Segment {
+    /// Which series (1-based, for the CSS class).
+    pub series: usize,
+    /// Top edge.
+    pub y: f64,
+    /// Height.
+    pub h: f64,
+}
+
+/// One slot of a stacked bar chart.
+pub struct Stack {
+    /// Left edge.
+    pub x: f64,
+    /// Width.
+    pub w: f64,
+    /// The slot and its figures, for the tooltip.
+    pub label: String,
+    /// Its parts, bottom up; an absent figure has none.
+    pub parts: Vec<Segment>,
+}
+
+/// Stacked bars for slots of figures (each slot: its label and one value per series),
+/// scaled so the tallest stack fills [`HEIGHT`]; also returns that tallest total.
+pub fn stacked<const N: usize>(
+    slots: &[(String, [Option<u32>; N])],
+    names: &[&str; N],
+    unit: &str,
+) -> (Vec<Stack>, u64) {
+    let total = |v: &[Option<u32>; N]| v.iter().flatten().map(|&x| u64::from(x)).sum::<u64>();
+    let max = slots
+        .iter()
+        .map(|(_, v)| total(v))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = WIDTH / slots.len().max(1) as f64;
+    let stacks = slots
+        .iter()
+        .enumerate()
+        .map(|(i, (when, values))| {
+            let mut base = 0u64;
+            let mut parts = Vec::new();
+            let mut words = Vec::new();
+            for (k, v) in values.iter().enumerate() {
+                let Some(v) = *v else { continue };
+                words.push(format!("{} {v} {unit}", names[k]));
+                let top = base + u64::from(v);
+                let y = HEIGHT - HEIGHT * top as f64 / max as f64;
+                let h = HEIGHT * f64::from(v) / max as f64;
+                parts.push(Segment {
+                    series: k + 1,
+                    y: round(y),
+                    h: round(h),
+                });
+                base = top;
+            }
+            Stack {
+                x: round(i as f64 * slot + slot * 0.1),
+                w: round(slot * 0.8),
+                label: if words.is_empty() {
+                    format!("{when}: no figures")
+                } else {
+                    format!("{when}: {}", words.join(", "))
+                },
+                parts,
+            }
+        })
+        .collect();
+    (stacks, max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stacks_pile_up_and_scale_to_the_tallest() {
+        let slots = vec![
+            ("a".to_string(), [Some(10), Some(30)]),
+            ("b".to_string(), [None, None]),
+            ("c".to_string(), [Some(5), None]),
+        ];
+        let (stacks, max) = stacked(&slots, &["DNS", "TLS"], "ms");
+        assert_eq!(max, 40);
+        assert_eq!(stacks[0].parts.len(), 2);
+        assert_eq!(stacks[0].parts[0].h, HEIGHT / 4.0);
+        assert_eq!(
+            stacks[0].parts[1].y, 0.0,
+            "the tallest stack reaches the top"
+        );
+        assert_eq!(stacks[0].label, "a: DNS 10 ms, TLS 30 ms");
+        assert!(stacks[1].parts.is_empty());
+        assert_eq!(stacks[1].label, "b: no figures");
+        assert_eq!(stacks[2].parts[0].series, 1);
+    }
+
+    #[test]
+    fn signed_line_widens_to_negative_values() {
+        let (points, zero) = signed_line(&[100.0, 50.0, -100.0], 0.0, 100.0);
+        assert_eq!(
+            points,
+            format!("0,0 {},{} {},{}", WIDTH / 2.0, HEIGHT / 4.0, WIDTH, HEIGHT)
+        );
+        assert_eq!(zero, HEIGHT / 2.0);
+        let (_, zero) = signed_line(&[100.0, 80.0], 0.0, 100.0);
+        assert_eq!(zero, HEIGHT, "zero at the bottom while the budget lasts");
+    }
+
+    #[test]
+    fn markers_inside_the_span_only() {
+        let m = markers(
+            vec![
+                (50, "mid".to_string()),
+                (100, "after".to_string()),
+                (-1, "before".to_string()),
+            ],
+            0,
+            100,
+        );
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].x, WIDTH / 2.0);
+        assert_eq!(m[0].label, "mid");
+    }
 
     #[test]
     fn bars_scale_to_the_larger_of_figures_and_target() {

@@ -59,6 +59,29 @@ pub trait Backend: Send + Sync + 'static {
     fn send_test_error(&self, project: &Project) -> Result<String, String>;
     /// This instance's id and the lease TTL in ms (an instance silent longer is dead).
     fn this_instance(&self) -> (String, i64);
+    /// Every service level objective, evaluated now.
+    fn slos(&self) -> Result<Vec<SloReport>, String>;
+}
+
+/// An objective and where it stands, for the SLO page.
+#[derive(Debug, Clone)]
+pub struct SloReport {
+    /// Its name.
+    pub name: String,
+    /// availability, errors_per_hour, error_ratio, latency or health_latency.
+    pub kind: String,
+    /// What it measures: the monitor, group or project (and transaction or sub-check).
+    pub subject: String,
+    /// `30d` or `calendar_month`.
+    pub window: String,
+    /// Where the window starts, Unix ms, and the evaluation; or why it cannot be
+    /// evaluated (a monitor or project it names is gone).
+    pub state: Result<(i64, lookout_core::slo::Status), String>,
+    /// The multiwindow burn rates: (page or ticket, factor, long window ms, long rate,
+    /// short rate, firing).
+    pub burn_rates: Vec<(String, f64, i64, Option<f64>, Option<f64>, bool)>,
+    /// `page` or `ticket` when a burn-rate alert fires.
+    pub alert: Option<String>,
 }
 
 /// The navigation, in order: (path, label). A new page reached from the menu adds a line.
@@ -67,6 +90,8 @@ pub const NAV: &[(&str, &str)] = &[
     ("/issues", "Issues"),
     ("/monitors", "Monitors"),
     ("/incidents", "Incidents"),
+    ("/deploys", "Deploys"),
+    ("/slos", "SLOs"),
     ("/install", "Setup"),
     ("/tokens", "API tokens"),
     ("/instances", "Instances"),
@@ -193,6 +218,9 @@ fn build() -> Routes {
     .get("/incidents", incidents::page)
     .get("/incidents/{id}", incident::page)
     .post("/incidents/{id}/action", incident::action)
+    .get("/deploys", deploys::page)
+    .get("/deploys/{id}", deploys::detail)
+    .get("/slos", slos::page)
     .get("/install", install::page)
     .post("/install/test-error", install::test_error)
     .get("/tokens", tokens::page)

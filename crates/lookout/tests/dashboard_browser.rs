@@ -78,10 +78,30 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
     )
     .unwrap();
     let server = Server::start_with(&format!(
-        "\n[[rules]]\nname = \"New error\"\nwhen = \"new issue\"\nseverity = \"high\"\nrunbook = \"{}\"\n",
+        "\n[[rules]]\nname = \"New error\"\nwhen = \"new issue\"\nseverity = \"high\"\nrunbook = \"{}\"\n\n[[slos]]\nname = \"App errors\"\nkind = \"errors_per_hour\"\nproject = \"app\"\nthreshold = 10\ntarget = 99\n",
         runbook.display()
     ));
     create_user(&server);
+    // A deploy and a monitor of the server's own health, for the deploys, SLO and
+    // monitor pages.
+    let (status, deploy) = server.send(
+        "POST",
+        "/api/v1/deploys",
+        &serde_json::json!({
+            "project": "app", "release": "web@1.0.0", "commit": "0123456789abcdef",
+            "verdict": "passed",
+            "checks": [{"kind": "health", "target": "http://127.0.0.1:3000/api/health",
+                        "outcome": "passed", "summary": "ok", "attempts": 1, "duration_ms": 120}],
+        }),
+    );
+    assert_eq!(status, 201, "{deploy}");
+    let (status, monitor) = server.send(
+        "POST",
+        "/api/v1/monitors",
+        &serde_json::json!({"name": "Own health", "kind": "http",
+                            "url": format!("{}/api/health", server.url), "interval": "60s"}),
+    );
+    assert_eq!(status, 201, "{monitor}");
 
     let node = std::env::var("LOOKOUT_NODE_BIN").unwrap_or_else(|_| "node".to_string());
     run_client(
@@ -173,10 +193,14 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
         b.wait_text("#incident-status", "acknowledged").await;
 
         for (name, path) in [
-            ("07-monitors", "/monitors"),
-            ("08-setup", "/install"),
-            ("09-tokens", "/tokens"),
-            ("10-instances", "/instances"),
+            ("07-monitors", "/monitors".to_string()),
+            ("08-setup", "/install".to_string()),
+            ("09-tokens", "/tokens".to_string()),
+            ("10-instances", "/instances".to_string()),
+            ("11-deploys", "/deploys".to_string()),
+            ("12-deploy", format!("/deploys/{}", deploy["id"])),
+            ("13-slos", "/slos".to_string()),
+            ("14-monitor", format!("/monitors/{}", monitor["id"])),
         ] {
             b.goto(&format!("{url}{path}")).await;
             b.find("h1").await;

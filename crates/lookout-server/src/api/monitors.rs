@@ -606,6 +606,43 @@ fn range(q: &RangeQuery, now: i64, default_span: i64) -> Result<(i64, i64), ApiE
     Ok((from, to))
 }
 
+/// What a check measured besides its total time (in a roll-up: the means over the
+/// checks that measured each); a figure the check kind does not measure is left out.
+#[derive(Serialize, ToSchema, Default)]
+pub struct Figures {
+    /// HTTP: name resolution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_ms: Option<u32>,
+    /// HTTP and TCP: connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect_ms: Option<u32>,
+    /// HTTPS: TLS handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_ms: Option<u32>,
+    /// HTTP: from the request to the response head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_byte_ms: Option<u32>,
+    /// pm2: the app's memory, summed over its instances (kept to the KiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_bytes: Option<u64>,
+    /// pm2: the app's CPU, summed over its instances, percent of one core (to 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_percent: Option<f64>,
+}
+
+impl Figures {
+    fn of(f: &lookout_store::CheckFigures) -> Self {
+        Figures {
+            dns_ms: f.dns_ms,
+            connect_ms: f.connect_ms,
+            tls_ms: f.tls_ms,
+            first_byte_ms: f.first_byte_ms,
+            memory_bytes: f.memory_kb.map(|k| u64::from(k) * 1024),
+            cpu_percent: f.cpu_permille.map(|c| f64::from(c) / 10.0),
+        }
+    }
+}
+
 /// One raw check result.
 #[derive(Serialize, ToSchema)]
 pub struct CheckResult {
@@ -620,6 +657,9 @@ pub struct CheckResult {
     maintenance: bool,
     /// Why it failed.
     error: Option<String>,
+    /// Phases and pm2 figures.
+    #[serde(flatten)]
+    figures: Figures,
 }
 
 /// A monitor's raw results (kept for `uptime.raw_retention`), newest first.
@@ -647,6 +687,7 @@ pub async fn results(
                 latency_ms: r.latency_ms,
                 maintenance: r.maintenance,
                 error: r.error,
+                figures: Figures::of(&r.figures),
             })
             .collect(),
     ))
@@ -665,6 +706,9 @@ pub struct Rollup {
     p95_ms: Option<u32>,
     p99_ms: Option<u32>,
     max_ms: Option<u32>,
+    /// Means of the phases and pm2 figures.
+    #[serde(flatten)]
+    figures: Figures,
 }
 
 /// A monitor's roll-ups.
@@ -710,6 +754,7 @@ pub async fn rollups(
                 p95_ms: r.p95_ms,
                 p99_ms: r.p99_ms,
                 max_ms: r.max_ms,
+                figures: Figures::of(&r.figures),
             })
             .collect(),
     ))

@@ -4,10 +4,26 @@
 use lookout_core::monitor::{tls_warning, Outcome, Transition};
 use lookout_core::signal::SignalKind;
 use lookout_probe::{CheckResult, Status};
-use lookout_store::{CheckOutcome, CheckRecord, OutageChange};
+use lookout_store::{CheckFigures, CheckOutcome, CheckRecord, OutageChange};
 
 use super::recorder::Record;
 use super::Entry;
+
+/// What a check measured, as stored: phases in whole ms, a pm2 app's memory in KiB and
+/// CPU in tenths of a percent.
+fn figures(result: &CheckResult) -> CheckFigures {
+    let ms = |v: Option<f64>| v.map(|v| v.round().clamp(0.0, f64::from(u32::MAX)) as u32);
+    let t = &result.timings;
+    let pm2 = result.pm2.as_ref();
+    CheckFigures {
+        dns_ms: ms(t.dns_ms),
+        connect_ms: ms(t.connect_ms),
+        tls_ms: ms(t.tls_ms),
+        first_byte_ms: ms(t.first_byte_ms),
+        memory_kb: pm2.map(|p| u32::try_from(p.memory_bytes / 1024).unwrap_or(u32::MAX)),
+        cpu_permille: pm2.and_then(|p| ms(Some(p.cpu_percent * 10.0))),
+    }
+}
 
 impl Entry {
     pub(super) fn apply_check(
@@ -49,6 +65,7 @@ impl Entry {
             },
             maintenance: until.is_some(),
             error: error.clone(),
+            figures: figures(result),
         });
         for t in transitions {
             let (kind, detail) = match &t {

@@ -110,6 +110,7 @@ impl Entry {
                 outcome,
                 maintenance: until.is_some(),
                 error: error.clone(),
+                figures: Default::default(),
             });
             self.status.last_latency_ms = latency;
             self.status.last_error = error;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::{backend, bad_request, blocking, not_found, parse_id, render, see_other, Chrome};
 use crate::auth::SignedIn;
+use crate::charts::{self, BarChart, Marker};
 use crate::view::{self, EventView};
 use crate::Web;
 
@@ -74,7 +75,15 @@ struct Page {
     unreadable: Option<String>,
     events: Vec<EventLine>,
     older: Option<i64>,
+    hours: BarChart,
+    deploys: Vec<Marker>,
+    w: f64,
+    h: f64,
 }
+
+const HOUR: i64 = 3_600_000;
+/// Deploys read for the markers of one project.
+const DEPLOYS_READ: u32 = 50;
 
 /// The issue page.
 pub async fn page(
@@ -90,11 +99,21 @@ pub async fn page(
     let Ok(Query(q)) = query else {
         return bad_request("event and before are event row ids (numbers).");
     };
+    // The last 24 whole hours and the current one.
+    let to = (web.clock.now_ms() / HOUR + 1) * HOUR;
+    let from = to - 24 * HOUR;
     let loaded = blocking(&web, move |s| {
         let Some(detail) = s.get_issue(id)? else {
             return Ok(Err(s.issue_redirect(id)?));
         };
         let events = s.list_events(id, EVENTS_PAGE + 1, q.before)?;
+        let project = detail.issue.project_id;
+        let hours = s.issue_hourly_counts(project, &[id], from)?;
+        let deploys = s.list_deploys(&lookout_store::DeployFilter {
+            project_id: Some(project),
+            limit: DEPLOYS_READ,
+            ..Default::default()
+        })?;
         let shown: Option<StoredEvent> = match q.event {
             Some(eid) => s
                 .list_events(id, 1, Some(eid.saturating_add(1)))?
@@ -102,10 +121,10 @@ pub async fn page(
                 .find(|e| e.id == eid),
             None => s.latest_event(id)?,
         };
-        Ok(Ok((detail, events, shown)))
+        Ok(Ok((detail, events, shown, hours, deploys)))
     })
     .await;
-    let (detail, mut events, shown) = match loaded {
+    let (detail, mut events, shown, hours, deploys) = match loaded {
         Ok(Ok(v)) => v,
         // Merged away when source maps regrouped its events: the issue they are in now.
         Ok(Err(Some(into))) => return see_other(&format!("/issues/{into}")),
@@ -128,8 +147,29 @@ pub async fn page(
         }
         None => (None, None),
     };
+    let mut per_hour = vec![0u64; 24];
+    for (_, start, n) in hours {
+        if let Some(slot) = usize::try_from((start - from) / HOUR)
+            .ok()
+            .and_then(|i| per_hour.get_mut(i))
+        {
+            *slot = n;
+        }
+    }
     let i = &detail.issue;
     render(&Page {
+        hours: charts::bars(&per_hour, None, |i, n| {
+            format!("{}: {n} events", view::time(from + i as i64 * HOUR))
+        }),
+        deploys: charts::markers(
+            deploys
+                .iter()
+                .map(|d| (d.started_ms, super::overview::deploy_label(d))),
+            from,
+            to,
+        ),
+        w: charts::WIDTH,
+        h: charts::HEIGHT,
         chrome: Chrome::new(&who, "/issues", i.title.clone()),
         id: i.id,
         title: i.title.clone(),

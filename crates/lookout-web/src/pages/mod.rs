@@ -3,6 +3,7 @@
 //! the CSRF token first.
 
 pub mod account;
+pub mod deploys;
 pub mod incident;
 pub mod incidents;
 pub mod install;
@@ -12,6 +13,7 @@ pub mod issues;
 pub mod monitor;
 pub mod monitors;
 pub mod overview;
+pub mod slos;
 pub mod tokens;
 
 use std::sync::Arc;

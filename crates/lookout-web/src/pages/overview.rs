@@ -10,7 +10,7 @@ use lookout_core::monitor::State as MonitorState;
 
 use super::{blocking, render, Chrome};
 use crate::auth::SignedIn;
-use crate::charts::{self, BarChart};
+use crate::charts::{self, BarChart, Marker};
 use crate::view;
 use crate::Web;
 
@@ -40,6 +40,27 @@ pub(crate) struct ProjectChart {
     pub total: u64,
     pub worst: u64,
     pub chart: BarChart,
+    /// Deploys of the project in the chart's 24 hours.
+    pub deploys: Vec<Marker>,
+}
+
+/// Deploys read for the markers: more than a day's worth for any team.
+const DEPLOYS_READ: u32 = 200;
+
+/// A deploy's marker tooltip.
+pub(crate) fn deploy_label(d: &lookout_store::Deploy) -> String {
+    let verdict = d
+        .watch_verdict
+        .as_deref()
+        .or(d.verdict.as_deref())
+        .map(|v| format!(" ({v})"))
+        .unwrap_or_default();
+    format!(
+        "Deploy of {} to {} at {}{verdict}",
+        d.release,
+        d.environment,
+        view::time(d.started_ms)
+    )
 }
 
 #[derive(Template)]
@@ -68,10 +89,14 @@ pub async fn page(State(web): State<Arc<Web>>, who: SignedIn) -> Response {
             .iter()
             .map(|p| s.hourly_event_counts(p.id, from, to))
             .collect::<lookout_store::Result<Vec<_>>>()?;
-        Ok((incidents, monitors, projects, counts))
+        let deploys = s.list_deploys(&lookout_store::DeployFilter {
+            limit: DEPLOYS_READ,
+            ..Default::default()
+        })?;
+        Ok((incidents, monitors, projects, counts, deploys))
     })
     .await;
-    let (mut incidents, monitors, projects, counts) = match loaded {
+    let (mut incidents, monitors, projects, counts, deploys) = match loaded {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -115,6 +140,14 @@ pub async fn page(State(web): State<Arc<Web>>, who: SignedIn) -> Response {
                 chart: charts::bars(&hours, Some(ERRORS_PER_HOUR_TARGET), |i, n| {
                     format!("{}: {n} errors", view::time(from + i as i64 * HOUR))
                 }),
+                deploys: charts::markers(
+                    deploys
+                        .iter()
+                        .filter(|d| d.project_id == p.id)
+                        .map(|d| (d.started_ms, deploy_label(d))),
+                    from,
+                    to,
+                ),
                 slug: p.slug,
                 name: p.name,
             }
