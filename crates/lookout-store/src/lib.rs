@@ -27,6 +27,7 @@ pub mod files;
 mod instances;
 mod latency;
 mod migrate;
+pub use migrate::latest_version;
 pub mod model;
 mod monitors;
 mod names;

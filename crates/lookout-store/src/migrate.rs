@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_regroup_and_token_projects.sql"),
 ];
 
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
 impl Migration {
     fn text(&self, dialect: Dialect) -> Result<String> {
         ddl(

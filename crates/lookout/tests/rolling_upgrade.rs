@@ -12,11 +12,16 @@ use common::{suite_switch, Server, KEY, PROJECT_ID};
 use lookout_store::postgres::PostgresStore;
 
 /// What the next release's migration might do: a table, a column on a table this build
-/// writes to (the instance heartbeat), and its version.
-const NEXT_MIGRATION: &str = "CREATE TABLE future_feature (id BIGINT PRIMARY KEY, note TEXT);
-     ALTER TABLE instances ADD COLUMN zone TEXT;
-     ALTER TABLE events ADD COLUMN future_flag BIGINT;
-     INSERT INTO schema_migrations (version, applied_ms) VALUES (12, 0);";
+/// writes to (the instance heartbeat), and its version, one after this build's newest.
+fn next_migration() -> String {
+    format!(
+        "CREATE TABLE future_feature (id BIGINT PRIMARY KEY, note TEXT);
+         ALTER TABLE instances ADD COLUMN zone TEXT;
+         ALTER TABLE events ADD COLUMN future_flag BIGINT;
+         INSERT INTO schema_migrations (version, applied_ms) VALUES ({}, 0);",
+        lookout_store::latest_version() + 1
+    )
+}
 
 fn send_event(s: &Server, n: usize) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -80,9 +85,11 @@ fn keeps_running_then_refuses_to_start(env: &[(&str, &str)], migrate: impl FnOnc
         .output()
         .expect("run lookout");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let known = lookout_store::latest_version();
     assert!(!out.status.success(), "started on a newer schema: {stderr}");
     assert!(
-        stderr.contains("schema version 12") && stderr.contains("up to 11"),
+        stderr.contains(&format!("schema version {}", known + 1))
+            && stderr.contains(&format!("up to {known}")),
         "{stderr}"
     );
 }
@@ -92,7 +99,7 @@ fn sqlite_instance_keeps_running_on_a_newer_schema() {
     keeps_running_then_refuses_to_start(&[], |s| {
         let db = rusqlite::Connection::open(s.dir.join("data").join("lookout.db")).unwrap();
         db.busy_timeout(Duration::from_secs(5)).unwrap();
-        db.execute_batch(NEXT_MIGRATION).unwrap();
+        db.execute_batch(&next_migration()).unwrap();
     });
 }
 
@@ -109,8 +116,11 @@ fn postgres_instance_keeps_running_on_a_newer_schema() {
     let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
     keeps_running_then_refuses_to_start(&[("LOOKOUT_DATABASE_URL", &server_url)], |_| {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("SET search_path TO {schema}; {NEXT_MIGRATION}"))
-            .unwrap();
+        c.batch_execute(&format!(
+            "SET search_path TO {schema}; {}",
+            next_migration()
+        ))
+        .unwrap();
     });
 }
 
