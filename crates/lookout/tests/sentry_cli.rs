@@ -557,10 +557,15 @@ fn events_before_their_maps_are_regrouped() {
 
     // A's maps arrive: its event moves into the mapped issue, with mapped frames.
     cli.ok(&["sourcemaps", "upload", build_a.to_str().unwrap()], None);
+    let uploaded = std::time::Instant::now();
     s.wait_for(
         "the early event to be regrouped",
         Duration::from_secs(30),
         || (issue_of_event(&s, &event_a) == mapped_issue).then_some(()),
+    );
+    eprintln!(
+        "regrouped {:?} after sentry-cli finished the upload",
+        uploaded.elapsed()
     );
     let e = event_of(&s, &event_a);
     let top = top_frame(&e);
