@@ -310,6 +310,80 @@ fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
 }
 
 #[test]
+fn a_token_made_for_one_project_reaches_only_it() {
+    let app = spawn_app("");
+    let made = app.send(
+        "POST",
+        "/api/v1/projects",
+        &serde_json::json!({"slug": "web", "name": "Web"}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    create_user(&app, EMAIL, PASSWORD);
+    let mut web = WebClient::new(&app);
+    web.sign_in(EMAIL, PASSWORD);
+    let csrf = web.csrf();
+    let form = web.get("/tokens").body;
+    assert!(form.contains("name=\"project\" value=\"web\""), "{form}");
+    let bad = web.post(
+        "/tokens",
+        &[
+            ("csrf", &csrf),
+            ("name", "x"),
+            ("scope", "read"),
+            ("project", "nope"),
+        ],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("There is no project `nope`"),
+        "{}",
+        bad.body
+    );
+    let made = web.post(
+        "/tokens",
+        &[
+            ("csrf", &csrf),
+            ("name", "web reader"),
+            ("scope", "read"),
+            ("project", "web"),
+        ],
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let at = made.body.find("lkt_").expect("the new token is shown");
+    let token = made.body[at..at + 68].to_string();
+    let listed = web.get("/tokens").body;
+    assert!(
+        listed.contains("<td>web</td>"),
+        "the list names its project: {listed}"
+    );
+
+    let bearer = format!("Bearer {token}");
+    let get = |path: &str| {
+        request(
+            "GET",
+            &format!("{}{path}", app.url),
+            &[("authorization", &bearer)],
+            vec![],
+        )
+    };
+    let projects = get("/api/v1/projects");
+    assert_eq!(projects.status, 200);
+    let slugs: Vec<&str> = projects
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["slug"].as_str())
+        .collect();
+    assert_eq!(slugs, ["web"]);
+    assert_eq!(get("/api/v1/projects/web/issues").status, 200);
+    let other = get("/api/v1/projects/app/issues");
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert!(other.detail().contains("may not reach project `app`"));
+    assert_eq!(get("/api/v1/incidents").status, 403);
+}
+
+#[test]
 fn pages_show_issues_events_and_act_on_them() {
     let app = spawn_app("");
     create_user(&app, EMAIL, PASSWORD);

@@ -716,3 +716,31 @@ fn dictionaries_can_be_turned_off() {
     assert_eq!(app.state().payloads.dictionaries(), 0);
     assert_eq!(event_type_via_api(&app, &id), json!("Error20"));
 }
+
+/// A regroup job recorded but not run (the server stopped between the upload and the
+/// background task) runs when the server starts again: the job is a row, not a promise in
+/// memory.
+#[test]
+fn a_pending_regroup_job_runs_after_a_restart() {
+    use lookout_store::RegroupStore;
+    let mut app = spawn_app("");
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    drop(app);
+    let store = lookout_store::sqlite::SqliteStore::open(dir.path()).unwrap();
+    let id = store
+        .enqueue_regroup(&lookout_store::NewRegroupJob {
+            project_id: PROJECT_ID,
+            bundle_id: 1,
+            release: None,
+            since_ms: 0,
+            max_events: 100,
+            now_ms: 1,
+        })
+        .unwrap();
+    drop(store);
+    let app = spawn_app_in("", Arc::new(SystemClock), dir);
+    wait_for("the pending job to run", || {
+        app.state().store.get_regroup(id).unwrap()?.done_ms
+    });
+    assert!(app.state().store.pending_regroups().unwrap().is_empty());
+}

@@ -55,13 +55,20 @@ impl Cli {
     }
 
     fn command(&self, tool: &str) -> Command {
-        let mut c = Command::new(self.dir.join("node_modules/.bin").join(tool));
+        self.with_env(Command::new(self.dir.join("node_modules/.bin").join(tool)))
+    }
+
+    /// `c` pointed at the server, with nothing else to contact (no update checks, no
+    /// telemetry).
+    fn with_env(&self, mut c: Command) -> Command {
         c.env("SENTRY_URL", &self.url)
             .env("SENTRY_AUTH_TOKEN", &self.token)
             .env("SENTRY_ORG", "acme")
             .env("SENTRY_PROJECT", &self.project)
             .env("SENTRY_DISABLE_UPDATE_CHECK", "true")
             .env("SENTRY_NO_PROGRESS_BAR", "1")
+            .env("SENTRY_CLI_NO_TELEMETRY", "1")
+            .env("DO_NOT_TRACK", "1")
             .env_remove("SENTRY_DSN")
             .env_remove("SENTRY_RELEASE");
         c
@@ -110,6 +117,31 @@ impl Cli {
             .output()
             .expect("run esbuild");
         assert!(status.status.success(), "esbuild: {status:?}");
+        file
+    }
+
+    /// Bundles the app like [`Cli::build`], but with esbuild's JavaScript API and the Sentry
+    /// bundler plugin, which injects debug ids and uploads the maps itself.
+    fn build_with_plugin(&self, out: &Path) -> PathBuf {
+        std::fs::create_dir_all(out).unwrap();
+        let src = out.parent().unwrap().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        for f in ["main.js", "checkout.js"] {
+            std::fs::copy(self.dir.join("app").join(f), src.join(f)).unwrap();
+        }
+        let file = out.join("chunk-plugin.js");
+        let node = std::env::var("LOOKOUT_NODE_BIN").unwrap_or_else(|_| "node".into());
+        let mut c = self.with_env(Command::new(node));
+        // Run outside any git repository: the plugin would take the commit as the release.
+        c.arg(self.dir.join("app/build-with-plugin.js"))
+            .arg(src.join("main.js"))
+            .arg(&file)
+            .current_dir(out.parent().unwrap());
+        run_client(
+            &mut c,
+            "esbuild with the Sentry plugin",
+            Duration::from_secs(60),
+        );
         file
     }
 
@@ -525,10 +557,15 @@ fn events_before_their_maps_are_regrouped() {
 
     // A's maps arrive: its event moves into the mapped issue, with mapped frames.
     cli.ok(&["sourcemaps", "upload", build_a.to_str().unwrap()], None);
+    let uploaded = std::time::Instant::now();
     s.wait_for(
         "the early event to be regrouped",
         Duration::from_secs(30),
         || (issue_of_event(&s, &event_a) == mapped_issue).then_some(()),
+    );
+    eprintln!(
+        "regrouped {:?} after sentry-cli finished the upload",
+        uploaded.elapsed()
     );
     let e = event_of(&s, &event_a);
     let top = top_frame(&e);
@@ -707,4 +744,33 @@ fn a_token_for_one_project_reaches_only_that_project() {
     }
     let (status, deploys) = get_as(&s, &token, "/api/v1/deploys?project=other");
     assert_eq!(status, 403, "{deploys}");
+}
+
+/// The Sentry bundler plugin for esbuild (what `@sentry/esbuild-plugin` ships) uploads
+/// the maps of the build it runs in, through the `sentry` CLI it drives: lookout stores
+/// them (with no release, as none was given) and the errors of that build arrive mapped.
+#[test]
+fn the_esbuild_plugin_uploads_and_errors_arrive_mapped() {
+    let s = Server::start();
+    let Some(cli) = Cli::new(&s) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let bundle = cli.build_with_plugin(&work.path().join("out"));
+
+    let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
+    let bundles = bundles.as_array().cloned().unwrap_or_default();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+    assert!(bundles[0]["release"].is_null(), "{bundles:?}");
+    let (_, releases) = s.get("/api/v1/projects/app/releases");
+    assert_eq!(
+        releases,
+        serde_json::json!([]),
+        "no release named \"undefined\""
+    );
+
+    let event = cli.run_bundle(&bundle, &s.local_dsn(), "1.0.0");
+    issue_of_event(&s, &event);
+    let top = top_frame(&event_of(&s, &event));
+    assert_eq!(top["filename"], "src/checkout.js", "{top}");
+    assert_eq!(top["function"], "checkout", "{top}");
+    assert_eq!(top["data"]["resolved_with"], "debug-id", "{top}");
 }

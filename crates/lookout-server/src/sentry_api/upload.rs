@@ -155,6 +155,10 @@ pub async fn assemble(
         access.check(p)?;
         projects.push(p.clone());
     }
+    // The `sentry` CLI under the bundler plugins sends a missing release as the string
+    // "undefined": that is no release, not a release of that name.
+    let given = |v: Option<String>| v.filter(|v| !matches!(v.trim(), "" | "undefined" | "null"));
+    let (version, dist) = (given(req.version), given(req.dist));
     let checksum = req.checksum.to_ascii_lowercase();
     let chunks: Vec<String> = req.chunks.iter().map(|c| c.to_ascii_lowercase()).collect();
     let limits = app.sourcemaps.clone();
@@ -210,8 +214,8 @@ pub async fn assemble(
             let new = NewBundle {
                 project_id: p.id,
                 checksum: checksum.clone(),
-                release: req.version.clone(),
-                dist: req.dist.clone(),
+                release: version.clone(),
+                dist: dist.clone(),
                 data: data.clone(),
                 files: files
                     .iter()
@@ -222,7 +226,7 @@ pub async fn assemble(
                         url: f.url.clone(),
                         kind: f.kind.clone(),
                         debug_id: f.debug_id.clone(),
-                        release: req.version.clone(),
+                        release: version.clone(),
                         sourcemap: f.sourcemap.clone(),
                     })
                     .collect(),
@@ -231,7 +235,7 @@ pub async fn assemble(
             let (saved, removed) = store
                 .save_bundle(&new, &chunks, limits.max_bundles_per_project)
                 .map_err(internal)?;
-            if let Some(v) = &req.version {
+            if let Some(v) = &version {
                 store.ensure_release(p.id, v, None, now).map_err(internal)?;
             }
             symbolicator.remove_bundles(&removed);
@@ -246,7 +250,7 @@ pub async fn assemble(
             symbolicator.add_bundle(&indexed);
             // Events that arrived before these maps are regrouped in the background.
             regrouper
-                .enqueue(p.id, saved.id, req.version.as_deref())
+                .enqueue(p.id, saved.id, version.as_deref())
                 .map_err(internal)?;
         }
         Ok(state("ok", &[], None))

@@ -78,7 +78,8 @@ impl Regrouper {
             let page = if room == 0 {
                 Vec::new()
             } else {
-                self.store.regroup_candidates(&job, PAGE.min(room as u32))?
+                self.store
+                    .regroup_candidates(&job, room.min(u64::from(PAGE)) as u32)?
             };
             let Some(last) = page.last().map(|c| c.row_id) else {
                 self.store.apply_regroup(
