@@ -77,9 +77,7 @@ impl ConfigDigest {
             .take(8)
             .map(|b| format!("{b:02x}"))
             .collect();
-        let plural = |n: usize, one: &str| {
-            format!("{n} {one}{}", if n == 1 { "" } else { "s" })
-        };
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
         ConfigDigest {
             hash,
             summary: format!(
@@ -229,7 +227,9 @@ impl Cluster {
             .collect();
         let live = self.store.live_instances(now - self.ttl_ms)?;
         let duties = self.store.list_duties()?;
-        let _ = self.store.prune_instances(now - FORGET_AFTER_TTLS * self.ttl_ms);
+        let _ = self
+            .store
+            .prune_instances(now - FORGET_AFTER_TTLS * self.ttl_ms);
         let mut v = self.view.write();
         let none = BTreeSet::new();
         let before = match v.held_until {
@@ -286,11 +286,7 @@ impl Cluster {
             } else {
                 Vec::new()
             },
-            instances: v
-                .live
-                .iter()
-                .map(|i| (i.clone(), held_by(&i.id)))
-                .collect(),
+            instances: v.live.iter().map(|i| (i.clone(), held_by(&i.id))).collect(),
             mismatch: mismatch(&v.live),
             instance: me,
         }

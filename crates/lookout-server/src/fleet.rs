@@ -28,7 +28,9 @@ pub async fn run(m: Arc<Members>) {
         let c = m.cluster.clone();
         match tokio::task::spawn_blocking(move || c.beat()).await {
             Ok(Ok(change)) => apply(&m, change).await,
-            Ok(Err(e)) => tracing::warn!(error = %e, "heartbeat failed; duties stop when their leases run out"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "heartbeat failed; duties stop when their leases run out")
+            }
             Err(e) => tracing::error!(error = %e, "heartbeat panicked"),
         }
         if tokio::time::Instant::now() >= next_sync {
@@ -63,7 +65,10 @@ async fn apply(m: &Arc<Members>, change: Change) {
     }
     if change.members {
         let members = m.cluster.members();
-        tracing::info!(instances = members.len(), "the live instances changed; monitors are spread again");
+        tracing::info!(
+            instances = members.len(),
+            "the live instances changed; monitors are spread again"
+        );
         let gained = m.monitors.set_members(&id, members);
         if !gained.is_empty() {
             let mm = m.clone();

@@ -90,8 +90,8 @@ pub trait Store:
 /// One import for call sites: the store and its domain traits.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, DeployStore, EventStore, InstanceStore, LatencyStore, MonitorStore,
-        ProjectStore, ReleaseStore, SloStore, StatusPageStore, Store,
+        AccountStore, AlertStore, DeployStore, EventStore, InstanceStore, LatencyStore,
+        MonitorStore, ProjectStore, ReleaseStore, SloStore, StatusPageStore, Store,
     };
 }
 

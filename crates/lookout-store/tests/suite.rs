@@ -3775,7 +3775,9 @@ fn sqlite_concurrent_duty_claims() {
 
 #[test]
 fn postgres_concurrent_duty_claims() {
-    let Some(store) = postgres_store() else { return };
+    let Some(store) = postgres_store() else {
+        return;
+    };
     instances_cases::concurrent_claims(store.0.clone());
 }
 

@@ -247,10 +247,18 @@ fn wait(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// Each monitor's gaps between consecutive checks inside `[from, to)`.
-fn gaps(hits: &HashMap<String, Vec<Instant>>, from: Instant, to: Instant) -> Vec<(String, Duration)> {
+fn gaps(
+    hits: &HashMap<String, Vec<Instant>>,
+    from: Instant,
+    to: Instant,
+) -> Vec<(String, Duration)> {
     let mut out = Vec::new();
     for (m, times) in hits {
-        let inside: Vec<Instant> = times.iter().copied().filter(|t| *t >= from && *t < to).collect();
+        let inside: Vec<Instant> = times
+            .iter()
+            .copied()
+            .filter(|t| *t >= from && *t < to)
+            .collect();
         for w in inside.windows(2) {
             out.push((m.clone(), w[1] - w[0]));
         }
@@ -268,15 +276,23 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
     let urls: Vec<String> = fleet.iter().map(|s| s.url.clone()).collect();
 
     // Every instance sees the whole fleet and holds its share of the monitors.
-    wait("every instance to see the fleet", Duration::from_secs(10), || {
-        fleet.iter().all(|s| {
-            let c = cluster(s);
-            c["instances"].as_array().map(Vec::len) == Some(instances)
-        })
-    });
+    wait(
+        "every instance to see the fleet",
+        Duration::from_secs(10),
+        || {
+            fleet.iter().all(|s| {
+                let c = cluster(s);
+                c["instances"].as_array().map(Vec::len) == Some(instances)
+            })
+        },
+    );
     for s in &fleet {
         let h = health(s);
-        assert_eq!(h["checks"]["cluster"]["message"], serde_json::Value::Null, "{h}");
+        assert_eq!(
+            h["checks"]["cluster"]["message"],
+            serde_json::Value::Null,
+            "{h}"
+        );
         assert_ne!(h["status"], "degraded", "one config everywhere: {h}");
     }
 
@@ -285,30 +301,36 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
     let per_kind = (EVENTS / KINDS) as i64;
     wait("the events to be stored", Duration::from_secs(20), || {
         let issues = fleet[0].issues("");
-        issues.len() == KINDS
-            && issues
-                .iter()
-                .all(|i| i["count"].as_i64() == Some(per_kind))
+        issues.len() == KINDS && issues.iter().all(|i| i["count"].as_i64() == Some(per_kind))
     });
     for s in &fleet {
         let issues = s.issues("");
         let total: i64 = issues.iter().map(|i| i["count"].as_i64().unwrap()).sum();
-        assert_eq!(total, EVENTS as i64, "every instance reads the same counts: {issues:?}");
+        assert_eq!(
+            total, EVENTS as i64,
+            "every instance reads the same counts: {issues:?}"
+        );
     }
 
     // The flaky monitor is down from its first check: one incident, one notification.
-    wait("the incident's first notification", Duration::from_secs(20), || {
-        target
-            .deliveries()
-            .iter()
-            .any(|(c, k, _)| c == "ops" && k == "incident.triggered")
-    });
+    wait(
+        "the incident's first notification",
+        Duration::from_secs(20),
+        || {
+            target
+                .deliveries()
+                .iter()
+                .any(|(c, k, _)| c == "ops" && k == "incident.triggered")
+        },
+    );
     let opened_at = Instant::now();
 
     // Each monitor checked once per interval across the fleet, spread over it.
-    wait("every monitor's first check", Duration::from_secs(20), || {
-        target.hits().len() == MONITORS
-    });
+    wait(
+        "every monitor's first check",
+        Duration::from_secs(20),
+        || target.hits().len() == MONITORS,
+    );
     let from = Instant::now();
     std::thread::sleep(2 * INTERVAL + Duration::from_millis(500));
     let to = Instant::now();
@@ -325,7 +347,10 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
         .iter()
         .filter(|(_, g)| *g < INTERVAL / 2 || *g > INTERVAL * 3 / 2)
         .collect();
-    assert!(bad.is_empty(), "checked twice or skipped an interval: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "checked twice or skipped an interval: {bad:?}"
+    );
     let mut steady = Vec::new();
     for (m, times) in &hits {
         let on_phase: Vec<Instant> = times.iter().skip(1).copied().filter(|t| *t < to).collect();
@@ -380,16 +405,26 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
     if instances > 1 {
         // The others take its duties over and report it gone.
         let other = (victim + 1) % instances;
-        wait("the survivors to take the alert loop over", Duration::from_secs(10), || {
-            fleet.iter().enumerate().filter(|(i, _)| *i != victim).any(|(_, s)| {
-                cluster(s)["duties"]
-                    .as_array()
-                    .is_some_and(|d| d.iter().any(|x| x == "alerts"))
-            })
-        });
-        wait("the survivors to list it dead", Duration::from_secs(5), || {
-            cluster(&fleet[other])["instances"].as_array().map(Vec::len) == Some(instances - 1)
-        });
+        wait(
+            "the survivors to take the alert loop over",
+            Duration::from_secs(10),
+            || {
+                fleet
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != victim)
+                    .any(|(_, s)| {
+                        cluster(s)["duties"]
+                            .as_array()
+                            .is_some_and(|d| d.iter().any(|x| x == "alerts"))
+                    })
+            },
+        );
+        wait(
+            "the survivors to list it dead",
+            Duration::from_secs(5),
+            || cluster(&fleet[other])["instances"].as_array().map(Vec::len) == Some(instances - 1),
+        );
     } else {
         // One instance on SQLite: it comes back on the same database.
         fleet[victim].restart();
@@ -414,9 +449,11 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
     );
 
     // Escalated exactly once, by whoever runs the loop now; every message sent once.
-    wait("the escalation", ACK_WITHIN + Duration::from_secs(15), || {
-        target.deliveries().iter().any(|(c, _, _)| c == "lead")
-    });
+    wait(
+        "the escalation",
+        ACK_WITHIN + Duration::from_secs(15),
+        || target.deliveries().iter().any(|(c, _, _)| c == "lead"),
+    );
     std::thread::sleep(Duration::from_secs(3));
     let deliveries = target.deliveries();
     let count = |channel: &str, kind: &str| {
@@ -427,7 +464,11 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
     };
     assert_eq!(count("ops", "incident.triggered"), 1, "{deliveries:?}");
     assert_eq!(count("lead", "incident.escalated"), 1, "{deliveries:?}");
-    assert_eq!(deliveries.len(), 2, "nothing else, nothing twice: {deliveries:?}");
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "nothing else, nothing twice: {deliveries:?}"
+    );
     let live = fleet
         .iter()
         .position(|s| s.url != fleet[victim].url || instances == 1)
@@ -439,20 +480,28 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
     if instances > 1 {
         // Restarted, it rejoins and takes a share of the monitors again.
         fleet[victim].restart();
-        wait("the restarted instance to rejoin", Duration::from_secs(15), || {
-            fleet.iter().all(|s| {
-                let c = cluster(s);
-                c["instances"].as_array().map(Vec::len) == Some(instances)
-                    && c["monitors_owned"].as_i64().unwrap_or(0) > 0
-            })
-        });
-        wait("the monitors to be shared by all again", Duration::from_secs(10), || {
-            let owned: i64 = fleet
-                .iter()
-                .map(|s| cluster(s)["monitors_owned"].as_i64().unwrap_or(0))
-                .sum();
-            owned == MONITORS as i64 + 1
-        });
+        wait(
+            "the restarted instance to rejoin",
+            Duration::from_secs(15),
+            || {
+                fleet.iter().all(|s| {
+                    let c = cluster(s);
+                    c["instances"].as_array().map(Vec::len) == Some(instances)
+                        && c["monitors_owned"].as_i64().unwrap_or(0) > 0
+                })
+            },
+        );
+        wait(
+            "the monitors to be shared by all again",
+            Duration::from_secs(10),
+            || {
+                let owned: i64 = fleet
+                    .iter()
+                    .map(|s| cluster(s)["monitors_owned"].as_i64().unwrap_or(0))
+                    .sum();
+                owned == MONITORS as i64 + 1
+            },
+        );
     }
     eprintln!("suite ran in {:?}", started.elapsed());
 }

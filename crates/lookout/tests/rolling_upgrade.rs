@@ -61,7 +61,10 @@ fn keeps_running_then_refuses_to_start(env: &[(&str, &str)], migrate: impl FnOnc
     });
     let (_, health) = server.get("/api/health");
     assert_eq!(health["checks"]["database"]["status"], "ok", "{health}");
-    let instances = health["checks"]["cluster"]["instances"].as_array().unwrap().len();
+    let instances = health["checks"]["cluster"]["instances"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(instances, 1, "its heartbeat still lands: {health}");
 
     // Started on the newer schema, this build refuses with the versions in the message.

@@ -318,7 +318,9 @@ impl Alerts {
             return Ok(false);
         };
         let now = self.clock.now_ms();
-        self.step_by(step::By::Person, now, None, |e| e.acknowledge(now, &key, by))?;
+        self.step_by(step::By::Person, now, None, |e| {
+            e.acknowledge(now, &key, by)
+        })?;
         Ok(true)
     }
 
@@ -332,7 +334,9 @@ impl Alerts {
             return Ok(false);
         };
         let now = self.clock.now_ms();
-        self.step_by(step::By::Person, now, None, |e| e.resolve(now, &key, Some(by)))?;
+        self.step_by(step::By::Person, now, None, |e| {
+            e.resolve(now, &key, Some(by))
+        })?;
         Ok(true)
     }
 

@@ -122,7 +122,10 @@ pub fn reload(monitors: &super::Monitors, store: &dyn Store, ids: &[i64]) {
                 .into_iter()
                 .filter(|m| ids.binary_search(&m.id).is_ok())
                 .collect();
-            tracing::info!(monitors = load.len(), "took over monitors from another instance");
+            tracing::info!(
+                monitors = load.len(),
+                "took over monitors from another instance"
+            );
             upsert_all(monitors, load);
         }
         Err(e) => {
@@ -135,7 +138,9 @@ fn upsert_all(monitors: &super::Monitors, load: Vec<Monitor>) {
     for m in load {
         match def_of(&m) {
             Ok(def) => monitors.upsert(m, def),
-            Err(e) => tracing::error!(monitor = %m.name, error = %e, "monitor not loaded; fix or delete it"),
+            Err(e) => {
+                tracing::error!(monitor = %m.name, error = %e, "monitor not loaded; fix or delete it")
+            }
         }
     }
 }

@@ -42,7 +42,10 @@ pub fn instance_registry(s: &dyn Store) {
     s.heartbeat_instance(&a).unwrap();
     let live = s.live_instances(15_000).unwrap();
     assert_eq!(live.len(), 1);
-    assert_eq!((live[0].started_ms, live[0].config_hash.as_str()), (1_000, "h3"));
+    assert_eq!(
+        (live[0].started_ms, live[0].config_hash.as_str()),
+        (1_000, "h3")
+    );
 
     s.claim_duties("b", &["jobs"], 10_000, 5_000).unwrap();
     s.remove_instance("b").unwrap();
@@ -57,7 +60,10 @@ pub fn duty_leases(s: &dyn Store) {
     assert_eq!(s.claim_duties("a", &all, 1_000, 5_000).unwrap(), all);
     // Held and unexpired: b gets nothing, and a renews.
     assert!(s.claim_duties("b", &all, 3_000, 5_000).unwrap().is_empty());
-    assert_eq!(s.claim_duties("a", &["alerts"], 4_000, 5_000).unwrap(), ["alerts"]);
+    assert_eq!(
+        s.claim_duties("a", &["alerts"], 4_000, 5_000).unwrap(),
+        ["alerts"]
+    );
     // `outbox` ran out at 6,000 (not renewed); `alerts` holds until 9,000.
     assert_eq!(s.claim_duties("b", &all, 6_000, 5_000).unwrap(), ["outbox"]);
     assert_eq!(
@@ -70,7 +76,10 @@ pub fn duty_leases(s: &dyn Store) {
     s.claim_duties("b", &["outbox"], 8_000, 5_000).unwrap();
     let outbox = s.list_duties().unwrap().remove(1);
     assert_eq!((outbox.taken_ms, outbox.expires_ms), (6_000, 13_000));
-    assert!(s.claim_duties("a", &["x"], 1, 0).is_err(), "a lease of no time");
+    assert!(
+        s.claim_duties("a", &["x"], 1, 0).is_err(),
+        "a lease of no time"
+    );
 
     // Fencing: a batch written by the holder lands; by anyone else, or by the holder
     // after its lease ran out, nothing of it is written.
@@ -83,7 +92,8 @@ pub fn duty_leases(s: &dyn Store) {
         holder: holder.into(),
         now_ms,
     };
-    s.apply_alerts_fenced(&batch(5), &fence("a", 8_000)).unwrap();
+    s.apply_alerts_fenced(&batch(5), &fence("a", 8_000))
+        .unwrap();
     assert_eq!(s.cursor("alerts.signals").unwrap(), Some(5));
     let err = s
         .apply_alerts_fenced(&batch(6), &fence("b", 8_000))
@@ -92,7 +102,10 @@ pub fn duty_leases(s: &dyn Store) {
     let err = s
         .apply_alerts_fenced(&batch(7), &fence("a", 9_000))
         .unwrap_err();
-    assert!(err.to_string().contains("another instance took over"), "{err}");
+    assert!(
+        err.to_string().contains("another instance took over"),
+        "{err}"
+    );
     assert_eq!(s.cursor("alerts.signals").unwrap(), Some(5));
 }
 

@@ -5,8 +5,8 @@
 pub mod account;
 pub mod incident;
 pub mod incidents;
-pub mod instances;
 pub mod install;
+pub mod instances;
 pub mod issue;
 pub mod issues;
 pub mod monitor;
