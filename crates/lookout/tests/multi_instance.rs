@@ -535,3 +535,57 @@ impl Drop for Scratch {
         }
     }
 }
+
+/// Two instances whose config files differ: each reports it (health degraded, with a
+/// message naming both and what their configs hold), rather than merging them silently.
+#[test]
+fn a_config_mismatch_is_reported() {
+    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "config mismatch on PostgreSQL")
+    else {
+        return;
+    };
+    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
+    let _scratch =
+        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let base = "[cluster]\nlease_ttl = \"1500ms\"\n";
+    let a = Server::start_with_env(
+        &format!("{base}instance_name = \"alpha\"\n"),
+        &env,
+    );
+    let b = Server::start_with_env(
+        &format!(
+            "{base}instance_name = \"beta\"\n[[monitors]]\nname = \"only-on-beta\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\ninterval = \"60s\"\n"
+        ),
+        &env,
+    );
+    for s in [&a, &b] {
+        wait("the mismatch to be reported", Duration::from_secs(10), || {
+            health(s)["status"] == "degraded"
+        });
+        let h = health(s);
+        let message = h["checks"]["cluster"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("alpha (")
+                && message.contains("beta (")
+                && message.contains("0 monitors")
+                && message.contains("1 monitor,"),
+            "{h}"
+        );
+        assert_eq!(h["checks"]["cluster"]["status"], "degraded", "{h}");
+    }
+    let names: Vec<String> = cluster(&a)["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Once beta is gone, alpha's fleet agrees with itself again.
+    drop(b);
+    wait("the mismatch to clear", Duration::from_secs(10), || {
+        health(&a)["status"] == "ok"
+    });
+}
