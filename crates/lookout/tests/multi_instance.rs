@@ -649,3 +649,63 @@ fn a_config_mismatch_is_reported() {
         health(&a)["status"] == "ok"
     });
 }
+
+/// `serve --instance-name` names the instance (over `[cluster] instance_name`), and the
+/// startup lines say which instance it is.
+#[test]
+fn the_instance_name_flag_names_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lookout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[cluster]\ninstance_name = \"from-file\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let (mut child, printed) = common::spawn_until(
+        common::lookout()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--instance-name")
+            .arg("gamma"),
+        "instance:",
+    );
+    let url = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("local address: "))
+        .map(|u| u.trim().to_string());
+    let health: Option<serde_json::Value> = url.and_then(|u| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let text = agent
+            .get(format!("{u}/api/health"))
+            .call()
+            .ok()?
+            .body_mut()
+            .read_to_string()
+            .ok()?;
+        serde_json::from_str(&text).ok()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let health = health.unwrap_or_else(|| panic!("no health from:\n{printed}"));
+    let c = &health["checks"]["cluster"];
+    assert_eq!(c["instance"]["name"], "gamma", "{health}");
+    assert!(
+        printed.contains(&format!(
+            "instance:      {}",
+            c["instance"]["id"].as_str().unwrap()
+        )),
+        "{printed}"
+    );
+    assert_eq!(
+        c["duties"],
+        serde_json::json!(["alerts", "deploys", "jobs", "outbox"]),
+        "{c}"
+    );
+}
