@@ -43,7 +43,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default command).
-    Serve,
+    Serve(ServeArgs),
     /// Write a config to start from: your app's URL, a first channel, the reference
     /// monitors, rules and runbooks.
     Init(init::InitArgs),
@@ -61,6 +61,15 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Create, list and delete dashboard users, or set their passwords.
     User(user_cmd::UserArgs),
+}
+
+/// `lookout serve`'s flags.
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// This instance's name among several sharing one database (overrides
+    /// `[cluster] instance_name`; default: the host name).
+    #[arg(long)]
+    instance_name: Option<String>,
 }
 
 /// Why a command stopped without doing its work; the exit code follows from it.
@@ -130,8 +139,8 @@ fn main() -> ExitCode {
     };
     let config = cli.config;
     let server = cli.server;
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).map(|()| ExitCode::SUCCESS),
+    let outcome = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(config, args).map(|()| ExitCode::SUCCESS),
         Command::Init(args) => init::run(&args).map(|()| ExitCode::SUCCESS),
         Command::CheckConfig => check_config(config).map(|()| ExitCode::SUCCESS),
         Command::SendTestEvent(args) => {
@@ -218,9 +227,12 @@ fn check_config(explicit: Option<PathBuf>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn serve(explicit: Option<PathBuf>) -> Result<(), Failure> {
+fn serve(explicit: Option<PathBuf>, args: ServeArgs) -> Result<(), Failure> {
     logging::init();
-    let (_, config) = load_config(explicit)?;
+    let (_, mut config) = load_config(explicit)?;
+    if let Some(name) = args.instance_name.filter(|n| !n.trim().is_empty()) {
+        config.cluster.instance_name = Some(name);
+    }
     for w in &config.warnings {
         tracing::warn!("{w}");
     }

@@ -30,6 +30,8 @@ const LEASE_TTL: &str = "1500ms";
 /// kill, so the instance that took the alert loop over is the one that escalates.
 const ACK_WITHIN: Duration = Duration::from_secs(40);
 const EVENTS: usize = 300;
+/// The heartbeat monitor's ping token.
+const BEAT_TOKEN: &str = "fleet-beat-0123456789abcdef";
 const KINDS: usize = 3;
 
 /// What the target and the receiver saw.
@@ -159,6 +161,13 @@ severity = "high"
 monitors = ["flaky"]
 
 [[monitors]]
+name = "beat"
+kind = "heartbeat"
+token = "{BEAT_TOKEN}"
+period = "1m"
+grace = "1m"
+
+[[monitors]]
 name = "flaky"
 kind = "http"
 url = "{base}/flaky"
@@ -227,6 +236,52 @@ fn send_round_robin(urls: &[String]) {
         .collect();
     for t in threads {
         t.join().unwrap();
+    }
+}
+
+/// The heartbeat monitor as `s` shows it.
+fn beat(s: &Server) -> serde_json::Value {
+    let (_, list) = s.get("/api/v1/monitors");
+    list.as_array()
+        .and_then(|l| l.iter().find(|m| m["name"] == "beat"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no beat monitor: {list}"))
+}
+
+/// A ping through each instance in turn reaches them all: each then shows the same last
+/// ping (the instance that runs the monitor included, whichever it is).
+fn pings_reach_every_instance(fleet: &[Server]) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for through in fleet {
+        let before: Vec<serde_json::Value> = fleet
+            .iter()
+            .map(|s| beat(s)["status"]["last_check"].clone())
+            .collect();
+        // Pings are stamped to the millisecond: the next one differs.
+        std::thread::sleep(Duration::from_millis(20));
+        let r = agent
+            .get(format!("{}/ping/{BEAT_TOKEN}", through.url))
+            .call()
+            .expect("ping");
+        assert_eq!(r.status().as_u16(), 200);
+        wait(
+            "the ping to reach every instance",
+            Duration::from_secs(5),
+            || {
+                let now: Vec<serde_json::Value> = fleet
+                    .iter()
+                    .map(|s| beat(s)["status"]["last_check"].clone())
+                    .collect();
+                now.iter().all(|v| *v == now[0] && !v.is_null()) && now[0] != before[0]
+            },
+        );
+    }
+    for s in fleet {
+        let b = beat(s);
+        assert_eq!(b["status"]["state"], "up", "{b}");
     }
 }
 
@@ -373,7 +428,7 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
         .iter()
         .map(|s| cluster(s)["monitors_owned"].as_i64().unwrap())
         .collect();
-    assert_eq!(owned.iter().sum::<i64>(), MONITORS as i64 + 1, "{owned:?}");
+    assert_eq!(owned.iter().sum::<i64>(), MONITORS as i64 + 2, "{owned:?}");
     let fair = (MONITORS / instances) as i64;
     assert!(
         owned.iter().all(|o| *o >= fair / 2),
@@ -385,6 +440,8 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
         steady.iter().map(|(_, g)| *g).min(),
         steady.iter().map(|(_, g)| *g).max()
     );
+
+    pings_reach_every_instance(&fleet);
 
     // Kill -9 the instance running the alert loop before the incident escalates.
     let victim = fleet
@@ -499,9 +556,11 @@ fn run_suite(instances: usize, env: &[(&str, &str)]) {
                     .iter()
                     .map(|s| cluster(s)["monitors_owned"].as_i64().unwrap_or(0))
                     .sum();
-                owned == MONITORS as i64 + 1
+                owned == MONITORS as i64 + 2
             },
         );
+        // Pings through any instance, the restarted one too, reach all.
+        pings_reach_every_instance(&fleet);
     }
     eprintln!("suite ran in {:?}", started.elapsed());
 }
@@ -534,4 +593,119 @@ impl Drop for Scratch {
             eprintln!("could not drop the test schema: {e}");
         }
     }
+}
+
+/// Two instances whose config files differ: each reports it (health degraded, with a
+/// message naming both and what their configs hold), rather than merging them silently.
+#[test]
+fn a_config_mismatch_is_reported() {
+    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "config mismatch on PostgreSQL")
+    else {
+        return;
+    };
+    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
+    let _scratch =
+        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let base = "[cluster]\nlease_ttl = \"1500ms\"\n";
+    let a = Server::start_with_env(&format!("{base}instance_name = \"alpha\"\n"), &env);
+    let b = Server::start_with_env(
+        &format!(
+            "{base}instance_name = \"beta\"\n[[monitors]]\nname = \"only-on-beta\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\ninterval = \"60s\"\n"
+        ),
+        &env,
+    );
+    for s in [&a, &b] {
+        wait(
+            "the mismatch to be reported",
+            Duration::from_secs(10),
+            || health(s)["status"] == "degraded",
+        );
+        let h = health(s);
+        let message = h["checks"]["cluster"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            message.contains("alpha (")
+                && message.contains("beta (")
+                && message.contains("0 monitors")
+                && message.contains("1 monitor,"),
+            "{h}"
+        );
+        assert_eq!(h["checks"]["cluster"]["status"], "degraded", "{h}");
+    }
+    let names: Vec<String> = cluster(&a)["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Once beta is gone, alpha's fleet agrees with itself again.
+    drop(b);
+    wait("the mismatch to clear", Duration::from_secs(10), || {
+        health(&a)["status"] == "ok"
+    });
+}
+
+/// `serve --instance-name` names the instance (over `[cluster] instance_name`), and the
+/// startup lines say which instance it is.
+#[test]
+fn the_instance_name_flag_names_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lookout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[cluster]\ninstance_name = \"from-file\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let (mut child, printed) = common::spawn_until(
+        common::lookout()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--instance-name")
+            .arg("gamma"),
+        "instance:",
+    );
+    let url = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("local address: "))
+        .map(|u| u.trim().to_string());
+    let health: Option<serde_json::Value> = url.and_then(|u| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let text = agent
+            .get(format!("{u}/api/health"))
+            .call()
+            .ok()?
+            .body_mut()
+            .read_to_string()
+            .ok()?;
+        serde_json::from_str(&text).ok()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let health = health.unwrap_or_else(|| panic!("no health from:\n{printed}"));
+    let c = &health["checks"]["cluster"];
+    assert_eq!(c["instance"]["name"], "gamma", "{health}");
+    assert!(
+        printed.contains(&format!(
+            "instance:      {}",
+            c["instance"]["id"].as_str().unwrap()
+        )),
+        "{printed}"
+    );
+    assert_eq!(
+        c["duties"],
+        serde_json::json!(["alerts", "deploys", "jobs", "outbox"]),
+        "{c}"
+    );
 }
