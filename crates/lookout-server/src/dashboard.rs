@@ -139,7 +139,14 @@ impl lookout_web::Backend for ServerBackend {
                     report.burn_rates = e
                         .burn_rates
                         .iter()
-                        .map(|b| (alert(b.alert), b.factor, b.long_ms, b.long, b.short, b.firing))
+                        .map(|b| lookout_web::BurnRateReport {
+                            alert: alert(b.alert),
+                            factor: b.factor,
+                            long_ms: b.long_ms,
+                            long: b.long,
+                            short: b.short,
+                            firing: b.firing,
+                        })
                         .collect();
                     report.alert = e.alert.map(alert);
                     report.state = Ok((e.window_start_ms, e.status));

@@ -642,16 +642,29 @@ fn the_monitor_page_draws_phases_and_process_figures_over_the_chosen_range() {
         "{}",
         page.body
     );
-    assert!(page.body.contains("Phases, last 24 hours (mean per hour, up to 108 ms)"));
+    assert!(page
+        .body
+        .contains("Phases, last 24 hours (mean per hour, up to 108 ms)"));
     assert!(page.body.contains("class=\"ph4\""));
     // The raw results say what each check measured.
-    assert!(page.body.contains("DNS 2 ms · Connect 10 ms · TLS 20 ms · First byte 50 ms"));
-    assert!(!page.body.contains("Memory (last"), "no process chart for HTTP figures");
+    assert!(page
+        .body
+        .contains("DNS 2 ms · Connect 10 ms · TLS 20 ms · First byte 50 ms"));
+    assert!(
+        !page.body.contains("Memory (last"),
+        "no process chart for HTTP figures"
+    );
     // Thirty days: day roll-ups, the older check included.
     let month = web.get(&format!("/monitors/{w}?range=30d"));
     assert_eq!(month.status, 200);
-    assert!(month.body.contains("(mean per day, up to"), "{}", month.body);
-    assert!(month.body.contains("DNS 9 ms, Connect 9 ms, TLS 9 ms, First byte 9 ms"));
+    assert!(
+        month.body.contains("(mean per day, up to"),
+        "{}",
+        month.body
+    );
+    assert!(month
+        .body
+        .contains("DNS 9 ms, Connect 9 ms, TLS 9 ms, First byte 9 ms"));
     assert!(month.body.contains("aria-current=\"page\">30d</a>"));
     let bad = web.get(&format!("/monitors/{w}?range=1y"));
     assert_eq!(bad.status, 400);
@@ -661,17 +674,24 @@ fn the_monitor_page_draws_phases_and_process_figures_over_the_chosen_range() {
     let page = web.get(&format!("/monitors/{worker}?range=7d"));
     assert_eq!(page.status, 200);
     assert!(
-        page.body.contains("Memory (last 195.3 MiB, up to 195.3 MiB)"),
+        page.body
+            .contains("Memory (last 195.3 MiB, up to 195.3 MiB)"),
         "{}",
         page.body
     );
     assert!(page.body.contains("CPU (last 6.3 %, up to 6.3 %)"));
     assert!(page.body.contains("memory 146.5 MiB · CPU 12.5 %"));
-    assert!(!page.body.contains("Phases, last"), "no phase chart for pm2 figures");
+    assert!(
+        !page.body.contains("Phases, last"),
+        "no phase chart for pm2 figures"
+    );
 
     // The API gives the same figures.
     let rollups = app
-        .get(&format!("/api/v1/monitors/{w}/rollups?resolution=hour&from={}", NOON - DAY_MS))
+        .get(&format!(
+            "/api/v1/monitors/{w}/rollups?resolution=hour&from={}",
+            NOON - DAY_MS
+        ))
         .body;
     let hour = &rollups.as_array().unwrap()[0];
     assert_eq!(
@@ -679,9 +699,15 @@ fn the_monitor_page_draws_phases_and_process_figures_over_the_chosen_range() {
         (json!(3), json!(60)),
         "{rollups}"
     );
-    assert!(hour.get("memory_bytes").is_none(), "absent figures are left out");
+    assert!(
+        hour.get("memory_bytes").is_none(),
+        "absent figures are left out"
+    );
     let results = app
-        .get(&format!("/api/v1/monitors/{worker}/results?from={}", NOON - DAY_MS))
+        .get(&format!(
+            "/api/v1/monitors/{worker}/results?from={}",
+            NOON - DAY_MS
+        ))
         .body;
     assert_eq!(results[0]["memory_bytes"], 250_001 * 1024, "{results}");
     assert_eq!(results[0]["cpu_percent"], 0.0);
@@ -696,11 +722,7 @@ fn the_deploys_page_lists_verdicts_and_the_error_charts_mark_deploys() {
     // Recent enough that the watch after the first deploy (10 minutes from its end) is
     // still running, so the verdict below is the only one.
     let started = lookout_core::clock::SystemClock.now_ms() - 5 * MIN_MS;
-    let iso = |ms: i64| {
-        jiff::Timestamp::from_millisecond(ms)
-            .unwrap()
-            .to_string()
-    };
+    let iso = |ms: i64| jiff::Timestamp::from_millisecond(ms).unwrap().to_string();
     let passed = app.send(
         "POST",
         "/api/v1/deploys",
@@ -782,7 +804,11 @@ fn the_deploys_page_lists_verdicts_and_the_error_charts_mark_deploys() {
         assert!(one.body.contains(text), "{text} missing: {}", one.body);
     }
     let two = web.get(&format!("/deploys/{rolled}"));
-    assert!(two.body.contains("Rollback to <code>HEAD~1</code>"), "{}", two.body);
+    assert!(
+        two.body.contains("Rollback to <code>HEAD~1</code>"),
+        "{}",
+        two.body
+    );
     assert!(two.body.contains("npm ci") && two.body.contains("HTTP 500"));
     assert!(two.body.contains("not watched"));
     assert_eq!(web.get("/deploys/x").status, 400);
@@ -791,18 +817,28 @@ fn the_deploys_page_lists_verdicts_and_the_error_charts_mark_deploys() {
     // Markers on the overview's errors per hour and on an issue's chart.
     let overview = web.get("/overview");
     assert!(
-        overview.body.contains("Deploy of web@2.0.0 to production at")
+        overview
+            .body
+            .contains("Deploy of web@2.0.0 to production at")
             && overview.body.contains("(bad)"),
         "{}",
         overview.body
     );
     assert!(overview.body.contains("class=\"deploy\""));
-    let (_, body) = envelope(&exception_event("KeyError", "price", "app.cart", "total", 7));
+    let (_, body) = envelope(&exception_event(
+        "KeyError", "price", "app.cart", "total", 7,
+    ));
     assert_eq!(app.post_envelope(body, &[]).status, 200);
     let issue = wait_for("the issue", || app.issues("").into_iter().next());
     let page = web.get(&format!("/issues/{}", issue["id"]));
-    assert!(page.body.contains("Events per hour, last 24 hours (dashed: deploys)"));
-    assert!(page.body.contains("Deploy of web@2.0.1 to production at"), "{}", page.body);
+    assert!(page
+        .body
+        .contains("Events per hour, last 24 hours (dashed: deploys)"));
+    assert!(
+        page.body.contains("Deploy of web@2.0.1 to production at"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("1 events"), "the event's hour is drawn");
 }
 
@@ -830,7 +866,7 @@ fn the_slo_page_shows_value_budget_burn_and_the_budget_over_the_window() {
         "availability · Home · window 30d",
         "99.500 %",
         "99 %",
-        "<dd>2.0 bad events</dd>",
+        "<dd>2.0 failed checks</dd>",
         "<dd>1</dd>",
         "1.0 (50.0 %)",
         "in 15 d 0 h",

@@ -221,7 +221,10 @@ fn an_outage_is_confirmed_by_a_quick_retry_and_recovery_closes_it() {
     for phase in ["dns_ms", "connect_ms", "first_byte_ms"] {
         assert!(stored[0][phase].is_u64(), "{phase}: {stored:?}");
     }
-    assert!(stored[0].get("tls_ms").is_none(), "plain HTTP has no TLS phase");
+    assert!(
+        stored[0].get("tls_ms").is_none(),
+        "plain HTTP has no TLS phase"
+    );
     assert!(stored[0].get("memory_bytes").is_none(), "{stored:?}");
 
     target.set(Mode::Down);

@@ -9,8 +9,8 @@ use lookout_core::signal::Signal;
 use lookout_core::stats::nearest_rank;
 
 use crate::model::{
-    CheckBatch, CheckFigures, CheckOutcome, CheckRecord, LatencySummary, MonitorStatus, NewMonitor, OutageChange,
-    Resolution, Rollup,
+    CheckBatch, CheckFigures, CheckOutcome, CheckRecord, LatencySummary, MonitorStatus, NewMonitor,
+    OutageChange, Resolution, Rollup,
 };
 use crate::{Result, StoreError};
 
@@ -609,7 +609,8 @@ mod tests {
             ..CheckFigures::default()
         };
         b.push(2, 60_001, Some(40), 1, &phases(9, None)).unwrap();
-        b.push(1, 60_000, Some(30), 5, &CheckFigures::default()).unwrap();
+        b.push(1, 60_000, Some(30), 5, &CheckFigures::default())
+            .unwrap();
         b.push(1, 59_999, None, 2, &phases(2, Some(7))).unwrap();
         b.push(1, 0, Some(10), 0, &phases(5, None)).unwrap();
         let r = b.finish();
@@ -643,8 +644,12 @@ mod tests {
         assert_eq!(r[1].figures, CheckFigures::default());
         assert_eq!(r[2].figures.dns_ms, Some(9));
         let mut bad = RollupBuilder::new(Resolution::Minute);
-        assert!(bad.push(1, 0, Some(-5), 0, &CheckFigures::default()).is_err());
-        assert!(bad.push(1, 0, Some(5), 9, &CheckFigures::default()).is_err());
+        assert!(bad
+            .push(1, 0, Some(-5), 0, &CheckFigures::default())
+            .is_err());
+        assert!(bad
+            .push(1, 0, Some(5), 9, &CheckFigures::default())
+            .is_err());
     }
 
     #[test]

@@ -1600,7 +1600,10 @@ mod cases {
                 // A failed check measured nothing: it counts, but adds no figure.
                 down(web, D + 20_000, "timed out"),
                 // Large figures survive the round trip.
-                with(result(web, D + HOUR, Some(70_000)), phases(0, 1, Some(0), 65_000)),
+                with(
+                    result(web, D + HOUR, Some(70_000)),
+                    phases(0, 1, Some(0), 65_000),
+                ),
                 with(
                     result(app, D, None),
                     CheckFigures {
@@ -1631,7 +1634,9 @@ mod cases {
         assert_eq!(app_rows[0].figures.dns_ms, None);
 
         s.rollup_checks(D + DAY + MIN).unwrap();
-        let minute = s.check_rollups(web, Resolution::Minute, D, D + MIN).unwrap();
+        let minute = s
+            .check_rollups(web, Resolution::Minute, D, D + MIN)
+            .unwrap();
         assert_eq!(minute.len(), 1);
         assert_eq!(minute[0].count, 3);
         // Means over the two checks that measured each phase; TLS once.

@@ -128,7 +128,11 @@ pub struct Marker {
 
 /// Markers for `(time, label)` pairs on a chart spanning `[from_ms, to_ms)` across
 /// [`WIDTH`]; times outside the span are left out.
-pub fn markers(items: impl IntoIterator<Item = (i64, String)>, from_ms: i64, to_ms: i64) -> Vec<Marker> {
+pub fn markers(
+    items: impl IntoIterator<Item = (i64, String)>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<Marker> {
     let span = (to_ms - from_ms).max(1) as f64;
     items
         .into_iter()
@@ -187,7 +191,12 @@ pub fn stacked<const N: usize>(
     unit: &str,
 ) -> (Vec<Stack>, u64) {
     let total = |v: &[Option<u32>; N]| v.iter().flatten().map(|&x| u64::from(x)).sum::<u64>();
-    let max = slots.iter().map(|(_, v)| total(v)).max().unwrap_or(0).max(1);
+    let max = slots
+        .iter()
+        .map(|(_, v)| total(v))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let slot = WIDTH / slots.len().max(1) as f64;
     let stacks = slots
         .iter()
@@ -239,7 +248,10 @@ mod tests {
         assert_eq!(max, 40);
         assert_eq!(stacks[0].parts.len(), 2);
         assert_eq!(stacks[0].parts[0].h, HEIGHT / 4.0);
-        assert_eq!(stacks[0].parts[1].y, 0.0, "the tallest stack reaches the top");
+        assert_eq!(
+            stacks[0].parts[1].y, 0.0,
+            "the tallest stack reaches the top"
+        );
         assert_eq!(stacks[0].label, "a: DNS 10 ms, TLS 30 ms");
         assert!(stacks[1].parts.is_empty());
         assert_eq!(stacks[1].label, "b: no figures");
@@ -249,7 +261,10 @@ mod tests {
     #[test]
     fn signed_line_widens_to_negative_values() {
         let (points, zero) = signed_line(&[100.0, 50.0, -100.0], 0.0, 100.0);
-        assert_eq!(points, format!("0,0 {},{} {},{}", WIDTH / 2.0, HEIGHT / 4.0, WIDTH, HEIGHT));
+        assert_eq!(
+            points,
+            format!("0,0 {},{} {},{}", WIDTH / 2.0, HEIGHT / 4.0, WIDTH, HEIGHT)
+        );
         assert_eq!(zero, HEIGHT / 2.0);
         let (_, zero) = signed_line(&[100.0, 80.0], 0.0, 100.0);
         assert_eq!(zero, HEIGHT, "zero at the bottom while the budget lasts");
@@ -258,7 +273,11 @@ mod tests {
     #[test]
     fn markers_inside_the_span_only() {
         let m = markers(
-            vec![(50, "mid".to_string()), (100, "after".to_string()), (-1, "before".to_string())],
+            vec![
+                (50, "mid".to_string()),
+                (100, "after".to_string()),
+                (-1, "before".to_string()),
+            ],
             0,
             100,
         );

@@ -269,7 +269,12 @@ pub async fn detail(
         })
         .unwrap_or_default();
     let watch = d.watch.clone().unwrap_or(Value::Null);
-    let figure = |key: &str| watch.get(key).filter(|v| !v.is_null()).map(Value::to_string);
+    let figure = |key: &str| {
+        watch
+            .get(key)
+            .filter(|v| !v.is_null())
+            .map(Value::to_string)
+    };
     let watch_figures = [
         ("Errors before", "errors_before"),
         ("Errors after", "errors_after"),
@@ -287,7 +292,11 @@ pub async fn detail(
     let reasons = watch
         .get("reasons")
         .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     render(&DetailPage {
         chrome: Chrome::new(&who, "/deploys", format!("Deploy {}", d.release)),
