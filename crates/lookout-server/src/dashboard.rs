@@ -30,6 +30,10 @@ pub struct ServerBackend {
     pub ingest: Arc<Ingest>,
     /// Service level objectives, for the SLO page.
     pub slos: Arc<crate::slo::Slos>,
+    /// The last evaluation of every objective and when it was made: evaluating reads a
+    /// window of history (30 days of a project's errors per hour: a second on a store of a
+    /// million events), so the page shows one at most [`SLO_PAGE_AGE_MS`] old.
+    pub slo_cache: parking_lot::Mutex<Option<(i64, Vec<lookout_web::SloReport>)>>,
     /// The URL this server is reached at, for DSNs.
     pub public_url: String,
     /// The fleet, for the instances page.
@@ -39,12 +43,76 @@ pub struct ServerBackend {
     pub runtime: tokio::runtime::Handle,
 }
 
+/// How old the SLO page's figures may be: budgets move over hours and days, and the alert
+/// loop, not this page, is what acts on a burn.
+pub const SLO_PAGE_AGE_MS: i64 = 60_000;
+
 /// A project's DSN under `public_url`.
 pub fn dsn(public_url: &str, public_key: &str, project_id: i64) -> String {
     let base = public_url.trim_end_matches('/');
     match base.split_once("://") {
         Some((scheme, rest)) => format!("{scheme}://{public_key}@{rest}/{project_id}"),
         None => format!("http://{public_key}@{base}/{project_id}"),
+    }
+}
+
+impl ServerBackend {
+    /// Every objective evaluated at `now`, as the SLO page shows it.
+    fn evaluate_slos(&self, now: i64) -> Result<Vec<lookout_web::SloReport>, String> {
+        use crate::slo::{self, EvalError};
+        use lookout_core::slo::BurnAlert;
+        let alert = |a: BurnAlert| match a {
+            BurnAlert::Page => "page".to_string(),
+            BurnAlert::Ticket => "ticket".to_string(),
+        };
+        let store = self.store.as_ref();
+        let all = self.slos.all(store).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(all.len());
+        for s in all {
+            let c = &s.config;
+            let subject = [
+                c.monitor.clone(),
+                c.group.as_ref().map(|g| g.join(", ")),
+                c.project.clone(),
+                c.transaction.clone(),
+                c.check.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ");
+            let mut report = lookout_web::SloReport {
+                name: c.name.clone(),
+                kind: c.kind.as_str().to_string(),
+                subject,
+                window: c.window.clone().unwrap_or_else(|| "30d".into()),
+                state: Err(String::new()),
+                burn_rates: Vec::new(),
+                alert: None,
+            };
+            match slo::evaluate(store, &s, now) {
+                Ok(e) => {
+                    report.burn_rates = e
+                        .burn_rates
+                        .iter()
+                        .map(|b| lookout_web::BurnRateReport {
+                            alert: alert(b.alert),
+                            factor: b.factor,
+                            long_ms: b.long_ms,
+                            long: b.long,
+                            short: b.short,
+                            firing: b.firing,
+                        })
+                        .collect();
+                    report.alert = e.alert.map(alert);
+                    report.state = Ok((e.window_start_ms, e.status));
+                }
+                Err(EvalError::Unknown(why)) => report.state = Err(why),
+                Err(EvalError::Store(e)) => return Err(e.to_string()),
+            }
+            out.push(report);
+        }
+        Ok(out)
     }
 }
 
@@ -108,63 +176,15 @@ impl lookout_web::Backend for ServerBackend {
     }
 
     fn slos(&self) -> Result<Vec<lookout_web::SloReport>, String> {
-        use crate::slo::{self, EvalError};
-        use lookout_core::slo::BurnAlert;
-        let alert = |a: BurnAlert| match a {
-            BurnAlert::Page => "page".to_string(),
-            BurnAlert::Ticket => "ticket".to_string(),
-        };
         let now = self.clock.now_ms();
-        let store = self.store.as_ref();
-        let all = self.slos.all(store).map_err(|e| e.to_string())?;
-        let mut out = Vec::with_capacity(all.len());
-        for s in all {
-            let c = &s.config;
-            let subject = [
-                c.monitor.clone(),
-                c.group.as_ref().map(|g| g.join(", ")),
-                c.project.clone(),
-                c.transaction.clone(),
-                c.check.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · ");
-            let mut report = lookout_web::SloReport {
-                name: c.name.clone(),
-                kind: c.kind.as_str().to_string(),
-                subject,
-                window: c.window.clone().unwrap_or_else(|| "30d".into()),
-                state: Err(String::new()),
-                burn_rates: Vec::new(),
-                alert: None,
-            };
-            match slo::evaluate(store, &s, now) {
-                Ok(e) => {
-                    report.burn_rates = e
-                        .burn_rates
-                        .iter()
-                        .map(|b| {
-                            (
-                                alert(b.alert),
-                                b.factor,
-                                b.long_ms,
-                                b.long,
-                                b.short,
-                                b.firing,
-                            )
-                        })
-                        .collect();
-                    report.alert = e.alert.map(alert);
-                    report.state = Ok((e.window_start_ms, e.status));
-                }
-                Err(EvalError::Unknown(why)) => report.state = Err(why),
-                Err(EvalError::Store(e)) => return Err(e.to_string()),
+        if let Some((at, reports)) = self.slo_cache.lock().as_ref() {
+            if (0..SLO_PAGE_AGE_MS).contains(&(now - at)) {
+                return Ok(reports.clone());
             }
-            out.push(report);
         }
-        Ok(out)
+        let reports = self.evaluate_slos(now)?;
+        *self.slo_cache.lock() = Some((now, reports.clone()));
+        Ok(reports)
     }
 
     fn send_test_error(&self, p: &Project) -> Result<String, String> {

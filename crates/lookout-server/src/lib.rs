@@ -387,6 +387,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         payloads: payloads.clone(),
         ingest: ingest.clone(),
         slos: slos.clone(),
+        slo_cache: Default::default(),
         public_url: public_url.clone(),
         cluster: cluster.clone(),
         runtime: tokio::runtime::Handle::current(),

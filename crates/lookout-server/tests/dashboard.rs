@@ -983,7 +983,7 @@ fn the_slo_page_shows_value_budget_burn_and_the_budget_over_the_window() {
         "availability · Home · window 30d",
         "99.500 %",
         "99 %",
-        "<dd>2.0 bad events</dd>",
+        "<dd>2.0 failed checks</dd>",
         "<dd>1</dd>",
         "1.0 (50.0 %)",
         "in 15 d 0 h",
@@ -999,4 +999,14 @@ fn the_slo_page_shows_value_budget_burn_and_the_budget_over_the_window() {
     // Same figures as the API's.
     let api = app.get("/api/v1/slos").body;
     assert_eq!(api[0]["budget_spent"], 1.0, "{api}");
+
+    // The page's evaluation is at most a minute old: a new failure shows after that.
+    write(&app, vec![record(home, NOON - MIN_MS / 2, false, none)]);
+    assert!(
+        web.get("/slos").body.contains("<dd>1</dd>"),
+        "within the minute"
+    );
+    clock.advance(61_000);
+    let page = web.get("/slos");
+    assert!(page.body.contains("<dd>2</dd>"), "{}", page.body);
 }

@@ -63,6 +63,23 @@ pub trait Backend: Send + Sync + 'static {
     fn slos(&self) -> Result<Vec<SloReport>, String>;
 }
 
+/// One multiwindow burn-rate condition of an objective and where it stands.
+#[derive(Debug, Clone)]
+pub struct BurnRateReport {
+    /// `page` or `ticket`.
+    pub alert: String,
+    /// The rate both windows must reach.
+    pub factor: f64,
+    /// The long window, ms (the short one is a twelfth of it).
+    pub long_ms: i64,
+    /// The burn rate over the long window.
+    pub long: Option<f64>,
+    /// The burn rate over the short window.
+    pub short: Option<f64>,
+    /// Both reach the factor.
+    pub firing: bool,
+}
+
 /// An objective and where it stands, for the SLO page.
 #[derive(Debug, Clone)]
 pub struct SloReport {
@@ -77,9 +94,8 @@ pub struct SloReport {
     /// Where the window starts, Unix ms, and the evaluation; or why it cannot be
     /// evaluated (a monitor or project it names is gone).
     pub state: Result<(i64, lookout_core::slo::Status), String>,
-    /// The multiwindow burn rates: (page or ticket, factor, long window ms, long rate,
-    /// short rate, firing).
-    pub burn_rates: Vec<(String, f64, i64, Option<f64>, Option<f64>, bool)>,
+    /// The multiwindow burn rates.
+    pub burn_rates: Vec<BurnRateReport>,
     /// `page` or `ticket` when a burn-rate alert fires.
     pub alert: Option<String>,
 }

@@ -54,6 +54,8 @@ pub struct RangeQuery {
 
 pub(crate) struct Phase {
     pub name: &'static str,
+    /// Which phase (1-based), so each keeps its colour when one is absent.
+    pub series: usize,
     pub ms: String,
     pub x: f64,
     pub w: f64,
@@ -228,30 +230,28 @@ pub async fn page(
                 .or_else(|| p[..4].iter().flatten().copied().reduce(f64::max))
                 .unwrap_or(0.0);
             let mut x = 0.0;
-            [
-                ("DNS", p[0]),
-                ("Connect", p[1]),
-                ("TLS", p[2]),
-                ("First byte", p[3]),
-            ]
-            .into_iter()
-            .filter_map(|(name, ms)| {
-                let ms = ms?;
-                let w = if total > 0.0 {
-                    charts::WIDTH * ms / total
-                } else {
-                    0.0
-                };
-                let phase = Phase {
-                    name,
-                    ms: format!("{ms:.1} ms"),
-                    x: (x * 10.0_f64).round() / 10.0,
-                    w: (w * 10.0_f64).round() / 10.0,
-                };
-                x += w;
-                Some(phase)
-            })
-            .collect()
+            PHASES
+                .into_iter()
+                .zip(p)
+                .enumerate()
+                .filter_map(|(i, (name, ms))| {
+                    let ms = ms?;
+                    let w = if total > 0.0 {
+                        charts::WIDTH * ms / total
+                    } else {
+                        0.0
+                    };
+                    let phase = Phase {
+                        name,
+                        series: i + 1,
+                        ms: format!("{ms:.1} ms"),
+                        x: (x * 10.0_f64).round() / 10.0,
+                        w: (w * 10.0_f64).round() / 10.0,
+                    };
+                    x += w;
+                    Some(phase)
+                })
+                .collect()
         }
         None => Vec::new(),
     };

@@ -65,6 +65,17 @@ fn events(v: f64) -> String {
     }
 }
 
+/// What an objective's bad events are, by its kind.
+fn unit(kind: &str) -> &'static str {
+    match kind {
+        "availability" => "failed checks",
+        "errors_per_hour" => "hours over the threshold",
+        "latency" => "slow requests",
+        "health_latency" => "slow readings",
+        _ => "failed requests",
+    }
+}
+
 fn rate(r: Option<f64>) -> String {
     r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into())
 }
@@ -93,17 +104,17 @@ fn card(r: crate::SloReport, now: i64) -> Card {
         burn_rates: r
             .burn_rates
             .into_iter()
-            .map(|(alert, factor, long_ms, long, short, firing)| BurnLine {
-                alert,
-                factor: format!("{factor}×"),
+            .map(|b| BurnLine {
+                factor: format!("{}×", b.factor),
                 window: format!(
                     "{} and {}",
-                    view::duration(long_ms),
-                    view::duration(long_ms / 12)
+                    view::duration(b.long_ms),
+                    view::duration(b.long_ms / 12)
                 ),
-                long: rate(long),
-                short: rate(short),
-                firing,
+                long: rate(b.long),
+                short: rate(b.short),
+                firing: b.firing,
+                alert: b.alert,
             })
             .collect(),
     };
@@ -120,7 +131,7 @@ fn card(r: crate::SloReport, now: i64) -> Card {
         .unwrap_or_else(|| "no events yet".into());
     c.target = format!("{} %", st.target);
     c.met = st.met;
-    c.budget_total = events(st.budget_total);
+    c.budget_total = format!("{} {}", events(st.budget_total), unit(&c.kind));
     c.budget_spent = events(st.budget_spent);
     c.budget_left = events(st.budget_left);
     c.budget_left_percent = format!("{:.1} %", st.budget_left_percent);
