@@ -38,7 +38,7 @@ pub(crate) struct Line {
 fn verdict_class(verdict: &str) -> &'static str {
     match verdict {
         "passed" | "good" => "st-up",
-        "rolled_back" | "watching" => "st-degraded",
+        "rolled_back" | "watching" | "judging" => "st-degraded",
         "" => "st-unknown",
         _ => "st-down",
     }
