@@ -320,3 +320,113 @@ fn an_hour_over_the_error_threshold_spends_one_hour_of_budget() {
     );
     assert_eq!(v["met"], true, "{v}");
 }
+
+/// One evaluation reads a project's whole hours once and every window from them (the
+/// burn-rate windows, the last hour, the daily history). With events in the cut hours
+/// at each window's edges, it must give exactly what reading each window on its own gives.
+#[test]
+fn an_evaluation_reading_hours_once_equals_reading_each_window() {
+    // Not on an hour or a minute: every window has cut hours at both ends.
+    let now = T0 + 37 * MIN + 12_345;
+    let clock = ManualClock::new(now);
+    let app = spawn_app_with_clock(
+        "[[slos]]\nname = \"Errors\"\nkind = \"errors_per_hour\"\nproject = \"app\"\nthreshold = 4\ntarget = 99\nwindow = \"7d\"\n",
+        Arc::new(clock.clone()),
+    );
+    let mut events = Vec::new();
+    let mut n = 0u64;
+    // Over 8 days, 0 to 9 errors an hour in a pattern, at minutes that fall on both sides
+    // of the windows' cuts (each window ends at `now`, 37 minutes into its hour).
+    // Just after each window's start, in its cut first hour: enough errors there alone
+    // to make that part of the hour bad.
+    let cuts: Vec<i64> = lookout_core::slo::DEFAULT_BURN_WINDOWS
+        .iter()
+        .flat_map(|w| [w.long_ms, w.short_ms])
+        .chain([7 * DAY])
+        .flat_map(|len| (1..=5).map(move |k| now - len + k * MIN))
+        .collect();
+    // The hour still running is over the threshold already, so it counts too.
+    let this_hour: Vec<i64> = (0..6).map(|k| now - (k * 5 + 1) * MIN).collect();
+    for h in 0..=8 * 24 {
+        let hour = (now - 8 * DAY).div_euclid(HOUR) * HOUR + h * HOUR;
+        let ats: Vec<i64> = if hour == now.div_euclid(HOUR) * HOUR {
+            this_hour.clone()
+        } else {
+            (0..(h * 7 % 10))
+                .map(|k| hour + (k * 13 % 60) * MIN + 999)
+                .collect()
+        };
+        for at in ats
+            .into_iter()
+            .chain(if h == 0 { cuts.clone() } else { Vec::new() })
+        {
+            if at > now {
+                continue;
+            }
+            n += 1;
+            events.push(lookout_store::NewEvent {
+                project_id: PROJECT_ID,
+                event_id: format!("{n:032x}"),
+                timestamp_ms: at,
+                received_ms: at,
+                level: lookout_store::Level::Error,
+                platform: None,
+                release: None,
+                environment: None,
+                title: "ValueError: boom".into(),
+                culprit: "app in handler".into(),
+                fingerprint: "boom".into(),
+                grouping_version: "test".into(),
+                handled: Some(true),
+                user_key: None,
+                payload: b"{}".to_vec(),
+            });
+        }
+    }
+    let state = app.state();
+    let store = state.store.as_ref();
+    store
+        .write_batch(&lookout_store::WriteBatch {
+            events,
+            ..Default::default()
+        })
+        .unwrap();
+    let slo = state
+        .slos
+        .all(store)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.config.name == "Errors")
+        .unwrap();
+    let src = lookout_server::slo::source(store, &slo).unwrap();
+    let got = lookout_server::slo::evaluate(store, &slo, now).unwrap();
+
+    use lookout_core::slo as core;
+    use lookout_server::slo::{series, total};
+    let start = core::window_start(now, slo.window);
+    let days = series(store, &slo, &src, start, now + 1, DAY).unwrap();
+    let last_hour = total(store, &slo, &src, now - HOUR, now + 1).unwrap();
+    let want = core::evaluate(
+        slo.config.target,
+        core::window_length_ms(now, slo.window),
+        &days,
+        last_hour,
+    );
+    assert_eq!(got.status, want);
+    assert!(want.budget_spent > 0.0, "some hours are over the threshold");
+    assert!(
+        last_hour.total >= 1.0 && last_hour.good < last_hour.total,
+        "the running hour is bad already: {last_hour:?}"
+    );
+    for (b, w) in got.burn_rates.iter().zip(core::DEFAULT_BURN_WINDOWS.iter()) {
+        let long = core::burn_rate(
+            total(store, &slo, &src, now - w.long_ms, now + 1).unwrap(),
+            slo.config.target,
+        );
+        let short = core::burn_rate(
+            total(store, &slo, &src, now - w.short_ms, now + 1).unwrap(),
+            slo.config.target,
+        );
+        assert_eq!((b.long, b.short), (long, short), "{w:?}");
+    }
+}
