@@ -709,3 +709,75 @@ fn the_instance_name_flag_names_the_instance() {
         "{c}"
     );
 }
+
+/// A fresh schema on the suite's PostgreSQL and the database URL that points a server at
+/// it; `None` when the suite is off.
+fn postgres_schema(what: &str) -> Option<(Scratch, String)> {
+    let url = suite_switch("LOOKOUT_TEST_POSTGRES_URL", what)?;
+    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
+    let scratch =
+        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some((
+        scratch,
+        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+    ))
+}
+
+/// A rolling config change: the second instance starts with one monitor fewer. It must
+/// not delete the monitor the first still declares (which keeps being checked by
+/// whichever instance owns it), and the mismatch is reported.
+#[test]
+fn an_instance_with_fewer_monitors_deletes_none() {
+    let Some((_scratch, server_url)) = postgres_schema("fewer monitors on PostgreSQL") else {
+        return;
+    };
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let target = Target::start();
+    let monitor = |n: &str| {
+        format!(
+            "\n[[monitors]]\nname = \"{n}\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{}/m/{n}\"\ninterval = \"10s\"\ntimeout = \"2s\"\n",
+            target.port
+        )
+    };
+    let base = "[cluster]\nlease_ttl = \"1500ms\"\nsync_every = \"500ms\"\n";
+    let a = Server::start_with_env(
+        &format!(
+            "{base}instance_name = \"alpha\"\n{}{}",
+            monitor("kept"),
+            monitor("dropped")
+        ),
+        &env,
+    );
+    let b = Server::start_with_env(
+        &format!("{base}instance_name = \"beta\"\n{}", monitor("kept")),
+        &env,
+    );
+    let b_started = Instant::now();
+    for s in [&a, &b] {
+        wait(
+            "the mismatch to be reported",
+            Duration::from_secs(10),
+            || health(s)["status"] == "degraded",
+        );
+        let (_, list) = s.get("/api/v1/monitors");
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        assert!(names.contains(&"dropped"), "{list}");
+    }
+    // Checked after beta started, by whichever instance owns it: two intervals and slack.
+    wait(
+        "the kept-but-undeclared monitor to be checked",
+        Duration::from_secs(25),
+        || {
+            target
+                .hits()
+                .get("dropped")
+                .is_some_and(|t| t.iter().filter(|t| **t > b_started).count() >= 2)
+        },
+    );
+}
