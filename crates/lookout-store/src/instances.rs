@@ -89,6 +89,13 @@ pub trait InstanceStore: Send + Sync + 'static {
     /// written and the error is a [`StoreError::Conflict`]. On PostgreSQL the check locks
     /// the lease row until commit, so a takeover waits for the step to land.
     fn apply_alerts_fenced(&self, batch: &AlertBatch, fence: &Fence) -> Result<Vec<i64>>;
+    /// Asks the instance that runs monitor `monitor_id` to check it now (a request made
+    /// through another instance); a second request before it is taken is the same one.
+    fn request_check(&self, monitor_id: i64, now_ms: i64) -> Result<()>;
+    /// The monitors whose check is requested, by id.
+    fn check_requests(&self) -> Result<Vec<i64>>;
+    /// Forgets the requests for `monitor_ids` (taken by their owner, or for monitors gone).
+    fn clear_check_requests(&self, monitor_ids: &[i64]) -> Result<()>;
 }
 
 fn instance_from_row(r: &dyn Row) -> Result<InstanceRow> {
@@ -244,6 +251,44 @@ impl<D: Db> InstanceStore for D {
                 )));
             }
             alert_batch::apply_alerts(c, batch)
+        })
+    }
+
+    fn request_check(&self, monitor_id: i64, now_ms: i64) -> Result<()> {
+        self.write(|c| {
+            c.exec(
+                sql!(
+                    "INSERT INTO check_requests (monitor_id, requested_ms) VALUES (?1, ?2)
+                     ON CONFLICT (monitor_id) DO NOTHING"
+                ),
+                params![monitor_id, now_ms],
+            )
+            .map(drop)
+        })
+    }
+
+    fn check_requests(&self) -> Result<Vec<i64>> {
+        self.read(|c| {
+            c.rows(
+                sql!("SELECT monitor_id FROM check_requests ORDER BY monitor_id"),
+                &[],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn clear_check_requests(&self, monitor_ids: &[i64]) -> Result<()> {
+        if monitor_ids.is_empty() {
+            return Ok(());
+        }
+        self.transaction(|c| {
+            for id in monitor_ids {
+                c.exec(
+                    sql!("DELETE FROM check_requests WHERE monitor_id = ?1"),
+                    params![id],
+                )?;
+            }
+            Ok(())
         })
     }
 }

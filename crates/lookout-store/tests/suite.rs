@@ -3867,6 +3867,7 @@ suite!(
     regroup,
     instance_registry,
     duty_leases,
+    check_requests,
 );
 
 #[test]

@@ -781,3 +781,94 @@ fn an_instance_with_fewer_monitors_deletes_none() {
         },
     );
 }
+
+/// "Check now" through the API of one instance checks the monitor whichever instance runs
+/// it: of ten monitors spread over two instances, each is checked again within a couple of
+/// syncs (the other instance's through a request in the store). A heartbeat has no check.
+#[test]
+fn check_now_reaches_the_owner() {
+    let Some((_scratch, server_url)) = postgres_schema("check now on PostgreSQL") else {
+        return;
+    };
+    const N: usize = 10;
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let target = Target::start();
+    let mut config = String::from(
+        "[cluster]\nlease_ttl = \"1500ms\"\nsync_every = \"500ms\"\n\n[[monitors]]\nname = \"beat\"\nkind = \"heartbeat\"\nperiod = \"1m\"\ngrace = \"1m\"\n",
+    );
+    for i in 0..N {
+        config.push_str(&format!(
+            "\n[[monitors]]\nname = \"c{i}\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{}/m/c{i}\"\ninterval = \"10m\"\ntimeout = \"2s\"\n",
+            target.port
+        ));
+    }
+    let a = Server::start_with_env(&config, &env);
+    let b = Server::start_with_env(&config, &env);
+    for s in [&a, &b] {
+        wait(
+            "both instances to see each other",
+            Duration::from_secs(10),
+            || cluster(s)["instances"].as_array().map(Vec::len) == Some(2),
+        );
+    }
+    let count = |m: &str| target.hits().get(m).map_or(0, Vec::len);
+    wait(
+        "every monitor's first check",
+        Duration::from_secs(15),
+        || (0..N).all(|i| count(&format!("c{i}")) >= 1),
+    );
+    // Monitors that moved when beta joined may be checked once more by their new owner.
+    std::thread::sleep(Duration::from_secs(3));
+    let before: Vec<usize> = (0..N).map(|i| count(&format!("c{i}"))).collect();
+    let (_, list) = a.get("/api/v1/monitors");
+    let list = list.as_array().unwrap().clone();
+    let id_of = |name: &str| -> i64 {
+        list.iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["id"].as_i64())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let checked_at = Instant::now();
+    for i in 0..N {
+        let (status, body) = a.send(
+            "POST",
+            &format!("/api/v1/monitors/{}/check", id_of(&format!("c{i}"))),
+            &serde_json::json!({}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(0..N).all(|i| count(&format!("c{i}")) > before[i]) {
+        let now: Vec<usize> = (0..N).map(|i| count(&format!("c{i}"))).collect();
+        assert!(
+            Instant::now() < deadline,
+            "not every monitor was checked again: before {before:?}, now {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "all {N} checked {:?} after the requests",
+        checked_at.elapsed()
+    );
+    let (status, body) = a.send(
+        "POST",
+        &format!("/api/v1/monitors/{}/check", id_of("beat")),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("heartbeat"), "{body}");
+    let (status, body) = a.send(
+        "POST",
+        "/api/v1/monitors/999999/check",
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 404, "{body}");
+    // No second check from a request left behind.
+    std::thread::sleep(Duration::from_secs(2));
+    let after: Vec<usize> = (0..N).map(|i| count(&format!("c{i}"))).collect();
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| *a == b + 1),
+        "before {before:?}, after {after:?}"
+    );
+    drop(b);
+}

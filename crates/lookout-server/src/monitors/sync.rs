@@ -125,6 +125,17 @@ pub fn from_store(monitors: &super::Monitors, store: &dyn Store) {
         monitors.remove(id);
     }
     upsert_all(monitors, load);
+    // After the upsert: a request for a monitor created elsewhere just now finds it known.
+    match store.check_requests() {
+        Ok(ids) if !ids.is_empty() => {
+            let settled = monitors.take_requests(&ids);
+            if let Err(e) = store.clear_check_requests(&settled) {
+                tracing::warn!(error = %e, "cannot clear check requests; they are taken again");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read check requests"),
+    }
     match store.list_maintenance(monitors.now_ms()) {
         Ok(windows) => monitors.set_api_windows(windows),
         Err(e) => tracing::warn!(error = %e, "cannot read maintenance windows"),

@@ -130,3 +130,17 @@ pub fn concurrent_claims(s: Arc<dyn Store>) {
     want.sort();
     assert_eq!(won, want, "each duty held exactly once");
 }
+
+/// "Check now" through an instance that does not run the monitor: a request row the owner
+/// takes; asked twice before it is taken, it is one request.
+pub fn check_requests(s: &dyn Store) {
+    assert_eq!(s.check_requests().unwrap(), Vec::<i64>::new());
+    s.request_check(7, 1_000).unwrap();
+    s.request_check(3, 1_100).unwrap();
+    s.request_check(7, 1_200).unwrap();
+    assert_eq!(s.check_requests().unwrap(), vec![3, 7]);
+    s.clear_check_requests(&[7, 99]).unwrap();
+    assert_eq!(s.check_requests().unwrap(), vec![3]);
+    s.clear_check_requests(&[]).unwrap();
+    assert_eq!(s.check_requests().unwrap(), vec![3]);
+}
