@@ -36,6 +36,17 @@ pub struct InstanceRow {
     pub heartbeat_ms: i64,
 }
 
+/// A health monitor's latest reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReading {
+    /// The monitor.
+    pub monitor_id: i64,
+    /// The `checks` object of the document it read; `None` when it read none.
+    pub checks: Option<serde_json::Value>,
+    /// When the check started, Unix ms.
+    pub at_ms: i64,
+}
+
 /// A duty's lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Duty {
@@ -96,6 +107,11 @@ pub trait InstanceStore: Send + Sync + 'static {
     fn check_requests(&self) -> Result<Vec<i64>>;
     /// Forgets the requests for `monitor_ids` (taken by their owner, or for monitors gone).
     fn clear_check_requests(&self, monitor_ids: &[i64]) -> Result<()>;
+    /// Stores each monitor's latest health reading; one older than the stored one is
+    /// ignored (two instances may both have checked a monitor around a failover).
+    fn put_health_readings(&self, readings: &[HealthReading]) -> Result<()>;
+    /// Every stored health reading, by monitor.
+    fn health_readings(&self) -> Result<Vec<HealthReading>>;
 }
 
 fn instance_from_row(r: &dyn Row) -> Result<InstanceRow> {
@@ -289,6 +305,50 @@ impl<D: Db> InstanceStore for D {
                 )?;
             }
             Ok(())
+        })
+    }
+
+    fn put_health_readings(&self, readings: &[HealthReading]) -> Result<()> {
+        if readings.is_empty() {
+            return Ok(());
+        }
+        self.transaction(|c| {
+            for r in readings {
+                let checks = r.checks.as_ref().map(|v| v.to_string());
+                c.exec(
+                    sql!(
+                        "INSERT INTO health_readings (monitor_id, checks, at_ms)
+                         VALUES (?1, ?2, ?3)
+                         ON CONFLICT (monitor_id) DO UPDATE SET checks = excluded.checks,
+                             at_ms = excluded.at_ms
+                         WHERE health_readings.at_ms <= excluded.at_ms"
+                    ),
+                    params![r.monitor_id, checks, r.at_ms],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn health_readings(&self) -> Result<Vec<HealthReading>> {
+        self.read(|c| {
+            c.rows(
+                sql!("SELECT monitor_id, checks, at_ms FROM health_readings ORDER BY monitor_id"),
+                &[],
+                |r| {
+                    let checks: Option<String> = r.get(1)?;
+                    Ok(HealthReading {
+                        monitor_id: r.get(0)?,
+                        checks: match checks {
+                            None => None,
+                            Some(t) => Some(serde_json::from_str(&t).map_err(|e| {
+                                StoreError::Invalid(format!("stored health reading: {e}"))
+                            })?),
+                        },
+                        at_ms: r.get(2)?,
+                    })
+                },
+            )
         })
     }
 }

@@ -3868,6 +3868,7 @@ suite!(
     instance_registry,
     duty_leases,
     check_requests,
+    health_readings,
 );
 
 #[test]

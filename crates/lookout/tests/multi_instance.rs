@@ -45,6 +45,7 @@ struct Seen {
 
 struct Target {
     seen: Arc<Mutex<Seen>>,
+    degraded: Arc<AtomicBool>,
     port: u16,
     _rt: tokio::runtime::Runtime,
 }
@@ -54,6 +55,8 @@ struct TargetState {
     seen: Arc<Mutex<Seen>>,
     /// The `flaky` monitor's target fails while set (from the start).
     flaky_down: Arc<AtomicBool>,
+    /// The health documents at `/health/{n}` say the database is slow and degraded.
+    degraded: Arc<AtomicBool>,
 }
 
 async fn monitor_hit(State(s): State<TargetState>, Path(n): Path<String>) -> StatusCode {
@@ -73,6 +76,27 @@ async fn flaky(State(s): State<TargetState>) -> StatusCode {
     } else {
         StatusCode::OK
     }
+}
+
+async fn health_doc(
+    State(s): State<TargetState>,
+    Path(n): Path<String>,
+) -> axum::Json<serde_json::Value> {
+    s.seen
+        .lock()
+        .unwrap()
+        .hits
+        .entry(format!("health-{n}"))
+        .or_default()
+        .push(Instant::now());
+    let (status, latency) = match s.degraded.load(Ordering::SeqCst) {
+        true => ("degraded", 900),
+        false => ("ok", 5),
+    };
+    axum::Json(serde_json::json!({
+        "status": status,
+        "checks": { "database": { "status": status, "latency": latency } },
+    }))
 }
 
 async fn hook(
@@ -108,10 +132,12 @@ impl Target {
         let state = TargetState {
             seen: Arc::default(),
             flaky_down: Arc::new(AtomicBool::new(true)),
+            degraded: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/m/{n}", get(monitor_hit))
             .route("/flaky", get(flaky))
+            .route("/health/{n}", get(health_doc))
             .route("/hook/{channel}", post(hook))
             .with_state(state.clone());
         rt.spawn(async move {
@@ -119,6 +145,7 @@ impl Target {
         });
         Target {
             seen: state.seen,
+            degraded: state.degraded,
             port,
             _rt: rt,
         }
@@ -871,4 +898,126 @@ fn check_now_reaches_the_owner() {
         "before {before:?}, after {after:?}"
     );
     drop(b);
+}
+
+/// A health rule sees the readings of health monitors run by the instance that does NOT
+/// hold the alert loop: health monitors are created until at least one is owned by the
+/// other instance; when their target's database turns slow and degraded, the rule opens
+/// one incident per monitor and each is delivered exactly once.
+#[test]
+fn health_rules_see_monitors_run_elsewhere() {
+    let Some((_scratch, server_url)) = postgres_schema("health facts on PostgreSQL") else {
+        return;
+    };
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let target = Target::start();
+    let base = format!("http://127.0.0.1:{}", target.port);
+    let config = format!(
+        r#"
+[cluster]
+lease_ttl = "1500ms"
+sync_every = "500ms"
+
+[channels.ops]
+kind = "webhook"
+url = "{base}/hook/ops"
+
+[severities.high]
+ack_within = "10m"
+renotify = "none"
+route = [["ops"]]
+
+[[rules]]
+name = "Database slow"
+when = "health database.latency > 100ms"
+severity = "high"
+"#
+    );
+    let a = Server::start_with_env(&config, &env);
+    let b = Server::start_with_env(&config, &env);
+    let fleet = [&a, &b];
+    for s in fleet {
+        wait(
+            "both instances to see each other",
+            Duration::from_secs(10),
+            || cluster(s)["instances"].as_array().map(Vec::len) == Some(2),
+        );
+    }
+    let c = cluster(&a);
+    let members: Vec<String> = c["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let holder = c["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["duties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == "alerts")
+        })
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .expect("an alerts holder");
+    // Created until one runs on the instance without the alert loop (rendezvous hashing
+    // on random instance ids: about two tries).
+    let mut created = Vec::new();
+    while !created
+        .iter()
+        .any(|id| lookout_server::cluster::owner(*id, &members) != Some(holder.as_str()))
+    {
+        assert!(
+            created.len() < 30,
+            "no monitor owned elsewhere: {members:?}"
+        );
+        let n = created.len();
+        let (status, m) = a.send(
+            "POST",
+            "/api/v1/monitors",
+            &serde_json::json!({
+                "name": format!("app {n}"),
+                "kind": "health",
+                "url": format!("{base}/health/{n}"),
+                "interval": "10s",
+                "timeout": "2s",
+            }),
+        );
+        assert_eq!(status, 201, "{m}");
+        created.push(m["id"].as_i64().unwrap());
+    }
+    let n = created.len();
+    let hits = |i: usize| {
+        target
+            .hits()
+            .get(&format!("health-{i}"))
+            .map_or(0, Vec::len)
+    };
+    wait(
+        "every health monitor's first reading",
+        Duration::from_secs(15),
+        || (0..n).all(|i| hits(i) >= 1),
+    );
+    assert!(target.deliveries().is_empty(), "{:?}", target.deliveries());
+    target.degraded.store(true, Ordering::SeqCst);
+    let degraded_at = Instant::now();
+    wait(
+        "an incident per monitor delivered",
+        Duration::from_secs(30),
+        || target.deliveries().len() >= n,
+    );
+    eprintln!(
+        "{n} health incidents delivered {:?} after the database turned slow",
+        degraded_at.elapsed()
+    );
+    // Another check of each (10 s apart) must not notify again.
+    std::thread::sleep(Duration::from_secs(12));
+    let d = target.deliveries();
+    let incidents: std::collections::BTreeSet<i64> = d.iter().map(|x| x.2).collect();
+    assert_eq!(d.len(), n, "{d:?}");
+    assert_eq!(incidents.len(), n, "{d:?}");
+    assert!(d.iter().all(|x| x.0 == "ops"), "{d:?}");
 }

@@ -144,3 +144,27 @@ pub fn check_requests(s: &dyn Store) {
     s.clear_check_requests(&[]).unwrap();
     assert_eq!(s.check_requests().unwrap(), vec![3]);
 }
+
+/// Health readings: the latest per monitor, an older one (a late write around a failover)
+/// does not replace a newer one, and "read no document" is stored as such.
+pub fn health_readings(s: &dyn Store) {
+    let reading = |id: i64, checks: Option<serde_json::Value>, at_ms: i64| HealthReading {
+        monitor_id: id,
+        checks,
+        at_ms,
+    };
+    let degraded = serde_json::json!({ "database": { "status": "degraded" } });
+    let ok = serde_json::json!({ "database": { "status": "ok" } });
+    s.put_health_readings(&[]).unwrap();
+    assert_eq!(s.health_readings().unwrap(), vec![]);
+    s.put_health_readings(&[reading(5, Some(ok.clone()), 1_000), reading(2, None, 1_000)])
+        .unwrap();
+    s.put_health_readings(&[reading(5, Some(degraded.clone()), 2_000)])
+        .unwrap();
+    s.put_health_readings(&[reading(5, Some(ok.clone()), 1_500)])
+        .unwrap();
+    assert_eq!(
+        s.health_readings().unwrap(),
+        vec![reading(2, None, 1_000), reading(5, Some(degraded), 2_000)]
+    );
+}
