@@ -348,7 +348,17 @@ fn gaps(
     out
 }
 
+/// Fleet tests run one at a time: each starts several instances and judges check timing
+/// to a tenth of an interval, which two of them sharing a small machine's cores would
+/// blur.
+static FLEET: Mutex<()> = Mutex::new(());
+
+fn one_fleet_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    FLEET.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run_suite(instances: usize, env: &[(&str, &str)]) {
+    let _fleet = one_fleet_at_a_time();
     let target = Target::start();
     let config = target.config();
     let mut fleet: Vec<Server> = (0..instances)
@@ -759,6 +769,7 @@ fn an_instance_with_fewer_monitors_deletes_none() {
     let Some((_scratch, server_url)) = postgres_schema("fewer monitors on PostgreSQL") else {
         return;
     };
+    let _fleet = one_fleet_at_a_time();
     let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
     let target = Target::start();
     let monitor = |n: &str| {
@@ -817,6 +828,7 @@ fn check_now_reaches_the_owner() {
     let Some((_scratch, server_url)) = postgres_schema("check now on PostgreSQL") else {
         return;
     };
+    let _fleet = one_fleet_at_a_time();
     const N: usize = 10;
     let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
     let target = Target::start();
@@ -909,6 +921,7 @@ fn health_rules_see_monitors_run_elsewhere() {
     let Some((_scratch, server_url)) = postgres_schema("health facts on PostgreSQL") else {
         return;
     };
+    let _fleet = one_fleet_at_a_time();
     let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
     let target = Target::start();
     let base = format!("http://127.0.0.1:{}", target.port);
