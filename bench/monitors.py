@@ -24,6 +24,11 @@ One command:  bench/monitors.sh [--monitors 10000] [--duration 180] [--skip-buil
      the target's hit log splits it into "wait for the next check", "retry" and "record");
   6. prints a summary and writes it as JSON (--json-out, default bench/results/).
 
+Fleet mode (--instances N --postgres URL): instead of 3-5, N lookouts with the same config
+share a fresh schema in URL (dropped at the end unless --keep-db); each is sampled for the
+monitors it runs and its lateness, and the target's per-path counts over the steady window
+(after --warmup) show whether each monitor was checked once per interval between them.
+
 Loopback only; every phase is bounded in time. The target and the sampler run on the same
 machine as lookout and take a (small) share of the CPU. With --perf SECS, `perf record -e
 cpu-clock -g` profiles lookout for SECS in the steady state and the top of the report is
@@ -158,7 +163,7 @@ class Target:
 class Lookout:
     """`lookout serve` on a fresh SQLite data dir; stderr goes to lookout.stderr.log."""
 
-    def __init__(self, binary, workdir, monitors_toml, log_level, uptime_toml=""):
+    def __init__(self, binary, workdir, monitors_toml, log_level, uptime_toml="", db_url=None, extra_toml=""):
         self.workdir = workdir
         self.data = os.path.join(workdir, "data")
         self.config = os.path.join(workdir, "lookout.toml")
@@ -167,6 +172,7 @@ class Lookout:
             f.write(f'[server]\nlisten = "127.0.0.1:0"\ndata_dir = "{self.data}"\napi_token = "{TOKEN}"\n\n')
             if uptime_toml:
                 f.write(f"[uptime]\n{uptime_toml}\n")
+            f.write(extra_toml)
             f.write(monitors_toml)
         self.config_write_s = time.monotonic() - t
         self.config_bytes = os.path.getsize(self.config)
@@ -175,6 +181,8 @@ class Lookout:
         self.stdout = open(os.path.join(workdir, "lookout.stdout.log"), "w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
         env["LOOKOUT_LOG"] = log_level
+        if db_url:
+            env["LOOKOUT_DATABASE_URL"] = db_url
         self.t_spawn = time.monotonic()
         self.proc = subprocess.Popen([binary, "serve", "--config", self.config], stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True, env=env)
@@ -395,6 +403,90 @@ def load_phase(args, binary, target, workdir):
     res["perf_report"] = perf_report
     res["samples"] = samples
     return res
+
+
+def fleet_phase(args, binary, target, workdir):
+    """--instances N on --postgres: N lookouts with the same config on one fresh schema.
+
+    Reports each instance's monitors (`checks.cluster.monitors_owned`), whether every
+    monitor was checked once per interval between them (the target's per-path counts over
+    the steady window against the number of intervals in it) and the lateness p99 (the
+    worst of the instances' trailing-minute p99s)."""
+    n = args.monitors
+    schema = f"lookout_bench_{int(time.time())}_{os.getpid()}"
+    run(["psql", args.postgres, "-q", "-c", f"CREATE SCHEMA {schema}"])
+    sep = "&" if "?" in args.postgres else "?"
+    db_url = f"{args.postgres}{sep}options=-c%20search_path%3D{schema}"
+    toml = "".join(monitor_toml(f"m{i:06d}", f"{target.url}/m/{i}", args.interval) for i in range(1, n + 1))
+    uptime = f"max_concurrent_checks = {args.max_concurrent}\n" if args.max_concurrent else ""
+    fleet = []
+    try:
+        for k in range(args.instances):
+            d = os.path.join(workdir, f"i{k}")
+            os.makedirs(d)
+            lk = Lookout(binary, d, toml, args.log_level, uptime, db_url=db_url,
+                         extra_toml=f'[cluster]\ninstance_name = "bench-{k}"\n\n')
+            log(f"instance {k}: pid {lk.pid} at {lk.url}, ready in {lk.startup_s:.2f} s")
+            fleet.append(lk)
+        t0 = time.monotonic()
+        every = parse_interval(args.interval)
+        samples = []
+        counts_at = {}
+        end = t0 + args.duration
+        while time.monotonic() < end:
+            t = round(time.monotonic() - t0, 1)
+            row = {"t": t, "instances": []}
+            for lk in fleet:
+                if lk.proc.poll() is not None:
+                    sys.exit(f"an instance exited (code {lk.proc.returncode}); see {lk.stderr_path}")
+                try:
+                    _, h = lk.api("/api/health")
+                    _, sched = lk.api("/api/v1/scheduler")
+                except OSError as e:
+                    log(f"sample failed: {e}")
+                    h, sched = {}, {}
+                c = ((h or {}).get("checks") or {}).get("cluster") or {}
+                row["instances"].append({"owned": c.get("monitors_owned"), "duties": c.get("duties"),
+                                         "late_p99_ms": (sched or {}).get("late_p99_ms"),
+                                         "checks_started": (sched or {}).get("checks_started"),
+                                         "rss_kib": proc_status(lk.pid).get("VmRSS")})
+            samples.append(row)
+            log(f"t={t:6.1f}s  owned {[i['owned'] for i in row['instances']]}  "
+                f"late p99 {[i['late_p99_ms'] for i in row['instances']]} ms")
+            if t >= args.warmup and "from" not in counts_at:
+                counts_at["from"] = (time.monotonic(), http(f"{target.url}/counts")[1] or {})
+            time.sleep(max(0.0, min(args.sample_every, end - time.monotonic())))
+        counts_at["to"] = (time.monotonic(), http(f"{target.url}/counts")[1] or {})
+    finally:
+        for lk in fleet:
+            lk.stop()
+        if not args.keep_db:
+            # The cascade lists every table as a NOTICE.
+            quiet = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
+            subprocess.run(["psql", args.postgres, "-q", "-c", f"DROP SCHEMA {schema} CASCADE"], check=False, env=quiet)
+    if "from" not in counts_at:
+        sys.exit("--duration must exceed --warmup")
+    (ta, a), (tb, b) = counts_at["from"], counts_at["to"]
+    intervals = (tb - ta) / every
+    per = [b.get(str(i), 0) - a.get(str(i), 0) for i in range(1, n + 1)]
+    # Over a window of k intervals a monitor checked once per interval has floor(k) or
+    # ceil(k) checks in it; more is a double check, fewer a missed one.
+    lo, hi = int(intervals), -(-intervals // 1)
+    steady = [s for s in samples if s["t"] >= args.warmup]
+    p99s = [i["late_p99_ms"] for s in steady for i in s["instances"] if i["late_p99_ms"] is not None]
+    return {
+        "instances": args.instances, "monitors": n, "interval": args.interval,
+        "owned_at_end": [i["owned"] for i in samples[-1]["instances"]] if samples else [],
+        "duties_at_end": [i["duties"] for i in samples[-1]["instances"]] if samples else [],
+        "window_s": round(tb - ta, 1), "intervals_in_window": round(intervals, 2),
+        "checks_per_monitor_min": min(per) if per else None,
+        "checks_per_monitor_max": max(per) if per else None,
+        "monitors_checked_too_often": sum(1 for c in per if c > hi),
+        "monitors_checked_too_rarely": sum(1 for c in per if c < lo),
+        "late_p99_ms_max": max(p99s) if p99s else None,
+        "logs": [lk.log_findings() for lk in fleet],
+        "samples": samples,
+    }
 
 
 def summarise_load(args, samples, lk, db):
@@ -622,12 +714,22 @@ def main():
     ap.add_argument("--log-level", default="warn", help="LOOKOUT_LOG for the server")
     ap.add_argument("--keep-db", action="store_true", help="keep the SQLite files in the work dir")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release binaries")
+    ap.add_argument("--instances", type=int, default=1,
+                    help="lookout instances sharing --postgres (fleet mode when > 1; no detection phase)")
+    ap.add_argument("--postgres", help="PostgreSQL URL for --instances; a fresh schema is made and dropped")
+    ap.add_argument("--bin-dir", default=os.path.join(REPO, "target", "release"),
+                    help="where lookout and examples/http_target are (with --skip-build: a quick trial on "
+                         "target/debug; figures only from release)")
     ap.add_argument("--json-out", help="write the results here (default bench/results/monitors-<n>-<time>.json)")
     args = ap.parse_args()
     if args.detection_only:
         args.monitors = 0
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
+    if args.instances > 1 and not args.postgres:
+        sys.exit("--instances N needs --postgres URL (several instances share one PostgreSQL database)")
+    if args.postgres:
+        args.no_detection = True
     if args.duration <= args.warmup + args.sample_every and args.monitors:
         sys.exit("--duration must exceed --warmup by at least one sample")
 
@@ -638,8 +740,8 @@ def main():
         except subprocess.CalledProcessError:
             sys.exit("the build failed (see above); fix it, or pass --skip-build to use the binaries "
                      "already in target/release")
-    binary = os.path.join(REPO, "target", "release", "lookout")
-    target_bin = os.path.join(REPO, "target", "release", "examples", "http_target")
+    binary = os.path.join(args.bin_dir, "lookout")
+    target_bin = os.path.join(args.bin_dir, "examples", "http_target")
     for b in (binary, target_bin):
         if not os.path.exists(b):
             sys.exit(f"{b} is missing: build without --skip-build")
@@ -648,9 +750,12 @@ def main():
     log(f"work dir {workdir}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} before start")
     target = Target(target_bin, workdir)
     log(f"http_target pid {target.proc.pid} at {target.url}")
-    load = det = None
+    load = det = fleet = None
     try:
-        if args.monitors:
+        if args.postgres:
+            os.makedirs(os.path.join(workdir, "fleet"))
+            fleet = fleet_phase(args, binary, target, os.path.join(workdir, "fleet"))
+        elif args.monitors:
             os.makedirs(os.path.join(workdir, "load"))
             load = load_phase(args, binary, target, os.path.join(workdir, "load"))
         if not args.no_detection and args.detect:
@@ -666,7 +771,7 @@ def main():
         "finished_at": datetime.now(timezone.utc).isoformat(),
         "machine": {"cpus": os.cpu_count(), "note": "lookout, the target and the sampler share the CPUs",
                     "loadavg_at_end": os.getloadavg()},
-        "load": load, "detection": det, "workdir": workdir,
+        "load": load, "detection": det, "fleet": fleet, "workdir": workdir,
         "command": " ".join([os.path.relpath(os.path.join(HERE, "monitors.sh"), os.getcwd())] + sys.argv[1:]),
     }
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -676,6 +781,18 @@ def main():
         json.dump(result, f, indent=1)
 
     rows = [("machine", f"{os.cpu_count()} CPUs, shared by lookout, the target and the sampler")]
+    if fleet:
+        rows += [
+            ("fleet", f"{fleet['instances']} instances on PostgreSQL, {fleet['monitors']} HTTP monitors, "
+                      f"interval {fleet['interval']}"),
+            ("monitors per instance", f"{fleet['owned_at_end']} (duties {fleet['duties_at_end']})"),
+            ("checks per monitor", f"{fleet['checks_per_monitor_min']}-{fleet['checks_per_monitor_max']} in "
+                                   f"{fleet['window_s']} s ({fleet['intervals_in_window']} intervals); "
+                                   f"too often {fleet['monitors_checked_too_often']}, "
+                                   f"too rarely {fleet['monitors_checked_too_rarely']}"),
+            ("lateness p99 (steady)", f"{fmt(fleet['late_p99_ms_max'], '.0f')} ms (worst instance, trailing minute)"),
+            ("lookout logs", f"{[x['counts'] for x in fleet['logs']]}"),
+        ]
     if load:
         st, wu, db = load["steady"] or {}, load["warmup"] or {}, load["db"]
         goal = lambda ok: "ok" if ok else "MISSED"  # noqa: E731
@@ -755,7 +872,7 @@ def main():
         print(f"{k:<{w}}  {v}")
     print("=" * 100)
     for phase, res in (("load", load), ("detection", det)):
-        if res and res["log"]["first_distinct"]:
+        if res and res.get("log", {}).get("first_distinct"):
             print(f"{phase} phase, first distinct WARN/ERROR lines of lookout:")
             for line in res["log"]["first_distinct"]:
                 print("  " + line)

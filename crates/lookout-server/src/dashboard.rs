@@ -160,7 +160,16 @@ impl lookout_web::Backend for ServerBackend {
     }
 
     fn check_now(&self, id: i64) -> Result<bool, String> {
-        Ok(self.monitors.check_now(id))
+        if self.monitors.check_now(id) {
+            return Ok(true);
+        }
+        if !self.monitors.checked_elsewhere(id) {
+            return Ok(false);
+        }
+        self.store
+            .request_check(id, self.clock.now_ms())
+            .map_err(|e| e.to_string())?;
+        Ok(true)
     }
 
     fn acknowledge(&self, id: i64, by: &str) -> Result<bool, String> {

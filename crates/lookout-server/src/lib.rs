@@ -519,7 +519,8 @@ fn load(store: Arc<dyn Store>, config: &Config, now_ms: i64) -> anyhow::Result<L
         samples: config.ingest.dictionary_samples,
         refresh: config.ingest.dictionary_refresh,
     };
-    let monitors = monitors::sync::sync_config(store.as_ref(), &config.monitors, now_ms)?;
+    let prune = prune_config_monitors(store.as_ref(), config)?;
+    let monitors = monitors::sync::sync_config(store.as_ref(), &config.monitors, now_ms, prune)?;
     status::config::sync_config(store.as_ref(), &config.status_pages, now_ms)?;
     Ok(Loaded {
         projects: projects::Projects::load(store.as_ref(), now_ms)?,
@@ -529,6 +530,32 @@ fn load(store: Arc<dyn Store>, config: &Config, now_ms: i64) -> anyhow::Result<L
         symbolicator: sourcemaps::Symbolicator::load(store.clone())?,
         payloads: payload::Payloads::load(store, settings)?,
     })
+}
+
+/// Whether this instance may delete the config monitors its file lacks: only when no
+/// other live instance runs a different config. Otherwise a rolling config change (or
+/// one forgotten file) would delete, fleet-wide, monitors the others still declare; the
+/// mismatch is reported by the cluster check meanwhile. Leases are judged by the wall
+/// clock (see `cluster::Cluster`), so liveness is too.
+fn prune_config_monitors(store: &dyn Store, config: &Config) -> anyhow::Result<bool> {
+    let mine = cluster::ConfigDigest::of(config).hash;
+    let ttl_ms = config.cluster.lease_ttl.as_millis().max(1) as i64;
+    let since = SystemClock.now_ms() - ttl_ms;
+    let differ: Vec<String> = store
+        .live_instances(since)?
+        .into_iter()
+        .filter(|i| i.config_hash != mine)
+        .map(|i| format!("{} ({})", i.name, i.config_hash))
+        .collect();
+    if differ.is_empty() {
+        return Ok(true);
+    }
+    tracing::warn!(
+        others = %differ.join(", "),
+        mine = %mine,
+        "other live instances run a different config: monitors this file lacks are not deleted"
+    );
+    Ok(false)
 }
 
 /// Makes the store's projects match the config's `[[projects]]`, and creates a default

@@ -36,6 +36,17 @@ pub struct InstanceRow {
     pub heartbeat_ms: i64,
 }
 
+/// A health monitor's latest reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReading {
+    /// The monitor.
+    pub monitor_id: i64,
+    /// The `checks` object of the document it read; `None` when it read none.
+    pub checks: Option<serde_json::Value>,
+    /// When the check started, Unix ms.
+    pub at_ms: i64,
+}
+
 /// A duty's lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Duty {
@@ -89,6 +100,18 @@ pub trait InstanceStore: Send + Sync + 'static {
     /// written and the error is a [`StoreError::Conflict`]. On PostgreSQL the check locks
     /// the lease row until commit, so a takeover waits for the step to land.
     fn apply_alerts_fenced(&self, batch: &AlertBatch, fence: &Fence) -> Result<Vec<i64>>;
+    /// Asks the instance that runs monitor `monitor_id` to check it now (a request made
+    /// through another instance); a second request before it is taken is the same one.
+    fn request_check(&self, monitor_id: i64, now_ms: i64) -> Result<()>;
+    /// The monitors whose check is requested, by id.
+    fn check_requests(&self) -> Result<Vec<i64>>;
+    /// Forgets the requests for `monitor_ids` (taken by their owner, or for monitors gone).
+    fn clear_check_requests(&self, monitor_ids: &[i64]) -> Result<()>;
+    /// Stores each monitor's latest health reading; one older than the stored one is
+    /// ignored (two instances may both have checked a monitor around a failover).
+    fn put_health_readings(&self, readings: &[HealthReading]) -> Result<()>;
+    /// Every stored health reading, by monitor.
+    fn health_readings(&self) -> Result<Vec<HealthReading>>;
 }
 
 fn instance_from_row(r: &dyn Row) -> Result<InstanceRow> {
@@ -244,6 +267,88 @@ impl<D: Db> InstanceStore for D {
                 )));
             }
             alert_batch::apply_alerts(c, batch)
+        })
+    }
+
+    fn request_check(&self, monitor_id: i64, now_ms: i64) -> Result<()> {
+        self.write(|c| {
+            c.exec(
+                sql!(
+                    "INSERT INTO check_requests (monitor_id, requested_ms) VALUES (?1, ?2)
+                     ON CONFLICT (monitor_id) DO NOTHING"
+                ),
+                params![monitor_id, now_ms],
+            )
+            .map(drop)
+        })
+    }
+
+    fn check_requests(&self) -> Result<Vec<i64>> {
+        self.read(|c| {
+            c.rows(
+                sql!("SELECT monitor_id FROM check_requests ORDER BY monitor_id"),
+                &[],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn clear_check_requests(&self, monitor_ids: &[i64]) -> Result<()> {
+        if monitor_ids.is_empty() {
+            return Ok(());
+        }
+        self.transaction(|c| {
+            for id in monitor_ids {
+                c.exec(
+                    sql!("DELETE FROM check_requests WHERE monitor_id = ?1"),
+                    params![id],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn put_health_readings(&self, readings: &[HealthReading]) -> Result<()> {
+        if readings.is_empty() {
+            return Ok(());
+        }
+        self.transaction(|c| {
+            for r in readings {
+                let checks = r.checks.as_ref().map(|v| v.to_string());
+                c.exec(
+                    sql!(
+                        "INSERT INTO health_readings (monitor_id, checks, at_ms)
+                         VALUES (?1, ?2, ?3)
+                         ON CONFLICT (monitor_id) DO UPDATE SET checks = excluded.checks,
+                             at_ms = excluded.at_ms
+                         WHERE health_readings.at_ms <= excluded.at_ms"
+                    ),
+                    params![r.monitor_id, checks, r.at_ms],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn health_readings(&self) -> Result<Vec<HealthReading>> {
+        self.read(|c| {
+            c.rows(
+                sql!("SELECT monitor_id, checks, at_ms FROM health_readings ORDER BY monitor_id"),
+                &[],
+                |r| {
+                    let checks: Option<String> = r.get(1)?;
+                    Ok(HealthReading {
+                        monitor_id: r.get(0)?,
+                        checks: match checks {
+                            None => None,
+                            Some(t) => Some(serde_json::from_str(&t).map_err(|e| {
+                                StoreError::Invalid(format!("stored health reading: {e}"))
+                            })?),
+                        },
+                        at_ms: r.get(2)?,
+                    })
+                },
+            )
         })
     }
 }

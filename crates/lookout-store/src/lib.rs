@@ -48,7 +48,7 @@ pub use alerts::AlertStore;
 pub use deploys::{Deploy, DeployFilter, DeployStore, NewDeploy};
 pub use error::StoreError;
 pub use events::EventStore;
-pub use instances::{Duty, Fence, InstanceRow, InstanceStore};
+pub use instances::{Duty, Fence, HealthReading, InstanceRow, InstanceStore};
 pub use latency::{
     LatencyQuery, LatencySample, LatencyStats, LatencyStore, PercentileSummary, KIND_HEALTH,
     KIND_REQUEST, MINUTE_RETENTION_MS,

@@ -60,6 +60,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_instances.sql"),
     migration!(12, "0012_check_figures.sql"),
     migration!(13, "0013_regroup_and_token_projects.sql"),
+    migration!(14, "0014_check_requests_and_health_readings.sql"),
 ];
 
 /// The newest schema version this build knows.

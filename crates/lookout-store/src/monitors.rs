@@ -230,6 +230,9 @@ fn delete_monitor_rows(c: &mut dyn Conn, id: i64) -> Result<bool> {
         sql!("DELETE FROM outages WHERE monitor_id = ?1"),
         sql!("DELETE FROM maintenance_windows WHERE monitor_id = ?1"),
         sql!("DELETE FROM status_page_monitors WHERE monitor_id = ?1"),
+        // A deleted health monitor's last reading must not keep a health rule firing.
+        sql!("DELETE FROM health_readings WHERE monitor_id = ?1"),
+        sql!("DELETE FROM check_requests WHERE monitor_id = ?1"),
     ] {
         c.exec(sql, params![id])?;
     }

@@ -1358,8 +1358,25 @@ mod cases {
                 .len(),
             1
         );
+        for id in [m, other] {
+            s.put_health_readings(&[HealthReading {
+                monitor_id: id,
+                checks: Some(serde_json::json!({ "database": { "latency": 900 } })),
+                at_ms: day,
+            }])
+            .unwrap();
+            s.request_check(id, day).unwrap();
+        }
 
         assert!(s.delete_monitor(m).unwrap());
+        let readings: Vec<i64> = s
+            .health_readings()
+            .unwrap()
+            .iter()
+            .map(|r| r.monitor_id)
+            .collect();
+        assert_eq!(readings, vec![other]);
+        assert_eq!(s.check_requests().unwrap(), vec![other]);
         assert!(s.check_results(m, 0, 3 * day, 10).unwrap().is_empty());
         for r in [Resolution::Minute, Resolution::Hour, Resolution::Day] {
             assert!(
@@ -3867,6 +3884,8 @@ suite!(
     regroup,
     instance_registry,
     duty_leases,
+    check_requests,
+    health_readings,
 );
 
 #[test]

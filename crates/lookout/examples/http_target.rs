@@ -10,7 +10,9 @@
 //! - `GET /hits/{n}`: the checks seen on a path that was ever switched, as
 //!   `[[unix_ms, status], …]` (the last 32), so the benchmark can split detection time
 //!   into "waiting for the next check" and "retrying";
-//! - `GET /stats`: `{"requests": N}`, requests served on `/m/` since start.
+//! - `GET /stats`: `{"requests": N}`, requests served on `/m/` since start;
+//! - `GET /counts`: `{"n": checks, …}`, requests per path since start (several instances
+//!   must check each monitor once per interval between them).
 //!
 //! Listens on 127.0.0.1 only and prints `listening on 127.0.0.1:PORT` once bound. One
 //! thread: it shares the machine with the lookout it is measuring and must steal little.
@@ -40,6 +42,7 @@ struct Switched {
 struct Target {
     requests: AtomicU64,
     switched: Mutex<HashMap<u64, Switched>>,
+    counts: Mutex<HashMap<u64, u32>>,
 }
 
 fn now_ms() -> u64 {
@@ -50,6 +53,11 @@ fn now_ms() -> u64 {
 
 async fn check(State(t): State<Arc<Target>>, Path(n): Path<u64>) -> impl IntoResponse {
     t.requests.fetch_add(1, Ordering::Relaxed);
+    *t.counts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(n)
+        .or_default() += 1;
     let down = {
         let mut switched = t.switched.lock().unwrap_or_else(|e| e.into_inner());
         match switched.get_mut(&n) {
@@ -114,6 +122,18 @@ async fn stats(State(t): State<Arc<Target>>) -> impl IntoResponse {
     )
 }
 
+async fn counts(State(t): State<Arc<Target>>) -> impl IntoResponse {
+    let counts = t.counts.lock().unwrap_or_else(|e| e.into_inner());
+    let list: Vec<String> = counts
+        .iter()
+        .map(|(n, c)| format!(r#""{n}":{c}"#))
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{{}}}", list.join(",")),
+    )
+}
+
 fn main() {
     let port: u16 = match std::env::args().nth(1) {
         None => 0,
@@ -129,6 +149,7 @@ fn main() {
         .route("/up/{n}", post(up))
         .route("/hits/{n}", get(hits))
         .route("/stats", get(stats))
+        .route("/counts", get(counts))
         .with_state(target);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -45,6 +45,7 @@ struct Seen {
 
 struct Target {
     seen: Arc<Mutex<Seen>>,
+    degraded: Arc<AtomicBool>,
     port: u16,
     _rt: tokio::runtime::Runtime,
 }
@@ -54,6 +55,8 @@ struct TargetState {
     seen: Arc<Mutex<Seen>>,
     /// The `flaky` monitor's target fails while set (from the start).
     flaky_down: Arc<AtomicBool>,
+    /// The health documents at `/health/{n}` say the database is slow and degraded.
+    degraded: Arc<AtomicBool>,
 }
 
 async fn monitor_hit(State(s): State<TargetState>, Path(n): Path<String>) -> StatusCode {
@@ -73,6 +76,27 @@ async fn flaky(State(s): State<TargetState>) -> StatusCode {
     } else {
         StatusCode::OK
     }
+}
+
+async fn health_doc(
+    State(s): State<TargetState>,
+    Path(n): Path<String>,
+) -> axum::Json<serde_json::Value> {
+    s.seen
+        .lock()
+        .unwrap()
+        .hits
+        .entry(format!("health-{n}"))
+        .or_default()
+        .push(Instant::now());
+    let (status, latency) = match s.degraded.load(Ordering::SeqCst) {
+        true => ("degraded", 900),
+        false => ("ok", 5),
+    };
+    axum::Json(serde_json::json!({
+        "status": status,
+        "checks": { "database": { "status": status, "latency": latency } },
+    }))
 }
 
 async fn hook(
@@ -108,10 +132,12 @@ impl Target {
         let state = TargetState {
             seen: Arc::default(),
             flaky_down: Arc::new(AtomicBool::new(true)),
+            degraded: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/m/{n}", get(monitor_hit))
             .route("/flaky", get(flaky))
+            .route("/health/{n}", get(health_doc))
             .route("/hook/{channel}", post(hook))
             .with_state(state.clone());
         rt.spawn(async move {
@@ -119,6 +145,7 @@ impl Target {
         });
         Target {
             seen: state.seen,
+            degraded: state.degraded,
             port,
             _rt: rt,
         }
@@ -321,7 +348,17 @@ fn gaps(
     out
 }
 
+/// Fleet tests run one at a time: each starts several instances and judges check timing
+/// to a tenth of an interval, which two of them sharing a small machine's cores would
+/// blur.
+static FLEET: Mutex<()> = Mutex::new(());
+
+fn one_fleet_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    FLEET.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run_suite(instances: usize, env: &[(&str, &str)]) {
+    let _fleet = one_fleet_at_a_time();
     let target = Target::start();
     let config = target.config();
     let mut fleet: Vec<Server> = (0..instances)
@@ -708,4 +745,292 @@ fn the_instance_name_flag_names_the_instance() {
         serde_json::json!(["alerts", "deploys", "jobs", "outbox"]),
         "{c}"
     );
+}
+
+/// A fresh schema on the suite's PostgreSQL and the database URL that points a server at
+/// it; `None` when the suite is off.
+fn postgres_schema(what: &str) -> Option<(Scratch, String)> {
+    let url = suite_switch("LOOKOUT_TEST_POSTGRES_URL", what)?;
+    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
+    let scratch =
+        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some((
+        scratch,
+        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+    ))
+}
+
+/// A rolling config change: the second instance starts with one monitor fewer. It must
+/// not delete the monitor the first still declares (which keeps being checked by
+/// whichever instance owns it), and the mismatch is reported.
+#[test]
+fn an_instance_with_fewer_monitors_deletes_none() {
+    let Some((_scratch, server_url)) = postgres_schema("fewer monitors on PostgreSQL") else {
+        return;
+    };
+    let _fleet = one_fleet_at_a_time();
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let target = Target::start();
+    let monitor = |n: &str| {
+        format!(
+            "\n[[monitors]]\nname = \"{n}\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{}/m/{n}\"\ninterval = \"10s\"\ntimeout = \"2s\"\n",
+            target.port
+        )
+    };
+    let base = "[cluster]\nlease_ttl = \"1500ms\"\nsync_every = \"500ms\"\n";
+    let a = Server::start_with_env(
+        &format!(
+            "{base}instance_name = \"alpha\"\n{}{}",
+            monitor("kept"),
+            monitor("dropped")
+        ),
+        &env,
+    );
+    let b = Server::start_with_env(
+        &format!("{base}instance_name = \"beta\"\n{}", monitor("kept")),
+        &env,
+    );
+    let b_started = Instant::now();
+    for s in [&a, &b] {
+        wait(
+            "the mismatch to be reported",
+            Duration::from_secs(10),
+            || health(s)["status"] == "degraded",
+        );
+        let (_, list) = s.get("/api/v1/monitors");
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        assert!(names.contains(&"dropped"), "{list}");
+    }
+    // Checked after beta started, by whichever instance owns it: two intervals and slack.
+    wait(
+        "the kept-but-undeclared monitor to be checked",
+        Duration::from_secs(25),
+        || {
+            target
+                .hits()
+                .get("dropped")
+                .is_some_and(|t| t.iter().filter(|t| **t > b_started).count() >= 2)
+        },
+    );
+}
+
+/// "Check now" through the API of one instance checks the monitor whichever instance runs
+/// it: of ten monitors spread over two instances, each is checked again within a couple of
+/// syncs (the other instance's through a request in the store). A heartbeat has no check.
+#[test]
+fn check_now_reaches_the_owner() {
+    let Some((_scratch, server_url)) = postgres_schema("check now on PostgreSQL") else {
+        return;
+    };
+    let _fleet = one_fleet_at_a_time();
+    const N: usize = 10;
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let target = Target::start();
+    let mut config = String::from(
+        "[cluster]\nlease_ttl = \"1500ms\"\nsync_every = \"500ms\"\n\n[[monitors]]\nname = \"beat\"\nkind = \"heartbeat\"\nperiod = \"1m\"\ngrace = \"1m\"\n",
+    );
+    for i in 0..N {
+        config.push_str(&format!(
+            "\n[[monitors]]\nname = \"c{i}\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{}/m/c{i}\"\ninterval = \"10m\"\ntimeout = \"2s\"\n",
+            target.port
+        ));
+    }
+    let a = Server::start_with_env(&config, &env);
+    let b = Server::start_with_env(&config, &env);
+    for s in [&a, &b] {
+        wait(
+            "both instances to see each other",
+            Duration::from_secs(10),
+            || cluster(s)["instances"].as_array().map(Vec::len) == Some(2),
+        );
+    }
+    let count = |m: &str| target.hits().get(m).map_or(0, Vec::len);
+    wait(
+        "every monitor's first check",
+        Duration::from_secs(15),
+        || (0..N).all(|i| count(&format!("c{i}")) >= 1),
+    );
+    // Monitors that moved when beta joined may be checked once more by their new owner.
+    std::thread::sleep(Duration::from_secs(3));
+    let before: Vec<usize> = (0..N).map(|i| count(&format!("c{i}"))).collect();
+    let (_, list) = a.get("/api/v1/monitors");
+    let list = list.as_array().unwrap().clone();
+    let id_of = |name: &str| -> i64 {
+        list.iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["id"].as_i64())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let checked_at = Instant::now();
+    for i in 0..N {
+        let (status, body) = a.send(
+            "POST",
+            &format!("/api/v1/monitors/{}/check", id_of(&format!("c{i}"))),
+            &serde_json::json!({}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(0..N).all(|i| count(&format!("c{i}")) > before[i]) {
+        let now: Vec<usize> = (0..N).map(|i| count(&format!("c{i}"))).collect();
+        assert!(
+            Instant::now() < deadline,
+            "not every monitor was checked again: before {before:?}, now {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "all {N} checked {:?} after the requests",
+        checked_at.elapsed()
+    );
+    let (status, body) = a.send(
+        "POST",
+        &format!("/api/v1/monitors/{}/check", id_of("beat")),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("heartbeat"), "{body}");
+    let (status, body) = a.send(
+        "POST",
+        "/api/v1/monitors/999999/check",
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 404, "{body}");
+    // No second check from a request left behind.
+    std::thread::sleep(Duration::from_secs(2));
+    let after: Vec<usize> = (0..N).map(|i| count(&format!("c{i}"))).collect();
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| *a == b + 1),
+        "before {before:?}, after {after:?}"
+    );
+    drop(b);
+}
+
+/// A health rule sees the readings of health monitors run by the instance that does NOT
+/// hold the alert loop: health monitors are created until at least one is owned by the
+/// other instance; when their target's database turns slow and degraded, the rule opens
+/// one incident per monitor and each is delivered exactly once.
+#[test]
+fn health_rules_see_monitors_run_elsewhere() {
+    let Some((_scratch, server_url)) = postgres_schema("health facts on PostgreSQL") else {
+        return;
+    };
+    let _fleet = one_fleet_at_a_time();
+    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let target = Target::start();
+    let base = format!("http://127.0.0.1:{}", target.port);
+    let config = format!(
+        r#"
+[cluster]
+lease_ttl = "1500ms"
+sync_every = "500ms"
+
+[channels.ops]
+kind = "webhook"
+url = "{base}/hook/ops"
+
+[severities.high]
+ack_within = "10m"
+renotify = "none"
+route = [["ops"]]
+
+[[rules]]
+name = "Database slow"
+when = "health database.latency > 100ms"
+severity = "high"
+"#
+    );
+    let a = Server::start_with_env(&config, &env);
+    let b = Server::start_with_env(&config, &env);
+    let fleet = [&a, &b];
+    for s in fleet {
+        wait(
+            "both instances to see each other",
+            Duration::from_secs(10),
+            || cluster(s)["instances"].as_array().map(Vec::len) == Some(2),
+        );
+    }
+    let c = cluster(&a);
+    let members: Vec<String> = c["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let holder = c["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["duties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == "alerts")
+        })
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .expect("an alerts holder");
+    // Created until one runs on the instance without the alert loop (rendezvous hashing
+    // on random instance ids: about two tries).
+    let mut created = Vec::new();
+    while !created
+        .iter()
+        .any(|id| lookout_server::cluster::owner(*id, &members) != Some(holder.as_str()))
+    {
+        assert!(
+            created.len() < 30,
+            "no monitor owned elsewhere: {members:?}"
+        );
+        let n = created.len();
+        let (status, m) = a.send(
+            "POST",
+            "/api/v1/monitors",
+            &serde_json::json!({
+                "name": format!("app {n}"),
+                "kind": "health",
+                "url": format!("{base}/health/{n}"),
+                "interval": "10s",
+                "timeout": "2s",
+            }),
+        );
+        assert_eq!(status, 201, "{m}");
+        created.push(m["id"].as_i64().unwrap());
+    }
+    let n = created.len();
+    let hits = |i: usize| {
+        target
+            .hits()
+            .get(&format!("health-{i}"))
+            .map_or(0, Vec::len)
+    };
+    wait(
+        "every health monitor's first reading",
+        Duration::from_secs(15),
+        || (0..n).all(|i| hits(i) >= 1),
+    );
+    assert!(target.deliveries().is_empty(), "{:?}", target.deliveries());
+    target.degraded.store(true, Ordering::SeqCst);
+    let degraded_at = Instant::now();
+    wait(
+        "an incident per monitor delivered",
+        Duration::from_secs(30),
+        || target.deliveries().len() >= n,
+    );
+    eprintln!(
+        "{n} health incidents delivered {:?} after the database turned slow",
+        degraded_at.elapsed()
+    );
+    // Another check of each (10 s apart) must not notify again.
+    std::thread::sleep(Duration::from_secs(12));
+    let d = target.deliveries();
+    let incidents: std::collections::BTreeSet<i64> = d.iter().map(|x| x.2).collect();
+    assert_eq!(d.len(), n, "{d:?}");
+    assert_eq!(incidents.len(), n, "{d:?}");
+    assert!(d.iter().all(|x| x.0 == "ops"), "{d:?}");
 }

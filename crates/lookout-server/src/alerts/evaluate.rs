@@ -37,8 +37,13 @@ struct MonitorView {
 }
 
 impl MonitorView {
-    fn apply(&mut self, fact: MonitorFact) {
+    /// `shared`: other instances run some of the monitors, so health readings come from
+    /// the store ([`MonitorView::stored`]) for all of them alike, and this instance's own
+    /// are not applied ahead of the others' (a reading must not flip back and forth
+    /// between a local and a slightly older stored one).
+    fn apply(&mut self, fact: MonitorFact, shared: bool) {
         match fact {
+            MonitorFact::Health { .. } if shared => {}
             MonitorFact::Defined { id, name } => {
                 self.health.remove(&id);
                 self.renamed.push((id, Some(name)));
@@ -58,7 +63,25 @@ impl MonitorView {
             }
         }
     }
+
+    /// The readings every instance stored, the latest of each health monitor.
+    fn stored(&mut self, readings: Vec<lookout_store::HealthReading>) {
+        for r in readings {
+            match r.checks {
+                Some(c) => {
+                    self.health.insert(r.monitor_id, c);
+                }
+                None => {
+                    self.health.remove(&r.monitor_id);
+                }
+            }
+        }
+    }
 }
+
+/// How often the loop's holder reads the stored health readings while other instances
+/// run monitors: about as often as a sync, a fraction of the shortest check interval.
+const HEALTH_READ_EVERY: Duration = Duration::from_millis(500);
 
 /// Runs the evaluation loop until aborted.
 pub async fn run(
@@ -72,11 +95,13 @@ pub async fn run(
     // Whether this instance ran the loop at the last turn; `None` until the first.
     let mut holding = false;
     let mut changed_seen: Option<i64> = None;
+    let mut health_read: Option<Instant> = None;
     loop {
+        let shared = alerts.cluster.shared();
         {
             let mut v = view.lock();
             while let Ok(fact) = facts.try_recv() {
-                v.apply(fact);
+                v.apply(fact, shared);
             }
         }
         if !alerts.cluster.holds(crate::cluster::ALERTS) {
@@ -92,6 +117,7 @@ pub async fn run(
                 Ok(Ok((c, changed))) => {
                     (cursor, changed_seen, holding) = (c, changed, true);
                     next_measure = 0;
+                    health_read = None;
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot take the alert loop over; retrying");
@@ -111,6 +137,15 @@ pub async fn run(
             {
                 changed_seen = now_seen;
             }
+        }
+        if shared && health_read.is_none_or(|t| t.elapsed() >= HEALTH_READ_EVERY) {
+            let a = alerts.clone();
+            match tokio::task::spawn_blocking(move || a.store.health_readings()).await {
+                Ok(Ok(readings)) => view.lock().stored(readings),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read health readings"),
+                Err(e) => tracing::error!(error = %e, "reading health readings panicked"),
+            }
+            health_read = Some(Instant::now());
         }
         let run_started = Instant::now();
         let now = alerts.clock.now_ms();

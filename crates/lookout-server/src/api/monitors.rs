@@ -517,12 +517,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Pauses or resumes a monitor; a resumed one is checked at once.
+/// Pauses or resumes a monitor (a resumed one is checked at once), or checks it now
+/// (`check`: on whichever instance runs it; the result follows within a sync).
 #[utoipa::path(post, operation_id = "monitors_action", path = "/api/v1/monitors/{id}/{action}", tag = "monitors",
-    params(("id" = i64, Path, description = "the monitor's id"), ("action" = String, Path, description = "pause or resume")),
+    params(("id" = i64, Path, description = "the monitor's id"), ("action" = String, Path, description = "pause, resume or check")),
     responses(
         (status = 200, description = "OK", body = Monitor),
         (status = 404, description = "Not found: the detail names what", body = ErrorBody),
+        (status = 409, description = "check: the monitor is paused or a heartbeat", body = ErrorBody),
     ))]
 pub async fn action(
     State(app): State<Arc<AppState>>,
@@ -532,9 +534,10 @@ pub async fn action(
     let paused = match action.as_str() {
         "pause" => true,
         "resume" => false,
+        "check" => return check_now(app, id).await,
         other => {
             return Err(ApiError::not_found(format!(
-                "no action `{other}`: use pause or resume"
+                "no action `{other}`: use pause, resume or check"
             )))
         }
     };
@@ -545,6 +548,31 @@ pub async fn action(
     }
     app.monitors.set_paused(id, paused);
     let m = load(&app, id).await?;
+    Ok(Json(Monitor::of(&app, &m, &live_status(&app, &m))))
+}
+
+/// Checks a monitor now: here if this instance runs it, else through a request its owner
+/// takes at its next sync (`cluster.sync_every`).
+async fn check_now(app: Arc<AppState>, id: i64) -> Result<Json<Monitor>, ApiError> {
+    let m = load(&app, id).await?;
+    if m.paused || m.kind == MonitorKind::Heartbeat {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "monitor {id} ({}) is {}: it has no check to run now",
+                m.name,
+                if m.paused {
+                    "paused"
+                } else {
+                    "a heartbeat, checked by its pings"
+                }
+            ),
+        ));
+    }
+    if !app.monitors.check_now(id) {
+        let now = app.clock.now_ms();
+        blocking(&app, move |s| s.request_check(id, now)).await?;
+    }
     Ok(Json(Monitor::of(&app, &m, &live_status(&app, &m))))
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use lookout_core::backoff::Backoff;
 use lookout_core::signal::Signal;
-use lookout_store::{CheckBatch, CheckRecord, LatencySample, MonitorStatus, OutageChange, Store};
+use lookout_store::{
+    CheckBatch, CheckRecord, HealthReading, LatencySample, MonitorStatus, OutageChange, Store,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::SignalSender;
@@ -40,6 +42,8 @@ pub struct Record {
     pub ack: Option<oneshot::Sender<()>>,
     /// Durations of a health document's sub-checks, for health latency objectives.
     pub latency: Vec<LatencySample>,
+    /// A health monitor's reading, for the alert loop on whichever instance holds it.
+    pub health: Option<HealthReading>,
 }
 
 impl Record {
@@ -67,34 +71,38 @@ pub async fn run(sink: Sink, mut rx: mpsc::Receiver<Record>, mut stop: oneshot::
     loop {
         let mut batch = CheckBatch::default();
         let mut latency = Vec::new();
+        let mut health = Vec::new();
         let first = tokio::select! {
             r = rx.recv() => r,
             _ = &mut stop => None,
         };
         let Some(first) = first else { break };
-        add(&mut batch, &mut acks, &mut latency, first);
+        add(&mut batch, &mut acks, &mut latency, &mut health, first);
         let deadline = tokio::time::Instant::now() + LINGER;
         while batch.results.len() < MAX_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => add(&mut batch, &mut acks, &mut latency, r),
+                Ok(Some(r)) => add(&mut batch, &mut acks, &mut latency, &mut health, r),
                 Ok(None) | Err(_) => break,
             }
         }
         write(&sink, batch).await;
         write_latency(&sink, latency).await;
+        write_health(&sink, health).await;
         for ack in acks.drain(..) {
             let _ = ack.send(());
         }
     }
     let mut batch = CheckBatch::default();
     let mut latency = Vec::new();
+    let mut health = Vec::new();
     while let Ok(r) = rx.try_recv() {
-        add(&mut batch, &mut acks, &mut latency, r);
+        add(&mut batch, &mut acks, &mut latency, &mut health, r);
     }
     if !batch.results.is_empty() || !batch.statuses.is_empty() || !batch.signals.is_empty() {
         write(&sink, batch).await;
     }
     write_latency(&sink, latency).await;
+    write_health(&sink, health).await;
     for ack in acks {
         let _ = ack.send(());
     }
@@ -104,9 +112,15 @@ fn add(
     batch: &mut CheckBatch,
     acks: &mut Vec<oneshot::Sender<()>>,
     latency: &mut Vec<LatencySample>,
+    health: &mut Vec<HealthReading>,
     r: Record,
 ) {
     acks.extend(r.ack);
+    if let Some(h) = r.health {
+        // Only the latest reading of a monitor matters.
+        health.retain(|o| o.monitor_id != h.monitor_id);
+        health.push(h);
+    }
     latency.extend(r.latency);
     batch.results.extend(r.result);
     if let Some((id, status)) = r.status {
@@ -131,6 +145,19 @@ async fn write_latency(sink: &Arc<Sink>, latency: Vec<LatencySample>) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write health check latencies"),
         Err(e) => tracing::error!(error = %e, "the latency writer panicked"),
+    }
+}
+
+/// Writes health readings once; a lost batch is replaced by the next check's.
+async fn write_health(sink: &Arc<Sink>, health: Vec<HealthReading>) {
+    if health.is_empty() {
+        return;
+    }
+    let s = sink.clone();
+    match tokio::task::spawn_blocking(move || s.store.put_health_readings(&health)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot write health readings"),
+        Err(e) => tracing::error!(error = %e, "the health reading writer panicked"),
     }
 }
 

@@ -190,20 +190,51 @@ impl Monitors {
     }
 
     /// Moves a monitor's next check to now ("check now" in the dashboard); `false` if it
-    /// is unknown, paused, a heartbeat (it waits for pings) or being checked already.
+    /// is unknown, paused, a heartbeat (it waits for pings), being checked already or run
+    /// by another instance ([`Monitors::checked_elsewhere`]).
     pub fn check_now(&self, id: i64) -> bool {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
         let Some(e) = inner.entries.get(&id) else {
             return false;
         };
-        if e.monitor.paused || e.heartbeat.is_some() || e.queued.is_none() {
+        // Queued here is not enough: an instance keeps every monitor in its queue and
+        // skips those another instance owns when they come due.
+        if e.monitor.paused || e.heartbeat.is_some() || e.queued.is_none() || !inner.owns(id) {
             return false;
         }
         inner.schedule(id, now);
         drop(inner);
         self.wake.notify_one();
         true
+    }
+
+    /// Whether monitor `id` is one another instance checks (known, not paused, not a
+    /// heartbeat, not owned here): "check now" must then be asked of its owner.
+    pub fn checked_elsewhere(&self, id: i64) -> bool {
+        let inner = self.lock();
+        inner
+            .entries
+            .get(&id)
+            .is_some_and(|e| !e.monitor.paused && e.heartbeat.is_none() && !inner.owns(id))
+    }
+
+    /// Of the requested `ids`, those this instance settles: it owns them (and queues
+    /// their check now) or does not know them (deleted). The rest are for other owners.
+    pub fn take_requests(&self, ids: &[i64]) -> Vec<i64> {
+        ids.iter()
+            .copied()
+            .filter(|id| {
+                let inner = self.lock();
+                let known = inner.entries.contains_key(id);
+                let owned = inner.owns(*id);
+                drop(inner);
+                if owned && known {
+                    self.check_now(*id);
+                }
+                owned || !known
+            })
+            .collect()
     }
 
     /// Replaces the maintenance windows.

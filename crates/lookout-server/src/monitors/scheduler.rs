@@ -171,6 +171,13 @@ impl Monitors {
             id: due.id,
             checks: result.health_checks,
         });
+        if let Some(MonitorFact::Health { id, checks }) = &health {
+            record.health = Some(lookout_store::HealthReading {
+                monitor_id: *id,
+                checks: checks.clone(),
+                at_ms: started_ms,
+            });
+        }
         let next = e
             .due_after_check(due.scheduled_ms)
             .map(|n| n.max(started_ms + 1));

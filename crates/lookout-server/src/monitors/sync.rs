@@ -15,12 +15,17 @@ pub fn def_of(monitor: &Monitor) -> Result<MonitorDef, String> {
 }
 
 /// Makes the store's config-declared monitors match `[[monitors]]` (keeping each one's
-/// history, status and generated ping token), deletes those removed from the config, and
-/// returns every stored monitor with its runtime definition.
+/// history, status and generated ping token), deletes those removed from the config
+/// unless `prune` is false, and returns every stored monitor with its runtime definition.
+///
+/// `prune` is false while other live instances run a different config: during a rolling
+/// config change the instance with the older (or newer) file must not delete what the
+/// others still declare and check.
 pub fn sync_config(
     store: &dyn Store,
     monitors: &[MonitorConfig],
     now_ms: i64,
+    prune: bool,
 ) -> anyhow::Result<Vec<(Monitor, MonitorDef)>> {
     let existing = store.list_monitors()?;
     let mut keep = Vec::new();
@@ -69,9 +74,22 @@ pub fn sync_config(
         }
         keep.push(stored.id);
     }
-    let removed = store.prune_config_monitors(&keep)?;
-    if removed > 0 {
-        tracing::info!(removed, "deleted monitors no longer in the config");
+    if prune {
+        let removed = store.prune_config_monitors(&keep)?;
+        if removed > 0 {
+            tracing::info!(removed, "deleted monitors no longer in the config");
+        }
+    } else {
+        let extra = existing
+            .iter()
+            .filter(|m| m.source == MonitorSource::Config && !keep.contains(&m.id))
+            .count();
+        if extra > 0 {
+            tracing::warn!(
+                kept = extra,
+                "config monitors missing from this file are kept: other live instances run a different config"
+            );
+        }
     }
     let mut out = Vec::new();
     for m in store.list_monitors()? {
@@ -107,6 +125,17 @@ pub fn from_store(monitors: &super::Monitors, store: &dyn Store) {
         monitors.remove(id);
     }
     upsert_all(monitors, load);
+    // After the upsert: a request for a monitor created elsewhere just now finds it known.
+    match store.check_requests() {
+        Ok(ids) if !ids.is_empty() => {
+            let settled = monitors.take_requests(&ids);
+            if let Err(e) = store.clear_check_requests(&settled) {
+                tracing::warn!(error = %e, "cannot clear check requests; they are taken again");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read check requests"),
+    }
     match store.list_maintenance(monitors.now_ms()) {
         Ok(windows) => monitors.set_api_windows(windows),
         Err(e) => tracing::warn!(error = %e, "cannot read maintenance windows"),

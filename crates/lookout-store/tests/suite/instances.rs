@@ -130,3 +130,41 @@ pub fn concurrent_claims(s: Arc<dyn Store>) {
     want.sort();
     assert_eq!(won, want, "each duty held exactly once");
 }
+
+/// "Check now" through an instance that does not run the monitor: a request row the owner
+/// takes; asked twice before it is taken, it is one request.
+pub fn check_requests(s: &dyn Store) {
+    assert_eq!(s.check_requests().unwrap(), Vec::<i64>::new());
+    s.request_check(7, 1_000).unwrap();
+    s.request_check(3, 1_100).unwrap();
+    s.request_check(7, 1_200).unwrap();
+    assert_eq!(s.check_requests().unwrap(), vec![3, 7]);
+    s.clear_check_requests(&[7, 99]).unwrap();
+    assert_eq!(s.check_requests().unwrap(), vec![3]);
+    s.clear_check_requests(&[]).unwrap();
+    assert_eq!(s.check_requests().unwrap(), vec![3]);
+}
+
+/// Health readings: the latest per monitor, an older one (a late write around a failover)
+/// does not replace a newer one, and "read no document" is stored as such.
+pub fn health_readings(s: &dyn Store) {
+    let reading = |id: i64, checks: Option<serde_json::Value>, at_ms: i64| HealthReading {
+        monitor_id: id,
+        checks,
+        at_ms,
+    };
+    let degraded = serde_json::json!({ "database": { "status": "degraded" } });
+    let ok = serde_json::json!({ "database": { "status": "ok" } });
+    s.put_health_readings(&[]).unwrap();
+    assert_eq!(s.health_readings().unwrap(), vec![]);
+    s.put_health_readings(&[reading(5, Some(ok.clone()), 1_000), reading(2, None, 1_000)])
+        .unwrap();
+    s.put_health_readings(&[reading(5, Some(degraded.clone()), 2_000)])
+        .unwrap();
+    s.put_health_readings(&[reading(5, Some(ok.clone()), 1_500)])
+        .unwrap();
+    assert_eq!(
+        s.health_readings().unwrap(),
+        vec![reading(2, None, 1_000), reading(5, Some(degraded), 2_000)]
+    );
+}
