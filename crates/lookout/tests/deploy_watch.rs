@@ -126,10 +126,14 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
             .contains("Errors after deploy"),
         "{incident}"
     );
-    // The rollback hook: the command and the webhook, once.
+    // The rollback hook: the command and the webhook, once. The server stores the verdict
+    // (which ends verify) before it runs the hook, so the hook may still be running here.
+    let got = s.wait_for("the rollback webhook", Duration::from_secs(15), || {
+        let got = hooked.lock().unwrap().clone();
+        (!got.is_empty()).then_some(got)
+    });
     let ran = std::fs::read_to_string(&hook_log).unwrap_or_default();
     assert_eq!(ran, "web@2.0.0\n");
-    let got = hooked.lock().unwrap().clone();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["deploy"]["release"], "web@2.0.0");
     assert_eq!(got[0]["verdict"], "bad");
