@@ -1,7 +1,7 @@
 //! The `write_batch` algorithm, written once over a few backend primitives so SQLite and
 //! PostgreSQL cannot drift apart in how they group, deduplicate and raise signals.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use lookout_core::issue::{self, IssueStatus, Substatus};
 use lookout_core::signal::{Signal, SignalKind};
@@ -50,6 +50,17 @@ pub(crate) struct ValueUpdate<'a> {
     pub last_seen_ms: i64,
 }
 
+/// Events of a batch counted per project, hour of arrival, level, environment and release
+/// (`""` for none).
+pub(crate) struct EventHour<'a> {
+    pub project_id: i64,
+    pub hour_ms: i64,
+    pub level: &'a str,
+    pub environment: &'a str,
+    pub release: &'a str,
+    pub count: i64,
+}
+
 /// The statements a backend provides inside one open transaction. Each takes a whole
 /// batch's rows, so a client/server database needs a handful of round trips per batch
 /// rather than several per issue.
@@ -89,6 +100,8 @@ pub(crate) trait BatchTx {
     fn insert_attachment(&mut self, row: &AttachmentRow) -> Result<()>;
     /// Adds to an outcome counter.
     fn add_outcome(&mut self, row: &OutcomeIncrement) -> Result<()>;
+    /// Adds to the hourly event counts; rows come in key order.
+    fn add_event_hours(&mut self, rows: &[EventHour<'_>]) -> Result<()>;
 }
 
 const DUPLICATE: EventOutcome = EventOutcome {
@@ -242,6 +255,7 @@ pub(crate) fn write_batch<T: BatchTx + ?Sized>(
     for row in &merged {
         tx.add_outcome(row)?;
     }
+    tx.add_event_hours(&event_hours(events, &outcomes))?;
     // Last, so that a backend serialising signal writers holds its lock only briefly.
     if !signals.is_empty() {
         tx.insert_signals(&mut signals)?;
@@ -255,6 +269,41 @@ pub(crate) fn write_batch<T: BatchTx + ?Sized>(
         signals,
     })
 }
+
+/// The written events (not the duplicates) counted per hour row, in key order: counter
+/// rows, like issues, are locked in one order by every writer.
+fn event_hours<'a>(events: &'a [NewEvent], outcomes: &[Option<EventOutcome>]) -> Vec<EventHour<'a>> {
+    let mut counts: BTreeMap<(i64, i64, &str, &str, &str), i64> = BTreeMap::new();
+    for (ev, outcome) in events.iter().zip(outcomes) {
+        if outcome.is_none_or(|o| o.duplicate) {
+            continue;
+        }
+        let key = (
+            ev.project_id,
+            ev.received_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            ev.level.as_str(),
+            ev.environment.as_deref().unwrap_or(""),
+            ev.release.as_deref().unwrap_or(""),
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(
+            |((project_id, hour_ms, level, environment, release), count)| EventHour {
+                project_id,
+                hour_ms,
+                level,
+                environment,
+                release,
+                count,
+            },
+        )
+        .collect()
+}
+
+/// One hour in milliseconds.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// What one group (issue) of the batch contributes, once its events are written.
 struct GroupWork<'a> {

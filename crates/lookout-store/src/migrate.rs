@@ -61,6 +61,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_check_figures.sql"),
     migration!(13, "0013_regroup_and_token_projects.sql"),
     migration!(14, "0014_check_requests_and_health_readings.sql"),
+    migration!(15, "0015_event_hours.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -320,6 +321,60 @@ mod tests {
                 m.version
             );
         }
+    }
+
+    /// Migration 15 counts the events already stored into the hourly counts.
+    #[test]
+    fn hourly_counts_start_from_the_stored_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteStore::open_unmigrated(dir.path(), Durability::Process).unwrap();
+        let before: Vec<Migration> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|m| m.version < 15)
+            .collect();
+        run(&db, &before).unwrap();
+        db.write(|c| {
+            for (n, received_ms, level, environment) in [
+                (1, 7_200_000, "error", Some("production")),
+                (2, 7_300_000, "error", Some("production")),
+                (3, 7_400_000, "error", None),
+                (4, 10_900_000, "fatal", Some("production")),
+            ] {
+                c.exec(
+                    sql!(
+                        "INSERT INTO events (project_id, issue_id, event_id, timestamp_ms,
+                             received_ms, level, release, environment, title, payload)
+                         VALUES (1, 1, ?1, ?2, ?2, ?3, NULL, ?4, 'E', ?5)"
+                    ),
+                    params![format!("{n:032x}"), received_ms, level, environment, vec![0u8]],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        run(&db, MIGRATIONS).unwrap();
+        let rows: Vec<(i64, String, String, String, i64)> = db
+            .read(|c| {
+                c.rows(
+                    sql!(
+                        "SELECT hour_ms, level, environment, release, count FROM event_hours
+                         ORDER BY hour_ms, level, environment"
+                    ),
+                    &[],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+            })
+            .unwrap();
+        let row = |h: i64, l: &str, e: &str, n: i64| (h, l.into(), e.into(), String::new(), n);
+        assert_eq!(
+            rows,
+            vec![
+                row(7_200_000, "error", "", 1),
+                row(7_200_000, "error", "production", 2),
+                row(10_800_000, "fatal", "production", 1),
+            ]
+        );
     }
 
     #[test]

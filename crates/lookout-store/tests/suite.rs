@@ -825,6 +825,46 @@ mod cases {
         }
         assert_eq!(got, want);
         assert_eq!(got[0], (t, 3), "the first hour from the range's start only");
+        // A range cut inside its last hour, and one inside a single hour.
+        let cut = s
+            .count_events_by_hour(p, t, t + 2 * HOUR + 25 * 60_000, &f)
+            .unwrap();
+        assert_eq!(cut, vec![(t, 6), (t + HOUR, 6), (t + 2 * HOUR, 3)]);
+        let inside = s
+            .count_events_by_hour(p, t + HOUR + 5 * 60_000, t + HOUR + 35 * 60_000, &f)
+            .unwrap();
+        assert_eq!(inside, vec![(t + HOUR, 3)]);
+
+        // Repeats are not counted twice; environment and release filter the counts.
+        let mut more: Vec<NewEvent> = (0..4u64)
+            .map(|i| event(p, 9_100 + i, "f0", t + 6 * HOUR + i as i64))
+            .collect();
+        more[0].environment = Some("production".into());
+        more[1].environment = Some("production".into());
+        more[1].release = Some("web@2".into());
+        s.write_batch(&events_batch(more.clone())).unwrap();
+        s.write_batch(&events_batch(more)).unwrap();
+        let hour7 = |filter: &EventCountFilter| {
+            s.count_events_by_hour(p, t + 6 * HOUR, t + 7 * HOUR, filter)
+                .unwrap()
+        };
+        assert_eq!(hour7(&f), vec![(t + 6 * HOUR, 4)]);
+        let production = EventCountFilter {
+            environment: Some("production".into()),
+            ..f.clone()
+        };
+        assert_eq!(hour7(&production), vec![(t + 6 * HOUR, 2)]);
+        let release = EventCountFilter {
+            release: Some("web@2".into()),
+            ..f.clone()
+        };
+        assert_eq!(hour7(&release), vec![(t + 6 * HOUR, 1)]);
+
+        // Whole hours keep their counts after the events themselves are deleted.
+        s.delete_events_before(p, t + 7 * HOUR).unwrap();
+        assert_eq!(s.count_events(p, t, t + 7 * HOUR, &f).unwrap(), 0);
+        let kept = s.count_events_by_hour(p, t, t + 7 * HOUR, &f).unwrap();
+        assert_eq!(kept.iter().map(|(_, n)| n).sum::<u64>(), 34, "{kept:?}");
         assert!(s
             .count_events_by_hour(
                 p,
