@@ -272,7 +272,10 @@ pub(crate) fn write_batch<T: BatchTx + ?Sized>(
 
 /// The written events (not the duplicates) counted per hour row, in key order: counter
 /// rows, like issues, are locked in one order by every writer.
-fn event_hours<'a>(events: &'a [NewEvent], outcomes: &[Option<EventOutcome>]) -> Vec<EventHour<'a>> {
+fn event_hours<'a>(
+    events: &'a [NewEvent],
+    outcomes: &[Option<EventOutcome>],
+) -> Vec<EventHour<'a>> {
     let mut counts: BTreeMap<(i64, i64, &str, &str, &str), i64> = BTreeMap::new();
     for (ev, outcome) in events.iter().zip(outcomes) {
         if outcome.is_none_or(|o| o.duplicate) {

@@ -57,75 +57,9 @@ pub trait EventStore: Send + Sync + 'static {
         from_ms: i64,
         to_ms: i64,
         filter: &EventCountFilter,
-    ) -> Result<Vec<(i64, u64)>> {
-        let levels: Vec<&str> = filter.levels.iter().map(|l| l.as_str()).collect();
-        // Whole hours come from the hourly counts; only the cut hours at the edges count
-        // event rows, so 30 days cost ~720 counter rows rather than every event.
-        let first = (from_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
-        let last = to_ms.div_euclid(HOUR_MS) * HOUR_MS;
-        let (first, last) = if first < last {
-            (first, last)
-        } else {
-            (to_ms, to_ms)
-        };
-        self.snapshot(|c| {
-            let mut out: std::collections::BTreeMap<i64, u64> = Default::default();
-            for (from, to) in [(from_ms, first), (last, to_ms)] {
-                if from >= to {
-                    continue;
-                }
-                let rows = c.rows(
-                    sql!(
-                        "SELECT received_ms / 3600000, COUNT(*) FROM events
-                         WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
-                           AND level = ANY(?4)
-                           AND (environment = ?5 OR ?5 IS NULL)
-                           AND (release = ?6 OR ?6 IS NULL)
-                         GROUP BY received_ms / 3600000"
-                    ),
-                    params![
-                        project_id,
-                        from,
-                        to,
-                        levels,
-                        filter.environment,
-                        filter.release
-                    ],
-                    |r| Ok((r.get::<i64>(0)? * HOUR_MS, batch::to_u64(r.get(1)?))),
-                )?;
-                for (hour, n) in rows {
-                    *out.entry(hour).or_default() += n;
-                }
-            }
-            if first < last {
-                let rows = c.rows(
-                    sql!(
-                        "SELECT hour_ms, CAST(SUM(count) AS BIGINT) FROM event_hours
-                         WHERE project_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3
-                           AND level = ANY(?4)
-                           AND (environment = ?5 OR ?5 IS NULL)
-                           AND (release = ?6 OR ?6 IS NULL)
-                         GROUP BY hour_ms"
-                    ),
-                    params![
-                        project_id,
-                        first,
-                        last,
-                        levels,
-                        filter.environment,
-                        filter.release
-                    ],
-                    |r| Ok((r.get::<i64>(0)?, batch::to_u64(r.get(1)?))),
-                )?;
-                for (hour, n) in rows {
-                    *out.entry(hour).or_default() += n;
-                }
-            }
-            out.retain(|_, n| *n > 0);
-            Ok(out.into_iter().collect())
-        })
-    }
-
+    ) -> Result<Vec<(i64, u64)>>;
+    /// Deletes a project's events (and their attachments) received before `cutoff_ms`;
+    /// issues stay (and the hourly error counts). Returns how many events went.
     fn delete_events_before(&self, project_id: i64, cutoff_ms: i64) -> Result<u64>;
 
     /// Sum of outcome quantities for a project, category and outcome since `since_ms`
@@ -443,29 +377,70 @@ impl<D: Db> EventStore for D {
         filter: &EventCountFilter,
     ) -> Result<Vec<(i64, u64)>> {
         let levels: Vec<&str> = filter.levels.iter().map(|l| l.as_str()).collect();
-        self.read(|c| {
-            c.rows(
-                sql!(
-                    "SELECT received_ms / 3600000, COUNT(*) FROM events
-                     WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
-                       AND level = ANY(?4)
-                       AND (environment = ?5 OR ?5 IS NULL)
-                       AND (release = ?6 OR ?6 IS NULL)
-                     GROUP BY received_ms / 3600000 ORDER BY 1"
-                ),
-                params![
-                    project_id,
-                    from_ms,
-                    to_ms,
-                    levels,
-                    filter.environment,
-                    filter.release
-                ],
-                |r| {
-                    let hour: i64 = r.get(0)?;
-                    Ok((hour * 3_600_000, batch::to_u64(r.get(1)?)))
-                },
-            )
+        // Whole hours come from the hourly counts; only the cut hours at the edges count
+        // event rows, so 30 days cost ~720 counter rows rather than every event.
+        let first = (from_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
+        let last = to_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let (first, last) = if first < last {
+            (first, last)
+        } else {
+            (to_ms, to_ms)
+        };
+        self.snapshot(|c| {
+            let mut out: std::collections::BTreeMap<i64, u64> = Default::default();
+            for (from, to) in [(from_ms, first), (last, to_ms)] {
+                if from >= to {
+                    continue;
+                }
+                let rows = c.rows(
+                    sql!(
+                        "SELECT received_ms / 3600000, COUNT(*) FROM events
+                         WHERE project_id = ?1 AND received_ms >= ?2 AND received_ms < ?3
+                           AND level = ANY(?4)
+                           AND (environment = ?5 OR ?5 IS NULL)
+                           AND (release = ?6 OR ?6 IS NULL)
+                         GROUP BY received_ms / 3600000"
+                    ),
+                    params![
+                        project_id,
+                        from,
+                        to,
+                        levels,
+                        filter.environment,
+                        filter.release
+                    ],
+                    |r| Ok((r.get::<i64>(0)? * HOUR_MS, batch::to_u64(r.get(1)?))),
+                )?;
+                for (hour, n) in rows {
+                    *out.entry(hour).or_default() += n;
+                }
+            }
+            if first < last {
+                let rows = c.rows(
+                    sql!(
+                        "SELECT hour_ms, CAST(SUM(count) AS BIGINT) FROM event_hours
+                         WHERE project_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3
+                           AND level = ANY(?4)
+                           AND (environment = ?5 OR ?5 IS NULL)
+                           AND (release = ?6 OR ?6 IS NULL)
+                         GROUP BY hour_ms"
+                    ),
+                    params![
+                        project_id,
+                        first,
+                        last,
+                        levels,
+                        filter.environment,
+                        filter.release
+                    ],
+                    |r| Ok((r.get::<i64>(0)?, batch::to_u64(r.get(1)?))),
+                )?;
+                for (hour, n) in rows {
+                    *out.entry(hour).or_default() += n;
+                }
+            }
+            out.retain(|_, n| *n > 0);
+            Ok(out.into_iter().collect())
         })
     }
 

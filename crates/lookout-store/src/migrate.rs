@@ -347,7 +347,13 @@ mod tests {
                              received_ms, level, release, environment, title, payload)
                          VALUES (1, 1, ?1, ?2, ?2, ?3, NULL, ?4, 'E', ?5)"
                     ),
-                    params![format!("{n:032x}"), received_ms, level, environment, vec![0u8]],
+                    params![
+                        format!("{n:032x}"),
+                        received_ms,
+                        level,
+                        environment,
+                        vec![0u8]
+                    ],
                 )?;
             }
             Ok(())
