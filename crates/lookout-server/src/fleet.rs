@@ -52,6 +52,26 @@ pub async fn run(m: Arc<Members>) {
     }
 }
 
+/// Takes over monitors another instance may still be running: held for two heartbeats
+/// (by then their last owner has seen the new membership and let them go, and its last
+/// results are stored), then loaded again from the store and scheduled from their last
+/// check. Two instances never check a monitor side by side at a handover.
+pub fn take_over(monitors: &Arc<crate::monitors::Monitors>, cluster: &Arc<Cluster>, ids: Vec<i64>) {
+    if ids.is_empty() {
+        return;
+    }
+    let wait = 2 * cluster.beat_every();
+    monitors.hold(&ids, monitors.now_ms() + wait.as_millis() as i64);
+    let (monitors, cluster) = (monitors.clone(), cluster.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::monitors::sync::reload(&monitors, cluster.store(), &ids)
+        })
+        .await;
+    });
+}
+
 async fn apply(m: &Arc<Members>, change: Change) {
     let id = m.cluster.id();
     for d in &change.gained {
@@ -70,12 +90,6 @@ async fn apply(m: &Arc<Members>, change: Change) {
             "the live instances changed; monitors are spread again"
         );
         let gained = m.monitors.set_members(&id, members);
-        if !gained.is_empty() {
-            let mm = m.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                crate::monitors::sync::reload(&mm.monitors, mm.cluster.store(), &gained)
-            })
-            .await;
-        }
+        take_over(&m.monitors, &m.cluster, gained);
     }
 }

@@ -266,8 +266,13 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     for (m, def) in loaded.monitors {
         monitors.upsert(m, def);
     }
-    // Just loaded from the store: nothing gained needs loading again.
+    // Just loaded from the store: nothing gained needs loading again. But joining a live
+    // fleet, this instance's share was run by the others until now, and they see it only
+    // at their next heartbeat: its monitors wait for the handover like any taken over.
     let _ = monitors.set_members(&cluster.id(), cluster.members());
+    if cluster.members().len() > 1 {
+        fleet::take_over(&monitors, &cluster, monitors.owned_ids());
+    }
     let channels = Arc::new(Channels::from_config(&config.channels)?);
     let links = Arc::new(AckLinks::new(
         alert_secret.expose_secret().as_bytes().to_vec(),

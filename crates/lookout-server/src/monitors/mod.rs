@@ -69,6 +69,9 @@ struct Entry {
     /// Checked at once (created at run time, or resumed) rather than on its phase within
     /// the interval: the next full-interval wait moves back onto the phase.
     off_phase: bool,
+    /// Taken over from another live instance: not checked before this time, when its
+    /// state is read again from the store (see `Monitors::hold`).
+    held_until: Option<i64>,
 }
 
 /// Scheduler figures for `/api/health` and the benchmark.

@@ -124,6 +124,7 @@ impl Monitors {
             crash_looping: false,
             has_health: false,
             off_phase: false,
+            held_until: None,
         };
         entry.status.state = entry.health_state();
         let due = if at_once && entry.never_checked() {
@@ -304,12 +305,42 @@ impl Monitors {
         gained
     }
 
+    /// Holds monitors just taken over while their last owner may still be running them
+    /// (it learns of the new membership only at its next heartbeat): none is checked
+    /// until `until_ms`, when the caller reloads their state from the store, which then
+    /// holds the last owner's final check, so the first check here comes an interval
+    /// after it rather than at once beside it. A check in flight finishes.
+    pub fn hold(&self, ids: &[i64], until_ms: i64) {
+        let mut inner = self.lock();
+        for id in ids {
+            if let Some(e) = inner.entries.get_mut(id) {
+                // Its queue item no longer matches, so it is skipped.
+                e.queued = None;
+                e.held_until = Some(until_ms);
+            }
+        }
+    }
+
+    /// The monitors this instance runs, sorted.
+    pub fn owned_ids(&self) -> Vec<i64> {
+        let inner = self.lock();
+        let mut ids: Vec<i64> = inner
+            .entries
+            .keys()
+            .copied()
+            .filter(|id| inner.owns(*id))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Compares the store's monitors with those in memory: returns the stored monitors
     /// to load again (created, redefined, paused or resumed through another instance; a
     /// heartbeat pinged through another instance) and the ids to forget (deleted). For
     /// monitors another instance runs, the stored status replaces the shown one.
     /// Monitors defined at or after `listed_ms` (the list was read from then) stay.
     pub fn plan_sync(&self, stored: Vec<Monitor>, listed_ms: i64) -> (Vec<Monitor>, Vec<i64>) {
+        let now = self.clock.now_ms();
         let mut inner = self.lock();
         let known: std::collections::HashSet<i64> = stored.iter().map(|m| m.id).collect();
         let gone: Vec<i64> = inner
@@ -334,7 +365,8 @@ impl Monitors {
                 && e.heartbeat.is_none()
                 && e.queued.is_none()
                 && !e.running
-                && !e.monitor.paused;
+                && !e.monitor.paused
+                && e.held_until.is_none_or(|t| now >= t);
             if redefined || pinged_elsewhere || stranded {
                 load.push(m);
             } else if !owned && !e.running {
