@@ -63,11 +63,18 @@ pub struct TransactionSummary {
     pub environment: Option<String>,
 }
 
+/// Milliseconds from `start` to `end` (seconds), to the microsecond: the difference of
+/// two epoch seconds as `f64` is off by a fraction of a microsecond (950 ms coming out
+/// as 949.9999), which would put a duration on a histogram edge into the bucket below.
+fn duration_between(start: f64, end: f64) -> Option<f64> {
+    let d = ((end - start) * 1_000_000.0).round() / 1000.0;
+    (d >= 0.0 && d.is_finite()).then_some(d)
+}
+
 impl TransactionSummary {
     /// Duration in milliseconds, when both ends are known and in order.
     pub fn duration_ms(&self) -> Option<f64> {
-        let d = (self.timestamp? - self.start_timestamp?) * 1000.0;
-        (d >= 0.0 && d.is_finite()).then_some(d)
+        duration_between(self.start_timestamp?, self.timestamp?)
     }
 }
 
@@ -118,7 +125,7 @@ pub fn parse_transaction(input: &[u8]) -> Result<TransactionSummary, ItemError> 
 
 /// One span of a v2 `span` item (`application/vnd.sentry.items.span.v2+json`, sent by the
 /// JavaScript SDKs from v10 on): what lookout keeps of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpanSummary {
     /// `is_segment`: the span is a request or page load (the root of its part of the
     /// trace), not a step inside one.
@@ -144,8 +151,7 @@ pub struct SpanSummary {
 impl SpanSummary {
     /// Duration in milliseconds, when both ends are known and in order.
     pub fn duration_ms(&self) -> Option<f64> {
-        let d = (self.end_timestamp? - self.start_timestamp?) * 1000.0;
-        (d >= 0.0 && d.is_finite()).then_some(d)
+        duration_between(self.start_timestamp?, self.end_timestamp?)
     }
 
     /// Whether the request failed: the span's status, or a 5xx response.
@@ -498,6 +504,24 @@ pub fn parse_check_in(input: &[u8]) -> Result<CheckIn, ItemError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_exact_to_the_microsecond() {
+        // As f64 seconds these differ by 949.9998 ms: a 950 ms request must not fall
+        // into the 949 ms bucket.
+        let span = SpanSummary {
+            start_timestamp: Some(1764850414.466),
+            end_timestamp: Some(1764850415.416),
+            ..SpanSummary::default()
+        };
+        assert_eq!(span.duration_ms(), Some(950.0));
+        let backwards = SpanSummary {
+            start_timestamp: Some(2.0),
+            end_timestamp: Some(1.0),
+            ..SpanSummary::default()
+        };
+        assert_eq!(backwards.duration_ms(), None);
+    }
 
     #[test]
     fn v2_spans_as_the_javascript_sdk_sends_them() {
