@@ -338,82 +338,6 @@ pub fn source(store: &dyn Store, slo: &Slo) -> Result<Source, EvalError> {
     })
 }
 
-/// Error counts of a project's whole hours, read once for an evaluation that asks for
-/// many windows over them: an hour that has passed gets no new events (they are counted
-/// by arrival), so one read serves every window, and only the cut hours at a window's
-/// edges are read again.
-#[derive(Debug, Default)]
-pub struct HourMemo {
-    project: i64,
-    from_ms: i64,
-    to_ms: i64,
-    counts: std::collections::HashMap<i64, u64>,
-}
-
-impl HourMemo {
-    /// The whole hours of `[from_ms, to_ms)` of the objective's project; empty for other
-    /// kinds.
-    pub fn load(
-        store: &dyn Store,
-        src: &Source,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<HourMemo, EvalError> {
-        let Source::ProjectHours(p) = src else {
-            return Ok(HourMemo::default());
-        };
-        let (from, to) = whole_hours(from_ms, to_ms);
-        if from >= to {
-            return Ok(HourMemo::default());
-        }
-        Ok(HourMemo {
-            project: *p,
-            from_ms: from,
-            to_ms: to,
-            counts: store
-                .count_events_by_hour(*p, from, to, &EventCountFilter::default())?
-                .into_iter()
-                .collect(),
-        })
-    }
-
-    /// The counts per hour of `[from_ms, to_ms)`, as one query over that range gives them.
-    fn counts(
-        &self,
-        store: &dyn Store,
-        project: i64,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<std::collections::HashMap<i64, u64>, EvalError> {
-        let read =
-            |from, to| store.count_events_by_hour(project, from, to, &EventCountFilter::default());
-        let (from, to) = whole_hours(from_ms, to_ms);
-        let covered =
-            self.project == project && from < to && self.from_ms <= from && to <= self.to_ms;
-        if !covered {
-            return Ok(read(from_ms, to_ms)?.into_iter().collect());
-        }
-        let mut out: std::collections::HashMap<i64, u64> = self
-            .counts
-            .iter()
-            .filter(|(h, _)| (from..to).contains(*h))
-            .map(|(h, n)| (*h, *n))
-            .collect();
-        for (f, t) in [(from_ms, from), (to, to_ms)] {
-            if f < t {
-                out.extend(read(f, t)?);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The whole hours inside `[from_ms, to_ms)`.
-fn whole_hours(from_ms: i64, to_ms: i64) -> (i64, i64) {
-    let from = (from_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
-    (from, to_ms.div_euclid(HOUR_MS) * HOUR_MS)
-}
-
 /// Good and total events of `[from_ms, to_ms)` per period of `step_ms` (periods start at
 /// multiples of it), oldest first, periods without events left out.
 pub fn series(
@@ -423,26 +347,6 @@ pub fn series(
     from_ms: i64,
     to_ms: i64,
     step_ms: i64,
-) -> Result<Vec<(i64, Counts)>, EvalError> {
-    series_with(
-        store,
-        slo,
-        src,
-        from_ms,
-        to_ms,
-        step_ms,
-        &HourMemo::default(),
-    )
-}
-
-fn series_with(
-    store: &dyn Store,
-    slo: &Slo,
-    src: &Source,
-    from_ms: i64,
-    to_ms: i64,
-    step_ms: i64,
-    memo: &HourMemo,
 ) -> Result<Vec<(i64, Counts)>, EvalError> {
     let mut out: std::collections::BTreeMap<i64, Counts> = Default::default();
     let mut add = |at: i64, c: Counts| {
@@ -457,7 +361,10 @@ fn series_with(
         }
         Source::ProjectHours(p) => {
             let limit = slo.threshold.unwrap_or(f64::INFINITY);
-            let counts = memo.counts(store, *p, from_ms, to_ms)?;
+            let counts: std::collections::HashMap<i64, u64> = store
+                .count_events_by_hour(*p, from_ms, to_ms, &EventCountFilter::default())?
+                .into_iter()
+                .collect();
             let mut h = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
             while h < to_ms {
                 let end = (h + HOUR_MS).min(to_ms);
@@ -556,20 +463,9 @@ pub fn total(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Counts, EvalError> {
-    total_with(store, slo, src, from_ms, to_ms, &HourMemo::default())
-}
-
-fn total_with(
-    store: &dyn Store,
-    slo: &Slo,
-    src: &Source,
-    from_ms: i64,
-    to_ms: i64,
-    memo: &HourMemo,
-) -> Result<Counts, EvalError> {
     let step = (to_ms - from_ms).max(60_000);
     let step = (step + 59_999) / 60_000 * 60_000;
-    Ok(series_with(store, slo, src, from_ms, to_ms, step, memo)?
+    Ok(series(store, slo, src, from_ms, to_ms, step)?
         .into_iter()
         .fold(Counts::default(), |a, (_, c)| a + c))
 }
@@ -610,15 +506,8 @@ pub struct Evaluation {
 pub fn evaluate(store: &dyn Store, slo: &Slo, now_ms: i64) -> Result<Evaluation, EvalError> {
     let src = source(store, slo)?;
     let start = slo::window_start(now_ms, slo.window);
-    let longest = DEFAULT_BURN_WINDOWS.iter().map(|w| w.long_ms).max();
-    let memo = HourMemo::load(
-        store,
-        &src,
-        start.min(now_ms - longest.unwrap_or(0)),
-        now_ms + 1,
-    )?;
-    let days = series_with(store, slo, &src, start, now_ms + 1, DAY_MS, &memo)?;
-    let last_hour = total_with(store, slo, &src, now_ms - HOUR_MS, now_ms + 1, &memo)?;
+    let days = series(store, slo, &src, start, now_ms + 1, DAY_MS)?;
+    let last_hour = total(store, slo, &src, now_ms - HOUR_MS, now_ms + 1)?;
     let status = slo::evaluate(
         slo.config.target,
         slo::window_length_ms(now_ms, slo.window),
@@ -627,7 +516,7 @@ pub fn evaluate(store: &dyn Store, slo: &Slo, now_ms: i64) -> Result<Evaluation,
     );
     let burn_rates: Vec<BurnRate> = DEFAULT_BURN_WINDOWS
         .iter()
-        .map(|w| burn_rate(store, slo, &src, w, now_ms, &memo))
+        .map(|w| burn_rate(store, slo, &src, w, now_ms))
         .collect::<Result<_, _>>()?;
     let alert = if burn_rates
         .iter()
@@ -653,15 +542,14 @@ fn burn_rate(
     src: &Source,
     w: &BurnWindow,
     now_ms: i64,
-    memo: &HourMemo,
 ) -> Result<BurnRate, EvalError> {
     let target = slo.config.target;
     let long = slo::burn_rate(
-        total_with(store, slo, src, now_ms - w.long_ms, now_ms + 1, memo)?,
+        total(store, slo, src, now_ms - w.long_ms, now_ms + 1)?,
         target,
     );
     let short = slo::burn_rate(
-        total_with(store, slo, src, now_ms - w.short_ms, now_ms + 1, memo)?,
+        total(store, slo, src, now_ms - w.short_ms, now_ms + 1)?,
         target,
     );
     Ok(BurnRate {
@@ -685,9 +573,8 @@ pub fn multiwindow(
     now_ms: i64,
 ) -> Result<Option<f64>, EvalError> {
     let short_ms = slo::short_window_ms(long_ms);
-    let memo = HourMemo::load(store, src, now_ms - long_ms, now_ms + 1)?;
-    let long = total_with(store, slo, src, now_ms - long_ms, now_ms + 1, &memo)?;
-    let short = total_with(store, slo, src, now_ms - short_ms, now_ms + 1, &memo)?;
+    let long = total(store, slo, src, now_ms - long_ms, now_ms + 1)?;
+    let short = total(store, slo, src, now_ms - short_ms, now_ms + 1)?;
     Ok(slo::multiwindow_burn(long, short, slo.config.target))
 }
 

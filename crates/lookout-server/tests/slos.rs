@@ -267,16 +267,9 @@ fn bad_slos_in_the_config_name_the_key() {
     }
 }
 
-/// Errors per hour: an hour with 12 errors against "fewer than 10 an hour" is one bad hour
-/// of the window's; an hour with 3 is a good one.
-#[test]
-fn an_hour_over_the_error_threshold_spends_one_hour_of_budget() {
-    let clock = ManualClock::new(T0);
-    let app = spawn_app_with_clock(
-        "[[slos]]\nname = \"Errors\"\nkind = \"errors_per_hour\"\nproject = \"app\"\nthreshold = 10\ntarget = 99\nwindow = \"7d\"\n",
-        Arc::new(clock.clone()),
-    );
-    let event = |n: u64, at: i64| lookout_store::NewEvent {
+/// One error event of the project received at `at`, its id made from `n`.
+fn error_event(n: u64, at: i64) -> lookout_store::NewEvent {
+    lookout_store::NewEvent {
         project_id: PROJECT_ID,
         event_id: format!("{n:032x}"),
         timestamp_ms: at,
@@ -292,13 +285,24 @@ fn an_hour_over_the_error_threshold_spends_one_hour_of_budget() {
         handled: Some(true),
         user_key: None,
         payload: b"{}".to_vec(),
-    };
+    }
+}
+
+/// Errors per hour: an hour with 12 errors against "fewer than 10 an hour" is one bad hour
+/// of the window's; an hour with 3 is a good one.
+#[test]
+fn an_hour_over_the_error_threshold_spends_one_hour_of_budget() {
+    let clock = ManualClock::new(T0);
+    let app = spawn_app_with_clock(
+        "[[slos]]\nname = \"Errors\"\nkind = \"errors_per_hour\"\nproject = \"app\"\nthreshold = 10\ntarget = 99\nwindow = \"7d\"\n",
+        Arc::new(clock.clone()),
+    );
     let bad_hour = T0 - 5 * HOUR;
     let good_hour = T0 - 3 * HOUR;
     let mut events: Vec<_> = (0..12)
-        .map(|i| event(i, bad_hour + i as i64 * MIN))
+        .map(|i| error_event(i, bad_hour + i as i64 * MIN))
         .collect();
-    events.extend((0..3).map(|i| event(100 + i, good_hour + i as i64 * MIN)));
+    events.extend((0..3).map(|i| error_event(100 + i, good_hour + i as i64 * MIN)));
     app.state()
         .store
         .write_batch(&lookout_store::WriteBatch {
@@ -321,11 +325,11 @@ fn an_hour_over_the_error_threshold_spends_one_hour_of_budget() {
     assert_eq!(v["met"], true, "{v}");
 }
 
-/// One evaluation reads a project's whole hours once and every window from them (the
-/// burn-rate windows, the last hour, the daily history). With events in the cut hours
-/// at each window's edges, it must give exactly what reading each window on its own gives.
+/// An evaluation's windows (the burn-rate windows, the last hour, the daily history) read
+/// whole hours from the hourly counts and the cut hours at their edges from the events.
+/// With events in those cut hours, it must give exactly what reading each window gives.
 #[test]
-fn an_evaluation_reading_hours_once_equals_reading_each_window() {
+fn an_evaluation_equals_reading_each_window() {
     // Not on an hour or a minute: every window has cut hours at both ends.
     let now = T0 + 37 * MIN + 12_345;
     let clock = ManualClock::new(now);
@@ -364,23 +368,7 @@ fn an_evaluation_reading_hours_once_equals_reading_each_window() {
                 continue;
             }
             n += 1;
-            events.push(lookout_store::NewEvent {
-                project_id: PROJECT_ID,
-                event_id: format!("{n:032x}"),
-                timestamp_ms: at,
-                received_ms: at,
-                level: lookout_store::Level::Error,
-                platform: None,
-                release: None,
-                environment: None,
-                title: "ValueError: boom".into(),
-                culprit: "app in handler".into(),
-                fingerprint: "boom".into(),
-                grouping_version: "test".into(),
-                handled: Some(true),
-                user_key: None,
-                payload: b"{}".to_vec(),
-            });
+            events.push(error_event(n, at));
         }
     }
     let state = app.state();

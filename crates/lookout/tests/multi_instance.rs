@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use common::{suite_switch, Server, KEY, PROJECT_ID};
-use lookout_store::postgres::PostgresStore;
+use common::{postgres_schema, Server, KEY, PROJECT_ID};
 
 const MONITORS: usize = 300;
 const INTERVAL: Duration = Duration::from_secs(10);
@@ -609,43 +608,20 @@ fn one_instance_on_sqlite() {
 
 #[test]
 fn three_instances_on_postgres() {
-    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "three instances on PostgreSQL")
-    else {
+    let Some(pg) = postgres_schema("three instances on PostgreSQL") else {
         return;
     };
-    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
-    let _scratch =
-        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    run_suite(3, &[("LOOKOUT_DATABASE_URL", &server_url)]);
-}
-
-/// A test schema, dropped when the test ends (also by panic).
-struct Scratch(PostgresStore);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.drop_schema() {
-            eprintln!("could not drop the test schema: {e}");
-        }
-    }
+    run_suite(3, &[("LOOKOUT_DATABASE_URL", &pg.server_url)]);
 }
 
 /// Two instances whose config files differ: each reports it (health degraded, with a
 /// message naming both and what their configs hold), rather than merging them silently.
 #[test]
 fn a_config_mismatch_is_reported() {
-    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "config mismatch on PostgreSQL")
-    else {
+    let Some(pg) = postgres_schema("config mismatch on PostgreSQL") else {
         return;
     };
-    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
-    let _scratch =
-        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let env = [("LOOKOUT_DATABASE_URL", pg.server_url.as_str())];
     let base = "[cluster]\nlease_ttl = \"1500ms\"\n";
     let a = Server::start_with_env(&format!("{base}instance_name = \"alpha\"\n"), &env);
     let b = Server::start_with_env(
@@ -747,30 +723,16 @@ fn the_instance_name_flag_names_the_instance() {
     );
 }
 
-/// A fresh schema on the suite's PostgreSQL and the database URL that points a server at
-/// it; `None` when the suite is off.
-fn postgres_schema(what: &str) -> Option<(Scratch, String)> {
-    let url = suite_switch("LOOKOUT_TEST_POSTGRES_URL", what)?;
-    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
-    let scratch =
-        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
-    let separator = if url.contains('?') { '&' } else { '?' };
-    Some((
-        scratch,
-        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
-    ))
-}
-
 /// A rolling config change: the second instance starts with one monitor fewer. It must
 /// not delete the monitor the first still declares (which keeps being checked by
 /// whichever instance owns it), and the mismatch is reported.
 #[test]
 fn an_instance_with_fewer_monitors_deletes_none() {
-    let Some((_scratch, server_url)) = postgres_schema("fewer monitors on PostgreSQL") else {
+    let Some(pg) = postgres_schema("fewer monitors on PostgreSQL") else {
         return;
     };
     let _fleet = one_fleet_at_a_time();
-    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let env = [("LOOKOUT_DATABASE_URL", pg.server_url.as_str())];
     let target = Target::start();
     let monitor = |n: &str| {
         format!(
@@ -825,12 +787,12 @@ fn an_instance_with_fewer_monitors_deletes_none() {
 /// syncs (the other instance's through a request in the store). A heartbeat has no check.
 #[test]
 fn check_now_reaches_the_owner() {
-    let Some((_scratch, server_url)) = postgres_schema("check now on PostgreSQL") else {
+    let Some(pg) = postgres_schema("check now on PostgreSQL") else {
         return;
     };
     let _fleet = one_fleet_at_a_time();
     const N: usize = 10;
-    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let env = [("LOOKOUT_DATABASE_URL", pg.server_url.as_str())];
     let target = Target::start();
     let mut config = String::from(
         "[cluster]\nlease_ttl = \"1500ms\"\nsync_every = \"500ms\"\n\n[[monitors]]\nname = \"beat\"\nkind = \"heartbeat\"\nperiod = \"1m\"\ngrace = \"1m\"\n",
@@ -918,11 +880,11 @@ fn check_now_reaches_the_owner() {
 /// one incident per monitor and each is delivered exactly once.
 #[test]
 fn health_rules_see_monitors_run_elsewhere() {
-    let Some((_scratch, server_url)) = postgres_schema("health facts on PostgreSQL") else {
+    let Some(pg) = postgres_schema("health facts on PostgreSQL") else {
         return;
     };
     let _fleet = one_fleet_at_a_time();
-    let env = [("LOOKOUT_DATABASE_URL", server_url.as_str())];
+    let env = [("LOOKOUT_DATABASE_URL", pg.server_url.as_str())];
     let target = Target::start();
     let base = format!("http://127.0.0.1:{}", target.port);
     let config = format!(

@@ -8,8 +8,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{suite_switch, Server, KEY, PROJECT_ID};
-use lookout_store::postgres::PostgresStore;
+use common::{postgres_schema, Server, KEY, PROJECT_ID};
 
 /// What the next release's migration might do: a table, a column on a table this build
 /// writes to (the instance heartbeat), and its version, one after this build's newest.
@@ -105,32 +104,16 @@ fn sqlite_instance_keeps_running_on_a_newer_schema() {
 
 #[test]
 fn postgres_instance_keeps_running_on_a_newer_schema() {
-    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "rolling upgrade on PostgreSQL")
-    else {
+    let Some(pg) = postgres_schema("rolling upgrade on PostgreSQL") else {
         return;
     };
-    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
-    let scratch = PostgresStore::connect_in_schema(&url, &schema).expect("create the schema");
-    let _drop = Scratch(scratch);
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    keeps_running_then_refuses_to_start(&[("LOOKOUT_DATABASE_URL", &server_url)], |_| {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    keeps_running_then_refuses_to_start(&[("LOOKOUT_DATABASE_URL", &pg.server_url)], |_| {
+        let mut c = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
         c.batch_execute(&format!(
-            "SET search_path TO {schema}; {}",
+            "SET search_path TO {}; {}",
+            pg.schema,
             next_migration()
         ))
         .unwrap();
     });
-}
-
-/// A test schema, dropped when the test ends (also by panic).
-struct Scratch(PostgresStore);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.drop_schema() {
-            eprintln!("could not drop the test schema: {e}");
-        }
-    }
 }

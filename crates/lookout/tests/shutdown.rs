@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{suite_switch, Server, KEY, PROJECT_ID};
-use lookout_store::postgres::PostgresStore;
+use common::{postgres_schema, Server, KEY, PROJECT_ID};
 
 const SENDERS: usize = 6;
 /// SIGTERM goes out once this many events are acknowledged, with more in flight.
@@ -100,26 +99,10 @@ fn sqlite_sigterm_exits_cleanly_and_keeps_acknowledged_events() {
 
 #[test]
 fn postgres_sigterm_exits_cleanly_and_keeps_acknowledged_events() {
-    let Some(url) = suite_switch("LOOKOUT_TEST_POSTGRES_URL", "SIGTERM with PostgreSQL") else {
-        return;
-    };
     // A schema of its own, created (and dropped after) here; the server finds it through
     // its sessions' search path.
-    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
-    let _scratch =
-        Scratch(PostgresStore::connect_in_schema(&url, &schema).expect("create the schema"));
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    sigterm_keeps_acknowledged_events(&[("LOOKOUT_DATABASE_URL", &server_url)]);
-}
-
-/// A test schema, dropped when the test ends (also by panic).
-struct Scratch(PostgresStore);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.drop_schema() {
-            eprintln!("could not drop the test schema: {e}");
-        }
-    }
+    let Some(pg) = postgres_schema("SIGTERM with PostgreSQL") else {
+        return;
+    };
+    sigterm_keeps_acknowledged_events(&[("LOOKOUT_DATABASE_URL", &pg.server_url)]);
 }

@@ -191,11 +191,7 @@ fn check_lines(checks: &Value) -> Vec<CheckLine> {
             outcome: str_of(c, "outcome"),
             summary: str_of(c, "summary"),
             attempts: str_of(c, "attempts"),
-            took: c
-                .get("duration_ms")
-                .and_then(Value::as_i64)
-                .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
-                .unwrap_or_default(),
+            took: took(c),
         })
         .collect()
 }
@@ -259,11 +255,7 @@ pub async fn detail(
                     outcome: str_of(s, "outcome"),
                     summary: str_of(s, "reason"),
                     attempts: str_of(s, "exit_code"),
-                    took: s
-                        .get("duration_ms")
-                        .and_then(Value::as_i64)
-                        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
-                        .unwrap_or_default(),
+                    took: took(s),
                 })
                 .collect()
         })
@@ -317,4 +309,12 @@ pub async fn detail(
         reasons,
         d: line(&d, &projects, now),
     })
+}
+
+/// A check's or step's `duration_ms` as seconds with one decimal; empty when absent.
+fn took(v: &Value) -> String {
+    v.get("duration_ms")
+        .and_then(Value::as_i64)
+        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_default()
 }

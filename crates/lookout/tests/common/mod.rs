@@ -33,6 +33,42 @@ mod switch;
 #[allow(unused_imports)] // not every test binary uses it
 pub use switch::suite_switch;
 
+/// A fresh schema on the suite's PostgreSQL, dropped when this is (also by panic).
+pub struct PgSchema {
+    store: lookout_store::postgres::PostgresStore,
+    /// The suite's database URL.
+    pub url: String,
+    /// The schema's name.
+    pub schema: String,
+    /// The database URL that points a server at the schema (through its search path).
+    pub server_url: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.drop_schema() {
+            eprintln!("could not drop the test schema: {e}");
+        }
+    }
+}
+
+/// A [`PgSchema`] when the PostgreSQL suite is on; `None` when it is off (which fails
+/// under `LOOKOUT_REQUIRE_ALL_SUITES`).
+pub fn postgres_schema(what: &str) -> Option<PgSchema> {
+    let url = suite_switch("LOOKOUT_TEST_POSTGRES_URL", what)?;
+    let schema = format!("lookout_test_{}", uuid::Uuid::new_v4().simple());
+    let store = lookout_store::postgres::PostgresStore::connect_in_schema(&url, &schema)
+        .expect("create the schema");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let server_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    Some(PgSchema {
+        store,
+        url,
+        schema,
+        server_url,
+    })
+}
+
 /// The binary, without the settings a developer's shell may have (`LOOKOUT_*`, a DSN, an
 /// app URL) and without a terminal on stdin, as a script would run it.
 pub fn lookout() -> Command {
