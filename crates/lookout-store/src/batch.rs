@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use lookout_core::issue::{self, IssueStatus, Substatus};
 use lookout_core::signal::{Signal, SignalKind};
 
+use crate::latency::HOUR_MS;
 use crate::model::{
     AttachmentRow, BatchResult, CheckInRow, EventOutcome, NewEvent, OutcomeIncrement,
     SessionCounts, TransactionRow, WriteBatch,
@@ -304,9 +305,6 @@ fn event_hours<'a>(
         )
         .collect()
 }
-
-/// One hour in milliseconds.
-pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// What one group (issue) of the batch contributes, once its events are written.
 struct GroupWork<'a> {

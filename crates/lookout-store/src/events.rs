@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use lookout_core::issue::{self, IssueStatus, Substatus};
 use lookout_core::signal::Signal;
 
-use crate::batch::{self, BatchTx, EventHour, IssueState, IssueUpdate, ValueUpdate, HOUR_MS};
+use crate::batch::{self, BatchTx, EventHour, IssueState, IssueUpdate, ValueUpdate};
+use crate::latency::HOUR_MS;
 use crate::model::*;
 use crate::sql::{
     params, push_arg, sql, Conn, Insert, Lock, Param, Returns, Row, Sql, ToParam, Ty, Update,
