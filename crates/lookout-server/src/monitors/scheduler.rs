@@ -178,9 +178,10 @@ impl Monitors {
                 at_ms: started_ms,
             });
         }
+        let now = self.clock.now_ms();
         let next = e
             .due_after_check(due.scheduled_ms)
-            .map(|n| n.max(started_ms + 1));
+            .map(|n| catch_up(n, due.scheduled_ms, now.max(started_ms)));
         if let Some(next) = next {
             inner.schedule(due.id, next);
         }
@@ -191,6 +192,19 @@ impl Monitors {
         }
         self.checked.notify_waiters();
     }
+}
+
+/// The next check after one scheduled at `scheduled` ran late (a stalled process, a
+/// machine that slept, a check slower than its retry interval): the first slot of the
+/// same schedule after `now`, rather than at once. Falling behind must never make two
+/// checks in a row, which a target counts as two and an instance sharing the monitors
+/// would see as a double check.
+fn catch_up(next: i64, scheduled: i64, now: i64) -> i64 {
+    let wait = next - scheduled;
+    if next > now || wait <= 0 {
+        return next.max(now + 1);
+    }
+    next + ((now - next) / wait + 1) * wait
 }
 
 impl Inner {
@@ -215,5 +229,24 @@ impl Inner {
         {
             self.lateness.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catch_up;
+
+    #[test]
+    fn a_late_check_goes_on_to_the_next_slot_of_its_schedule() {
+        // On time: the next slot as given.
+        assert_eq!(catch_up(10_000, 0, 500), 10_000);
+        // Finished 25 s after a check scheduled at 0 with a 10 s wait: 30 s, not at once.
+        assert_eq!(catch_up(10_000, 0, 25_000), 30_000);
+        // Exactly on a slot: the one after it.
+        assert_eq!(catch_up(10_000, 0, 20_000), 30_000);
+        // A 10 s retry after a check that ran 12 s late keeps the retry's pace.
+        assert_eq!(catch_up(110_000, 100_000, 112_000), 120_000);
+        // No wait (a clock that went back): never in the past.
+        assert_eq!(catch_up(5_000, 5_000, 7_000), 7_001);
     }
 }
