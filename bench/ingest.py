@@ -278,13 +278,23 @@ SPAN_ROUTES = ["GET /", "GET /login", "GET /signup", "GET /api/health", "GET /ap
                "POST /api/orders", "GET /dashboard", "GET /api/items", "GET /blog/[slug]", "POST /api/login"]
 
 
-def span_request(i, now):
-    """One raw HTTP request: an envelope with one v2 span container (a request and 4 steps)."""
+# Span requests are stamped as a live app's are: in the order they are sent, about this
+# many a second, each ending a little before it is sent.
+SPAN_CLOCK_RATE = 10_000
+
+
+def span_request(i, now, spread):
+    """One raw HTTP request: an envelope with one v2 span container (a request and 4 steps).
+
+    A live app sends each request's spans when it ends, so their start times follow the
+    order of sending; `spread` seconds of jitter more (3600 spreads them over the last hour,
+    every one in a different minute of the latency roll-ups: the worst case for the writer).
+    """
     rng = (i * 2654435761) % (2 ** 32)
     trace = f"{rng:08x}{i:024x}"[-32:]
     seg = f"{i:016x}"[-16:]
-    start = now - (rng % 3_600_000) / 1000.0
     dur = 0.005 + (rng % 997) / 1000.0
+    start = now + i / SPAN_CLOCK_RATE - dur - (rng % int(spread * 1000 + 1)) / 1000.0
     status = "error" if rng % 50 == 0 else "ok"
     attrs = {"sentry.op": {"value": "http.server", "type": "string"},
              "sentry.release": {"value": f"web@1.{rng % 3}.0", "type": "string"},
@@ -314,7 +324,7 @@ def span_request(i, now):
     return head + body
 
 
-def split_pack(pack, events, spans_per_event, parts, workdir):
+def split_pack(pack, events, spans_per_event, parts, workdir, spread):
     """The first `events` requests of `pack`, each followed by `spans_per_event` span
     requests, dealt round-robin into `parts` packs (one per instance). Returns the packs and
     the number of requests in all."""
@@ -330,7 +340,7 @@ def split_pack(pack, events, spans_per_event, parts, workdir):
             dst.write(size)
             dst.write(src.read(int(size)))
             for _ in range(spans_per_event):
-                r = span_request(n, now)
+                r = span_request(n, now, spread)
                 n += 1
                 dst.write(b"%d\n" % len(r))
                 dst.write(r)
@@ -418,6 +428,9 @@ def main():
                     help="request budget of the saturating run (each request is unique; bound)")
     ap.add_argument("--spans", type=int, default=0, metavar="K",
                     help="saturating run: K span envelopes (v2, 5 spans, one a request) after each event")
+    ap.add_argument("--span-spread", type=float, default=2.0, metavar="SECS",
+                    help="with --spans: jitter of the spans' start times beyond the order of sending "
+                         "(3600: over the last hour, each in its own minute row; the writer's worst case)")
     ap.add_argument("--instances", type=int, default=1,
                     help="with --postgres: this many lookout instances on the one database; the "
                          "saturating run sends to all of them (the fixed-rate run to the first)")
@@ -471,7 +484,7 @@ def main():
         log(f"writing the saturating run's pack(s): {args.spans} span envelope(s) after each event, "
             f"{args.instances} instance(s)")
         sat_packs, sat_count = split_pack(pack, args.saturation_requests + margin, args.spans,
-                                          args.instances, workdir)
+                                          args.instances, workdir, args.span_spread)
         sat_count = min(sat_count, args.saturation_requests * (1 + args.spans))
     server = None
     others = []
@@ -560,6 +573,7 @@ def main():
         "idle_rss_mib": idle_rss / 1024,
         "instances": args.instances,
         "span_envelopes_per_event": args.spans,
+        "span_spread_s": args.span_spread if args.spans else None,
         "saturating": sat,
         "fixed_rate": fr,
         "events_in_db": total_events,

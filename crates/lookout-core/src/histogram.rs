@@ -88,13 +88,11 @@ impl Histogram {
         }
         let ms = if ms.is_finite() { ms.max(0.0) } else { 0.0 };
         self.add_to(bucket_of(ms), n);
-        if self.count == 0 {
-            self.min_ms = ms;
-            self.max_ms = ms;
-        } else {
-            self.min_ms = self.min_ms.min(ms);
-            self.max_ms = self.max_ms.max(ms);
-        }
+        widen(
+            (&mut self.min_ms, &mut self.max_ms),
+            self.count == 0,
+            (ms, ms),
+        );
         self.count += n;
         self.sum_ms += ms * n as f64;
     }
@@ -118,13 +116,11 @@ impl Histogram {
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
             *mine += theirs;
         }
-        if self.count == 0 {
-            self.min_ms = other.min_ms;
-            self.max_ms = other.max_ms;
-        } else {
-            self.min_ms = self.min_ms.min(other.min_ms);
-            self.max_ms = self.max_ms.max(other.max_ms);
-        }
+        widen(
+            (&mut self.min_ms, &mut self.max_ms),
+            self.count == 0,
+            (other.min_ms, other.max_ms),
+        );
         self.count += other.count;
         self.sum_ms += other.sum_ms;
     }
@@ -193,12 +189,8 @@ impl Histogram {
     /// count) pairs as LEB128 varints.
     pub fn encode(&self) -> Vec<u8> {
         let used = self.counts.iter().filter(|n| **n > 0).count();
-        let mut out = Vec::with_capacity(1 + 8 * 3 + 10 + used * 3);
-        out.push(1);
-        put_varint(&mut out, self.count);
-        out.extend_from_slice(&self.sum_ms.to_le_bytes());
-        out.extend_from_slice(&self.min_ms.to_le_bytes());
-        out.extend_from_slice(&self.max_ms.to_le_bytes());
+        let mut out = Vec::with_capacity(HEADER + used * 3);
+        put_header(&mut out, self.count, self.sum_ms, self.min_ms, self.max_ms);
         let mut last = 0u32;
         for (b, &n) in self.counts.iter().enumerate().filter(|(_, n)| **n > 0) {
             let b = b as u32;
@@ -249,16 +241,165 @@ impl Histogram {
         if total != count {
             return false;
         }
-        if self.count == 0 {
-            self.min_ms = min;
-            self.max_ms = max;
-        } else {
-            self.min_ms = self.min_ms.min(min);
-            self.max_ms = self.max_ms.max(max);
-        }
+        widen(
+            (&mut self.min_ms, &mut self.max_ms),
+            self.count == 0,
+            (min, max),
+        );
         self.count += count;
         self.sum_ms += sum;
         true
+    }
+}
+
+/// A few durations on their way into a stored histogram (one commit's requests of one
+/// transaction in one minute): their buckets in a short list rather than the dense
+/// counters, merged straight into the stored bytes. A batch touches hundreds of rows per
+/// commit, and building, cloning and scanning a dense vector of a few thousand counters
+/// for each was most of the writer's time on the span path.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseHistogram {
+    /// (bucket, count), in the order recorded until [`SparseHistogram::runs`] sorts them.
+    buckets: Vec<(u32, u64)>,
+    count: u64,
+    sum_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+}
+
+impl SparseHistogram {
+    /// An empty one.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one duration in milliseconds, as [`Histogram::record`] does.
+    pub fn record(&mut self, ms: f64) {
+        let ms = if ms.is_finite() { ms.max(0.0) } else { 0.0 };
+        self.buckets.push((bucket_of(ms), 1));
+        widen(
+            (&mut self.min_ms, &mut self.max_ms),
+            self.count == 0,
+            (ms, ms),
+        );
+        self.count += 1;
+        self.sum_ms += ms;
+    }
+
+    /// How many durations were recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The buckets sorted, each once with its count.
+    fn runs(&self) -> Vec<(u32, u64)> {
+        let mut b = self.buckets.clone();
+        b.sort_unstable_by_key(|(bucket, _)| *bucket);
+        b.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
+            }
+            same
+        });
+        b
+    }
+
+    /// [`Histogram::encode`]'s form of these durations.
+    pub fn encode(&self) -> Vec<u8> {
+        let runs = self.runs();
+        let mut out = Vec::with_capacity(HEADER + runs.len() * 4);
+        put_header(&mut out, self.count, self.sum_ms, self.min_ms, self.max_ms);
+        let mut last = 0u32;
+        for (b, n) in runs {
+            put_varint(&mut out, u64::from(b - last));
+            put_varint(&mut out, n);
+            last = b;
+        }
+        out
+    }
+
+    /// The encoded histogram `old` with these durations added: the bytes
+    /// [`Histogram::encode`] gives for the merged histogram, built in one pass over both
+    /// without the dense counters. `None` when `old` is not an encoded histogram.
+    pub fn merge_into_encoded(&self, old: &[u8]) -> Option<Vec<u8>> {
+        let mut r = Reader { bytes: old, at: 0 };
+        let Some(1) = r.byte() else { return None };
+        let (count, sum, min, max) = (r.varint()?, r.f64()?, r.f64()?, r.f64()?);
+        if self.count == 0 {
+            // Checked as `Histogram::decode` would, then unchanged.
+            return Histogram::decode(old).map(|h| h.encode());
+        }
+        if count == 0 {
+            return Some(self.encode());
+        }
+        let runs = self.runs();
+        let mut out = Vec::with_capacity(old.len() + runs.len() * 4);
+        put_header(
+            &mut out,
+            count.checked_add(self.count)?,
+            self.sum_ms + sum,
+            self.min_ms.min(min),
+            self.max_ms.max(max),
+        );
+        let mut mine = runs.into_iter().peekable();
+        let (mut theirs_bucket, mut total, mut last) = (0u32, 0u64, 0u32);
+        let mut put = |out: &mut Vec<u8>, b: u32, n: u64| {
+            put_varint(out, u64::from(b - last));
+            put_varint(out, n);
+            last = b;
+        };
+        while r.at < old.len() {
+            let (delta, n) = (r.varint()?, r.varint()?);
+            theirs_bucket = u32::try_from(delta)
+                .ok()
+                .and_then(|d| theirs_bucket.checked_add(d))
+                .filter(|b| *b <= MAX_BUCKET)?;
+            total = total.saturating_add(n);
+            let mut n = n;
+            while let Some(&(b, m)) = mine.peek() {
+                if b > theirs_bucket {
+                    break;
+                }
+                mine.next();
+                if b == theirs_bucket {
+                    n = n.checked_add(m)?;
+                } else {
+                    put(&mut out, b, m);
+                }
+            }
+            // A zero count is never encoded: a delta of 0 after the first pair would be.
+            if n > 0 {
+                put(&mut out, theirs_bucket, n);
+            }
+        }
+        if total != count {
+            return None;
+        }
+        for (b, m) in mine {
+            put(&mut out, b, m);
+        }
+        Some(out)
+    }
+}
+
+/// The encoded header's size: version, a count of up to ten varint bytes, three `f64`s.
+const HEADER: usize = 1 + 10 + 3 * 8;
+
+fn put_header(out: &mut Vec<u8>, count: u64, sum_ms: f64, min_ms: f64, max_ms: f64) {
+    out.push(1);
+    put_varint(out, count);
+    out.extend_from_slice(&sum_ms.to_le_bytes());
+    out.extend_from_slice(&min_ms.to_le_bytes());
+    out.extend_from_slice(&max_ms.to_le_bytes());
+}
+
+/// Widens a (minimum, maximum) to take in another, or takes it when nothing was counted.
+fn widen((min, max): (&mut f64, &mut f64), empty: bool, (lo, hi): (f64, f64)) {
+    if empty {
+        (*min, *max) = (lo, hi);
+    } else {
+        (*min, *max) = (min.min(lo), max.max(hi));
     }
 }
 
@@ -387,5 +528,69 @@ mod tests {
         far.extend_from_slice(&[0; 24]);
         far.extend_from_slice(&[0xff, 0xff, 0x03, 1]);
         assert_eq!(Histogram::decode(&far), None);
+    }
+
+    /// The dense histogram of the same durations as `sparse`.
+    fn dense(ms: &[f64]) -> Histogram {
+        let mut h = Histogram::new();
+        for m in ms {
+            h.record(*m);
+        }
+        h
+    }
+
+    fn sparse(ms: &[f64]) -> SparseHistogram {
+        let mut h = SparseHistogram::new();
+        for m in ms {
+            h.record(*m);
+        }
+        h
+    }
+
+    #[test]
+    fn a_sparse_merge_by_hand() {
+        let old = dense(&[10.0, 500.0, 500.4, 2000.0]).encode();
+        let merged = sparse(&[0.5, 500.2, 3000.0])
+            .merge_into_encoded(&old)
+            .unwrap();
+        let h = Histogram::decode(&merged).unwrap();
+        assert_eq!(h.count(), 7);
+        assert_eq!(h.min_ms(), Some(0.5));
+        assert_eq!(h.max_ms(), Some(3000.0));
+        assert_eq!(h.count_under(500.0), 2);
+        assert_eq!(h.count_under(501.0), 5);
+        assert_eq!(
+            sparse(&[1.0]).merge_into_encoded(&old[..old.len() - 1]),
+            None
+        );
+        assert_eq!(sparse(&[1.0]).merge_into_encoded(&[2]), None);
+    }
+
+    proptest::proptest! {
+        /// Merging a few durations into stored bytes gives the very bytes that decoding,
+        /// merging the dense histograms and encoding again give.
+        #[test]
+        fn a_sparse_merge_equals_the_dense_one(
+            old in proptest::collection::vec(0.0f64..5_000.0, 0..200),
+            add in proptest::collection::vec(
+                proptest::prop_oneof![0.0f64..5_000.0, proptest::sample::select(vec![0.0, 300.0, 500.0, 86_400_000.0])],
+                0..40,
+            ),
+        ) {
+            let stored = dense(&old).encode();
+            let mut expected = dense(&add);
+            proptest::prop_assert!(expected.merge_encoded(&stored));
+            let s = sparse(&add);
+            proptest::prop_assert_eq!(s.encode(), dense(&add).encode());
+            proptest::prop_assert_eq!(s.merge_into_encoded(&stored), Some(expected.encode()));
+            // Cut short anywhere, the stored bytes are refused by both.
+            for cut in 0..stored.len() {
+                let mut d = dense(&add);
+                proptest::prop_assert_eq!(
+                    s.merge_into_encoded(&stored[..cut]).is_some(),
+                    d.merge_encoded(&stored[..cut])
+                );
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Background jobs: event retention, uptime roll-ups, uptime history and latency
-//! histogram retention.
+//! Background jobs: event retention, uptime roll-ups, uptime history, and latency
+//! histograms merged into their roll-ups and pruned.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +35,9 @@ pub struct Jobs {
 pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
     let jobs = Arc::new(jobs);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(COMPACT_EVERY);
+        let per_minute = (60 / COMPACT_EVERY.as_secs()).max(1);
+        let mut ticks = 0u64;
         let mut minutes = 0u64;
         loop {
             tick.tick().await;
@@ -43,9 +45,15 @@ pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
                 continue;
             }
             let j = jobs.clone();
-            let hourly = minutes.is_multiple_of(60);
-            minutes += 1;
+            let minutely = ticks.is_multiple_of(per_minute);
+            ticks += 1;
+            let hourly = minutely && minutes.is_multiple_of(60);
+            minutes += u64::from(minutely);
             let _ = tokio::task::spawn_blocking(move || {
+                compact_latency(j.store.as_ref());
+                if !minutely {
+                    return;
+                }
                 let now = j.clock.now_ms();
                 roll_up_checks(j.store.as_ref(), now);
                 if hourly {
@@ -58,6 +66,21 @@ pub fn spawn(jobs: Jobs) -> tokio::task::JoinHandle<()> {
             .await;
         }
     })
+}
+
+/// How often request durations written since are merged into their minute, hour and day
+/// rows: queries read what is not merged yet, so this bounds how much that is.
+const COMPACT_EVERY: Duration = Duration::from_secs(5);
+
+/// Merges the latency histograms written since the last time into their roll-up rows.
+pub fn compact_latency(store: &dyn Store) -> u64 {
+    match store.compact_latency() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not merge latency histograms; will retry");
+            0
+        }
+    }
 }
 
 /// Removes upload chunks never assembled (after a day) and artifact bundles past

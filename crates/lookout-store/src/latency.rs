@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use lookout_core::histogram::Histogram;
+use lookout_core::histogram::{Histogram, SparseHistogram};
 use serde::Serialize;
 
-use crate::sql::{params, push_arg, sql, Conn, Param, Sql};
+use crate::sql::{params, push_arg, sql, Conn, Insert, Param, Returns, Sql, Ty};
 use crate::{Db, Result, StoreError};
 
 /// `latency_rollups.kind` of request durations, owned by a project.
@@ -133,35 +133,141 @@ pub trait LatencyStore: Send + Sync + 'static {
     /// Deletes minute rows older than `before_ms` and hour and day rows older than
     /// `hours_before_ms`; returns how many rows went.
     fn prune_latency(&self, before_ms: i64, hours_before_ms: i64) -> Result<u64>;
+    /// Merges the durations written since the last call into the minute, hour and day
+    /// rows (the roll-up job, every few seconds); returns how many writes it merged.
+    /// Queries read the durations either way.
+    fn compact_latency(&self) -> Result<u64>;
 }
 
-/// The rows one batch adds to, with their histograms: keyed in the order every writer
-/// locks them, so that PostgreSQL instances cannot deadlock.
-type Key<'a> = (&'a str, i64, i64, i64, &'a str, &'a str, &'a str);
+/// A roll-up row's key: kind, owner, resolution, bucket start, name, release,
+/// environment; in this order every writer locks them, so that PostgreSQL instances
+/// cannot deadlock.
+type Key = (String, i64, i64, i64, String, String, String);
 
-/// Merges samples into their minute and hour rows, inside the caller's transaction.
+/// How many deltas one compaction step takes: bounds its memory and its transaction.
+const COMPACT_STEP: i64 = 5_000;
+
+static DELTAS: Insert = Insert::new(
+    "latency_deltas",
+    &[
+        ("kind", Ty::Text),
+        ("owner_id", Ty::Int8),
+        ("minute_ms", Ty::Int8),
+        ("name", Ty::Text),
+        ("release", Ty::Text),
+        ("environment", Ty::Text),
+        ("errors", Ty::Int8),
+        ("hist", Ty::Bytea),
+    ],
+    "",
+    Returns::Nothing,
+);
+
+/// Appends the samples, one small histogram per minute and series, inside the caller's
+/// transaction: nothing is read, and no large row is rewritten at each commit (the
+/// roll-up job merges them into the minute, hour and day rows, [`compact`]).
 pub(crate) fn add_samples(c: &mut dyn Conn, samples: &[LatencySample]) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
     }
-    let mut rows: BTreeMap<Key<'_>, (Histogram, i64)> = BTreeMap::new();
+    type Series<'a> = (&'a str, i64, i64, &'a str, &'a str, &'a str);
+    let mut rows: BTreeMap<Series<'_>, (SparseHistogram, i64)> = BTreeMap::new();
     for s in samples {
-        for res in [MINUTE_MS, HOUR_MS, DAY_MS] {
-            let key = (
-                s.kind,
-                s.owner_id,
-                res,
-                s.at_ms.div_euclid(res) * res,
-                s.name.as_str(),
-                s.release.as_str(),
-                s.environment.as_str(),
-            );
-            let (h, errors) = rows.entry(key).or_default();
-            h.record(s.duration_ms);
-            *errors += i64::from(s.error);
+        let key = (
+            s.kind,
+            s.owner_id,
+            s.at_ms.div_euclid(MINUTE_MS) * MINUTE_MS,
+            s.name.as_str(),
+            s.release.as_str(),
+            s.environment.as_str(),
+        );
+        let (h, errors) = rows.entry(key).or_default();
+        h.record(s.duration_ms);
+        *errors += i64::from(s.error);
+    }
+    let encoded: Vec<Vec<u8>> = rows.values().map(|(h, _)| h.encode()).collect();
+    let mut args = Vec::with_capacity(rows.len() * DELTAS.columns.len());
+    for (((kind, owner, minute, name, release, environment), (_, errors)), hist) in
+        rows.iter().zip(&encoded)
+    {
+        args.extend_from_slice(params![
+            kind,
+            owner,
+            minute,
+            name,
+            release,
+            environment,
+            errors,
+            hist
+        ]);
+    }
+    c.insert_all(&DELTAS, &args)
+}
+
+/// Moves every committed delta into the minute, hour and day rows, in steps of
+/// [`COMPACT_STEP`] each in its own transaction; returns how many deltas went. A delta
+/// is deleted in the very transaction that merges it (`DELETE … RETURNING` hands over
+/// exactly the rows it deletes), so none is merged twice or lost, whichever instance
+/// compacts and whenever it is killed.
+fn compact<D: Db>(db: &D) -> Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = db.transaction(|c| {
+            let mut rows: BTreeMap<Key, (Histogram, i64)> = BTreeMap::new();
+            let mut n = 0u64;
+            let mut bad = None;
+            c.each(
+                sql!(
+                    "DELETE FROM latency_deltas WHERE id IN
+                         (SELECT id FROM latency_deltas ORDER BY id LIMIT ?1)
+                     RETURNING kind, owner_id, minute_ms, name, release, environment, errors, hist"
+                ),
+                params![COMPACT_STEP],
+                |r| {
+                    n += 1;
+                    let (kind, owner, minute): (String, i64, i64) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?);
+                    let (name, release, environment): (String, String, String) =
+                        (r.get(3)?, r.get(4)?, r.get(5)?);
+                    let errors: i64 = r.get(6)?;
+                    let hist: Vec<u8> = r.get(7)?;
+                    for res in [MINUTE_MS, HOUR_MS, DAY_MS] {
+                        let key = (
+                            kind.clone(),
+                            owner,
+                            res,
+                            minute.div_euclid(res) * res,
+                            name.clone(),
+                            release.clone(),
+                            environment.clone(),
+                        );
+                        let (h, e) = rows.entry(key).or_default();
+                        if !h.merge_encoded(&hist) {
+                            bad = Some(format!(
+                                "latency delta of {kind} {owner} {name:?} at {minute}"
+                            ));
+                        }
+                        *e += errors;
+                    }
+                    Ok(())
+                },
+            )?;
+            if let Some(what) = bad {
+                return Err(StoreError::Corrupt(format!("{what} is unreadable")));
+            }
+            fold_rows(c, &rows)?;
+            Ok(n)
+        })?;
+        total += n;
+        if n < COMPACT_STEP as u64 {
+            return Ok(total);
         }
     }
-    for ((kind, owner, res, bucket, name, release, environment), (add, errors)) in &rows {
+}
+
+/// Merges histograms into their roll-up rows, inside the caller's transaction.
+fn fold_rows(c: &mut dyn Conn, rows: &BTreeMap<Key, (Histogram, i64)>) -> Result<()> {
+    for ((kind, owner, res, bucket, name, release, environment), (add, errors)) in rows {
         let key = params![kind, owner, res, bucket, name, release, environment];
         let found = c.row(
             sql!(
@@ -291,22 +397,40 @@ fn each_rollup(
     mut each: impl FnMut(Rollup<'_>) -> Result<()>,
 ) -> Result<()> {
     let from = q.from_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-    let ranges = pieces(from, q.to_ms);
+    // The rolled-up rows, then the deltas not yet merged into them (minute rows in all
+    // but name: each delta belongs to one minute).
+    let mut ranges: Vec<(Option<i64>, i64, i64)> = pieces(from, q.to_ms)
+        .into_iter()
+        .map(|(res, a, b)| (Some(res), a, b))
+        .collect();
+    ranges.push((None, from, q.to_ms));
     for (res, a, b) in ranges {
         if a >= b {
             continue;
         }
         let mut args: Vec<Param<'_>> = Vec::with_capacity(8);
-        let mut text =
-            String::from("SELECT bucket_ms, name, errors, hist FROM latency_rollups WHERE kind = ");
+        let mut text = match res {
+            Some(_) => String::from(
+                "SELECT bucket_ms, name, errors, hist FROM latency_rollups WHERE kind = ",
+            ),
+            None => String::from(
+                "SELECT minute_ms, name, errors, hist FROM latency_deltas WHERE kind = ",
+            ),
+        };
         text.push_str(&push_arg(&mut args, Param::Text(q.kind)));
         text.push_str(" AND owner_id = ");
         text.push_str(&push_arg(&mut args, Param::Int(q.owner_id)));
-        text.push_str(" AND resolution_ms = ");
-        text.push_str(&push_arg(&mut args, Param::Int(res)));
-        text.push_str(" AND bucket_ms >= ");
+        let at = match res {
+            Some(res) => {
+                text.push_str(" AND resolution_ms = ");
+                text.push_str(&push_arg(&mut args, Param::Int(res)));
+                "bucket_ms"
+            }
+            None => "minute_ms",
+        };
+        text.push_str(&format!(" AND {at} >= "));
         text.push_str(&push_arg(&mut args, Param::Int(a)));
-        text.push_str(" AND bucket_ms < ");
+        text.push_str(&format!(" AND {at} < "));
         text.push_str(&push_arg(&mut args, Param::Int(b)));
         for (col, v) in [
             ("name", &q.name),
@@ -411,11 +535,15 @@ impl<D: Db> LatencyStore for D {
                 params![MINUTE_MS, before_ms],
             )?;
             let hours = c.exec(
-                sql!("DELETE FROM latency_rollups WHERE resolution_ms = ?1 AND bucket_ms < ?2"),
+                sql!("DELETE FROM latency_rollups WHERE resolution_ms >= ?1 AND bucket_ms < ?2"),
                 params![HOUR_MS, hours_before_ms],
             )?;
             Ok(minutes + hours)
         })
+    }
+
+    fn compact_latency(&self) -> Result<u64> {
+        compact(self)
     }
 }
 

@@ -62,6 +62,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_regroup_and_token_projects.sql"),
     migration!(14, "0014_check_requests_and_health_readings.sql"),
     migration!(15, "0015_event_hours.sql"),
+    migration!(16, "0016_latency_deltas.sql"),
 ];
 
 /// The newest schema version this build knows.

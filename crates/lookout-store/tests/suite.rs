@@ -3417,9 +3417,10 @@ mod cases {
         }
     }
 
-    /// Request durations merge into minute and hour histograms across batches; a range
-    /// reads hours inside it and minutes at its edges, so any range equals the union of
-    /// what was recorded in it.
+    /// Request durations merge into minute, hour and day histograms across batches; a
+    /// range reads days and hours inside it, minutes at its edges and what is not merged
+    /// yet, so any range equals the union of what was recorded in it, before, while and
+    /// after the writes are merged.
     pub fn request_latency(s: &dyn Store) {
         let p = project(s, "lat");
         let other = project(s, "other");
@@ -3440,7 +3441,12 @@ mod cases {
             all.push(sample(p, "GET /b", "2.0", at, 2_000.0, minute % 10 == 0));
         }
         all.push(sample(other, "GET /a", "1.0", t0, 99_999.0, true));
-        for chunk in all.chunks(37) {
+        for (i, chunk) in all.chunks(37).enumerate() {
+            if i == 5 {
+                // Some merged into their rows, the rest still as written.
+                // Each sample its own minute and series: one written delta each.
+                assert_eq!(s.compact_latency().unwrap(), 5 * 37);
+            }
             s.write_batch(&WriteBatch {
                 latency: chunk.to_vec(),
                 ..WriteBatch::default()
@@ -3454,49 +3460,55 @@ mod cases {
             to_ms,
             ..LatencyQuery::default()
         };
-        let whole = s.latency_total(&q(t0, t0 + 3 * HOUR)).unwrap();
-        assert_eq!(whole.hist.count(), 360);
-        assert_eq!(whole.errors, 18);
-        // Any range, aligned to hours or not, counts exactly the requests inside it.
-        for (from, to) in [
-            (t0 + 17 * 60_000, t0 + 2 * HOUR + 5 * 60_000),
-            (t0 + 30 * 60_000, t0 + 50 * 60_000),
-            (t0 + HOUR, t0 + 2 * HOUR),
-            (t0 - HOUR, t0 + 10 * HOUR),
-        ] {
-            let got = s.latency_total(&q(from, to)).unwrap();
-            let mut want = lookout_core::histogram::Histogram::new();
-            for x in all
-                .iter()
-                .filter(|x| x.owner_id == p && x.at_ms >= from && x.at_ms < to)
-            {
-                want.record(x.duration_ms);
+        let check = |when: &str| {
+            let whole = s.latency_total(&q(t0, t0 + 3 * HOUR)).unwrap();
+            assert_eq!(whole.hist.count(), 360);
+            assert_eq!(whole.errors, 18);
+            // Any range, aligned to hours or not, counts exactly the requests inside it.
+            for (from, to) in [
+                (t0 + 17 * 60_000, t0 + 2 * HOUR + 5 * 60_000),
+                (t0 + 30 * 60_000, t0 + 50 * 60_000),
+                (t0 + HOUR, t0 + 2 * HOUR),
+                (t0 - HOUR, t0 + 10 * HOUR),
+            ] {
+                let got = s.latency_total(&q(from, to)).unwrap();
+                let mut want = lookout_core::histogram::Histogram::new();
+                for x in all
+                    .iter()
+                    .filter(|x| x.owner_id == p && x.at_ms >= from && x.at_ms < to)
+                {
+                    want.record(x.duration_ms);
+                }
+                assert_eq!(got.hist, want, "{from}..{to} {when}");
             }
-            assert_eq!(got.hist, want, "{from}..{to}");
-        }
-        let by_name = s.latency_by_name(&q(t0, t0 + 3 * HOUR)).unwrap();
-        let names: Vec<&str> = by_name.iter().map(|x| x.key.as_str()).collect();
-        assert_eq!(names, ["GET /b", "GET /a"], "slowest first");
-        assert_eq!(by_name[1].hist.quantile(50.0), Some(300.5));
-        assert_eq!(by_name[1].hist.count_under(300.0), 87);
-        // Filters.
-        let only = LatencyQuery {
-            release: Some("1.0".into()),
-            ..q(t0, t0 + 3 * HOUR)
+            let by_name = s.latency_by_name(&q(t0, t0 + 3 * HOUR)).unwrap();
+            let names: Vec<&str> = by_name.iter().map(|x| x.key.as_str()).collect();
+            assert_eq!(names, ["GET /b", "GET /a"], "slowest first");
+            assert_eq!(by_name[1].hist.quantile(50.0), Some(300.5));
+            assert_eq!(by_name[1].hist.count_under(300.0), 87);
+            // Filters.
+            let only = LatencyQuery {
+                release: Some("1.0".into()),
+                ..q(t0, t0 + 3 * HOUR)
+            };
+            assert_eq!(s.latency_total(&only).unwrap().hist.count(), 180);
+            let named = LatencyQuery {
+                name: Some("GET /b".into()),
+                environment: Some("staging".into()),
+                ..q(t0, t0 + 3 * HOUR)
+            };
+            assert_eq!(s.latency_total(&named).unwrap().hist.count(), 0);
+            // Series per hour.
+            let series = s.latency_series(&q(t0, t0 + 3 * HOUR), HOUR).unwrap();
+            assert_eq!(series.len(), 3);
+            assert!(series.iter().all(|x| x.hist.count() == 120));
+            assert_eq!(series[1].start_ms, t0 + HOUR);
+            assert!(s.latency_series(&q(t0, t0 + HOUR), 1_000).is_err());
         };
-        assert_eq!(s.latency_total(&only).unwrap().hist.count(), 180);
-        let named = LatencyQuery {
-            name: Some("GET /b".into()),
-            environment: Some("staging".into()),
-            ..q(t0, t0 + 3 * HOUR)
-        };
-        assert_eq!(s.latency_total(&named).unwrap().hist.count(), 0);
-        // Series per hour.
-        let series = s.latency_series(&q(t0, t0 + 3 * HOUR), HOUR).unwrap();
-        assert_eq!(series.len(), 3);
-        assert!(series.iter().all(|x| x.hist.count() == 120));
-        assert_eq!(series[1].start_ms, t0 + HOUR);
-        assert!(s.latency_series(&q(t0, t0 + HOUR), 1_000).is_err());
+        check("partly merged");
+        assert!(s.compact_latency().unwrap() > 0);
+        check("merged");
+        assert_eq!(s.compact_latency().unwrap(), 0, "nothing left to merge");
         // Health sub-checks outside ingest batches.
         s.record_latency(&[LatencySample {
             kind: KIND_HEALTH,
@@ -3535,11 +3547,20 @@ mod cases {
             })
             .collect();
         s.record_latency(&days).unwrap();
-        for (from, to) in [
+        for (round, (from, to)) in [
             (d0 + 30 * 60_000, d0 + 3 * 24 * HOUR - 30 * 60_000),
             (d0, d0 + 2 * 24 * HOUR),
             (d0 + 23 * HOUR, d0 + 49 * HOUR + 1),
-        ] {
+        ]
+        .into_iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+        {
+            if round == 3 {
+                // The days, and the health sub-check written before them.
+                assert_eq!(s.compact_latency().unwrap(), 3 * 24 * 4 + 1);
+            }
             let got = s
                 .latency_total(&LatencyQuery {
                     owner_id: other,
@@ -3551,7 +3572,7 @@ mod cases {
             for x in days.iter().filter(|x| x.at_ms >= from && x.at_ms < to) {
                 want.record(x.duration_ms);
             }
-            assert_eq!(got.hist, want, "{from}..{to}");
+            assert_eq!(got.hist, want, "{from}..{to}, round {round}");
         }
         // Minute rows go first; hours stay.
         let gone = s.prune_latency(t0 + 3 * HOUR, t0).unwrap();
@@ -3568,6 +3589,83 @@ mod cases {
             0,
             "minute rows pruned"
         );
+        // Hour and day rows go together.
+        s.prune_latency(0, d0 + 3 * 24 * HOUR).unwrap();
+        let days_left = s
+            .latency_total(&LatencyQuery {
+                owner_id: other,
+                ..q(d0, d0 + 3 * 24 * HOUR)
+            })
+            .unwrap();
+        assert_eq!(days_left.hist.count(), 0, "day rows pruned with the hours");
+    }
+
+    /// Writers append durations while two compactions merge them (as two instances'
+    /// jobs might during a handover): every duration ends in its rows exactly once.
+    pub fn concurrent_latency_compaction(s: Arc<dyn Store>) {
+        let p = project(s.as_ref(), "lat-race");
+        let t0 = 2_000 * HOUR;
+        const WRITERS: i64 = 3;
+        const BATCHES: i64 = 40;
+        const PER_BATCH: i64 = 25;
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let merged = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for w in 0..WRITERS {
+                let (s, done) = (&s, &done);
+                scope.spawn(move || {
+                    for b in 0..BATCHES {
+                        let batch: Vec<LatencySample> = (0..PER_BATCH)
+                            .map(|i| {
+                                let n = (w * BATCHES + b) * PER_BATCH + i;
+                                let at = t0 + (n * 7_919) % (2 * HOUR);
+                                sample(
+                                    p,
+                                    ["GET /x", "GET /y"][(n % 2) as usize],
+                                    "1",
+                                    at,
+                                    (n % 900) as f64,
+                                    false,
+                                )
+                            })
+                            .collect();
+                        s.write_batch(&WriteBatch {
+                            latency: batch,
+                            ..WriteBatch::default()
+                        })
+                        .unwrap();
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            for _ in 0..2 {
+                let (s, done, merged) = (&s, &done, &merged);
+                scope.spawn(move || {
+                    while done.load(std::sync::atomic::Ordering::SeqCst) < WRITERS as usize {
+                        let n = s.compact_latency().unwrap();
+                        merged.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        let rest = s.compact_latency().unwrap();
+        assert!(merged.into_inner() + rest > 0);
+        let q = |from_ms: i64, to_ms: i64| LatencyQuery {
+            kind: KIND_REQUEST,
+            owner_id: p,
+            from_ms,
+            to_ms,
+            ..LatencyQuery::default()
+        };
+        let total = s.latency_total(&q(t0, t0 + 2 * HOUR)).unwrap();
+        assert_eq!(total.hist.count(), (WRITERS * BATCHES * PER_BATCH) as u64);
+        // Hour rows, minute rows: the same durations whichever a range reads.
+        let hours = s.latency_series(&q(t0, t0 + 2 * HOUR), HOUR).unwrap();
+        let minutes = s.latency_series(&q(t0, t0 + 2 * HOUR), 60_000).unwrap();
+        let count = |v: &[LatencyStats]| v.iter().map(|x| x.hist.count()).sum::<u64>();
+        assert_eq!(count(&hours), total.hist.count());
+        assert_eq!(count(&minutes), total.hist.count());
+        assert_eq!(s.compact_latency().unwrap(), 0);
     }
 
     /// Objectives created through the API: unique names, listed by name, deleted once.
@@ -3941,6 +4039,21 @@ fn postgres_concurrent_duty_claims() {
         return;
     };
     instances_cases::concurrent_claims(store.0.clone());
+}
+
+#[test]
+fn sqlite_concurrent_latency_compaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).expect("open sqlite"));
+    cases::concurrent_latency_compaction(store);
+}
+
+#[test]
+fn postgres_concurrent_latency_compaction() {
+    let Some(store) = postgres_store() else {
+        return;
+    };
+    cases::concurrent_latency_compaction(store.0.clone());
 }
 
 #[test]
