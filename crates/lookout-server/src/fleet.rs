@@ -53,14 +53,14 @@ pub async fn run(m: Arc<Members>) {
 }
 
 /// Takes over monitors another instance may still be running: held for two heartbeats
-/// (by then their last owner has seen the new membership and let them go, and its last
-/// results are stored), then loaded again from the store and scheduled from their last
-/// check. Two instances never check a monitor side by side at a handover.
+/// (by then their last owner has seen the new membership and let them go) and the time
+/// its last results take to be stored, then loaded again from the store and scheduled
+/// from their last check. Two instances never check a monitor side by side at a handover.
 pub fn take_over(monitors: &Arc<crate::monitors::Monitors>, cluster: &Arc<Cluster>, ids: Vec<i64>) {
     if ids.is_empty() {
         return;
     }
-    let wait = 2 * cluster.beat_every();
+    let wait = 2 * cluster.beat_every() + crate::monitors::recorder::STORED_WITHIN;
     monitors.hold(&ids, monitors.now_ms() + wait.as_millis() as i64);
     let (monitors, cluster) = (monitors.clone(), cluster.clone());
     tokio::spawn(async move {

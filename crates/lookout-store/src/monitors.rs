@@ -196,14 +196,23 @@ fn monitor_args<'a>(new: &'a NewMonitor, spec: &'a str) -> [Param<'a>; 8] {
 fn insert_monitor(c: &mut dyn Conn, new: &NewMonitor, upsert: bool) -> Result<Monitor> {
     let sql = if upsert {
         // Config-declared monitors are matched by project and name, keeping their id,
-        // status and history.
+        // status and history. Only a change of definition is a redefinition: every
+        // instance of a fleet upserts its config at start, and the others reload (and
+        // check again) each monitor whose `updated_ms` moved.
         sql!(concat!(
             "INSERT INTO monitors (name, kind, spec, source, project_id, token, slug,
                  created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
              ON CONFLICT (COALESCE(project_id, 0), name) DO UPDATE SET
                  kind = excluded.kind, spec = excluded.spec, source = excluded.source,
-                 token = excluded.token, slug = excluded.slug, updated_ms = excluded.updated_ms
+                 token = excluded.token, slug = excluded.slug,
+                 updated_ms = CASE
+                     WHEN monitors.kind IS DISTINCT FROM excluded.kind
+                         OR monitors.spec IS DISTINCT FROM excluded.spec
+                         OR monitors.source IS DISTINCT FROM excluded.source
+                         OR monitors.token IS DISTINCT FROM excluded.token
+                         OR monitors.slug IS DISTINCT FROM excluded.slug
+                     THEN excluded.updated_ms ELSE monitors.updated_ms END
              RETURNING ",
             monitor_cols!()
         ))

@@ -1327,6 +1327,30 @@ mod cases {
         assert_eq!((upserted.created_ms, upserted.updated_ms), (1_000, 4_000));
         assert!(upserted.paused);
         assert_eq!(upserted.status, down_status(50_000));
+        // The same definition again (another instance starting on the same config) is
+        // no redefinition: the others must not reload and check it again.
+        let same = NewMonitor {
+            kind: MonitorKind::Tcp,
+            spec: serde_json::json!({"host": "db", "port": 5432}),
+            source: MonitorSource::Config,
+            token: Some("tok-3".to_string()),
+            slug: Some("api".to_string()),
+            now_ms: 5_000,
+            ..changed.clone()
+        };
+        assert_eq!(s.upsert_monitor(&same).unwrap().updated_ms, 4_000);
+        let moved = NewMonitor {
+            spec: serde_json::json!({"host": "db", "port": 5433}),
+            now_ms: 6_000,
+            ..same
+        };
+        assert_eq!(s.upsert_monitor(&moved).unwrap().updated_ms, 6_000);
+        let back = NewMonitor {
+            spec: serde_json::json!({"host": "db", "port": 5432}),
+            now_ms: 7_000,
+            ..moved
+        };
+        assert_eq!(s.upsert_monitor(&back).unwrap().updated_ms, 7_000);
         let fresh = s.upsert_monitor(&new_monitor("new", None)).unwrap();
         assert!(!ids.contains(&fresh.id));
         assert_eq!(s.get_monitor(fresh.id).unwrap(), Some(fresh.clone()));

@@ -382,6 +382,27 @@ fn gaps(
     out
 }
 
+/// The hit times of up to 20 of `monitors`, in seconds after `begun`, a line each.
+fn timelines<'a>(
+    hits: &HashMap<String, Vec<Instant>>,
+    monitors: impl Iterator<Item = &'a String>,
+    begun: Instant,
+) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    monitors
+        .filter(|m| seen.insert(m.as_str()))
+        .take(20)
+        .map(|m| {
+            let times: Vec<String> = hits[m]
+                .iter()
+                .map(|t| format!("{:.3}", t.duration_since(begun).as_secs_f64()))
+                .collect();
+            format!("m{m} at {}", times.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Fleet tests run one at a time: each starts several instances and judges check timing
 /// to a tenth of an interval, which two of them sharing a small machine's cores would
 /// blur.
@@ -415,6 +436,7 @@ fn run_suite_once(instances: usize, env: &[(&str, &str)]) -> Attempt {
     let _fleet = one_fleet_at_a_time();
     let target = Target::start();
     let config = target.config();
+    let begun = Instant::now();
     let mut fleet: Vec<Server> = (0..instances)
         .map(|_| Server::start_with_env(&config, env))
         .collect();
@@ -507,18 +529,7 @@ fn run_suite_once(instances: usize, env: &[(&str, &str)]) -> Attempt {
     if !bad.is_empty() {
         // What each monitor saw and what the instances say of it, to tell a scheduling
         // fault from checks that failed (and so were retried) or a stalled target.
-        let mut timelines: Vec<String> = bad
-            .iter()
-            .take(20)
-            .map(|(m, _)| {
-                let times: Vec<String> = hits[m]
-                    .iter()
-                    .map(|t| format!("{:.3}", t.duration_since(started).as_secs_f64()))
-                    .collect();
-                format!("m{m} at {}", times.join(", "))
-            })
-            .collect();
-        timelines.dedup();
+        let timelines = timelines(&hits, bad.iter().map(|(m, _)| m), begun);
         let statuses: Vec<String> = fleet
             .iter()
             .map(|s| {
@@ -540,11 +551,11 @@ fn run_suite_once(instances: usize, env: &[(&str, &str)]) -> Attempt {
             })
             .collect();
         panic!(
-            "checked twice or skipped an interval ({} gaps; window {:.3}..{:.3} s after start): {bad:?}\nhit times (s after start):\n{}\nmonitors not up: {statuses:?}\ntarget stalls: {:?}\nhealth: {:?}",
+            "checked twice or skipped an interval ({} gaps; window {:.3}..{:.3} s after start): {bad:?}\nhit times (s after the first instance started):\n{}\nmonitors not up: {statuses:?}\ntarget stalls: {:?}\nhealth: {:?}",
             bad.len(),
             from.duration_since(started).as_secs_f64(),
             to.duration_since(started).as_secs_f64(),
-            timelines.join("\n"),
+            timelines,
             target.stalls.lock().unwrap().clone(),
             fleet.iter().map(health).collect::<Vec<_>>()
         );
@@ -565,7 +576,14 @@ fn run_suite_once(instances: usize, env: &[(&str, &str)]) -> Attempt {
         .iter()
         .filter(|(_, g)| g.abs_diff(INTERVAL) > INTERVAL / 10)
         .collect();
-    assert!(off.is_empty(), "not once per interval: {off:?}");
+    if !off.is_empty() {
+        let timelines = timelines(&hits, off.iter().map(|(m, _)| m), begun);
+        panic!(
+            "not once per interval: {off:?}\nhit times (s after the first instance started):\n{}\ntarget stalls: {:?}",
+            timelines,
+            target.stalls.lock().unwrap().clone()
+        );
+    }
     assert!(steady.len() >= MONITORS / 2, "{} steady gaps", steady.len());
     let owned: Vec<i64> = fleet
         .iter()

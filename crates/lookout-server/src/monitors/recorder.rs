@@ -18,6 +18,10 @@ use crate::bus::SignalSender;
 const MAX_BATCH: usize = 1_000;
 /// How long results wait for company before being written.
 const LINGER: Duration = Duration::from_millis(250);
+/// How long after a check its result is stored, but for a database slower than a second:
+/// an instance taking a monitor over waits this much beyond the handover, so that a last
+/// check its previous owner made meanwhile is in the store when it reads the state.
+pub const STORED_WITHIN: Duration = Duration::from_millis(LINGER.as_millis() as u64 + 1_000);
 /// Records waiting for the recorder before new ones are dropped.
 pub const QUEUE: usize = 50_000;
 /// Waits between attempts while the database is unavailable; the recorder never gives up.
