@@ -208,7 +208,8 @@ pub(crate) fn add_samples(c: &mut dyn Conn, samples: &[LatencySample]) -> Result
 /// [`COMPACT_STEP`] each in its own transaction; returns how many deltas went. A delta
 /// is deleted in the very transaction that merges it (`DELETE … RETURNING` hands over
 /// exactly the rows it deletes), so none is merged twice or lost, whichever instance
-/// compacts and whenever it is killed.
+/// compacts and whenever it is killed; two compacting at once (a handover of the jobs
+/// duty) take disjoint rows rather than wait on each other's.
 fn compact<D: Db>(db: &D) -> Result<u64> {
     let mut total = 0u64;
     loop {
@@ -219,7 +220,8 @@ fn compact<D: Db>(db: &D) -> Result<u64> {
             c.each(
                 sql!(
                     "DELETE FROM latency_deltas WHERE id IN
-                         (SELECT id FROM latency_deltas ORDER BY id LIMIT ?1)
+                         (SELECT id FROM latency_deltas ORDER BY id LIMIT ?1
+                          FOR UPDATE SKIP LOCKED)
                      RETURNING kind, owner_id, minute_ms, name, release, environment, errors, hist"
                 ),
                 params![COMPACT_STEP],
