@@ -744,3 +744,38 @@ fn a_pending_regroup_job_runs_after_a_restart() {
     });
     assert!(app.state().store.pending_regroups().unwrap().is_empty());
 }
+
+/// Request durations are written as small deltas and merged into their roll-up rows by
+/// the jobs loop within seconds: by then nothing is left to merge, and the request is in
+/// the rows.
+#[test]
+fn request_durations_are_merged_into_their_rollups_by_the_jobs() {
+    let app = spawn_app("");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let txn = json!({"type": "transaction", "transaction": "/checkout", "start_timestamp": now - 0.25, "timestamp": now,
+        "contexts": {"trace": {"op": "http.server", "status": "ok", "trace_id": "a".repeat(32), "span_id": "b".repeat(16)}}});
+    let body = format!("{{}}\n{{\"type\":\"transaction\"}}\n{txn}\n");
+    let r = app.post_envelope(body.into_bytes(), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The jobs merge every 5 s; the first pass ran at start, before the request.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let store = &app.state().store;
+    assert_eq!(
+        store.compact_latency().unwrap(),
+        0,
+        "merged by the jobs already"
+    );
+    let total = store
+        .latency_total(&lookout_store::LatencyQuery {
+            kind: lookout_store::KIND_REQUEST,
+            owner_id: PROJECT_ID,
+            from_ms: ((now - 60.0) * 1000.0) as i64,
+            to_ms: ((now + 60.0) * 1000.0) as i64,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(total.hist.count(), 1);
+}
