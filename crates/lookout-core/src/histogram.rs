@@ -252,11 +252,10 @@ impl Histogram {
     }
 }
 
-/// A few durations on their way into a stored histogram (one commit's requests of one
-/// transaction in one minute): their buckets in a short list rather than the dense
-/// counters, merged straight into the stored bytes. A batch touches hundreds of rows per
-/// commit, and building, cloning and scanning a dense vector of a few thousand counters
-/// for each was most of the writer's time on the span path.
+/// A few durations on their way into the store (one commit's requests of one transaction
+/// in one minute): their buckets in a short list rather than the dense counters, which
+/// would be a few thousand zeros to allocate and scan for each of the hundreds of series a
+/// commit writes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SparseHistogram {
     /// (bucket, count), in the order recorded until [`SparseHistogram::runs`] sorts them.
@@ -286,11 +285,6 @@ impl SparseHistogram {
         self.sum_ms += ms;
     }
 
-    /// How many durations were recorded.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// The buckets sorted, each once with its count.
     fn runs(&self) -> Vec<(u32, u64)> {
         let mut b = self.buckets.clone();
@@ -317,69 +311,6 @@ impl SparseHistogram {
             last = b;
         }
         out
-    }
-
-    /// The encoded histogram `old` with these durations added: the bytes
-    /// [`Histogram::encode`] gives for the merged histogram, built in one pass over both
-    /// without the dense counters. `None` when `old` is not an encoded histogram.
-    pub fn merge_into_encoded(&self, old: &[u8]) -> Option<Vec<u8>> {
-        let mut r = Reader { bytes: old, at: 0 };
-        let Some(1) = r.byte() else { return None };
-        let (count, sum, min, max) = (r.varint()?, r.f64()?, r.f64()?, r.f64()?);
-        if self.count == 0 {
-            // Checked as `Histogram::decode` would, then unchanged.
-            return Histogram::decode(old).map(|h| h.encode());
-        }
-        if count == 0 {
-            return Some(self.encode());
-        }
-        let runs = self.runs();
-        let mut out = Vec::with_capacity(old.len() + runs.len() * 4);
-        put_header(
-            &mut out,
-            count.checked_add(self.count)?,
-            self.sum_ms + sum,
-            self.min_ms.min(min),
-            self.max_ms.max(max),
-        );
-        let mut mine = runs.into_iter().peekable();
-        let (mut theirs_bucket, mut total, mut last) = (0u32, 0u64, 0u32);
-        let mut put = |out: &mut Vec<u8>, b: u32, n: u64| {
-            put_varint(out, u64::from(b - last));
-            put_varint(out, n);
-            last = b;
-        };
-        while r.at < old.len() {
-            let (delta, n) = (r.varint()?, r.varint()?);
-            theirs_bucket = u32::try_from(delta)
-                .ok()
-                .and_then(|d| theirs_bucket.checked_add(d))
-                .filter(|b| *b <= MAX_BUCKET)?;
-            total = total.saturating_add(n);
-            let mut n = n;
-            while let Some(&(b, m)) = mine.peek() {
-                if b > theirs_bucket {
-                    break;
-                }
-                mine.next();
-                if b == theirs_bucket {
-                    n = n.checked_add(m)?;
-                } else {
-                    put(&mut out, b, m);
-                }
-            }
-            // A zero count is never encoded: a delta of 0 after the first pair would be.
-            if n > 0 {
-                put(&mut out, theirs_bucket, n);
-            }
-        }
-        if total != count {
-            return None;
-        }
-        for (b, m) in mine {
-            put(&mut out, b, m);
-        }
-        Some(out)
     }
 }
 
@@ -547,50 +478,19 @@ mod tests {
         h
     }
 
-    #[test]
-    fn a_sparse_merge_by_hand() {
-        let old = dense(&[10.0, 500.0, 500.4, 2000.0]).encode();
-        let merged = sparse(&[0.5, 500.2, 3000.0])
-            .merge_into_encoded(&old)
-            .unwrap();
-        let h = Histogram::decode(&merged).unwrap();
-        assert_eq!(h.count(), 7);
-        assert_eq!(h.min_ms(), Some(0.5));
-        assert_eq!(h.max_ms(), Some(3000.0));
-        assert_eq!(h.count_under(500.0), 2);
-        assert_eq!(h.count_under(501.0), 5);
-        assert_eq!(
-            sparse(&[1.0]).merge_into_encoded(&old[..old.len() - 1]),
-            None
-        );
-        assert_eq!(sparse(&[1.0]).merge_into_encoded(&[2]), None);
-    }
-
     proptest::proptest! {
-        /// Merging a few durations into stored bytes gives the very bytes that decoding,
-        /// merging the dense histograms and encoding again give.
+        /// A few durations encoded from their bucket list are the very bytes the dense
+        /// histogram of the same durations encodes to, and decode back to it.
         #[test]
-        fn a_sparse_merge_equals_the_dense_one(
-            old in proptest::collection::vec(0.0f64..5_000.0, 0..200),
+        fn a_sparse_encoding_equals_the_dense_one(
             add in proptest::collection::vec(
                 proptest::prop_oneof![0.0f64..5_000.0, proptest::sample::select(vec![0.0, 300.0, 500.0, 86_400_000.0])],
                 0..40,
             ),
         ) {
-            let stored = dense(&old).encode();
-            let mut expected = dense(&add);
-            proptest::prop_assert!(expected.merge_encoded(&stored));
-            let s = sparse(&add);
-            proptest::prop_assert_eq!(s.encode(), dense(&add).encode());
-            proptest::prop_assert_eq!(s.merge_into_encoded(&stored), Some(expected.encode()));
-            // Cut short anywhere, the stored bytes are refused by both.
-            for cut in 0..stored.len() {
-                let mut d = dense(&add);
-                proptest::prop_assert_eq!(
-                    s.merge_into_encoded(&stored[..cut]).is_some(),
-                    d.merge_encoded(&stored[..cut])
-                );
-            }
+            let bytes = sparse(&add).encode();
+            proptest::prop_assert_eq!(&bytes, &dense(&add).encode());
+            proptest::prop_assert_eq!(Histogram::decode(&bytes), Some(dense(&add)));
         }
     }
 }
