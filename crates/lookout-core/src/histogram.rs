@@ -258,8 +258,8 @@ impl Histogram {
 /// commit writes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SparseHistogram {
-    /// (bucket, count), in the order recorded until [`SparseHistogram::runs`] sorts them.
-    buckets: Vec<(u32, u64)>,
+    /// The bucket of each duration, in the order recorded.
+    buckets: Vec<u32>,
     count: u64,
     sum_ms: f64,
     min_ms: f64,
@@ -275,7 +275,7 @@ impl SparseHistogram {
     /// Records one duration in milliseconds, as [`Histogram::record`] does.
     pub fn record(&mut self, ms: f64) {
         let ms = if ms.is_finite() { ms.max(0.0) } else { 0.0 };
-        self.buckets.push((bucket_of(ms), 1));
+        self.buckets.push(bucket_of(ms));
         widen(
             (&mut self.min_ms, &mut self.max_ms),
             self.count == 0,
@@ -285,30 +285,16 @@ impl SparseHistogram {
         self.sum_ms += ms;
     }
 
-    /// The buckets sorted, each once with its count.
-    fn runs(&self) -> Vec<(u32, u64)> {
-        let mut b = self.buckets.clone();
-        b.sort_unstable_by_key(|(bucket, _)| *bucket);
-        b.dedup_by(|next, kept| {
-            let same = next.0 == kept.0;
-            if same {
-                kept.1 += next.1;
-            }
-            same
-        });
-        b
-    }
-
     /// [`Histogram::encode`]'s form of these durations.
-    pub fn encode(&self) -> Vec<u8> {
-        let runs = self.runs();
-        let mut out = Vec::with_capacity(HEADER + runs.len() * 4);
+    pub fn encode(mut self) -> Vec<u8> {
+        self.buckets.sort_unstable();
+        let mut out = Vec::with_capacity(HEADER + self.buckets.len() * 3);
         put_header(&mut out, self.count, self.sum_ms, self.min_ms, self.max_ms);
         let mut last = 0u32;
-        for (b, n) in runs {
-            put_varint(&mut out, u64::from(b - last));
-            put_varint(&mut out, n);
-            last = b;
+        for run in self.buckets.chunk_by(|a, b| a == b) {
+            put_varint(&mut out, u64::from(run[0] - last));
+            put_varint(&mut out, run.len() as u64);
+            last = run[0];
         }
         out
     }

@@ -185,11 +185,12 @@ pub(crate) fn add_samples(c: &mut dyn Conn, samples: &[LatencySample]) -> Result
         h.record(s.duration_ms);
         *errors += i64::from(s.error);
     }
-    let encoded: Vec<Vec<u8>> = rows.values().map(|(h, _)| h.encode()).collect();
+    let rows: Vec<(Series<'_>, i64, Vec<u8>)> = rows
+        .into_iter()
+        .map(|(series, (h, errors))| (series, errors, h.encode()))
+        .collect();
     let mut args = Vec::with_capacity(rows.len() * DELTAS.columns.len());
-    for (((kind, owner, minute, name, release, environment), (_, errors)), hist) in
-        rows.iter().zip(&encoded)
-    {
+    for ((kind, owner, minute, name, release, environment), errors, hist) in &rows {
         args.extend_from_slice(params![
             kind,
             owner,
@@ -216,7 +217,6 @@ fn compact<D: Db>(db: &D) -> Result<u64> {
         let n = db.transaction(|c| {
             let mut rows: BTreeMap<Key, (Histogram, i64)> = BTreeMap::new();
             let mut n = 0u64;
-            let mut bad = None;
             c.each(
                 sql!(
                     "DELETE FROM latency_deltas WHERE id IN
@@ -245,18 +245,15 @@ fn compact<D: Db>(db: &D) -> Result<u64> {
                         );
                         let (h, e) = rows.entry(key).or_default();
                         if !h.merge_encoded(&hist) {
-                            bad = Some(format!(
-                                "latency delta of {kind} {owner} {name:?} at {minute}"
-                            ));
+                            return Err(StoreError::Corrupt(format!(
+                                "latency delta of {kind} {owner} {name:?} at {minute} is unreadable"
+                            )));
                         }
                         *e += errors;
                     }
                     Ok(())
                 },
             )?;
-            if let Some(what) = bad {
-                return Err(StoreError::Corrupt(format!("{what} is unreadable")));
-            }
             fold_rows(c, &rows)?;
             Ok(n)
         })?;
