@@ -279,11 +279,11 @@ SPAN_ROUTES = ["GET /", "GET /login", "GET /signup", "GET /api/health", "GET /ap
 
 
 # Span requests are stamped as a live app's are: in the order they are sent, about this
-# many a second, each ending a little before it is sent.
+# many a second (unless a fixed rate is given), each ending a little before it is sent.
 SPAN_CLOCK_RATE = 10_000
 
 
-def span_request(i, now, spread):
+def span_request(i, now, spread, clock_rate=SPAN_CLOCK_RATE):
     """One raw HTTP request: an envelope with one v2 span container (a request and 4 steps).
 
     A live app sends each request's spans when it ends, so their start times follow the
@@ -294,7 +294,7 @@ def span_request(i, now, spread):
     trace = f"{rng:08x}{i:024x}"[-32:]
     seg = f"{i:016x}"[-16:]
     dur = 0.005 + (rng % 997) / 1000.0
-    start = now + i / SPAN_CLOCK_RATE - dur - (rng % int(spread * 1000 + 1)) / 1000.0
+    start = now + i / clock_rate - dur - (rng % int(spread * 1000 + 1)) / 1000.0
     status = "error" if rng % 50 == 0 else "ok"
     attrs = {"sentry.op": {"value": "http.server", "type": "string"},
              "sentry.release": {"value": f"web@1.{rng % 3}.0", "type": "string"},
@@ -347,6 +347,17 @@ def split_pack(pack, events, spans_per_event, parts, workdir, spread):
     for o in outs:
         o.close()
     return [o.name for o in outs], events * (1 + spans_per_event)
+
+
+def write_span_pack(path, count, rate, spread):
+    """`count` span requests for a fixed-rate stream of `rate` envelopes/s."""
+    now = time.time()
+    with open(path, "wb") as out:
+        for i in range(count):
+            r = span_request(i, now, spread, clock_rate=rate)
+            out.write(b"%d\n" % len(r))
+            out.write(r)
+    return path
 
 
 def fleet_cpu(fleet):
@@ -428,6 +439,9 @@ def main():
                     help="request budget of the saturating run (each request is unique; bound)")
     ap.add_argument("--spans", type=int, default=0, metavar="K",
                     help="saturating run: K span envelopes (v2, 5 spans, one a request) after each event")
+    ap.add_argument("--span-rate", type=int, default=0, metavar="N",
+                    help="saturating run: beside the events, `loadgen` sends N span envelopes/s at a fixed "
+                         "rate (a traced app's steady request stream while errors saturate lookout)")
     ap.add_argument("--span-spread", type=float, default=2.0, metavar="SECS",
                     help="with --spans: jitter of the spans' start times beyond the order of sending "
                          "(3600: over the last hour, each in its own minute row; the writer's worst case)")
@@ -448,6 +462,8 @@ def main():
         sys.exit("--instances needs --postgres: several instances share one PostgreSQL database")
     if args.instances < 1:
         sys.exit("--instances must be at least 1")
+    if args.span_rate and (args.spans or args.instances > 1):
+        sys.exit("--span-rate goes alone: not with --spans or --instances")
     shared = os.path.abspath(args.shared_bench)
     if not os.path.exists(os.path.join(shared, "replay.py")):
         sys.exit(f"no replay.py in {shared}: pass --shared-bench")
@@ -486,6 +502,11 @@ def main():
         sat_packs, sat_count = split_pack(pack, args.saturation_requests + margin, args.spans,
                                           args.instances, workdir, args.span_spread)
         sat_count = min(sat_count, args.saturation_requests * (1 + args.spans))
+    span_pack = None
+    if args.span_rate:
+        log(f"writing {args.span_rate * args.duration} span requests for {args.span_rate}/s beside the events")
+        span_pack = write_span_pack(os.path.join(workdir, "spans.pack"), args.span_rate * args.duration,
+                                    args.span_rate, args.span_spread)
     server = None
     others = []
     try:
@@ -511,7 +532,19 @@ def main():
             perf_thread.start()
         spans_before = server.accepted("span")
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        span_gen = None
+        if span_pack:
+            span_json = os.path.join(workdir, "span-loadgen.json")
+            span_gen = subprocess.Popen(
+                [loadgen, "--pack", span_pack, "--addr", server.addr, "--rate", str(args.span_rate),
+                 "--duration", str(args.duration), "--connections", str(args.rate_connections),
+                 "--json-out", span_json], stdout=subprocess.DEVNULL)
         sat = saturate(fleet, shared, sat_packs, sat_count, args.concurrency, args.duration)
+        if span_gen:
+            span_gen.wait(timeout=args.duration + 120)
+            with open(span_json) as f:
+                sat["span_stream"] = json.load(f)
+            os.unlink(span_pack)
         cpu_after = fleet_cpu(fleet)
         ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # wrk is a child that has been waited for: its CPU is in RUSAGE_CHILDREN.
@@ -573,7 +606,8 @@ def main():
         "idle_rss_mib": idle_rss / 1024,
         "instances": args.instances,
         "span_envelopes_per_event": args.spans,
-        "span_spread_s": args.span_spread if args.spans else None,
+        "span_envelopes_per_s": args.span_rate or None,
+        "span_spread_s": args.span_spread if args.spans or args.span_rate else None,
         "saturating": sat,
         "fixed_rate": fr,
         "events_in_db": total_events,
@@ -598,6 +632,12 @@ def main():
         ("saturating: accepted/s (2xx)", f"{sat['accepted_per_s']:.0f}"
                                          + (f" requests, with {sat['spans_accepted']} spans accepted "
                                             f"({args.spans} span envelope(s) per event)" if args.spans else "")),
+        *([("saturating: span stream", f"{sat['span_stream']['achieved_per_s']:.0f} envelopes/s sent by loadgen "
+                                         f"({args.span_rate}/s asked), statuses {sat['span_stream']['statuses']}, "
+                                         f"{sat['spans_accepted']} spans accepted; latency p50 "
+                                         f"{sat['span_stream']['latency_ms']['p50']:.2f} ms, p99 "
+                                         f"{sat['span_stream']['latency_ms']['p99']:.2f} ms")]
+          if "span_stream" in sat else []),
         ("saturating: latency", f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms"),
         ("saturating: CPU per event", ", ".join(f"{k} {v:.0f} µs" for k, v in sat["cpu_us_per_event"].items())
                                       + f" (total {sum(sat['cpu_us_per_event'].values()):.0f} µs); "
