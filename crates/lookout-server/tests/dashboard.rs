@@ -347,6 +347,29 @@ fn the_setup_token_creates_the_first_user_once() {
     );
 }
 
+/// `lookout user create` writes the store while the server runs: the sign-in page stops
+/// saying no user exists, and the setup link stops offering its form.
+#[test]
+fn a_user_made_outside_the_dashboard_spends_the_setup_token() {
+    let app = spawn_app("");
+    let token = app
+        .running
+        .as_ref()
+        .unwrap()
+        .web
+        .setup_token()
+        .expect("no user yet");
+    let mut web = WebClient::new(&app);
+    assert!(web.get("/login").body.contains("No user exists yet"));
+    create_user(&app, EMAIL, PASSWORD);
+    let login = web.get("/login");
+    assert_eq!(login.status, 200);
+    assert!(!login.body.contains("No user exists yet"), "{}", login.body);
+    assert_eq!(web.get(&format!("/setup?token={token}")).status, 404);
+    assert!(app.running.as_ref().unwrap().web.setup_token().is_none());
+    assert_eq!(web.sign_in(EMAIL, PASSWORD).status, 303);
+}
+
 #[test]
 fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
     let app = spawn_app("");
