@@ -155,6 +155,51 @@ fn every_route_but_the_public_ones_refuses_anonymous_requests() {
     );
 }
 
+/// Every page is an askama template: no Rust source of the server or the dashboard holds
+/// markup in a string (`format!("<p>…")`, `Html("<html>…")`), so values are escaped in one
+/// place. Unit tests at the end of a file (`#[cfg(test)]`) may compare against markup.
+#[test]
+fn no_html_is_built_outside_the_templates() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    sources(&root.join("../lookout-web/src"), &mut files);
+    assert!(files.len() > 50, "the sources were not found: {files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let markup = ["\"<", "#\"<"].iter().any(|q| {
+                line.match_indices(q).any(|(at, _)| {
+                    line[at + q.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!')
+                })
+            });
+            if markup && !line.trim_start().starts_with("//") {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "markup built in Rust instead of a template:\n{}",
+        found.join("\n")
+    );
+}
+
 #[test]
 fn sign_in_with_csrf_and_sign_out() {
     let app = spawn_app("");
