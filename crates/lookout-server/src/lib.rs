@@ -62,6 +62,8 @@ pub struct Running {
     pub state: Arc<AppState>,
     /// The dashboard (its first-user setup token, while no user exists).
     pub web: Arc<lookout_web::Web>,
+    /// The router as served, kept so tests can walk every route it holds.
+    router: Router,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer: writer::Writer,
@@ -77,6 +79,12 @@ impl Running {
     /// The base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The router as served: every route of ingest, the API, the dashboard, status pages
+    /// and `/metrics`. Tests walk its paths so that a new route cannot miss the auth check.
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// The batching writer every ingest write goes through.
@@ -431,6 +439,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         cluster,
     });
     let app = router(state.clone(), ingest, monitors, web.clone());
+    let served = app.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         // The client address keys the sign-in rate limit.
@@ -448,6 +457,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         addr,
         state,
         web,
+        router: served,
         shutdown: Some(tx),
         server,
         writer,

@@ -1,14 +1,22 @@
 //! The dashboard over HTTP: every route refuses anonymous requests (walked from the
-//! routers' own lists), CSRF, the sign-in rate limit, the first-user setup, API tokens
-//! with scopes, and the pages with real data.
+//! served router's own paths), CSRF, the sign-in rate limit, the first-user setup, API
+//! tokens with scopes, and the pages with real data: incidents from the real alert loop,
+//! monitors checked against real targets on loopback (a failing HTTP server, a TLS server
+//! with a generated certificate, a degraded health document), notifications delivered to
+//! an in-process receiver.
 
 mod common;
+#[path = "../../lookout-probe/tests/common/mod.rs"]
+mod probe_common;
 
 use common::web::{create_user, WebClient, EMAIL, PASSWORD};
 use common::{
     envelope, exception_event, request, spawn_app, spawn_app_with_server, wait_for, TOKEN,
 };
+use lookout_core::clock::ManualClock;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 fn concrete(path: &str) -> String {
     path.split('/')
@@ -18,6 +26,20 @@ fn concrete(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Every path the served router holds, read from its `Debug` output (axum has no API to
+/// list routes; the output names each path as a quoted string). Should that format change,
+/// the walk below finds none of the paths it checks for and fails rather than passing empty.
+fn served_paths(app: &common::TestApp) -> BTreeSet<String> {
+    let debug = format!("{:?}", app.running.as_ref().unwrap().router());
+    debug
+        .split('"')
+        .filter(|s| s.starts_with('/') && !s.contains(char::is_whitespace))
+        // The catch-all axum adds for the router's fallback (a 404 for unknown paths).
+        .filter(|s| !s.contains("__private__axum_fallback"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -65,6 +87,63 @@ fn every_route_but_the_public_ones_refuses_anonymous_requests() {
     }
     assert!(api >= 30, "only {api} API operations walked");
 
+    // The whole served router: ingest, pings, status pages, acknowledge links, the
+    // Sentry-compatible `/api/0/` routes, `/metrics`, the API and the dashboard. Each path
+    // is either declared public or refuses every method it answers.
+    let public: BTreeSet<&str> = lookout_server::PUBLIC_ROUTES
+        .iter()
+        .chain(lookout_web::PUBLIC_PATHS)
+        .copied()
+        .collect();
+    let paths = served_paths(&app);
+    for known in [
+        "/metrics",
+        "/api/0/",
+        "/api/0/organizations/{org}/releases/",
+        "/api/0/{*rest}",
+        "/api/v1/monitors",
+        "/overview",
+        "/status/{slug}",
+        "/api/{project_id}/envelope/",
+    ] {
+        assert!(
+            paths.contains(known),
+            "{known} not among the router's paths: {paths:?}"
+        );
+    }
+    for p in &public {
+        assert!(
+            paths.contains(*p),
+            "{p} is declared public but not routed: {paths:?}"
+        );
+    }
+    let mut refused = 0;
+    for path in paths.iter().filter(|p| !public.contains(p.as_str())) {
+        let mut answered = 0;
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            anon.cookies.clear();
+            let r = anon.request(method, &concrete(path), &[("csrf", "x")]);
+            match r.status {
+                405 => continue,
+                401 => {}
+                303 if method == "GET"
+                    && r.header("location")
+                        .is_some_and(|l| l.starts_with("/login?next=")) => {}
+                other => panic!(
+                    "{method} {path} answered an anonymous request with {other}: {}",
+                    r.body
+                ),
+            }
+            answered += 1;
+        }
+        assert!(answered > 0, "{path}: every method answered 405");
+        refused += 1;
+    }
+    assert!(
+        refused >= walked + 10,
+        "only {refused} private paths walked: {paths:?}"
+    );
+
     // The public exceptions answer without credentials.
     assert_eq!(anon.get("/login").status, 200);
     assert_eq!(anon.get("/static/app.css").status, 200);
@@ -73,6 +152,51 @@ fn every_route_but_the_public_ones_refuses_anonymous_requests() {
     assert_eq!(
         (root.status, root.header("location")),
         (303, Some("/login"))
+    );
+}
+
+/// Every page is an askama template: no Rust source of the server or the dashboard holds
+/// markup in a string (`format!("<p>…")`, `Html("<html>…")`), so values are escaped in one
+/// place. Unit tests at the end of a file (`#[cfg(test)]`) may compare against markup.
+#[test]
+fn no_html_is_built_outside_the_templates() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    sources(&root.join("../lookout-web/src"), &mut files);
+    assert!(files.len() > 50, "the sources were not found: {files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let markup = ["\"<", "#\"<"].iter().any(|q| {
+                line.match_indices(q).any(|(at, _)| {
+                    line[at + q.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!')
+                })
+            });
+            if markup && !line.trim_start().starts_with("//") {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "markup built in Rust instead of a template:\n{}",
+        found.join("\n")
     );
 }
 
@@ -143,7 +267,9 @@ fn sign_in_with_csrf_and_sign_out() {
 
 #[test]
 fn the_sixth_wrong_password_in_a_minute_is_refused() {
-    let app = spawn_app("");
+    let app = spawn_app(
+        "\n[[monitors]]\nname = \"Home\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"home-token-1234\"\n\n[[status_pages]]\nslug = \"acme\"\ntitle = \"Acme status\"\nmonitors = [\"Home\"]\n",
+    );
     create_user(&app, EMAIL, PASSWORD);
     let mut web = WebClient::new(&app);
     for i in 0..5 {
@@ -156,8 +282,22 @@ fn the_sixth_wrong_password_in_a_minute_is_refused() {
     assert_eq!(sixth.header("retry-after"), Some("60"));
     // Even the right password waits: the limit is on the account, not the guess.
     assert_eq!(web.sign_in(EMAIL, PASSWORD).status, 429);
-    // A status page, the API and ingest are not behind the sign-in limit.
+    // A status page, the API and ingest are not behind the sign-in limit: the same client,
+    // still limited, reads the page, its feed and its summary.
+    assert_eq!(
+        web.sign_in(EMAIL, "wrong password").status,
+        429,
+        "still limited"
+    );
+    let page = web.get("/status/acme");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Acme status") && page.body.contains("Home"));
+    assert_eq!(web.get("/status/acme/feed.atom").status, 200);
+    assert_eq!(web.get("/status/acme/summary.json").status, 200);
     assert_eq!(web.get("/api/health").status, 200);
+    assert_eq!(app.get("/api/v1/monitors").status, 200);
+    let (_, body) = envelope(&exception_event("KeyError", "x", "app", "f", 1));
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
 }
 
 /// Behind nginx every request comes from 127.0.0.1: without `trusted_proxies` one person
@@ -250,6 +390,29 @@ fn the_setup_token_creates_the_first_user_once() {
         303,
         "email is lower-cased"
     );
+}
+
+/// `lookout user create` writes the store while the server runs: the sign-in page stops
+/// saying no user exists, and the setup link stops offering its form.
+#[test]
+fn a_user_made_outside_the_dashboard_spends_the_setup_token() {
+    let app = spawn_app("");
+    let token = app
+        .running
+        .as_ref()
+        .unwrap()
+        .web
+        .setup_token()
+        .expect("no user yet");
+    let mut web = WebClient::new(&app);
+    assert!(web.get("/login").body.contains("No user exists yet"));
+    create_user(&app, EMAIL, PASSWORD);
+    let login = web.get("/login");
+    assert_eq!(login.status, 200);
+    assert!(!login.body.contains("No user exists yet"), "{}", login.body);
+    assert_eq!(web.get(&format!("/setup?token={token}")).status, 404);
+    assert!(app.running.as_ref().unwrap().web.setup_token().is_none());
+    assert_eq!(web.sign_in(EMAIL, PASSWORD).status, 303);
 }
 
 #[test]
@@ -1009,4 +1172,745 @@ fn the_slo_page_shows_value_budget_burn_and_the_budget_over_the_window() {
     clock.advance(61_000);
     let page = web.get("/slos");
     assert!(page.body.contains("<dd>2</dd>"), "{}", page.body);
+}
+
+/// An HTTP receiver on loopback that records each request's path and JSON body (a webhook
+/// endpoint and a Slack hook at once) and answers 200.
+struct Recorder {
+    url: String,
+    got: Arc<Mutex<Vec<(String, Value)>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let g = got.clone();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app =
+            axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+                let g = g.clone();
+                async move {
+                    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    g.lock().unwrap().push((uri.path().to_string(), v));
+                    "ok"
+                }
+            });
+        rt.spawn(async move { axum::serve(listener, app).await });
+        Recorder {
+            url: format!("http://{addr}"),
+            got,
+            _rt: rt,
+        }
+    }
+
+    /// The bodies received at `path`.
+    fn bodies(&self, path: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// `n` error events of project `app` received at `at_ms`, written through the store as the
+/// writer would (the alert loop counts them like any others).
+fn errors(app: &common::TestApp, n: u64, at_ms: i64, seed: u64) {
+    let events = (0..n)
+        .map(|i| lookout_store::NewEvent {
+            project_id: common::PROJECT_ID,
+            event_id: format!("{seed:016x}{i:016x}"),
+            timestamp_ms: at_ms,
+            received_ms: at_ms,
+            level: lookout_store::Level::Error,
+            platform: Some("python".into()),
+            release: None,
+            environment: None,
+            title: "ValueError: boom".into(),
+            culprit: "app.views in handle".into(),
+            fingerprint: format!("boom-{seed}"),
+            grouping_version: "test".into(),
+            handled: Some(true),
+            user_key: None,
+            payload: b"{}".to_vec(),
+        })
+        .collect();
+    app.state()
+        .store
+        .write_batch(&lookout_store::WriteBatch {
+            events,
+            ..Default::default()
+        })
+        .unwrap();
+}
+
+/// `text` appears in `body` only escaped (askama writes `&#60;`, others `&lt;`), never raw.
+fn assert_escaped(body: &str, text: &str) {
+    let raw = text.to_string();
+    let numeric = text
+        .replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;");
+    let named = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    assert!(
+        body.contains(&numeric) || body.contains(&named),
+        "{text} is not shown escaped: {body}"
+    );
+    assert!(!body.contains(&raw), "{text} is shown raw: {body}");
+}
+
+/// The part of a page between two markers.
+fn section<'a>(body: &'a str, from: &str, to: &str) -> &'a str {
+    let start = body
+        .find(from)
+        .unwrap_or_else(|| panic!("{from} not in {body}"));
+    let end = body[start..].find(to).map_or(body.len(), |e| start + e);
+    &body[start..end]
+}
+
+/// The incidents as (id, rule name).
+fn incident_ids(app: &common::TestApp) -> Vec<(i64, String)> {
+    let r = app.get("/api/v1/incidents");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap(),
+                i["rule"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A health document that reports its database degraded.
+const DEGRADED_DOC: &str =
+    r#"{"status": "degraded", "checks": {"database": {"status": "degraded", "latency": 900}}}"#;
+
+#[test]
+fn the_overview_puts_open_incidents_first_then_degraded_monitors_and_errors_against_the_target() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let target = rt.block_on(probe_common::Target::start(probe_common::Mode::Respond(
+        200,
+        DEGRADED_DOC,
+    )));
+    let clock = ManualClock::new(NOON);
+    let app = common::spawn_app_with_clock(
+        &format!(
+            "\n[[monitors]]\nname = \"Health\"\nkind = \"health\"\nurl = \"{}\"\ninterval = \"1h\"\nalert_after = 1\n\n[[monitors]]\nname = \"Quiet\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"quiet-token-1234\"\n\n[alerts]\nevaluate_every = \"10s\"\n[[rules]]\nname = \"Error spike\"\nwhen = \"errors > 50 in 5m\"\nseverity = \"critical\"\n",
+            target.url("/api/health")
+        ),
+        Arc::new(clock.clone()),
+    );
+    let mut web = signed_in(&app);
+    let health = monitor_id(&app, "Health");
+    // The check taken at start reads the degraded document; one check confirms it.
+    wait_for("the degraded state", || {
+        (app.get(&format!("/api/v1/monitors/{health}")).body["status"]["state"] == "degraded")
+            .then_some(())
+    });
+    // Five errors three hours ago (under the target), sixty this hour (over it, and a spike).
+    errors(&app, 5, NOON - 3 * HOUR_MS + MIN_MS, 1);
+    errors(&app, 60, NOON + 1_000, 2);
+    clock.advance(10_000);
+    let (incident, rule) = wait_for("the incident", || incident_ids(&app).into_iter().next());
+    assert_eq!(rule, "Error spike");
+
+    let page = web.get("/overview");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    // Open incidents come first, then the monitors that need a look, then the charts.
+    let at = |needle: &str| {
+        body.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not on the overview: {body}"))
+    };
+    let link = format!("<a href=\"/incidents/{incident}\">");
+    assert!(at("id=\"inc-h\"") < at(&link), "the incident is listed");
+    assert!(at(&link) < at("id=\"mon-h\""), "incidents before monitors");
+    assert!(at("id=\"mon-h\"") < at("id=\"err-h\""));
+    assert!(!body.contains("No open incidents."));
+    let monitors = section(body, "id=\"mon-h\"", "id=\"err-h\"");
+    assert!(
+        monitors.contains("<span class=\"badge st-degraded\">degraded</span>")
+            && monitors.contains(&format!("<a href=\"/monitors/{health}\">Health</a>")),
+        "the degraded monitor: {monitors}"
+    );
+    assert!(monitors.contains("database"), "with its reason: {monitors}");
+    assert!(
+        !monitors.contains("Quiet"),
+        "a monitor that is fine is not listed: {monitors}"
+    );
+    // Errors per hour against the target of 10: the line at 10 of a 60-high scale, the
+    // current hour's bar over it and marked, the quieter hour's not.
+    let chart = section(body, "id=\"err-h\"", "</section>");
+    assert!(
+        chart.contains("Errors per hour, last 24 hours (target: under 10 an hour)"),
+        "{chart}"
+    );
+    assert!(chart.contains("65 errors, worst hour 60"), "{chart}");
+    assert!(
+        chart.contains("<span class=\"badge st-down\">over target</span>"),
+        "{chart}"
+    );
+    assert!(
+        chart.contains("<line class=\"target\" x1=\"0\" x2=\"480\" y1=\"66.7\" y2=\"66.7\">"),
+        "the target line at 10 of 60: {chart}"
+    );
+    assert_eq!(chart.matches("class=\"bar over\"").count(), 1, "{chart}");
+    assert_eq!(chart.matches("class=\"bar\"").count(), 23, "{chart}");
+    assert!(chart.contains(": 60 errors</title>") && chart.contains(": 5 errors</title>"));
+
+    // Once resolved, the incident leaves the overview.
+    let r = app.send(
+        "POST",
+        &format!("/api/v1/incidents/{incident}/resolve"),
+        &json!({"by": "ops"}),
+    );
+    assert!(r.status < 300, "{}", r.body);
+    let after = web.get("/overview").body;
+    assert!(!after.contains(&link), "{after}");
+    assert!(after.contains("No open incidents."), "{after}");
+}
+
+#[test]
+fn incidents_are_handled_from_the_dashboard_and_notifications_link_to_them() {
+    let hook = Recorder::start();
+    let clock = ManualClock::new(NOON);
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("spike.md");
+    std::fs::write(
+        &runbook,
+        "# Spike <script>alert(1)</script>\n\nRestart the <b>worker</b>.\n",
+    )
+    .unwrap();
+    let app = spawn_app_with_server(
+        "public_url = \"https://lookout.example\"",
+        &format!(
+            "\n[channels.hook]\nkind = \"webhook\"\nurl = \"{url}/webhook\"\n\n[channels.chat]\nkind = \"slack\"\nwebhook_url = \"{url}/slack\"\n\n[alerts]\nevaluate_every = \"10s\"\n\n[[rules]]\nname = \"Error spike\"\nwhen = \"errors > 50 in 5m\"\nseverity = \"critical\"\nnotify = [\"hook\", \"chat\"]\nrunbook = \"{runbook}\"\n\n[[rules]]\nname = \"Big spike\"\nwhen = \"errors > 55 in 5m\"\nseverity = \"high\"\n",
+            url = hook.url,
+            runbook = runbook.display()
+        ),
+        Arc::new(clock.clone()),
+        dir,
+    );
+    errors(&app, 60, NOON + 1_000, 1);
+    clock.advance(10_000);
+    let both = wait_for("both incidents", || {
+        let l = incident_ids(&app);
+        (l.len() == 2).then_some(l)
+    });
+    let id_of = |word: &str| {
+        both.iter()
+            .find(|(_, t)| t.contains(word))
+            .unwrap_or_else(|| panic!("no {word} incident: {both:?}"))
+            .0
+    };
+    let (spike, big) = (id_of("Error spike"), id_of("Big spike"));
+
+    // Delivered notifications link to the incident's page under the public URL.
+    let page_url = format!("https://lookout.example/incidents/{spike}");
+    let webhook = wait_for("the webhook", || {
+        hook.bodies("/webhook")
+            .into_iter()
+            .find(|b| b["data"]["incident_id"] == spike)
+    });
+    assert_eq!(
+        webhook["data"]["incident_url"],
+        page_url.as_str(),
+        "{webhook}"
+    );
+    let slack = wait_for("the Slack message", || {
+        hook.bodies("/slack")
+            .into_iter()
+            .find(|b| b.to_string().contains("Error spike"))
+    });
+    assert!(
+        slack
+            .to_string()
+            .contains(&format!("<{page_url}|Open incident>")),
+        "the Slack message links to {page_url}: {slack}"
+    );
+    let ack_url = webhook["data"]["ack_url"]
+        .as_str()
+        .expect("an acknowledge link");
+    let ack_path = ack_url
+        .strip_prefix("https://lookout.example")
+        .unwrap_or_else(|| panic!("{ack_url} is not under the public URL"))
+        .to_string();
+
+    // The signed acknowledge page: one escaping path (askama), the runbook's markup and a
+    // name given in the form come out as text.
+    let mut anon = WebClient::new(&app);
+    let ack = anon.get(&ack_path);
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    assert!(
+        ack.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html")),
+        "{:?}",
+        ack.headers
+    );
+    assert!(ack.body.contains("Error spike") && ack.body.contains(">Acknowledge</button>"));
+    assert_escaped(&ack.body, "<script>alert(1)</script>");
+    assert_escaped(&ack.body, "<b>worker</b>");
+    let forged = anon.get(&format!("{}0", &ack_path[..ack_path.len() - 1]));
+    let forged = if forged.status == 200 {
+        anon.get(&format!("{}1", &ack_path[..ack_path.len() - 1]))
+    } else {
+        forged
+    };
+    assert_eq!(forged.status, 404);
+    assert!(
+        forged.body.contains("This link is not valid"),
+        "{}",
+        forged.body
+    );
+    let acked = anon.post(&ack_path, &[("by", "<i>carol</i>")]);
+    assert_eq!(acked.status, 200, "{}", acked.body);
+    assert_escaped(&acked.body, "<i>carol</i>");
+    assert!(acked.body.contains("Escalation stopped."), "{}", acked.body);
+    assert!(
+        !acked.body.contains(">Acknowledge</button>"),
+        "no second acknowledge: {}",
+        acked.body
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{spike}")).body["acknowledged_by"],
+        "<i>carol</i>"
+    );
+
+    // The dashboard's forms on the other incident: acknowledge, a note, resolve.
+    let mut web = signed_in(&app);
+    let csrf = web.csrf();
+    let path = format!("/incidents/{big}");
+    let action = format!("/incidents/{big}/action");
+    let open = web.get(&path);
+    assert_eq!(open.status, 200);
+    assert!(open.body.contains("value=\"ack\""), "{}", open.body);
+    assert_eq!(
+        web.post(&action, &[("csrf", "forged"), ("action", "ack")])
+            .status,
+        403
+    );
+    for (form, what) in [
+        (vec![("action", "ack")], "acknowledge"),
+        (
+            vec![
+                ("action", "note"),
+                ("text", "Restarted the <script>worker</script>"),
+            ],
+            "note",
+        ),
+    ] {
+        let mut f = form;
+        f.push(("csrf", &csrf));
+        let r = web.post(&action, &f);
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some(path.as_str())),
+            "{what}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        web.post(
+            &action,
+            &[("csrf", &csrf), ("action", "note"), ("text", "  ")]
+        )
+        .status,
+        400,
+        "an empty note"
+    );
+    assert_eq!(
+        web.post(&action, &[("csrf", &csrf), ("action", "shout")])
+            .status,
+        400
+    );
+    let acked = web.get(&path).body;
+    assert!(
+        !acked.contains("value=\"ack\"") && acked.contains("value=\"resolve\""),
+        "acknowledged: resolve is left: {acked}"
+    );
+    let r = web.post(&action, &[("csrf", &csrf), ("action", "resolve")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let api = app.get(&format!("/api/v1/incidents/{big}")).body;
+    assert_eq!(api["status"], "resolved", "{api}");
+    assert_eq!(api["acknowledged_by"], EMAIL, "{api}");
+
+    // The timeline, read back on the page, in order, with the note escaped.
+    let done = web.get(&path).body;
+    assert!(done.contains("id=\"incident-status\">resolved<"), "{done}");
+    assert!(
+        !done.contains("value=\"resolve\""),
+        "nothing left to do: {done}"
+    );
+    let timeline = section(&done, "<ol class=\"timeline\">", "</ol>");
+    let at = |class: &str| {
+        timeline
+            .find(&format!("class=\"tl-{class}\""))
+            .unwrap_or_else(|| panic!("no {class} line: {timeline}"))
+    };
+    assert!(at("triggered") < at("acknowledged"), "{timeline}");
+    // The system writes notes too ("nobody notified…"): the user's is found by its text.
+    let note = timeline
+        .find(&format!(
+            "<strong>note</strong> by {EMAIL}<div>Restarted the"
+        ))
+        .unwrap_or_else(|| panic!("no note by the user: {timeline}"));
+    assert!(at("acknowledged") < note, "{timeline}");
+    assert!(note < at("resolved"), "{timeline}");
+    assert!(
+        timeline.contains(&format!("<strong>acknowledged</strong> by {EMAIL}")),
+        "{timeline}"
+    );
+    assert_escaped(timeline, "<script>worker</script>");
+    assert!(timeline.contains("Restarted the"), "{timeline}");
+    // The runbook beside the first incident is rendered from Markdown, its markup cleaned.
+    let spike_page = web.get(&format!("/incidents/{spike}")).body;
+    let rb = section(&spike_page, "id=\"rb-h\"", "</aside>");
+    assert!(!rb.contains("<script>"), "{rb}");
+    assert!(rb.contains("Restart the"), "{rb}");
+}
+
+#[test]
+fn the_monitor_page_draws_percentiles_outages_and_the_certificate_expiry() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let failing = rt.block_on(probe_common::Target::start(probe_common::Mode::Status(503)));
+    let ca = probe_common::TestCa::new();
+    // Certificates are judged at the server's clock: five days left at noon.
+    let day = |n: i64| NOON / 1000 + n * probe_common::DAY;
+    let (tls, _t) = rt.block_on(probe_common::tls_server(ca.leaf_between(
+        &["localhost"],
+        day(-1),
+        day(5),
+    )));
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca_file = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let clock = ManualClock::new(NOON);
+    let app = common::spawn_app_with_clock(
+        &format!(
+            "\n[[monitors]]\nname = \"Web\"\nkind = \"heartbeat\"\nperiod = \"1h\"\ntoken = \"web-token-1234\"\n\n[[monitors]]\nname = \"Broken\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"1h\"\nalert_after = 1\n\n[[monitors]]\nname = \"Cert\"\nkind = \"tls\"\nhost = \"localhost\"\nport = {}\nca_file = \"{}\"\ninterval = \"1h\"\nalert_after = 1\n",
+            failing.url("/"),
+            tls.port(),
+            ca_file.display()
+        ),
+        Arc::new(clock.clone()),
+    );
+    let mut web = signed_in(&app);
+    let (w, broken, cert) = (
+        monitor_id(&app, "Web"),
+        monitor_id(&app, "Broken"),
+        monitor_id(&app, "Cert"),
+    );
+
+    // Response times two hours ago: half at 100 ms, half at 300 ms.
+    let results = (0..20)
+        .map(|k| {
+            let mut r = record(
+                w,
+                NOON - 2 * HOUR_MS + k * MIN_MS,
+                true,
+                lookout_store::CheckFigures::default(),
+            );
+            r.latency_ms = Some(if k < 10 { 100 } else { 300 });
+            r
+        })
+        .collect();
+    write(&app, results);
+    app.state().store.rollup_checks(NOON).unwrap();
+    let rollups = app
+        .get(&format!(
+            "/api/v1/monitors/{w}/rollups?resolution=hour&from={}",
+            NOON - DAY_MS
+        ))
+        .body;
+    let hour = &rollups.as_array().expect("roll-ups")[0];
+    let (p50, p95) = (
+        hour["p50_ms"].as_u64().expect("p50"),
+        hour["p95_ms"].as_u64().expect("p95"),
+    );
+    assert!(p50 < p95 && p95 == 300, "{rollups}");
+    // The chart's polylines are drawn from those stored figures: 24 hourly points, zero
+    // but in the hour two hours back (slot 22), scaled to the largest p95.
+    let points = |v: u64| {
+        (0..24)
+            .map(|i| {
+                let x = (480.0 * i as f64 / 23.0 * 10.0).round() / 10.0;
+                let figure = if i == 22 { v } else { 0 };
+                let y = ((80.0 - 80.0 * figure as f64 / p95 as f64) * 10.0).round() / 10.0;
+                format!("{x},{y}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let page = web.get(&format!("/monitors/{w}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("(p50 and p95, up to {p95} ms)")),
+        "{}",
+        page.body
+    );
+    for (class, v) in [("p95", p95), ("p50", p50)] {
+        let line = format!("<polyline class=\"{class}\" points=\"{}\">", points(v));
+        assert!(page.body.contains(&line), "{line} not in {}", page.body);
+    }
+    assert!(page.body.contains("No outages in 90 days."));
+    assert!(!page.body.contains("TLS certificate expires"));
+
+    // The failing target, checked at start: down at once, an ongoing outage with its cause.
+    let down = wait_for("the outage", || {
+        let p = web.get(&format!("/monitors/{broken}"));
+        p.body.contains("(ongoing)").then_some(p.body)
+    });
+    let outages = section(&down, "id=\"out-h\"", "</section>");
+    assert!(
+        outages.contains("<th scope=\"col\">Cause</th>") && outages.contains("503"),
+        "{outages}"
+    );
+    assert!(
+        outages.contains(&format!("<td>{}</td>", "2026-03-10 12:00 UTC")),
+        "the outage starts at the failing check: {outages}"
+    );
+    assert!(!outages.contains("No outages"), "{outages}");
+
+    // The TLS monitor's certificate: its expiry date and the days left, flagged under 14.
+    let tls_page = wait_for("the certificate", || {
+        let p = web.get(&format!("/monitors/{cert}"));
+        p.body.contains("TLS certificate expires").then_some(p.body)
+    });
+    assert!(
+        tls_page
+            .contains("<p class=\"flash bad\">TLS certificate expires 2026-03-15 (4 days).</p>")
+            || tls_page.contains(
+                "<p class=\"flash bad\">TLS certificate expires 2026-03-15 (5 days).</p>"
+            ),
+        "{tls_page}"
+    );
+}
+
+#[test]
+fn the_issue_list_filters_exclude_and_the_issue_page_pages_events_shows_tags_and_reopens() {
+    let app = spawn_app("");
+    let mut web = signed_in(&app);
+    let mut key_error = exception_event("KeyError", "'user_id'", "app.views", "profile", 42);
+    key_error["tags"] = json!({"tier": "gold"});
+    let mut sent = Vec::new();
+    for _ in 0..25 {
+        let (id, body) = envelope(&key_error);
+        assert_eq!(app.post_envelope(body, &[]).status, 200);
+        sent.push(id);
+    }
+    let mut timeout = exception_event("TimeoutError", "upstream", "app.jobs", "fetch", 7);
+    timeout["level"] = json!("warning");
+    timeout["release"] = json!("web@2.0.0");
+    timeout["environment"] = json!("staging");
+    let (_, body) = envelope(&timeout);
+    assert_eq!(app.post_envelope(body, &[]).status, 200);
+    let issues = wait_for("both issues with every event", || {
+        let l = app.issues("");
+        (l.len() == 2
+            && l.iter()
+                .map(|i| i["count"].as_i64().unwrap_or(0))
+                .sum::<i64>()
+                == 26)
+            .then_some(l)
+    });
+    let id_of = |ty: &str| {
+        issues
+            .iter()
+            .find(|i| i["title"].as_str().unwrap_or_default().starts_with(ty))
+            .unwrap_or_else(|| panic!("no {ty}: {issues:?}"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (key, slow) = (id_of("KeyError"), id_of("TimeoutError"));
+
+    // Each filter keeps the issue it names and leaves out the other.
+    for (q, kept, left) in [
+        ("level=error", "KeyError", "TimeoutError"),
+        ("level=warning", "TimeoutError", "KeyError"),
+        ("release=web%401.0.0", "KeyError", "TimeoutError"),
+        ("release=web%402.0.0", "TimeoutError", "KeyError"),
+        ("environment=production", "KeyError", "TimeoutError"),
+        ("environment=staging", "TimeoutError", "KeyError"),
+        ("q=upstream", "TimeoutError", "KeyError"),
+    ] {
+        let p = web.get(&format!("/issues?{q}"));
+        assert_eq!(p.status, 200, "{q}: {}", p.body);
+        assert!(p.body.contains(kept), "{q} lost {kept}");
+        assert!(!p.body.contains(left), "{q} kept {left}");
+    }
+
+    // The issue page: first and last seen, tags, and the events twenty at a time.
+    let page = web.get(&format!("/issues/{key}"));
+    assert_eq!(page.status, 200);
+    for needle in [
+        "<dt>First seen</dt><dd>",
+        "<dt>Last seen</dt><dd>",
+        "<h3>Tags</h3>",
+        "<li><span>tier</span> gold</li>",
+        "<dt>Events</dt><dd>25</dd>",
+    ] {
+        assert!(
+            page.body.contains(needle),
+            "{needle} missing: {}",
+            page.body
+        );
+    }
+    let shown = |body: &str| -> BTreeSet<String> {
+        let list = section(body, "<ul class=\"rows events\">", "</ul>");
+        list.split("<code>")
+            .skip(1)
+            // The list shows each event id's first eight characters.
+            .map(|s| {
+                s[..s.find("</code>").unwrap()]
+                    .chars()
+                    .take(8)
+                    .collect::<String>()
+            })
+            .collect()
+    };
+    let first = shown(&page.body);
+    assert_eq!(first.len(), 20, "{first:?}");
+    let older = page
+        .body
+        .find("?before=")
+        .map(|at| {
+            let rest = &page.body[at + 8..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .expect("an Older events link");
+    assert!(page.body.contains("Older events"));
+    let next = web.get(&format!("/issues/{key}?before={older}"));
+    assert_eq!(next.status, 200);
+    let second = shown(&next.body);
+    assert_eq!(second.len(), 5, "{second:?}");
+    assert!(first.is_disjoint(&second), "pages overlap");
+    let all: BTreeSet<String> = sent.iter().map(|id| id[..8].to_string()).collect();
+    assert_eq!(
+        first.union(&second).cloned().collect::<BTreeSet<_>>(),
+        all,
+        "every event on one of the pages"
+    );
+    assert!(!next.body.contains("Older events"), "the last page");
+    assert_eq!(web.get(&format!("/issues/{key}?before=x")).status, 400);
+
+    // Resolved: out of the default list, in the resolved one; reopened: back.
+    let csrf = web.csrf();
+    let set = |web: &mut WebClient, action: &str| {
+        let r = web.post(
+            &format!("/issues/{key}/status"),
+            &[("csrf", &csrf), ("action", action)],
+        );
+        assert_eq!(r.status, 303, "{action}: {}", r.body);
+    };
+    set(&mut web, "resolve");
+    let list = web.get("/issues").body;
+    assert!(
+        !list.contains("KeyError") && list.contains("TimeoutError"),
+        "{list}"
+    );
+    assert!(web.get("/issues?status=resolved").body.contains("KeyError"));
+    let resolved = web.get(&format!("/issues/{key}")).body;
+    assert!(resolved.contains("value=\"reopen\""), "{resolved}");
+    assert!(!resolved.contains("value=\"resolve\""));
+    set(&mut web, "reopen");
+    assert_eq!(
+        app.get(&format!("/api/v1/issues/{key}")).body["status"],
+        "unresolved"
+    );
+    assert!(web.get("/issues").body.contains("KeyError"));
+    assert!(web
+        .get(&format!("/issues/{key}"))
+        .body
+        .contains("value=\"resolve\""));
+    assert_eq!(
+        web.post(
+            &format!("/issues/{slow}/status"),
+            &[("csrf", &csrf), ("action", "delete")]
+        )
+        .status,
+        400
+    );
+}
+
+#[test]
+fn the_setup_page_gives_every_snippet_the_project_dsn_and_a_copy_button() {
+    let app = spawn_app("");
+    let made = app.send(
+        "POST",
+        "/api/v1/projects",
+        &json!({"slug": "shop", "name": "Shop"}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let dsns: Vec<(String, String)> = app
+        .running
+        .as_ref()
+        .unwrap()
+        .projects()
+        .into_iter()
+        .map(|(p, dsn)| (p.slug, dsn))
+        .collect();
+    assert_eq!(dsns.len(), 2, "{dsns:?}");
+    let mut web = signed_in(&app);
+    let page = web.get("/install");
+    assert_eq!(page.status, 200);
+    for (slug, dsn) in &dsns {
+        let card = section(
+            &page.body,
+            &format!("aria-labelledby=\"p-{slug}\""),
+            "</section>",
+        );
+        // The copy button copies the field that holds this project's DSN.
+        assert!(
+            card.contains(&format!(
+                "<input id=\"dsn-{slug}\" class=\"dsn\" readonly value=\"{dsn}\">"
+            )),
+            "{card}"
+        );
+        assert!(
+            card.contains(&format!(
+                "<button type=\"button\" data-copy=\"dsn-{slug}\">Copy</button>"
+            )),
+            "{card}"
+        );
+        let snippets: Vec<&str> = card.split("<details>").skip(1).collect();
+        for sdk in ["Next.js", "Node", "Browser", "Python", "Rust"] {
+            let snippet = snippets
+                .iter()
+                .find(|s| s.starts_with(&format!("<summary>{sdk} ")))
+                .unwrap_or_else(|| panic!("no {sdk} snippet for {slug}: {card}"));
+            assert!(
+                snippet.contains(&format!("\"{dsn}\"")),
+                "the {sdk} snippet of {slug} lacks its DSN: {snippet}"
+            );
+            for (other, other_dsn) in &dsns {
+                if other != slug {
+                    assert!(!snippet.contains(other_dsn.as_str()));
+                }
+            }
+        }
+        assert_eq!(snippets.len(), 5, "{card}");
+    }
+    // The script that handles the copy button is served with the page.
+    assert!(page.body.contains("/static/app.js"), "{}", page.body);
+    let js = web.get("/static/app.js");
+    assert!(js.body.contains("data-copy") && js.body.contains("clipboard"));
 }

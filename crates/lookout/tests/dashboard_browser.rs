@@ -2,7 +2,9 @@
 //! real `@sentry/node` SDK sends errors; the issue shows in the list; its page shows the
 //! stack trace; resolve it; acknowledge the incident its rule opened, with the runbook
 //! beside it. Every main page is screenshotted (under `target/tmp/dashboard-browser/`)
-//! and checked with axe-core: no serious or critical violation.
+//! and checked with axe-core: no serious or critical violation. In a phone-sized window
+//! (390 × 844) the overview and an issue page do not scroll sideways; a browser whose
+//! system theme is dark gets the dark theme.
 //!
 //! Switched on by `LOOKOUT_TEST_BROWSER=1`, after `apt-get install chromium
 //! chromium-driver` and `npm ci --prefix tests/sdk/node`.
@@ -168,6 +170,7 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
         }
         range.expect("a RangeError link").click().await.unwrap();
         b.find("ol.frames").await;
+        let issue_url = b.client.current_url().await.unwrap().to_string();
         let page = b.source().await;
         assert!(
             page.contains("lookupPrice"),
@@ -206,6 +209,57 @@ fn sign_in_see_an_sdk_error_resolve_it_and_acknowledge_its_incident() {
             b.find("h1").await;
             look(&b, name).await;
         }
+
+        // The light theme by default: the page background is the light one.
+        assert_eq!(
+            b.eval("return getComputedStyle(document.body).backgroundColor;")
+                .await,
+            LIGHT_BG
+        );
+        // On a phone: nothing on the overview or an issue page (with its stack trace and
+        // tables) makes the page scroll sideways.
+        b.resize(390, 844).await;
+        for (name, page) in [
+            ("15-phone-overview", format!("{url}/overview")),
+            ("16-phone-issue", issue_url),
+        ] {
+            b.goto(&page).await;
+            b.find("h1").await;
+            let (over, width, past) = b.horizontal_overflow().await;
+            assert!(
+                width <= 400,
+                "{name}: the window is not phone-sized ({width} px)"
+            );
+            let shot = b.screenshot(name).await;
+            assert!(
+                over <= 0,
+                "{name} ({}): {page} is {over} px wider than a {width} px phone window; past its edge: {past:?}",
+                shot.display()
+            );
+        }
         b.close().await;
+
+        // A system in dark mode gets the dark theme, with no setting in lookout.
+        let dark =
+            Browser::start_with_args("dashboard-browser", true, &["--force-dark-mode"]).await;
+        dark.goto(&format!("{url}/login")).await;
+        dark.find("#email").await;
+        assert_eq!(
+            dark.eval("return matchMedia('(prefers-color-scheme: dark)').matches;")
+                .await,
+            serde_json::json!(true),
+            "the browser reports a dark system theme"
+        );
+        assert_eq!(
+            dark.eval("return getComputedStyle(document.body).backgroundColor;")
+                .await,
+            DARK_BG
+        );
+        dark.screenshot("17-dark-sign-in").await;
+        dark.close().await;
     });
 }
+
+/// `--bg` of `app.css`, light and under `prefers-color-scheme: dark`.
+const LIGHT_BG: &str = "rgb(251, 251, 252)";
+const DARK_BG: &str = "rgb(18, 21, 28)";

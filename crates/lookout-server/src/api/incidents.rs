@@ -861,12 +861,44 @@ pub async fn delete_silence(
 }
 
 // --- the signed acknowledge page ---
+//
+// Rendered with askama templates (`templates/ack/`) like the status pages, so every value
+// goes through the template engine's escaping and no HTML is assembled by hand.
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+#[derive(askama::Template)]
+#[template(path = "ack/page.html")]
+struct AckPage<'a> {
+    title: &'a str,
+    severity: &'a str,
+    status: String,
+    acked_by: Option<&'a str>,
+    opened: String,
+    count: i64,
+    message: Option<&'a str>,
+    summary: &'a str,
+    can_ack: bool,
+    runbook: Option<AckRunbook<'a>>,
+}
+
+struct AckRunbook<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ack/invalid.html")]
+struct AckInvalid;
+
+/// A rendered page, or a plain 500 should a template fail at run time (askama checks
+/// them at compile time, so this is a value that cannot be written out).
+fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the acknowledge page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot render this page").into_response()
+        }
+    }
 }
 
 async fn signed_incident(
@@ -874,13 +906,8 @@ async fn signed_incident(
     id: &str,
     sig: &str,
 ) -> Result<IncidentRow, Response> {
-    let refuse = || {
-        (
-            StatusCode::NOT_FOUND,
-            Html("<p>This link is not valid.</p>".to_string()),
-        )
-            .into_response()
-    };
+    use askama::Template;
+    let refuse = || html(StatusCode::NOT_FOUND, AckInvalid.render());
     let Ok(id) = id.parse::<i64>() else {
         return Err(refuse());
     };
@@ -893,40 +920,25 @@ async fn signed_incident(
     }
 }
 
-fn page(app: &AppState, row: &IncidentRow, message: Option<&str>) -> Html<String> {
-    let runbook = app
-        .alerts
-        .runbook(&row.rule)
-        .map(|r| {
-            format!(
-                "<h2 id=\"runbook\">Runbook: {}</h2><pre>{}</pre>",
-                escape(&r.title),
-                escape(&r.text)
-            )
-        })
-        .unwrap_or_default();
-    let form = if row.status == IncidentStatus::Triggered {
-        "<form method=\"post\"><label>Your name <input name=\"by\" required></label> <button type=\"submit\">Acknowledge</button></form>".to_string()
-    } else {
-        String::new()
+fn page(app: &AppState, row: &IncidentRow, message: Option<&str>) -> Response {
+    use askama::Template;
+    let runbook = app.alerts.runbook(&row.rule);
+    let page = AckPage {
+        title: &row.title,
+        severity: row.severity.as_str(),
+        status: row.status.to_string(),
+        acked_by: row.acked_by.as_deref(),
+        opened: iso(row.opened_ms),
+        count: row.count,
+        message,
+        summary: &row.summary,
+        can_ack: row.status == IncidentStatus::Triggered,
+        runbook: runbook.map(|r| AckRunbook {
+            title: &r.title,
+            text: &r.text,
+        }),
     };
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
-         <h1>{title}</h1><p><strong>{sev}</strong> · {status}{acked} · opened {opened} · count {count}</p>\
-         {msg}<pre>{summary}</pre>{form}{runbook}</body></html>",
-        title = escape(&row.title),
-        sev = row.severity.as_str(),
-        status = row.status,
-        acked = row
-            .acked_by
-            .as_ref()
-            .map(|b| format!(" by {}", escape(b)))
-            .unwrap_or_default(),
-        opened = iso(row.opened_ms),
-        count = row.count,
-        msg = message.map(|m| format!("<p><strong>{}</strong></p>", escape(m))).unwrap_or_default(),
-        summary = escape(&row.summary),
-    ))
+    html(StatusCode::OK, page.render())
 }
 
 /// `GET /ack/{id}/{sig}`: the incident, its runbook and an Acknowledge button. Viewing
@@ -936,7 +948,7 @@ pub async fn ack_page(
     Path((id, sig)): Path<(String, String)>,
 ) -> Response {
     match signed_incident(&app, &id, &sig).await {
-        Ok(row) => page(&app, &row, None).into_response(),
+        Ok(row) => page(&app, &row, None),
         Err(r) => r,
     }
 }
@@ -974,5 +986,5 @@ pub async fn ack_submit(
         .ok()
         .flatten()
         .unwrap_or(row);
-    page(&app, &row, Some(&msg)).into_response()
+    page(&app, &row, Some(&msg))
 }

@@ -73,12 +73,27 @@ fn login_form(
     }
 }
 
+/// Ends the setup token once a user exists: `lookout user create` writes the store while
+/// the server runs, and the sign-in page must then stop saying that no user exists (and
+/// the setup link stop offering its form).
+async fn spend_setup_token_if_a_user_exists(web: &Arc<Web>) {
+    if web.setup_token().is_none() {
+        return;
+    }
+    if let Ok(n) = blocking(web, |s| s.count_users()).await {
+        if n > 0 {
+            *web.setup_token.lock() = None;
+        }
+    }
+}
+
 /// The sign-in form.
 pub async fn login_page(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
+    spend_setup_token_if_a_user_exists(&web).await;
     login_form(
         &web,
         &headers,
@@ -263,6 +278,7 @@ fn setup_refused() -> Response {
 
 /// The first user's form, reached by the link printed at start.
 pub async fn setup_page(State(web): State<Arc<Web>>, Query(q): Query<TokenQuery>) -> Response {
+    spend_setup_token_if_a_user_exists(&web).await;
     let token = q.token.unwrap_or_default();
     if !setup_allowed(&web, &token) {
         return setup_refused();

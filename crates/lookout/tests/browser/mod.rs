@@ -58,6 +58,12 @@ impl Browser {
 
     /// As [`Browser::start`], with JavaScript on or off (pages that must work without it).
     pub async fn start_with_javascript(suite: &str, javascript: bool) -> Browser {
+        Self::start_with_args(suite, javascript, &[]).await
+    }
+
+    /// As [`Browser::start_with_javascript`], with more Chromium switches (e.g.
+    /// `--force-dark-mode`, which makes pages see `prefers-color-scheme: dark`).
+    pub async fn start_with_args(suite: &str, javascript: bool, extra: &[&str]) -> Browser {
         let driver_bin = find_binary("LOOKOUT_CHROMEDRIVER", &["chromedriver"]).expect(
             "LOOKOUT_TEST_BROWSER is set but chromedriver is not on PATH: apt-get install chromium chromium-driver (or set LOOKOUT_CHROMEDRIVER)",
         );
@@ -103,6 +109,10 @@ impl Browser {
                 .expect("args")
                 .push(json!("--blink-settings=scriptEnabled=false"));
         }
+        caps["goog:chromeOptions"]["args"]
+            .as_array_mut()
+            .expect("args")
+            .extend(extra.iter().map(|a| json!(a)));
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -170,6 +180,47 @@ impl Browser {
     /// Clicks `css`.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
+    }
+
+    /// Resizes the window, e.g. to a phone's 390 × 844.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("cannot resize the window to {width}x{height}: {e}"));
+    }
+
+    /// The result of the script `js` (a function body that returns a value).
+    pub async fn eval(&self, js: &str) -> Value {
+        self.client
+            .execute(js, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{js}: {e}"))
+    }
+
+    /// How far the page is wider than the window (0 when nothing scrolls sideways), the
+    /// window's width, and the elements that reach past its right edge (for the message).
+    pub async fn horizontal_overflow(&self) -> (i64, i64, Vec<String>) {
+        let v = self
+            .eval(
+                r#"const w = window.innerWidth;
+                const past = [...document.querySelectorAll("body *")]
+                  .filter(e => e.getBoundingClientRect().right > w + 1)
+                  .slice(0, 8)
+                  .map(e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ").join(".") : "")
+                            + " (right " + Math.round(e.getBoundingClientRect().right) + ")");
+                return [document.documentElement.scrollWidth - w, w, past];"#,
+            )
+            .await;
+        (
+            v[0].as_i64().expect("scrollWidth"),
+            v[1].as_i64().expect("innerWidth"),
+            v[2].as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect(),
+        )
     }
 
     /// Saves a screenshot as `NAME.png` in the suite's folder; returns its path.
