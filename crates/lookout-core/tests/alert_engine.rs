@@ -366,7 +366,10 @@ fn a_bad_deploy_opens_one_incident_per_project_with_its_reasons_and_ends_by_quie
     };
     let mut all = e.on_signal(
         T0,
-        &bad(1, "web@2 in production (deploy #3): 1 new issue(s) first seen in this release"),
+        &bad(
+            1,
+            "web@2 in production (deploy #3): 1 new issue(s) first seen in this release",
+        ),
     );
     match &all[0] {
         Action::Opened { key: k, title, .. } => {
@@ -401,8 +404,16 @@ fn a_bad_deploy_opens_one_incident_per_project_with_its_reasons_and_ends_by_quie
     orphan.project_id = None;
     assert!(e.on_signal(T0 + MIN, &orphan).is_empty());
     // Nothing says a bad release is over: quiet time ends the incidents.
-    e.acknowledge(T0 + 2 * MIN, &key("bad-deploy", Subject::Project(1)), "alice");
-    e.acknowledge(T0 + 2 * MIN, &key("bad-deploy", Subject::Project(2)), "alice");
+    e.acknowledge(
+        T0 + 2 * MIN,
+        &key("bad-deploy", Subject::Project(1)),
+        "alice",
+    );
+    e.acknowledge(
+        T0 + 2 * MIN,
+        &key("bad-deploy", Subject::Project(2)),
+        "alice",
+    );
     let after = Rule::DEFAULT_RESOLVE_AFTER_MS;
     let _ = e.tick(T0 + MIN + after - 1);
     assert_eq!(e.open_incidents().count(), 2);

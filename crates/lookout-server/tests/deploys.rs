@@ -225,8 +225,8 @@ impl Receiver {
             .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (g, a) = (got.clone(), answers.clone());
-        let app = axum::Router::new().fallback(
-            move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let app =
+            axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
                 let (g, a) = (g.clone(), a.clone());
                 async move {
                     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -241,8 +241,7 @@ impl Receiver {
                     tokio::time::sleep(delay).await;
                     (axum::http::StatusCode::from_u16(status).unwrap(), "done")
                 }
-            },
-        );
+            });
         rt.spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -504,31 +503,36 @@ fn crash_free_sessions_from_session_and_sessions_items_judge_the_release() {
         Arc::new(clock.clone()),
     );
     let iso_s = |ms: i64| iso(ms);
-    let send_sessions = |release: &str, crashed_updates: u64, exited_updates: u64, aggregate: Value| {
-        let mut body = String::from("{}\n");
-        let started = iso_s(clock.now_ms());
-        for i in 0..(crashed_updates + exited_updates) {
-            let sid = uuid::Uuid::new_v4().to_string();
-            let attrs = json!({"release": release, "environment": "production"});
-            // The first update of a session is "ok" (still running): not counted.
-            let init = json!({"sid": sid, "did": format!("user-{i}"), "init": true,
+    let send_sessions =
+        |release: &str, crashed_updates: u64, exited_updates: u64, aggregate: Value| {
+            let mut body = String::from("{}\n");
+            let started = iso_s(clock.now_ms());
+            for i in 0..(crashed_updates + exited_updates) {
+                let sid = uuid::Uuid::new_v4().to_string();
+                let attrs = json!({"release": release, "environment": "production"});
+                // The first update of a session is "ok" (still running): not counted.
+                let init = json!({"sid": sid, "did": format!("user-{i}"), "init": true,
                               "started": started, "timestamp": started, "status": "ok",
                               "errors": 0, "duration": 0, "attrs": attrs});
-            let status = if i < crashed_updates { "crashed" } else { "exited" };
-            let end = json!({"sid": sid, "did": format!("user-{i}"), "init": false,
+                let status = if i < crashed_updates {
+                    "crashed"
+                } else {
+                    "exited"
+                };
+                let end = json!({"sid": sid, "did": format!("user-{i}"), "init": false,
                              "started": started, "timestamp": started, "status": status,
                              "errors": u64::from(status == "crashed"), "duration": 12.5,
                              "attrs": attrs});
-            for item in [init, end] {
-                body.push_str(&format!("{{\"type\":\"session\"}}\n{item}\n"));
+                for item in [init, end] {
+                    body.push_str(&format!("{{\"type\":\"session\"}}\n{item}\n"));
+                }
             }
-        }
-        let mut agg = aggregate;
-        agg["attrs"] = json!({"release": release, "environment": "production"});
-        body.push_str(&format!("{{\"type\":\"sessions\"}}\n{agg}\n"));
-        let r = app.post_envelope(body.into_bytes(), &[]);
-        assert_eq!(r.status, 200, "{}", r.body);
-    };
+            let mut agg = aggregate;
+            agg["attrs"] = json!({"release": release, "environment": "production"});
+            body.push_str(&format!("{{\"type\":\"sessions\"}}\n{agg}\n"));
+            let r = app.post_envelope(body.into_bytes(), &[]);
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
 
     // web@2: 2 of 10 single sessions crash, and of 90 aggregated 4 crash: 94 % crash-free.
     let bad = deploy(&app, "web@2");
@@ -597,7 +601,9 @@ fn a_rollback_hook_that_fails_or_hangs_is_reported_and_holds_up_nothing() {
     let first = deploy(&app, "web@2");
     clock.set(T0 + MIN);
     send_errors(&app, "web@2", "FirstBug", 1);
-    wait_for("the first issue", || (app.issues("").len() == 1).then_some(()));
+    wait_for("the first issue", || {
+        (app.issues("").len() == 1).then_some(())
+    });
     clock.set(T0 + 10 * MIN);
     let outcome_of = |id: i64| {
         let d = app.get(&format!("/api/v1/deploys/{id}")).body;
@@ -614,7 +620,10 @@ fn a_rollback_hook_that_fails_or_hangs_is_reported_and_holds_up_nothing() {
         "{o}"
     );
     assert_eq!(o["webhook"]["outcome"], "failed", "{o}");
-    assert_eq!(o["webhook"]["summary"], "the rollback webhook answered 500", "{o}");
+    assert_eq!(
+        o["webhook"]["summary"], "the rollback webhook answered 500",
+        "{o}"
+    );
 
     // Two bad releases due at once: web@3's hook hangs; web@4 is judged and its hook
     // done meanwhile.
@@ -624,7 +633,9 @@ fn a_rollback_hook_that_fails_or_hangs_is_reported_and_holds_up_nothing() {
     clock.set(T0 + 21 * MIN);
     send_errors(&app, "web@3", "SecondBug", 1);
     send_errors(&app, "web@4", "ThirdBug", 1);
-    wait_for("the new issues", || (app.issues("").len() == 3).then_some(()));
+    wait_for("the new issues", || {
+        (app.issues("").len() == 3).then_some(())
+    });
     clock.set(T0 + 30 * MIN);
     let o = wait_for("web@4's hook", || outcome_of(next));
     assert_eq!(o["command"]["outcome"], "ok", "{o}");

@@ -4022,9 +4022,7 @@ mod deploy_cases {
             .release_counts(p, "web@2", Some("production"), at, at + window)
             .unwrap();
         assert_eq!(again, r);
-        let every_env = s
-            .release_counts(p, "web@2", None, at, at + window)
-            .unwrap();
+        let every_env = s.release_counts(p, "web@2", None, at, at + window).unwrap();
         assert_eq!(
             (every_env.requests, every_env.request_p95_ms),
             (101, Some(960.5))

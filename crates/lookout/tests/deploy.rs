@@ -140,13 +140,17 @@ fn health_json_documents_are_read_pass_warn_and_fail() {
     );
 
     app.set_health("fail");
-    let r = verify(tmp.path(), &["--health", &url, "--deadline", "1s", "--json"]);
+    let r = verify(
+        tmp.path(),
+        &["--health", &url, "--deadline", "1s", "--json"],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     let check = &r.json()["verify"]["checks"][0];
     assert_eq!(check["outcome"], "fail", "{check}");
     let summary = check["summary"].as_str().unwrap();
     assert!(
-        summary.contains("db:responseTime[primary] (fail") && summary.contains("connection refused"),
+        summary.contains("db:responseTime[primary] (fail")
+            && summary.contains("connection refused"),
         "{check}"
     );
 }
@@ -480,15 +484,31 @@ fn check_config_and_serve_refuse_a_bad_deploy_watch_naming_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("lookout.toml");
     for (watch, key, why) in [
-        ("min_crash_free_percent = 150", "deploy.watch.min_crash_free_percent", "not a percentage"),
-        ("min_crash_free_percent = -1.5", "deploy.watch.min_crash_free_percent", "not a percentage"),
+        (
+            "min_crash_free_percent = 150",
+            "deploy.watch.min_crash_free_percent",
+            "not a percentage",
+        ),
+        (
+            "min_crash_free_percent = -1.5",
+            "deploy.watch.min_crash_free_percent",
+            "not a percentage",
+        ),
         (
             "rollback_webhook = \"ftp://ci.example.org/rollback\"",
             "deploy.watch.rollback_webhook",
             "must start with http:// or https://",
         ),
-        ("error_rate_factor = 0.5", "deploy.watch.error_rate_factor", "factor of 1 or more"),
-        ("window = \"2d\"", "deploy.watch.window", "longer than a day"),
+        (
+            "error_rate_factor = 0.5",
+            "deploy.watch.error_rate_factor",
+            "factor of 1 or more",
+        ),
+        (
+            "window = \"2d\"",
+            "deploy.watch.window",
+            "longer than a day",
+        ),
         ("window = \"soon\"", "window", "soon"),
         ("max_new_issues = -1", "max_new_issues", "-1"),
         ("rollback_hook = \"x\"", "rollback_hook", "unknown field"),
@@ -504,7 +524,9 @@ fn check_config_and_serve_refuse_a_bad_deploy_watch_naming_the_key() {
             ),
         )
         .unwrap();
-        let r = run(lookout(tmp.path()).args(["check-config", "--config"]).arg(&config));
+        let r = run(lookout(tmp.path())
+            .args(["check-config", "--config"])
+            .arg(&config));
         assert_eq!(r.code, 3, "{watch}: {}", r.all());
         assert!(
             r.stderr.contains(key) && r.stderr.contains(why),

@@ -210,12 +210,14 @@ fn the_gate_compares_errors_per_request_and_request_p95_through_the_store() {
     send_errors(&s, "web@2.3", 40);
     send_requests(&s, "web@2.3", 100, 125.0);
     s.wait_for("every request", Duration::from_secs(15), || {
-        let all = ["web@2.0", "web@2.1", "web@2.2", "web@2.3"].iter().all(|r| {
-            let (_, v) = s.get(&format!(
-                "/api/v1/projects/app/release-counts?release={r}&window=10m"
-            ));
-            v["counts"]["requests"] == 100
-        });
+        let all = ["web@2.0", "web@2.1", "web@2.2", "web@2.3"]
+            .iter()
+            .all(|r| {
+                let (_, v) = s.get(&format!(
+                    "/api/v1/projects/app/release-counts?release={r}&window=10m"
+                ));
+                v["counts"]["requests"] == 100
+            });
         all.then_some(())
     });
 

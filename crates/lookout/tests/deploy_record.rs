@@ -190,18 +190,16 @@ fn a_pm2_verify_stores_no_secret_of_the_apps_environment() {
     fake_pm2(&bin, "online", 2);
     let mut cmd = lookout(tmp.path());
     with_path(&mut cmd, &bin);
-    let r = run(cmd
-        .args(["--url", &s.url, "--token", common::TOKEN])
-        .args([
-            "deploy",
-            "verify",
-            "--pm2",
-            "web",
-            "--pm2-watch",
-            "300ms",
-            "--release",
-            "web@pm2-scan",
-        ]));
+    let r = run(cmd.args(["--url", &s.url, "--token", common::TOKEN]).args([
+        "deploy",
+        "verify",
+        "--pm2",
+        "web",
+        "--pm2-watch",
+        "300ms",
+        "--release",
+        "web@pm2-scan",
+    ]));
     assert_eq!(r.code, 0, "{}", r.all());
     let (_, list) = s.get("/api/v1/deploys?release=web@pm2-scan");
     let d = &list[0];
@@ -210,7 +208,11 @@ fn a_pm2_verify_stores_no_secret_of_the_apps_environment() {
     let summary = d["checks"][0]["summary"].as_str().unwrap().to_string();
     assert!(!summary.is_empty(), "{d}");
     for secret in [PM2_SECRET, PM2_SESSION_SECRET] {
-        assert!(!r.all().contains(secret), "secret in the output:\n{}", r.all());
+        assert!(
+            !r.all().contains(secret),
+            "secret in the output:\n{}",
+            r.all()
+        );
         assert!(!d.to_string().contains(secret), "secret in the record: {d}");
     }
     // The record's own text is in the files (so the scan sees what is stored, in the

@@ -253,7 +253,10 @@ fn a_rollback_by_hand_that_fails_exits_4() {
     assert_eq!(report["verdict"], "rollback_failed", "{report}");
     assert_eq!(report["exit_code"], 4, "{report}");
     assert_eq!(report["rollback"]["steps"][1]["exit_code"], 2, "{report}");
-    assert_eq!(report["rollback"]["steps"][2]["outcome"], "skipped", "{report}");
+    assert_eq!(
+        report["rollback"]["steps"][2]["outcome"], "skipped",
+        "{report}"
+    );
     assert!(
         output.starts_with("verdict=rollback_failed\nexit-code=4\n"),
         "{output}"

@@ -171,7 +171,8 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
     });
     let title = verdict_incident["title"].as_str().unwrap();
     assert!(
-        title.starts_with("Bad deploy: web@2.0.0 in production (deploy #") && title.contains("errors rose"),
+        title.starts_with("Bad deploy: web@2.0.0 in production (deploy #")
+            && title.contains("errors rose"),
         "{verdict_incident}"
     );
     // One message per incident on the alert channel.

@@ -88,12 +88,9 @@ impl Watcher {
                 let verdict = if j.bad { "bad" } else { "good" };
                 let figures = serde_json::to_value(&j).unwrap_or_default();
                 signal = j.bad.then(|| bad_signal(d, &j, self.clock.now_ms()));
-                let stored = self.store.judge_deploy_signalling(
-                    d.id,
-                    verdict,
-                    &figures,
-                    signal.as_mut(),
-                )?;
+                let stored =
+                    self.store
+                        .judge_deploy_signalling(d.id, verdict, &figures, signal.as_mut())?;
                 Ok((stored, j, figures))
             });
         let (j, figures) = match judged {
@@ -201,10 +198,7 @@ impl Hook {
             report("webhook", result);
         }
         if let Some(figures) = self.figures.as_object_mut() {
-            figures.insert(
-                "rollback_hook".into(),
-                serde_json::Value::Object(outcome),
-            );
+            figures.insert("rollback_hook".into(), serde_json::Value::Object(outcome));
         }
         if let Err(e) = self.store.set_watch_figures(d.id, &self.figures) {
             tracing::warn!(deploy = d.id, error = %e, "cannot store how the rollback hook went");
