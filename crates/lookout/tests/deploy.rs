@@ -509,6 +509,11 @@ fn check_config_and_serve_refuse_a_bad_deploy_watch_naming_the_key() {
             "deploy.watch.window",
             "longer than a day",
         ),
+        (
+            "rollback_timeout = \"0s\"",
+            "deploy.watch.rollback_timeout",
+            "longer than 0",
+        ),
         ("window = \"soon\"", "window", "soon"),
         ("max_new_issues = -1", "max_new_issues", "-1"),
         ("rollback_hook = \"x\"", "rollback_hook", "unknown field"),
