@@ -29,6 +29,9 @@ pub enum SignalKind {
     HeartbeatFailed,
     /// A PM2 app restarted between two checks, once per run of restarts.
     CrashLoop,
+    /// The watch after a deploy judged its release bad (once per deploy); the detail
+    /// names the release and says why.
+    DeployBad,
 }
 
 impl SignalKind {
@@ -46,6 +49,7 @@ impl SignalKind {
             SignalKind::HeartbeatMissed => "heartbeat_missed",
             SignalKind::HeartbeatFailed => "heartbeat_failed",
             SignalKind::CrashLoop => "crash_loop",
+            SignalKind::DeployBad => "deploy_bad",
         }
     }
 
@@ -63,6 +67,7 @@ impl SignalKind {
             "heartbeat_missed" => SignalKind::HeartbeatMissed,
             "heartbeat_failed" => SignalKind::HeartbeatFailed,
             "crash_loop" => SignalKind::CrashLoop,
+            "deploy_bad" => SignalKind::DeployBad,
             _ => return None,
         })
     }
@@ -84,7 +89,7 @@ pub struct Signal {
     /// The monitor concerned, if any.
     pub monitor_id: Option<i64>,
     /// What happened, in plain words (a monitor's failure reason, days left on a
-    /// certificate); `None` for issue signals, whose issue says it all.
+    /// certificate, why a release was judged bad); `None` for issue signals, whose issue says it all.
     pub detail: Option<String>,
     /// When it was recorded, Unix milliseconds.
     pub created_ms: i64,

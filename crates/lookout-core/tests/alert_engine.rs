@@ -349,6 +349,79 @@ fn monitor_down_then_up_sends_one_triggered_and_one_resolved() {
 }
 
 #[test]
+fn a_bad_deploy_opens_one_incident_per_project_with_its_reasons_and_ends_by_quiet_time() {
+    let mut e = engine(vec![
+        rule("bad-deploy", "bad deploy", Severity::High),
+        rule("site-down", "monitor down", Severity::High),
+    ]);
+    let bad = |project: i64, detail: &str| Signal {
+        id: 0,
+        kind: SignalKind::DeployBad,
+        project_id: Some(project),
+        issue_id: None,
+        event_id: None,
+        monitor_id: None,
+        detail: Some(detail.to_string()),
+        created_ms: T0,
+    };
+    let mut all = e.on_signal(
+        T0,
+        &bad(
+            1,
+            "web@2 in production (deploy #3): 1 new issue(s) first seen in this release",
+        ),
+    );
+    match &all[0] {
+        Action::Opened { key: k, title, .. } => {
+            assert_eq!(*k, key("bad-deploy", Subject::Project(1)));
+            assert_eq!(
+                title,
+                "Bad deploy: web@2 in production (deploy #3): 1 new issue(s) first seen in this release"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A second bad release of the project while it is open counts; another project opens
+    // its own. Only the deploy rule hears them.
+    all.extend(e.on_signal(T0 + MIN, &bad(1, "web@3 in production (deploy #4): …")));
+    all.extend(e.on_signal(T0 + MIN, &bad(2, "api@9 in production (deploy #5): …")));
+    assert_eq!(opened(&all), 2, "{all:?}");
+    assert_eq!(
+        e.incident(&key("bad-deploy", Subject::Project(1)))
+            .unwrap()
+            .count,
+        2
+    );
+    assert_eq!(
+        notifies(&all),
+        vec![
+            (NotifyEvent::Triggered, names(&["slack"])),
+            (NotifyEvent::Triggered, names(&["slack"])),
+        ]
+    );
+    // No project, no subject: nothing.
+    let mut orphan = bad(1, "x");
+    orphan.project_id = None;
+    assert!(e.on_signal(T0 + MIN, &orphan).is_empty());
+    // Nothing says a bad release is over: quiet time ends the incidents.
+    e.acknowledge(
+        T0 + 2 * MIN,
+        &key("bad-deploy", Subject::Project(1)),
+        "alice",
+    );
+    e.acknowledge(
+        T0 + 2 * MIN,
+        &key("bad-deploy", Subject::Project(2)),
+        "alice",
+    );
+    let after = Rule::DEFAULT_RESOLVE_AFTER_MS;
+    let _ = e.tick(T0 + MIN + after - 1);
+    assert_eq!(e.open_incidents().count(), 2);
+    let _ = e.tick(T0 + MIN + after);
+    assert_eq!(e.open_incidents().count(), 0);
+}
+
+#[test]
 fn degraded_ends_on_undegraded_or_on_up_and_heartbeats_end_on_up() {
     let mut e = engine(vec![
         rule("degraded", "monitor degraded", Severity::Medium),

@@ -88,6 +88,8 @@ fn event_and_monitor_conditions_parse_with_their_aliases() {
         ("monitor crash loop", Condition::CrashLoop),
         ("Crash Loop", Condition::CrashLoop),
         ("monitor crashloop", Condition::CrashLoop),
+        ("bad deploy", Condition::DeployBad),
+        ("Deploy Bad", Condition::DeployBad),
         ("heartbeat missed", Condition::HeartbeatMissed),
         ("heartbeat failed", Condition::HeartbeatFailed),
         (
@@ -375,6 +377,7 @@ fn condition() -> impl Strategy<Value = Condition> {
         Just(Condition::MonitorDown),
         Just(Condition::MonitorDegraded),
         Just(Condition::CrashLoop),
+        Just(Condition::DeployBad),
         Just(Condition::HeartbeatMissed),
         Just(Condition::HeartbeatFailed),
         any::<u32>().prop_map(|within_days| Condition::TlsExpiring { within_days }),

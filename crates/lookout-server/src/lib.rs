@@ -364,6 +364,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             clock: clock.clone(),
             config: config.deploy.watch.clone(),
             cluster: cluster.clone(),
+            signals: signals.clone(),
         }))),
         tokio::spawn(fleet::run(Arc::new(fleet::Members {
             cluster: cluster.clone(),

@@ -4,11 +4,13 @@
 use serde::Serialize;
 
 use crate::alert_batch::{json_from_db, json_to_db};
+use crate::events::insert_signals;
 use crate::sql::{params, push_arg, sql, Conn, Param, Row, Sql, ToParam};
 use lookout_core::deploy_watch::{ReleaseCounts, WatchCounts};
+use lookout_core::signal::Signal;
 
 use crate::model::EventCountFilter;
-use crate::{batch, Db, EventStore, Result, StoreError};
+use crate::{batch, Db, EventStore, LatencyQuery, LatencyStore, Result, StoreError, KIND_REQUEST};
 
 /// A deploy to record.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,13 +109,30 @@ pub trait DeployStore: Send + Sync + 'static {
     fn watches_due(&self, now_ms: i64) -> Result<Vec<Deploy>>;
     /// Records the watch's verdict and figures; false when it was already judged (another
     /// instance did it), so the verdict is acted on once.
-    fn judge_deploy(&self, id: i64, verdict: &str, figures: &serde_json::Value) -> Result<bool>;
+    fn judge_deploy(&self, id: i64, verdict: &str, figures: &serde_json::Value) -> Result<bool> {
+        self.judge_deploy_signalling(id, verdict, figures, None)
+    }
+    /// [`DeployStore::judge_deploy`], recording `signal` (the alert engine's `deploy_bad`)
+    /// in the same transaction when this call is the one that judges, so a verdict raises
+    /// its signal exactly once even with several instances judging; its id is set.
+    fn judge_deploy_signalling(
+        &self,
+        id: i64,
+        verdict: &str,
+        figures: &serde_json::Value,
+        signal: Option<&mut Signal>,
+    ) -> Result<bool>;
+    /// Replaces a judged deploy's figures (the rollback hook adds how it went); the
+    /// verdict stays.
+    fn set_watch_figures(&self, id: i64, figures: &serde_json::Value) -> Result<()>;
     /// What the watch after deploy `d` counts in `[from_ms, until_ms)` and in as long a
     /// window before it: errors in its environment, issues first seen in its release,
     /// issues with unhandled errors from its release, and its release's sessions.
     fn watch_counts(&self, d: &Deploy, from_ms: i64, until_ms: i64) -> Result<WatchCounts>;
     /// What `release` did in `[from_ms, until_ms)` (in `environment`, when given): its
     /// errors, requests and their p95, new issues, issues with unhandled errors, sessions.
+    /// Requests (transactions and v2 segment spans) are read from the latency histograms,
+    /// which are kept per minute: the window's first minute counts whole.
     fn release_counts(
         &self,
         project_id: i64,
@@ -123,9 +142,6 @@ pub trait DeployStore: Send + Sync + 'static {
         until_ms: i64,
     ) -> Result<ReleaseCounts>;
 }
-
-/// Request durations a p95 is computed from at most.
-const P95_SAMPLE: i64 = 100_000;
 
 /// Issues first seen in `release` in `[from_ms, until_ms)`.
 fn new_issues(
@@ -289,35 +305,31 @@ impl<D: Db> DeployStore for D {
                 ..EventCountFilter::default()
             },
         )?;
+        // Every request is in the histograms (a row per transaction is kept too, but
+        // not per segment span), so the count is whole and the p95 is that of all of them,
+        // within half a histogram bucket (0.5 %).
+        let requests = self
+            .latency_total(&LatencyQuery {
+                kind: KIND_REQUEST,
+                owner_id: project_id,
+                from_ms,
+                to_ms: until_ms,
+                name: None,
+                release: Some(release.to_string()),
+                environment: environment.map(str::to_string),
+            })?
+            .hist;
         self.read(|c| {
             let (sessions, crashed) =
                 session_counts(c, project_id, release, environment, from_ms, until_ms)?;
-            let durations: Vec<f64> = c.rows(
-                sql!(
-                    "SELECT duration_ms FROM transactions
-                     WHERE project_id = ?1 AND release = ?2
-                       AND start_ms >= ?3 AND start_ms < ?4
-                       AND (environment = ?5 OR ?5 IS NULL)
-                     ORDER BY duration_ms LIMIT ?6"
-                ),
-                params![
-                    project_id,
-                    release,
-                    from_ms,
-                    until_ms,
-                    environment,
-                    P95_SAMPLE
-                ],
-                |r| r.get(0),
-            )?;
             Ok(ReleaseCounts {
                 errors,
-                requests: durations.len() as u64,
+                requests: requests.count(),
                 new_issues: new_issues(c, project_id, release, from_ms, until_ms)?,
                 unhandled: unhandled_issues(c, project_id, release, from_ms, until_ms)?,
                 sessions,
                 crashed,
-                request_p95_ms: lookout_core::stats::nearest_rank(&durations, 95.0),
+                request_p95_ms: requests.quantile(95.0),
             })
         })
     }
@@ -426,9 +438,29 @@ impl<D: Db> DeployStore for D {
         })
     }
 
-    fn judge_deploy(&self, id: i64, verdict: &str, figures: &serde_json::Value) -> Result<bool> {
+    fn set_watch_figures(&self, id: i64, figures: &serde_json::Value) -> Result<()> {
         let figures = json_to_db(figures);
         self.write(|c| {
+            c.exec(
+                sql!(
+                    "UPDATE deploys SET watch = ?2
+                     WHERE id = ?1 AND watch_verdict IS NOT NULL"
+                ),
+                params![id, figures],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn judge_deploy_signalling(
+        &self,
+        id: i64,
+        verdict: &str,
+        figures: &serde_json::Value,
+        signal: Option<&mut Signal>,
+    ) -> Result<bool> {
+        let figures = json_to_db(figures);
+        self.transaction(|c| {
             let changed = c.exec(
                 sql!(
                     "UPDATE deploys SET watch_verdict = ?2, watch = ?3
@@ -436,7 +468,13 @@ impl<D: Db> DeployStore for D {
                 ),
                 params![id, verdict, figures],
             )?;
-            Ok(changed == 1)
+            if changed != 1 {
+                return Ok(false);
+            }
+            if let Some(s) = signal {
+                insert_signals(c, std::slice::from_mut(s))?;
+            }
+            Ok(true)
         })
     }
 }

@@ -3829,8 +3829,53 @@ mod deploy_cases {
         );
         let judged = s.get_deploy(first.id).unwrap().unwrap();
         assert_eq!(judged.watch_verdict.as_deref(), Some("bad"));
-        assert_eq!(judged.watch, Some(figures));
+        assert_eq!(judged.watch, Some(figures.clone()));
+        // The rollback hook's outcome is added to the figures; the verdict stays.
+        let with_hook = serde_json::json!({"new_issues": 2, "rollback_hook": {"webhook": {"outcome": "failed"}}});
+        s.set_watch_figures(first.id, &with_hook).unwrap();
+        let judged = s.get_deploy(first.id).unwrap().unwrap();
+        assert_eq!(judged.watch_verdict.as_deref(), Some("bad"));
+        assert_eq!(judged.watch, Some(with_hook));
         assert!(s.watches_due(20 * HOUR).unwrap().is_empty());
+
+        // A bad verdict's signal is recorded with it, once: the instance that loses the
+        // race to judge records none.
+        let watched = s
+            .create_deploy(&NewDeploy {
+                watch_until_ms: Some(13 * HOUR),
+                ..deploy(p, "production", "web@1.2.0", 12 * HOUR + 1)
+            })
+            .unwrap();
+        let cursor = s
+            .signals_after(0, 10_000)
+            .unwrap()
+            .last()
+            .map_or(0, |x| x.id);
+        let bad_signal = || lookout_core::signal::Signal {
+            id: 0,
+            kind: SignalKind::DeployBad,
+            project_id: Some(p),
+            issue_id: None,
+            event_id: None,
+            monitor_id: None,
+            detail: Some("web@1.2.0 in production: 1 new issue(s)".into()),
+            created_ms: 13 * HOUR,
+        };
+        let mut signal = bad_signal();
+        assert!(s
+            .judge_deploy_signalling(watched.id, "bad", &figures, Some(&mut signal))
+            .unwrap());
+        assert!(signal.id > cursor);
+        let mut again = bad_signal();
+        assert!(!s
+            .judge_deploy_signalling(watched.id, "bad", &figures, Some(&mut again))
+            .unwrap());
+        let recorded = s.signals_after(cursor, 100).unwrap();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0].kind, SignalKind::DeployBad);
+        assert_eq!(recorded[0].id, signal.id);
+        assert_eq!(recorded[0].project_id, Some(p));
+        assert_eq!(recorded[0].detail, signal.detail);
     }
 
     /// What the watch counts: errors of the environment before and after, issues first
@@ -3874,7 +3919,43 @@ mod deploy_cases {
         ));
         events.push(ev(21, "old", at + 6_000, "web@2", "production", None));
         events.push(ev(22, "late", at + window + 1, "web@2", "production", None));
+        // Requests of web@2 in production in the window, 10 ms to 1 s: 60 transactions
+        // (a row and a histogram sample each, as ingest writes them) and 40 v2 segment
+        // spans (a histogram sample only). Outside: staging, web@1, after the window.
+        let request = |release: &str, env: &str, at_ms: i64, ms: f64| LatencySample {
+            kind: KIND_REQUEST,
+            owner_id: p,
+            name: "GET /checkout".into(),
+            release: release.into(),
+            environment: env.into(),
+            at_ms,
+            duration_ms: ms,
+            error: false,
+        };
+        let mut latency: Vec<LatencySample> = (1..=100)
+            .map(|i| request("web@2", "production", at + 2_000 + i, 10.0 * i as f64))
+            .collect();
+        let transactions: Vec<TransactionRow> = latency[..60]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| TransactionRow {
+                project_id: p,
+                event_id: eid(1_000 + i as u64),
+                name: l.name.clone(),
+                op: Some("http.server".into()),
+                status: Some("ok".into()),
+                start_ms: l.at_ms,
+                duration_ms: l.duration_ms,
+                release: Some(l.release.clone()),
+                environment: Some(l.environment.clone()),
+            })
+            .collect();
+        latency.push(request("web@2", "staging", at + 3_000, 5_000.0));
+        latency.push(request("web@2", "production", at + window + 1, 9_000.0));
+        latency.push(request("web@1", "staging", at - 60_000, 40.0));
         s.write_batch(&WriteBatch {
+            transactions,
+            latency,
             events,
             sessions: vec![
                 SessionCounts {
@@ -3917,7 +3998,9 @@ mod deploy_cases {
                 crashed: 4,
             }
         );
-        // The same release alone, as the gate reads it: its own errors only.
+        // The same release alone, as the gate reads it: its own errors only, and every
+        // request (transactions and segment spans), the p95 being that of all 100 (the
+        // 95th, 950 ms, as the middle of its 1 ms histogram bucket).
         let r = s
             .release_counts(p, "web@2", Some("production"), at, at + window)
             .unwrap();
@@ -3925,18 +4008,33 @@ mod deploy_cases {
             r,
             lookout_core::deploy_watch::ReleaseCounts {
                 errors: 6,
-                requests: 0,
+                requests: 100,
                 new_issues: 2,
                 unhandled: 1,
                 sessions: 100,
                 crashed: 4,
-                request_p95_ms: None,
+                request_p95_ms: Some(950.5),
             }
+        );
+        // Requests are counted, not sampled: as many as the merged histograms hold.
+        s.compact_latency().unwrap();
+        let again = s
+            .release_counts(p, "web@2", Some("production"), at, at + window)
+            .unwrap();
+        assert_eq!(again, r);
+        let every_env = s.release_counts(p, "web@2", None, at, at + window).unwrap();
+        assert_eq!(
+            (every_env.requests, every_env.request_p95_ms),
+            (101, Some(960.5))
         );
         let old = s
             .release_counts(p, "web@1", None, at - window, at + 1)
             .unwrap();
-        assert_eq!((old.errors, old.new_issues, old.sessions), (3, 1, 1_000));
+        assert_eq!(
+            (old.errors, old.new_issues, old.sessions, old.requests),
+            (3, 1, 1_000, 1)
+        );
+        assert_eq!(old.request_p95_ms, Some(40.0));
     }
 }
 

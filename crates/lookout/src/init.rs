@@ -682,6 +682,14 @@ name = "App crash loop"
 when = "monitor crash loop"
 severity = "high"
 
+# The reference's post-deploy errors alert: the watch after each recorded deploy judged
+# the release bad (error rate against before the deploy, new issues, crashes, crash-free
+# sessions; thresholds in [deploy.watch]).
+[[rules]]
+name = "Bad deploy"
+when = "bad deploy"
+severity = "high"
+
 [[rules]]
 name = "Memory critical"
 when = "health memory > 90%"
@@ -815,6 +823,7 @@ mod tests {
             "New issue",
             "Unhandled exception",
             "Site down",
+            "Bad deploy",
         ] {
             assert!(rules.contains(&r), "{rules:?}");
         }

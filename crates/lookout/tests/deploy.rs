@@ -111,6 +111,50 @@ fn unhealthy_health_fails_at_the_deadline_naming_the_sub_check() {
     );
 }
 
+/// The `application/health+json` draft through `deploy verify`: pass passes, warn passes
+/// with a warning naming the component, fail (with a 503) fails naming it.
+#[test]
+fn health_json_documents_are_read_pass_warn_and_fail() {
+    let (tmp, app) = app("pass");
+    let url = app.at("/api/health");
+    let r = verify(tmp.path(), &["--health", &url, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let check = &r.json()["verify"]["checks"][0];
+    assert_eq!(check["kind"], "health", "{check}");
+    assert_eq!(check["outcome"], "pass", "{check}");
+
+    app.set_health("warn");
+    let r = verify(tmp.path(), &["--health", &url]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("WARN  health http://127.0.0.1:")
+            && r.stdout
+                .contains("health is degraded: db:responseTime[primary] (warn, observed 850 ms)"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        !r.stdout.contains("memory:utilization"),
+        "a passing component is not named: {}",
+        r.all()
+    );
+
+    app.set_health("fail");
+    let r = verify(
+        tmp.path(),
+        &["--health", &url, "--deadline", "1s", "--json"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    let check = &r.json()["verify"]["checks"][0];
+    assert_eq!(check["outcome"], "fail", "{check}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("db:responseTime[primary] (fail")
+            && summary.contains("connection refused"),
+        "{check}"
+    );
+}
+
 #[test]
 fn a_body_that_is_not_a_health_document_fails_unless_only_the_status_counts() {
     let (tmp, app) = app("garbage");
@@ -431,4 +475,91 @@ fn in_github_actions_failures_are_annotated_summarised_and_output() {
     let report: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(report["verdict"], "failed");
     assert_eq!(report["verify"]["checks"][1]["outcome"], "fail");
+}
+
+/// A `[deploy.watch]` value that cannot work is refused by `check-config` and by `serve`
+/// (which then never starts), both naming the key to fix; exit 3 like any bad config.
+#[test]
+fn check_config_and_serve_refuse_a_bad_deploy_watch_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("lookout.toml");
+    for (watch, key, why) in [
+        (
+            "min_crash_free_percent = 150",
+            "deploy.watch.min_crash_free_percent",
+            "not a percentage",
+        ),
+        (
+            "min_crash_free_percent = -1.5",
+            "deploy.watch.min_crash_free_percent",
+            "not a percentage",
+        ),
+        (
+            "rollback_webhook = \"ftp://ci.example.org/rollback\"",
+            "deploy.watch.rollback_webhook",
+            "must start with http:// or https://",
+        ),
+        (
+            "error_rate_factor = 0.5",
+            "deploy.watch.error_rate_factor",
+            "factor of 1 or more",
+        ),
+        (
+            "window = \"2d\"",
+            "deploy.watch.window",
+            "longer than a day",
+        ),
+        (
+            "rollback_timeout = \"0s\"",
+            "deploy.watch.rollback_timeout",
+            "longer than 0",
+        ),
+        ("window = \"soon\"", "window", "soon"),
+        ("max_new_issues = -1", "max_new_issues", "-1"),
+        ("rollback_hook = \"x\"", "rollback_hook", "unknown field"),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\napi_token = \"{}\"\n\n\
+                 [[projects]]\nslug = \"app\"\nid = 7\npublic_key = \"{}\"\n\n[deploy.watch]\n{watch}\n",
+                tmp.path().join("data").display(),
+                common::TOKEN,
+                common::KEY
+            ),
+        )
+        .unwrap();
+        let r = run(lookout(tmp.path())
+            .args(["check-config", "--config"])
+            .arg(&config));
+        assert_eq!(r.code, 3, "{watch}: {}", r.all());
+        assert!(
+            r.stderr.contains(key) && r.stderr.contains(why),
+            "{watch}: {}",
+            r.all()
+        );
+        // serve refuses the same file before it listens.
+        let mut child = lookout(tmp.path())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("LOOKOUT_DATABASE_URL")
+            .env_remove("LOOKOUT_LISTEN")
+            .env_remove("LOOKOUT_DATA_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{watch}: serve started with a bad [deploy.watch]");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{watch}: {stderr}");
+        assert!(stderr.contains(key), "{watch}: {stderr}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `lookout deploy gate` between two releases that both send events to a running server,
 //! as a canary or blue-green pipeline runs it: the noisier release fails, equal ones pass,
 //! too few events is "not enough data" with its own exit code; text, `--json` and the
-//! GitHub Actions files.
+//! GitHub Actions files. Releases that send requests compare per request and by p95.
 
 mod common;
 mod deploy_support;
@@ -161,4 +161,96 @@ fn the_gate_fails_the_noisier_release_passes_equal_ones_and_needs_enough_data() 
         assert_eq!(r.code, 3, "{args:?}: {}", r.all());
         assert!(r.stderr.contains(why), "{args:?}: {}", r.all());
     }
+}
+
+/// Sends `n` requests of `release` taking `ms` each, as an SDK's transaction envelopes,
+/// started in the last few minutes. Whole-second starts and durations of a power-of-two
+/// fraction of a second keep the timestamps' difference exact.
+fn send_requests(s: &Server, release: &str, n: usize, ms: f64) {
+    let url = format!("{}/api/{PROJECT_ID}/envelope/?sentry_key={KEY}", s.url);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for i in 0..n {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let start = (now - 200 + i as u64) as f64;
+        let tx = serde_json::json!({
+            "event_id": id, "type": "transaction", "platform": "python",
+            "transaction": "GET /checkout", "transaction_info": {"source": "route"},
+            "start_timestamp": start, "timestamp": start + ms / 1000.0,
+            "release": release, "environment": "production",
+            "contexts": {"trace": {"trace_id": uuid::Uuid::new_v4().simple().to_string(),
+                                   "span_id": &id[..16], "op": "http.server", "status": "ok"}},
+            "spans": [],
+        });
+        let body = format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"transaction\"}}\n{tx}\n");
+        let status = ureq::post(&url)
+            .header("content-type", "application/x-sentry-envelope")
+            .send(body)
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+}
+
+/// Releases that send requests are compared per request, with every request counted
+/// through the store, and by their request p95: as noisy per request fails, slower fails,
+/// as good passes.
+#[test]
+fn the_gate_compares_errors_per_request_and_request_p95_through_the_store() {
+    let s = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    send_errors(&s, "web@2.0", 4);
+    send_requests(&s, "web@2.0", 100, 125.0);
+    send_errors(&s, "web@2.1", 4);
+    send_requests(&s, "web@2.1", 100, 125.0);
+    send_errors(&s, "web@2.2", 4);
+    send_requests(&s, "web@2.2", 100, 500.0);
+    send_errors(&s, "web@2.3", 40);
+    send_requests(&s, "web@2.3", 100, 125.0);
+    s.wait_for("every request", Duration::from_secs(15), || {
+        let all = ["web@2.0", "web@2.1", "web@2.2", "web@2.3"]
+            .iter()
+            .all(|r| {
+                let (_, v) = s.get(&format!(
+                    "/api/v1/projects/app/release-counts?release={r}&window=10m"
+                ));
+                v["counts"]["requests"] == 100
+            });
+        all.then_some(())
+    });
+
+    let same = gate(&s, tmp.path(), "web@2.1", "web@2.0", &["--json"]);
+    assert_eq!(same.code, 0, "{}", same.all());
+    let j = same.json();
+    assert_eq!(j["verdict"], "pass", "{j}");
+    assert_eq!(j["rate_unit"], "per request", "{j}");
+    assert_eq!(j["release"]["counts"]["requests"], 100, "{j}");
+    assert_eq!(j["baseline"]["counts"]["requests"], 100, "{j}");
+    assert_eq!(j["release"]["counts"]["request_p95_ms"], 125.0, "{j}");
+    assert_eq!(j["release"]["error_rate"], 0.04, "{j}");
+
+    let slow = gate(&s, tmp.path(), "web@2.2", "web@2.0", &["--json"]);
+    assert_eq!(slow.code, 1, "{}", slow.all());
+    let j = slow.json();
+    assert_eq!(j["release"]["counts"]["request_p95_ms"], 500.0, "{j}");
+    let reasons = j["reasons"].to_string();
+    assert!(
+        reasons.contains("request p95 500 ms against 125 ms"),
+        "{reasons}"
+    );
+    assert!(!reasons.contains("errors per request"), "{reasons}");
+
+    let noisy = gate(&s, tmp.path(), "web@2.3", "web@2.0", &["--json"]);
+    assert_eq!(noisy.code, 1, "{}", noisy.all());
+    let j = noisy.json();
+    assert_eq!(j["rate_unit"], "per request", "{j}");
+    assert_eq!(j["release"]["error_rate"], 0.4, "{j}");
+    let reasons = j["reasons"].to_string();
+    assert!(
+        reasons.contains("errors per request at 0.400 against 0.040"),
+        "{reasons}"
+    );
+    assert!(!reasons.contains("p95"), "{reasons}");
 }

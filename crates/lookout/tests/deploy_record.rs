@@ -1,12 +1,18 @@
 //! `lookout deploy verify` recording the deploy on a running lookout server: release,
-//! commit, times, each check and the verdict, as `GET /api/v1/deploys` then lists them.
+//! commit, times, each check and the verdict, as `GET /api/v1/deploys` then lists them;
+//! a rollback with its steps and the checks after it; and no secret of a PM2 app's
+//! environment anywhere the server keeps.
 
 mod common;
 mod deploy_support;
 
+use std::path::Path;
 use std::time::Duration;
 
-use deploy_support::{lookout, run, App};
+use deploy_support::{
+    fake_pm2, git, lookout, repo_with_two_releases, run, with_path, App, PM2_SECRET,
+    PM2_SESSION_SECRET,
+};
 
 #[test]
 fn verify_records_the_deploy_on_the_server_it_is_given() {
@@ -90,4 +96,140 @@ fn verify_records_the_deploy_on_the_server_it_is_given() {
     ]));
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(r.stderr.contains("--watch"), "{}", r.all());
+}
+
+/// `--rollback-on-failure` against the server: the record says `rolled_back`, with the
+/// steps as they ran (their output left out) and the checks after the rollback.
+#[test]
+fn a_rolled_back_deploy_is_recorded_with_its_steps_and_the_checks_after() {
+    let s = common::Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = repo_with_two_releases(&tmp.path().join("repo"));
+    let app = App::start(&tmp.path().join("app"), "unhealthy", Duration::ZERO);
+    std::fs::write(
+        tmp.path().join("lookout.toml"),
+        format!(
+            "[deploy]\ndeadline = \"2s\"\ndir = \"repo\"\n\n[[deploy.checks]]\nkind = \"health\"\nurl = \"{}\"\n\n\
+             [deploy.rollback]\ntimeout = \"30s\"\nsteps = [\"git reset --hard {{commit}}\", \"printf 'step-%s\\\\n' printed; echo ok > ../app/health\"]\n",
+            app.at("/api/health")
+        ),
+    )
+    .unwrap();
+    let r = run(lookout(tmp.path())
+        .args(["--url", &s.url, "--token", common::TOKEN])
+        .args([
+            "deploy",
+            "verify",
+            "--rollback-on-failure",
+            "--release",
+            "web@2.0.0",
+        ]));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(git(&tmp.path().join("repo"), &["rev-parse", "HEAD"]), v1);
+    // The step's output (which its command line does not hold) is streamed, not recorded.
+    assert!(r.stdout.contains("step-printed"), "{}", r.all());
+    let (status, list) = s.get("/api/v1/deploys?release=web@2.0.0");
+    assert_eq!(status, 200);
+    let d = &list[0];
+    assert_eq!(d["verdict"], "rolled_back", "{d}");
+    assert_eq!(d["checks"][0]["kind"], "health", "{d}");
+    assert_eq!(d["checks"][0]["outcome"], "fail", "{d}");
+    let rb = &d["rollback"];
+    assert_eq!(rb["to"], "HEAD~1", "{d}");
+    let steps = rb["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{d}");
+    assert_eq!(steps[0]["command"], "git reset --hard HEAD~1", "{d}");
+    for step in steps {
+        assert_eq!(step["outcome"], "ok", "{d}");
+        assert_eq!(step["exit_code"], 0, "{d}");
+    }
+    let after = rb["checks_after"].as_array().unwrap();
+    assert_eq!(after.len(), 1, "{d}");
+    assert_eq!(after[0]["kind"], "health", "{d}");
+    assert_eq!(after[0]["outcome"], "pass", "{d}");
+    // A rolled-back release no longer serves: it is not watched.
+    assert_eq!(d["watch"], serde_json::Value::Null, "{d}");
+    assert!(
+        !d.to_string().contains("step-printed"),
+        "a step's output is not recorded: {d}"
+    );
+}
+
+/// Every file under `dir` (the server's config, database and its journals), as bytes.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// A `--pm2` verify recorded on the server: the PM2 apps' environment, which `pm2 jlist`
+/// prints with its secrets, is in neither the output, the record nor any file of the
+/// server's data directory.
+#[test]
+fn a_pm2_verify_stores_no_secret_of_the_apps_environment() {
+    let s = common::Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    fake_pm2(&bin, "online", 2);
+    let mut cmd = lookout(tmp.path());
+    with_path(&mut cmd, &bin);
+    let r = run(cmd.args(["--url", &s.url, "--token", common::TOKEN]).args([
+        "deploy",
+        "verify",
+        "--pm2",
+        "web",
+        "--pm2-watch",
+        "300ms",
+        "--release",
+        "web@pm2-scan",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let (_, list) = s.get("/api/v1/deploys?release=web@pm2-scan");
+    let d = &list[0];
+    assert_eq!(d["checks"][0]["kind"], "pm2", "{d}");
+    assert_eq!(d["checks"][0]["outcome"], "pass", "{d}");
+    let summary = d["checks"][0]["summary"].as_str().unwrap().to_string();
+    assert!(!summary.is_empty(), "{d}");
+    for secret in [PM2_SECRET, PM2_SESSION_SECRET] {
+        assert!(
+            !r.all().contains(secret),
+            "secret in the output:\n{}",
+            r.all()
+        );
+        assert!(!d.to_string().contains(secret), "secret in the record: {d}");
+    }
+    // The record's own text is in the files (so the scan sees what is stored, in the
+    // database or its write-ahead log); the secrets are not.
+    let files = files_under(&s.dir);
+    assert!(
+        files.iter().any(|(_, b)| contains(b, "web@pm2-scan")),
+        "the record is not in any file under {}",
+        s.dir.display()
+    );
+    for (path, bytes) in &files {
+        for secret in [PM2_SECRET, PM2_SESSION_SECRET] {
+            assert!(
+                !contains(bytes, secret),
+                "a secret of the PM2 environment is stored in {}",
+                path.display()
+            );
+        }
+    }
 }

@@ -240,6 +240,39 @@ fn a_rollback_by_hand_goes_to_the_given_commit_and_verifies() {
     );
 }
 
+/// `deploy rollback` by hand ends in exit 4 when a step fails (the rest skipped) or
+/// when the checks still fail after it.
+#[test]
+fn a_rollback_by_hand_that_fails_exits_4() {
+    let b = Broken::new(&["echo 'npm ERR! build failed' >&2; exit 2"], "ok");
+    let (r, _, output) = b.lookout(&["deploy", "rollback", "--json"]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert_eq!(b.head(), b.v1, "the first step ran");
+    assert_eq!(b.restarts(), "", "no step ran after the failing one");
+    let report = r.json();
+    assert_eq!(report["verdict"], "rollback_failed", "{report}");
+    assert_eq!(report["exit_code"], 4, "{report}");
+    assert_eq!(report["rollback"]["steps"][1]["exit_code"], 2, "{report}");
+    assert_eq!(
+        report["rollback"]["steps"][2]["outcome"], "skipped",
+        "{report}"
+    );
+    assert!(
+        output.starts_with("verdict=rollback_failed\nexit-code=4\n"),
+        "{output}"
+    );
+
+    let b = Broken::new(&[], "unhealthy");
+    let (r, _, output) = b.lookout(&["deploy", "rollback"]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert_eq!(b.restarts(), "restarted at v1\n");
+    assert!(r.stdout.contains("ROLLBACK FAILED"), "{}", r.all());
+    assert!(
+        output.starts_with("verdict=rollback_failed\nexit-code=4\n"),
+        "{output}"
+    );
+}
+
 #[test]
 fn a_step_past_its_timeout_is_killed_and_fails_the_rollback() {
     let tmp = tempfile::tempdir().unwrap();

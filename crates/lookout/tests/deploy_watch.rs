@@ -1,9 +1,10 @@
 //! The watch after a deploy, end to end: `lookout deploy verify --watch` records the
 //! deploy on a running server, the real Python `sentry-sdk` then reports the new release's
 //! errors (or nothing), and lookout judges the release when the window ends: a bad verdict
-//! opens an incident through the `errors after deploy` rule, runs the rollback command and
-//! calls the rollback webhook, and verify exits 1; a quiet release is judged good, alerts
-//! nobody and exits 0.
+//! opens an incident through the `errors after deploy` rule and one through the `bad
+//! deploy` rule (each one message on the alert webhook), runs the rollback command and
+//! calls the rollback webhook, and verify exits 1 with `watch_verdict=bad` in the GitHub
+//! Actions outputs; a quiet release is judged good, alerts nobody and exits 0.
 //!
 //! Switched on by `LOOKOUT_TEST_PYTHON=/path/to/python` (an interpreter with `sentry-sdk`).
 
@@ -18,39 +19,55 @@ use std::time::Duration;
 use common::{spawn_until, Server, TOKEN};
 use deploy_support::{lookout, App};
 
-/// An in-process webhook receiver: the bodies it got.
-fn receiver() -> (
-    String,
-    Arc<Mutex<Vec<serde_json::Value>>>,
-    tokio::runtime::Runtime,
-) {
+/// The paths and bodies an in-process receiver got.
+type Got = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// An in-process webhook receiver (the rollback webhook, the alert channel): the paths and
+/// bodies it got.
+fn receiver() -> (String, Got, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
+    let got: Got = Arc::default();
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let url = format!("http://{}/rollback", listener.local_addr().unwrap());
+    let url = format!("http://{}", listener.local_addr().unwrap());
     let g = got.clone();
-    let app = axum::Router::new().route(
-        "/rollback",
-        axum::routing::post(move |body: String| {
-            let g = g.clone();
-            async move {
-                g.lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap_or_default());
-                "ok"
-            }
-        }),
-    );
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+        let g = g.clone();
+        async move {
+            g.lock().unwrap().push((
+                uri.path().to_string(),
+                serde_json::from_str(&body).unwrap_or_default(),
+            ));
+            "ok"
+        }
+    });
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     (url, got, rt)
+}
+
+/// The bodies posted to `path`.
+fn at(got: &Got, path: &str) -> Vec<serde_json::Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, b)| b.clone())
+        .collect()
+}
+
+/// The alert messages of `rule` of one type (`incident.triggered`…).
+fn messages(got: &Got, rule: &str, ty: &str) -> usize {
+    at(got, "/alerts")
+        .iter()
+        .filter(|m| m["type"] == ty && m["data"]["rule"] == rule)
+        .count()
 }
 
 #[test]
@@ -66,15 +83,23 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
     let hook_log = tmp.path().join("rollback.log");
     let s = Server::start_with(&format!(
         "\n[alerts]\nevaluate_every = \"1s\"\n\n\
-         [[rules]]\nname = \"Bad deploy\"\nwhen = \"errors after deploy > 2x in 15m\"\nseverity = \"high\"\n\n\
+         [channels.hook]\nkind = \"webhook\"\nurl = \"{hook_url}/alerts\"\ntimeout = \"2s\"\n\n\
+         [[rules]]\nname = \"Bad deploy\"\nwhen = \"errors after deploy > 2x in 15m\"\nseverity = \"high\"\nnotify = [\"hook\"]\n\n\
+         [[rules]]\nname = \"Bad verdict\"\nwhen = \"bad deploy\"\nseverity = \"high\"\nnotify = [\"hook\"]\n\n\
          [deploy.watch]\nwindow = \"8s\"\nrollback_command = \"echo \\\"$LOOKOUT_DEPLOY_RELEASE\\\" >> '{}'\"\n\
-         rollback_webhook = \"{hook_url}\"\n",
+         rollback_webhook = \"{hook_url}/rollback\"\n",
         hook_log.display()
     ));
     let dsn = s.local_dsn();
     let deploy = |release: &str, errors: u32| {
         let mut verify = lookout(tmp.path());
+        // As a GitHub Actions step: the watch's verdict goes to the step's outputs.
+        let gh = tmp.path().join(format!("github-{release}"));
+        std::fs::create_dir_all(&gh).unwrap();
         verify
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", gh.join("output"))
+            .env("GITHUB_STEP_SUMMARY", gh.join("summary.md"))
             .args(["--url", &s.url, "--token", TOKEN, "deploy", "verify"])
             .args([
                 "--page",
@@ -95,11 +120,21 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
             Duration::from_secs(45),
         );
         let status = child.wait().unwrap();
-        (status.code(), printed)
+        let read = |name: &str| std::fs::read_to_string(gh.join(name)).unwrap_or_default();
+        (status.code(), printed, read("output"), read("summary.md"))
     };
 
-    let (code, printed) = deploy("web@2.0.0", 8);
+    let (code, printed, output, summary) = deploy("web@2.0.0", 8);
     assert_eq!(code, Some(1), "a bad release exits 1:\n{printed}");
+    assert!(
+        output.starts_with("verdict=passed\nexit-code=0\n"),
+        "the checks passed: {output}"
+    );
+    assert!(output.ends_with("watch_verdict=bad\n"), "{output}");
+    assert!(
+        summary.contains("**Watch after the deploy:** "),
+        "{summary}"
+    );
     let (_, list) = s.get("/api/v1/deploys?release=web@2.0.0");
     let watch = &list[0]["watch"];
     assert_eq!(watch["verdict"], "bad", "{list}");
@@ -126,10 +161,30 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
             .contains("Errors after deploy"),
         "{incident}"
     );
+    // The verdict itself, through the `bad deploy` rule, naming the release and why.
+    let verdict_incident = s.wait_for("the verdict's incident", Duration::from_secs(15), || {
+        let (_, v) = s.get("/api/v1/incidents?status=open");
+        v.as_array()?
+            .iter()
+            .find(|i| i["rule"] == "Bad verdict")
+            .cloned()
+    });
+    let title = verdict_incident["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("Bad deploy: web@2.0.0 in production (deploy #")
+            && title.contains("errors rose"),
+        "{verdict_incident}"
+    );
+    // One message per incident on the alert channel.
+    s.wait_for("the alert messages", Duration::from_secs(15), || {
+        (messages(&hooked, "Bad deploy", "incident.triggered") == 1
+            && messages(&hooked, "Bad verdict", "incident.triggered") == 1)
+            .then_some(())
+    });
     // The rollback hook: the command and the webhook, once. The server stores the verdict
     // (which ends verify) before it runs the hook, so the hook may still be running here.
     let got = s.wait_for("the rollback webhook", Duration::from_secs(15), || {
-        let got = hooked.lock().unwrap().clone();
+        let got = at(&hooked, "/rollback");
         (!got.is_empty()).then_some(got)
     });
     let ran = std::fs::read_to_string(&hook_log).unwrap_or_default();
@@ -138,22 +193,50 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
     assert_eq!(got[0]["deploy"]["release"], "web@2.0.0");
     assert_eq!(got[0]["verdict"], "bad");
 
-    // A quiet release: good, no rollback, and no new incident.
-    let (code, printed) = deploy("web@2.0.1", 0);
+    // A quiet release: good, no rollback, and the rules fire no more: no new incident, no
+    // further occurrence of the open ones, no second message.
+    let counts = |rule: &str| -> Vec<(i64, u64)> {
+        let (_, all) = s.get("/api/v1/incidents?status=all");
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["rule"] == rule)
+            .map(|i| (i["id"].as_i64().unwrap(), i["count"].as_u64().unwrap()))
+            .collect()
+    };
+    let verdict_before = counts("Bad verdict");
+    assert_eq!(verdict_before.len(), 1, "{verdict_before:?}");
+    assert_eq!(verdict_before[0].1, 1, "{verdict_before:?}");
+    let (code, printed, output, _) = deploy("web@2.0.1", 0);
     assert_eq!(code, Some(0), "a quiet release exits 0:\n{printed}");
+    assert!(output.ends_with("watch_verdict=good\n"), "{output}");
     let (_, list) = s.get("/api/v1/deploys?release=web@2.0.1");
     assert_eq!(list[0]["watch"]["verdict"], "good", "{list}");
+    // The alert loop evaluates every second: give it a few runs after the verdict.
+    std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         std::fs::read_to_string(&hook_log).unwrap_or_default(),
         "web@2.0.0\n"
     );
-    assert_eq!(hooked.lock().unwrap().len(), 1);
-    let (_, all) = s.get("/api/v1/incidents?status=all");
-    let bad_deploy: Vec<_> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["rule"] == "Bad deploy")
-        .collect();
-    assert_eq!(bad_deploy.len(), 1, "{all}");
+    assert_eq!(at(&hooked, "/rollback").len(), 1);
+    assert_eq!(counts("Bad verdict"), verdict_before);
+    let rate = counts("Bad deploy");
+    assert_eq!(rate.len(), 1, "{rate:?}");
+    assert_eq!(
+        messages(&hooked, "Bad deploy", "incident.triggered"),
+        1,
+        "{:?}",
+        at(&hooked, "/alerts")
+    );
+    assert_eq!(
+        messages(&hooked, "Bad verdict", "incident.triggered"),
+        1,
+        "{:?}",
+        at(&hooked, "/alerts")
+    );
+    // The error-rate incident was measured below its factor after the quiet deploy: its
+    // count no longer grows.
+    let later = counts("Bad deploy");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(counts("Bad deploy"), later);
 }

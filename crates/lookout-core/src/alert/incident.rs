@@ -13,7 +13,7 @@ use crate::stable::{stable_names, UnknownName};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Subject {
-    /// A project (error counts, latency).
+    /// A project (error counts, latency, bad deploys).
     Project(i64),
     /// An issue (new issue, regression, unhandled).
     Issue(i64),

@@ -123,9 +123,9 @@ pub(super) fn burn_rates(
 }
 
 /// The error rate since the project's latest serving deploy (within `window_ms` of it)
-/// against the rate in as long a time before it, in the deploy's environment; none
-/// without such a deploy. The same ratio as the watch after the deploy judges by, with
-/// its default least number of errors.
+/// against the rate in as long a time before it, in the deploy's environment; 0 once the
+/// window has passed or the deploy does not serve, none without a deploy. The same ratio
+/// as the watch after the deploy judges by, with its default least number of errors.
 fn after_deploy(
     store: &dyn Store,
     project: i64,
@@ -138,7 +138,9 @@ fn after_deploy(
     let serving = matches!(d.verdict.as_deref(), None | Some("passed"));
     let since = d.finished_ms.unwrap_or(d.started_ms);
     if !serving || now - since > window_ms {
-        return Ok(None);
+        // Past the window (or rolled back) the condition no longer holds: a zero lets an
+        // incident it opened clear, where no measure at all would keep it open for good.
+        return Ok(Some(0.0));
     }
     // At least a minute, so the first seconds after a deploy do not compare one error
     // with silence.

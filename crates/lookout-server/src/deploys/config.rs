@@ -96,6 +96,13 @@ impl WatchConfig {
                 ));
             }
         }
+        if self.rollback_timeout.is_zero() {
+            return Some((
+                "rollback_timeout",
+                "must be longer than 0 (the hook would be stopped before it starts); e.g. \"5m\""
+                    .into(),
+            ));
+        }
         if self.window > Duration::from_secs(24 * 3600) {
             return Some((
                 "window",

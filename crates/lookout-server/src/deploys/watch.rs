@@ -1,7 +1,9 @@
 //! The watch after each deploy: once a deploy's window has passed, its release is judged
 //! (`lookout_core::deploy_watch`), the verdict stored once (several instances may look),
-//! and on a bad verdict the rollback hook runs: a command on this host and/or a webhook
-//! the pipeline listens to.
+//! and on a bad verdict a `deploy_bad` signal is recorded with it (the alert rules'
+//! `bad deploy` condition) and the rollback hook runs: a command on this host and/or a
+//! webhook the pipeline listens to. The hook runs on its own thread, so a slow one holds
+//! up no other deploy's verdict; how it went is added to the deploy's figures.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -9,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use lookout_core::clock::Clock;
 use lookout_core::deploy_watch::{self, Judgement, Thresholds};
+use lookout_core::signal::{Signal, SignalKind};
 use lookout_store::{Deploy, Store};
 
 use super::config::WatchConfig;
+use crate::bus::SignalSender;
 
 /// How often the watch looks for deploys whose window has passed.
 const POLL: Duration = Duration::from_secs(1);
@@ -26,6 +30,9 @@ pub struct Watcher {
     pub config: WatchConfig,
     /// The fleet: one instance at a time judges (the `deploys` duty).
     pub cluster: Arc<crate::cluster::Cluster>,
+    /// Wakes the alert loop when a bad verdict's signal is stored (it would find it at
+    /// its next poll anyway).
+    pub signals: SignalSender,
 }
 
 /// Judges deploys as their windows pass, until the task is aborted.
@@ -72,6 +79,7 @@ impl Watcher {
             return false;
         };
         let from = d.finished_ms.unwrap_or(d.started_ms).min(until);
+        let mut signal = None;
         let judged = self
             .store
             .watch_counts(d, from, until)
@@ -79,47 +87,121 @@ impl Watcher {
             .and_then(|j| {
                 let verdict = if j.bad { "bad" } else { "good" };
                 let figures = serde_json::to_value(&j).unwrap_or_default();
-                Ok((self.store.judge_deploy(d.id, verdict, &figures)?, j))
+                signal = j.bad.then(|| bad_signal(d, &j, self.clock.now_ms()));
+                let stored =
+                    self.store
+                        .judge_deploy_signalling(d.id, verdict, &figures, signal.as_mut())?;
+                Ok((stored, j, figures))
             });
-        let j = match judged {
-            Ok((true, j)) => j,
-            Ok((false, _)) => return false,
+        let (j, figures) = match judged {
+            Ok((true, j, figures)) => (j, figures),
+            Ok((false, ..)) => return false,
             Err(e) => {
                 tracing::warn!(deploy = d.id, error = %e, "cannot judge the deploy");
                 return false;
             }
         };
-        if j.bad {
-            tracing::warn!(
-                deploy = d.id,
-                release = %d.release,
-                environment = %d.environment,
-                reasons = %j.reasons.join("; "),
-                "the release looks bad after its deploy"
-            );
-            self.rollback(d, &j);
-        } else {
+        if !j.bad {
             tracing::info!(deploy = d.id, release = %d.release, "the release looks good after its deploy");
+            return true;
+        }
+        tracing::warn!(
+            deploy = d.id,
+            release = %d.release,
+            environment = %d.environment,
+            reasons = %j.reasons.join("; "),
+            "the release looks bad after its deploy"
+        );
+        if let Some(s) = signal {
+            // No receiver (the alert loop not started yet) is fine: it reads the store.
+            let _ = self.signals.send(s);
+        }
+        if self.config.rollback_command.is_some() || self.config.rollback_webhook.is_some() {
+            let hook = Hook {
+                store: self.store.clone(),
+                config: self.config.clone(),
+                deploy: d.clone(),
+                judgement: j,
+                figures,
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("rollback-hook-{}", d.id))
+                .spawn(move || hook.run());
+            if let Err(e) = spawned {
+                tracing::error!(deploy = d.id, error = %e, "cannot start the rollback hook");
+            }
         }
         true
     }
+}
 
-    /// Runs the rollback hook, if one is configured: the command, then the webhook.
-    fn rollback(&self, d: &Deploy, j: &Judgement) {
+/// The `deploy_bad` signal of a bad verdict: the release, where and why, for the
+/// incident's title and its notifications.
+fn bad_signal(d: &Deploy, j: &Judgement, now_ms: i64) -> Signal {
+    Signal {
+        id: 0,
+        kind: SignalKind::DeployBad,
+        project_id: Some(d.project_id),
+        issue_id: None,
+        event_id: None,
+        monitor_id: None,
+        detail: Some(format!(
+            "{} in {} (deploy #{}): {}",
+            d.release,
+            d.environment,
+            d.id,
+            j.reasons.join("; ")
+        )),
+        created_ms: now_ms,
+    }
+}
+
+/// The rollback hook of one bad verdict, run on its own thread.
+struct Hook {
+    store: Arc<dyn Store>,
+    config: WatchConfig,
+    deploy: Deploy,
+    judgement: Judgement,
+    /// The stored figures, to which the hook's outcome is added.
+    figures: serde_json::Value,
+}
+
+impl Hook {
+    /// Runs the command, then the webhook, each within the timeout, and stores how each
+    /// went under `rollback_hook` in the deploy's figures (the API shows them), so a hook
+    /// that failed or hung is seen where the verdict is, not only in the log.
+    fn run(mut self) {
+        let d = &self.deploy;
         let timeout = self.config.rollback_timeout;
+        let mut outcome = serde_json::Map::new();
+        // Neither the command nor the URL is stored: either may carry a secret.
+        let mut report = |what: &str, result: Result<String, String>| {
+            let entry = match result {
+                Ok(summary) => {
+                    tracing::info!(deploy = d.id, hook = what, %summary, "the rollback hook ran");
+                    serde_json::json!({"outcome": "ok", "summary": summary})
+                }
+                Err(e) => {
+                    tracing::error!(deploy = d.id, hook = what, error = %e, "the rollback hook failed");
+                    serde_json::json!({"outcome": "failed", "summary": e})
+                }
+            };
+            outcome.insert(what.to_string(), entry);
+        };
         if let Some(cmd) = &self.config.rollback_command {
-            match run_command(cmd, d, timeout) {
-                Ok(()) => tracing::info!(deploy = d.id, "the rollback command ran"),
-                Err(e) => tracing::error!(deploy = d.id, error = %e, "the rollback command failed"),
-            }
+            let result = run_command(cmd, d, timeout).map(|()| "exited 0".to_string());
+            report("command", result);
         }
         if let Some(url) = &self.config.rollback_webhook {
-            match post_webhook(url, d, j, timeout) {
-                Ok(status) => {
-                    tracing::info!(deploy = d.id, status, "the rollback webhook was called")
-                }
-                Err(e) => tracing::error!(deploy = d.id, error = %e, "the rollback webhook failed"),
-            }
+            let result =
+                post_webhook(url, d, &self.judgement, timeout).map(|s| format!("answered {s}"));
+            report("webhook", result);
+        }
+        if let Some(figures) = self.figures.as_object_mut() {
+            figures.insert("rollback_hook".into(), serde_json::Value::Object(outcome));
+        }
+        if let Err(e) = self.store.set_watch_figures(d.id, &self.figures) {
+            tracing::warn!(deploy = d.id, error = %e, "cannot store how the rollback hook went");
         }
     }
 }

@@ -16,7 +16,8 @@ pub const PM2_SECRET: &str = "hunter2-pm2-database-password";
 pub const PM2_SESSION_SECRET: &str = "sess_9f8e7d6c5b4a-pm2-session";
 
 /// The app under test. Its state lives in files of `dir`: `health` (`ok`, `degraded`,
-/// `unhealthy` or `garbage`) and `broken-pages` (paths that answer 500, one a line).
+/// `unhealthy`, health+json's `pass`, `warn` or `fail`, or `garbage`) and `broken-pages`
+/// (paths that answer 500, one a line).
 pub struct App {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
@@ -92,6 +93,10 @@ fn answer(mut stream: TcpStream, state: &Path) {
             "ok" => ("200 OK", "application/json", r#"{"status":"ok","timestamp":"2026-01-01T00:00:00Z","uptime":12.5,"checks":{"database":{"status":"ok","latency":4},"memory":{"status":"ok","used":120,"total":512,"percentage":23}}}"#.to_string()),
             "degraded" => ("200 OK", "application/json", r#"{"status":"degraded","timestamp":"2026-01-01T00:00:00Z","uptime":12.5,"checks":{"database":{"status":"degraded","latency":850},"memory":{"status":"ok","used":120,"total":512,"percentage":23}}}"#.to_string()),
             "unhealthy" => ("503 Service Unavailable", "application/json", r#"{"status":"unhealthy","timestamp":"2026-01-01T00:00:00Z","uptime":12.5,"checks":{"database":{"status":"unhealthy","error":"connection refused"},"memory":{"status":"ok","used":120,"total":512,"percentage":23}}}"#.to_string()),
+            // The application/health+json draft: pass, warn, fail; one array per check.
+            "pass" => ("200 OK", "application/health+json", r#"{"status":"pass","version":"1","serviceId":"web","checks":{"db:responseTime":[{"componentId":"primary","componentType":"datastore","observedValue":4,"observedUnit":"ms","status":"pass"}],"memory:utilization":[{"observedValue":23,"observedUnit":"percent","status":"pass"}]}}"#.to_string()),
+            "warn" => ("200 OK", "application/health+json", r#"{"status":"warn","version":"1","serviceId":"web","checks":{"db:responseTime":[{"componentId":"primary","componentType":"datastore","observedValue":850,"observedUnit":"ms","status":"warn"}],"memory:utilization":[{"observedValue":23,"observedUnit":"percent","status":"pass"}]}}"#.to_string()),
+            "fail" => ("503 Service Unavailable", "application/health+json", r#"{"status":"fail","version":"1","serviceId":"web","checks":{"db:responseTime":[{"componentId":"primary","componentType":"datastore","status":"fail","output":"connection refused"}],"memory:utilization":[{"observedValue":23,"observedUnit":"percent","status":"pass"}]}}"#.to_string()),
             _ => ("200 OK", "text/html", "<html><body>Welcome</body></html>".to_string()),
         }
     } else {

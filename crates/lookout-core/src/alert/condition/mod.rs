@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `errors > 50 in 5m [where environment = "production" and release = "x" and level = error]` | a project's error count over the window (`>` or `>=`) |
 //! | `errors after deploy > 2x in 15m` | the error rate after a deploy against the rate before (deploy capability) |
+//! | `bad deploy` (`deploy bad`) | the watch after a deploy judged its release bad, one incident per project, ended by quiet time |
 //! | `new issue`, `regression` (`regressed issue`), `unhandled` (`unhandled exception`) | ingest signals, one incident per issue |
 //! | `monitor down`, `monitor degraded`, `heartbeat missed`, `heartbeat failed` | monitor signals, one incident per monitor |
 //! | `monitor crash loop` (`crash loop`) | a pm2 monitor's app restarted since its last check, one incident per monitor, ended by quiet time |
@@ -125,6 +126,9 @@ pub enum Condition {
         /// How long after the deploy to watch.
         window_ms: i64,
     },
+    /// The watch after a deploy judged the release bad (by any of its thresholds: error
+    /// rate, new issues, unhandled errors, crash-free sessions).
+    DeployBad,
     /// The first event of a new issue.
     NewIssue,
     /// An event for a resolved issue.
@@ -233,6 +237,9 @@ impl Condition {
                 | Condition::TlsExpiring { .. }
                 // A crash loop is signalled when it starts; nothing says it stopped.
                 | Condition::CrashLoop
+                // A verdict is given once per deploy; a later good one is about another
+                // release, and need not mean the bad one is gone everywhere.
+                | Condition::DeployBad
         )
     }
 
@@ -293,6 +300,7 @@ impl fmt::Display for Condition {
                 "errors after deploy > {factor}x in {}",
                 format_duration(*window_ms)
             ),
+            Condition::DeployBad => f.write_str("bad deploy"),
             Condition::NewIssue => f.write_str("new issue"),
             Condition::Regression => f.write_str("regression"),
             Condition::Unhandled => f.write_str("unhandled"),

@@ -121,7 +121,8 @@ struct Parser<'a> {
     pos: usize,
 }
 
-const CONDITIONS: &str = "errors, errors after deploy, p95, new issue, regression, unhandled, \
+const CONDITIONS: &str =
+    "errors, errors after deploy, bad deploy, p95, new issue, regression, unhandled, \
                           monitor down, monitor degraded, monitor crash loop, heartbeat missed, \
                           heartbeat failed, \
                           tls expires within, health, slo burn rate";
@@ -283,6 +284,14 @@ impl Parser<'_> {
                 Condition::NewIssue
             }
             "regression" => Condition::Regression,
+            "bad" => {
+                self.expect(&["deploy", "deploys", "deployment"], "\"deploy\"")?;
+                Condition::DeployBad
+            }
+            "deploy" | "deployment" => {
+                self.expect(&["bad"], "\"bad\"")?;
+                Condition::DeployBad
+            }
             "regressed" => {
                 self.expect(&["issue", "issues"], "\"issue\"")?;
                 Condition::Regression

@@ -15,7 +15,8 @@ pub(super) fn opened_by(c: &Condition, signal: &Signal) -> bool {
         | (Condition::MonitorDegraded, SignalKind::MonitorDegraded)
         | (Condition::CrashLoop, SignalKind::CrashLoop)
         | (Condition::HeartbeatMissed, SignalKind::HeartbeatMissed)
-        | (Condition::HeartbeatFailed, SignalKind::HeartbeatFailed) => true,
+        | (Condition::HeartbeatFailed, SignalKind::HeartbeatFailed)
+        | (Condition::DeployBad, SignalKind::DeployBad) => true,
         // A warning whose days cannot be read still alerts: a missed expiry costs more
         // than an early message.
         (Condition::TlsExpiring { within_days }, SignalKind::TlsExpiring) => {

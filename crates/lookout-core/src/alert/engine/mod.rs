@@ -183,6 +183,12 @@ impl Engine {
                 };
                 self.occur(now_ms, Subject::Issue(issue), signal, &mut out);
             }
+            SignalKind::DeployBad => {
+                let Some(p) = signal.project_id else {
+                    return out;
+                };
+                self.occur(now_ms, Subject::Project(p), signal, &mut out);
+            }
             SignalKind::MonitorUp | SignalKind::MonitorUndegraded => {
                 let Some(m) = signal.monitor_id else {
                     return out;
@@ -434,7 +440,7 @@ impl Engine {
         next
     }
 
-    /// Counts an issue or monitor signal against every rule it concerns: a further
+    /// Counts an issue, monitor or deploy signal against every rule it concerns: a further
     /// occurrence of an open incident, or a new incident.
     fn occur(&mut self, now_ms: i64, subject: Subject, signal: &Signal, out: &mut Vec<Action>) {
         for i in 0..self.rules.len() {

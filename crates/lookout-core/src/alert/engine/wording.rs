@@ -73,6 +73,11 @@ pub(super) fn title(
             Some(s) => format!("SLO burn rate: {s} burning {}x", num(v)),
             None => format!("SLO burn rate: {who} burning {}x", num(v)),
         },
+        // The detail names the release and environment and gives the verdict's reasons.
+        Condition::DeployBad => match d.detail.filter(|x| !x.is_empty()) {
+            Some(x) => format!("Bad deploy: {x}"),
+            None => format!("Bad deploy: {who}"),
+        },
         Condition::NewIssue => with_detail("New issue"),
         Condition::Regression => with_detail("Regression"),
         Condition::Unhandled => with_detail("Unhandled exception"),
