@@ -103,9 +103,23 @@ pub(super) fn summary(
     };
     let mut s = format!("{} — {about} (rule \"{}\")", rule.condition, rule.name);
     if let Some(r) = &rule.runbook {
-        s.push_str(&format!("; runbook: {r}"));
+        s.push_str(&format!("; runbook: {}", runbook_label(r)));
     }
     s
+}
+
+/// How a summary names a rule's runbook. A link is kept whole; a file is named by its
+/// file name only: the summary goes to chat channels and the incident list, where the
+/// server's directory layout means nothing and is nobody else's business (the incident
+/// page and the notification's runbook part show the runbook itself).
+fn runbook_label(r: &str) -> &str {
+    if r.starts_with("https://") || r.starts_with("http://") {
+        return r;
+    }
+    r.rsplit(['/', '\\'])
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(r)
 }
 
 /// A number for people: whole numbers plain, others to two decimals.
@@ -128,6 +142,21 @@ fn latency(ms: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_runbook_file_is_named_by_its_file_name_and_a_link_whole() {
+        use super::runbook_label;
+        assert_eq!(
+            runbook_label("/srv/lookout/runbooks/site-down.md"),
+            "site-down.md"
+        );
+        assert_eq!(runbook_label("runbooks\\spike.md"), "spike.md");
+        assert_eq!(runbook_label("spike.md"), "spike.md");
+        assert_eq!(
+            runbook_label("https://wiki.example/runbooks/site-down"),
+            "https://wiki.example/runbooks/site-down"
+        );
+    }
+
     use super::*;
 
     #[test]
