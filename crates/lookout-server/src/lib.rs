@@ -428,6 +428,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         symbolicator,
         regrouper,
         sourcemaps: config.sourcemaps.clone(),
+        releases: config.releases.clone(),
         writer: writer.clone(),
         metrics_public: config.metrics.public,
         cluster,

@@ -22,7 +22,8 @@ use serde_json::Value;
 
 #[test]
 fn sentry_cli_releases_and_source_maps() {
-    let s = Server::start();
+    // sentry-cli sends a `--commit` range only for a repository the organisation has.
+    let s = Server::start_with("[releases]\nrepositories = [\"acme/app\"]\n");
     let Some(cli) = Cli::new(&s) else { return };
     let work = tempfile::tempdir().unwrap();
 
@@ -296,9 +297,21 @@ fn bad_uploads_are_refused_and_leave_nothing() {
         ],
         None,
     );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         !out.status.success(),
-        "an upload over the limit fails: {out:?}"
+        "an upload over the limit fails: {text}"
+    );
+    // The bundle is small once zipped, so sentry-cli sends it; the server refuses it for
+    // what a file unpacks to, and sentry-cli prints that.
+    assert!(
+        text.contains("Failed to process uploaded files")
+            && text.contains("over the limit of 200000 bytes"),
+        "sentry-cli prints the server's refusal: {text}"
     );
     let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
     assert_eq!(bundles, serde_json::json!([]));

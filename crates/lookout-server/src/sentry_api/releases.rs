@@ -498,10 +498,28 @@ pub async fn previous_with_commits(
     }))
 }
 
-/// Repositories integrated with the organisation: lookout reads commits from what
-/// `set-commits` sends and has none.
-pub async fn repos() -> Json<Value> {
-    Json(json!([]))
+/// The organisation's repositories: those `[releases] repositories` lists, so that
+/// `set-commits --commit REPO@FROM..TO` sends its range (sentry-cli refuses a repository
+/// it is not told of, and with none told of falls back to local commits). lookout reads
+/// no repository; the provider says so.
+pub async fn repos(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(Value::Array(
+        app.releases
+            .repositories
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                json!({
+                    "id": (i + 1).to_string(),
+                    "name": name,
+                    "url": null,
+                    "provider": {"id": "lookout", "name": "lookout (refs only)"},
+                    "status": "active",
+                    "dateCreated": iso_ms(0),
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// `GET /api/0/projects/{org}/{project}/releases/`

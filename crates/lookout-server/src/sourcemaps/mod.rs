@@ -355,7 +355,7 @@ impl Symbolicator {
         if let Some(l) = self.cache.lock().get(map) {
             return Some(l.clone());
         }
-        let data = self.store.bundle_data(map.bundle_id).ok()??;
+        let data = self.read_bundle(map.bundle_id)?;
         let mut zip = zip::ZipArchive::new(Cursor::new(data.as_slice())).ok()?;
         let limit = u64::MAX;
         let map_bytes = bundle::read_entry(&mut zip, &map.map_path, limit).ok()??;
@@ -376,6 +376,26 @@ impl Symbolicator {
         }
         cache.insert(map.clone(), loaded.clone());
         Some(loaded)
+    }
+
+    /// A bundle's zip from the store. Ingest maps frames on an async worker thread (it
+    /// must not await before handing its batch to the writer), where PostgreSQL's blocking
+    /// client may not run: the read leaves the runtime first (`block_in_place` on a
+    /// multi-threaded runtime, a thread of its own on any other).
+    fn read_bundle(&self, bundle_id: i64) -> Option<Vec<u8>> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let read = || match self.store.bundle_data(bundle_id) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!(bundle_id, error = %e, "cannot read a source map bundle");
+                None
+            }
+        };
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => read(),
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
+            Ok(_) => std::thread::scope(|s| s.spawn(read).join().ok().flatten()),
+        }
     }
 
     fn map_frame(
