@@ -98,4 +98,21 @@ fn maps_uploaded_through_one_instance_map_errors_sent_to_another() {
     );
     let (_, bundles) = a.get("/api/v1/projects/app/artifact-bundles");
     assert_eq!(bundles.as_array().map(Vec::len), Some(2), "{bundles}");
+
+    // Each job ran once: a job run by both instances would have looked at every event
+    // twice (its `scanned` is summed by each page applied).
+    use lookout_store::RegroupStore;
+    let store = lookout_store::postgres::PostgresStore::connect_in_schema(&pg.url, &pg.schema)
+        .expect("open the fleet's database");
+    let events: u64 = a.issues("").iter().filter_map(|i| i["count"].as_u64()).sum();
+    for id in [1, 2] {
+        let job = store.get_regroup(id).unwrap().expect("a regroup job per upload");
+        assert!(job.done_ms.is_some(), "{job:?}");
+        assert!(
+            job.scanned <= events,
+            "job {id} looked at {} events of {events}: it ran on both instances",
+            job.scanned
+        );
+    }
+    assert!(store.pending_regroups().unwrap().is_empty());
 }
