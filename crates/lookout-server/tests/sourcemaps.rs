@@ -129,7 +129,7 @@ fn upload(app: &TestApp, zip: &[u8]) -> Value {
     let sum = sha1_hex(zip);
     let r = post_chunks(app, &[("file", &sum, zip)]);
     assert_eq!(r.status, 200, "{}", r.body);
-    assemble(app, &sum, &[sum.clone()], &["app"])
+    assemble(app, &sum, std::slice::from_ref(&sum), &["app"])
 }
 
 /// Sends the error a browser running build `b` reports; its event id.
@@ -265,7 +265,7 @@ fn refused_uploads_store_nothing() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.detail().contains("checksum mismatch"), "{}", r.body);
-    let a = assemble(&app, &good_sum, &[good_sum.clone()], &["app"]);
+    let a = assemble(&app, &good_sum, std::slice::from_ref(&good_sum), &["app"]);
     assert_eq!(
         (&a["state"], &a["missingChunks"]),
         (&json!("not_found"), &json!([good_sum])),
@@ -299,7 +299,22 @@ fn refused_uploads_store_nothing() {
 /// a bad one is a 400. The release counts its deploys and names the last.
 #[test]
 fn release_refs_and_deploys() {
-    let app = spawn_app("");
+    let app = spawn_app("\n[releases]\nrepositories = [\"acme/web\", \"acme/api\"]\n");
+    // sentry-cli sends `--commit` ranges only for the repositories it is told of.
+    let repos = app.get("/api/0/organizations/acme/repos/?cursor=").body;
+    let names: Vec<&str> = repos
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["acme/web", "acme/api"], "{repos}");
+    for bad in ["[\"acme/web\", \"acme/web\"]", "[\" \"]"] {
+        let text = format!("[releases]\nrepositories = {bad}\n");
+        let err = lookout_server::Config::parse(&text, "t.toml", &|_| None).unwrap_err();
+        assert!(err.to_string().contains("releases.repositories["), "{err}");
+    }
+
     let r = app.send(
         "POST",
         "/api/0/organizations/acme/releases/",

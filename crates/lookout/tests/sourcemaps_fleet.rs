@@ -104,9 +104,16 @@ fn maps_uploaded_through_one_instance_map_errors_sent_to_another() {
     use lookout_store::RegroupStore;
     let store = lookout_store::postgres::PostgresStore::connect_in_schema(&pg.url, &pg.schema)
         .expect("open the fleet's database");
-    let events: u64 = a.issues("").iter().filter_map(|i| i["count"].as_u64()).sum();
+    let events: u64 = a
+        .issues("")
+        .iter()
+        .filter_map(|i| i["count"].as_u64())
+        .sum();
     for id in [1, 2] {
-        let job = store.get_regroup(id).unwrap().expect("a regroup job per upload");
+        let job = store
+            .get_regroup(id)
+            .unwrap()
+            .expect("a regroup job per upload");
         assert!(job.done_ms.is_some(), "{job:?}");
         assert!(
             job.scanned <= events,
