@@ -435,6 +435,64 @@ fn frames_without_any_name_are_ignored() {
     assert_eq!(group(&a).hash, group(&b).hash);
 }
 
+/// The same error from two Next.js builds whose chunks have different names (and the
+/// minifier gave the functions other names and columns): unmapped, the frames name the
+/// chunks and the issues differ; mapped through the builds' source maps (as the server's
+/// symbolicator writes them, the minified frames kept beside as `raw_frames`), the frames
+/// name the original file, function and line, and the two are one issue.
+#[test]
+fn builds_with_different_chunk_names_group_together_once_mapped() {
+    let minified = |chunk: &str, name: &str, col: u64| {
+        serde_json::json!([
+            {"filename": format!("app:///_next/static/chunks/{chunk}.js"),
+             "abs_path": format!("app:///_next/static/chunks/{chunk}.js"),
+             "function": name, "lineno": 1, "colno": col + 900, "in_app": true},
+            {"filename": format!("app:///_next/static/chunks/app/page-{chunk}.js"),
+             "abs_path": format!("app:///_next/static/chunks/app/page-{chunk}.js"),
+             "function": name, "lineno": 1, "colno": col, "in_app": true},
+        ])
+    };
+    let mapped = serde_json::json!([
+        {"filename": "app/cart/page.tsx", "abs_path": "webpack://_N_E/./app/cart/page.tsx",
+         "function": "onCheckout", "lineno": 21, "colno": 5, "in_app": true,
+         "context_line": "    checkout(cart);",
+         "data": {"symbolicated": true, "resolved_with": "debug-id"}},
+        {"filename": "lib/checkout.ts", "abs_path": "webpack://_N_E/./lib/checkout.ts",
+         "function": "checkout", "lineno": 9, "colno": 11, "in_app": true,
+         "context_line": "    throw new Error(\"cart is empty\");",
+         "data": {"symbolicated": true, "resolved_with": "debug-id"}},
+    ]);
+    let event = |frames: serde_json::Value, raw: Option<serde_json::Value>| {
+        let mut st = serde_json::json!({ "frames": frames });
+        if let Some(raw) = raw {
+            st["raw_frames"] = raw;
+        }
+        serde_json::to_vec(&serde_json::json!({
+            "platform": "javascript",
+            "exception": {"values": [{
+                "type": "Error", "value": "cart is empty",
+                "mechanism": {"type": "onerror", "handled": false},
+                "stacktrace": st,
+            }]},
+        }))
+        .unwrap()
+    };
+    let hash = |json: &[u8]| group(&lookout_sentry::event::parse_event(json).unwrap()).hash;
+
+    let build_a = minified("3f9a1c", "a", 23456);
+    let build_b = minified("77e0b2", "Qe", 24011);
+    let unmapped_a = hash(&event(build_a.clone(), None));
+    let unmapped_b = hash(&event(build_b.clone(), None));
+    assert_ne!(
+        unmapped_a, unmapped_b,
+        "unmapped, the chunk names split the issue (else the case below proves nothing)"
+    );
+    let mapped_a = hash(&event(mapped.clone(), Some(build_a)));
+    let mapped_b = hash(&event(mapped, Some(build_b)));
+    assert_eq!(mapped_a, mapped_b, "mapped, one bug is one issue");
+    assert_ne!(mapped_a, unmapped_a);
+}
+
 proptest! {
     #[test]
     fn parameterize_never_panics_and_is_idempotent(s in "\\PC{0,80}") {

@@ -95,6 +95,8 @@ pub struct Config {
     pub deploy: crate::deploys::config::ServerDeploySection,
     /// `[sourcemaps]`: limits and retention of uploaded artifact bundles.
     pub sourcemaps: SourcemapsConfig,
+    /// `[releases]`: what `sentry-cli releases` is told about the organisation.
+    pub releases: ReleasesConfig,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
     /// `[cluster]`: several instances on one PostgreSQL database.
@@ -134,6 +136,17 @@ impl Default for ClusterConfig {
             sync_every: std::time::Duration::from_secs(5),
         }
     }
+}
+
+/// `[releases]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReleasesConfig {
+    /// Repositories (`owner/name`) that `sentry-cli releases set-commits --commit
+    /// REPO@FROM..TO` may name: sentry-cli checks the name against the organisation's
+    /// repositories first, and with none listed it ignores `--commit` and reads commits
+    /// from the local checkout instead.
+    pub repositories: Vec<String>,
 }
 
 /// `[sourcemaps]`.
@@ -515,6 +528,20 @@ impl Config {
                 "cluster.lease_ttl".into(),
                 "must be at least 300ms (instances renew their leases three times per TTL); 15s suits most".into(),
             ));
+        }
+        for (i, r) in self.releases.repositories.iter().enumerate() {
+            if r.trim().is_empty() || r.trim() != r || r.contains(char::is_whitespace) {
+                return Err(err(
+                    format!("releases.repositories[{i}]"),
+                    format!("`{r}` is not a repository name; write it as sentry-cli's --commit names it, e.g. \"acme/web\""),
+                ));
+            }
+            if self.releases.repositories[..i].contains(r) {
+                return Err(err(
+                    format!("releases.repositories[{i}]"),
+                    format!("`{r}` is listed twice"),
+                ));
+            }
         }
         if self.cluster.sync_every.is_zero() {
             return Err(err(

@@ -338,6 +338,8 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         window: config.sourcemaps.regroup_window,
         max_events: config.sourcemaps.regroup_max_events,
         wake: tokio::sync::Notify::new(),
+        cluster: cluster.clone(),
+        poll: config.cluster.sync_every,
     });
     let tasks = vec![
         tokio::spawn(sourcemaps::regroup::run(regrouper.clone())),
@@ -435,6 +437,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         symbolicator,
         regrouper,
         sourcemaps: config.sourcemaps.clone(),
+        releases: config.releases.clone(),
         writer: writer.clone(),
         metrics_public: config.metrics.public,
         cluster,

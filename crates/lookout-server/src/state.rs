@@ -54,6 +54,8 @@ pub struct AppState {
     pub regrouper: Arc<crate::sourcemaps::regroup::Regrouper>,
     /// `[sourcemaps]` limits.
     pub sourcemaps: crate::config::SourcemapsConfig,
+    /// `[releases]`: the repositories sentry-cli is told of.
+    pub releases: crate::config::ReleasesConfig,
     /// The ingest writer, for its queue depth.
     pub writer: crate::writer::Writer,
     /// `[metrics] public`: `/metrics` without the token.

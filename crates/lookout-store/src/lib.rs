@@ -60,7 +60,8 @@ pub use regroup::{
     NewRegroupJob, RegroupCandidate, RegroupJob, RegroupMove, RegroupStep, RegroupStore,
 };
 pub use releases::{
-    ArtifactFile, BundleInfo, Commit, NewBundle, Release, ReleaseStore, ReleaseUpdate,
+    ArtifactFile, BundleInfo, Commit, NewBundle, RegroupWindow, Release, ReleaseRef, ReleaseStore,
+    ReleaseUpdate, SavedBundle,
 };
 pub use slos::{SloStore, StoredSlo};
 pub use status_pages::StatusPageStore;

@@ -44,6 +44,17 @@ pub struct Commit {
     pub timestamp_ms: Option<i64>,
 }
 
+/// A commit range of one repository, as `set-commits --commit repo@from..to` names it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReleaseRef {
+    /// The repository, as named on the command line (`owner/name`).
+    pub repository: String,
+    /// The release's head commit in it.
+    pub commit: String,
+    /// The commit before the range, when a range was given.
+    pub previous_commit: Option<String>,
+}
+
 /// What an update of a release changes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseUpdate {
@@ -57,6 +68,8 @@ pub struct ReleaseUpdate {
     pub released_ms: Option<i64>,
     /// The commits, replacing those stored.
     pub commits: Option<Vec<Commit>>,
+    /// The commit ranges per repository, replacing those stored.
+    pub refs: Option<Vec<ReleaseRef>>,
 }
 
 /// A file inside an artifact bundle, as its manifest describes it.
@@ -97,6 +110,26 @@ pub struct NewBundle {
     pub files: Vec<ArtifactFile>,
     /// Upload time, Unix ms.
     pub now_ms: i64,
+}
+
+/// Which events a bundle's regroup job looks at (see [`crate::RegroupStore`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RegroupWindow {
+    /// Events received before this are left as they are.
+    pub since_ms: i64,
+    /// At most this many events are looked at.
+    pub max_events: u64,
+}
+
+/// A bundle [`ReleaseStore::save_bundles`] stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedBundle {
+    /// The bundle.
+    pub info: BundleInfo,
+    /// The project's bundles removed to stay within its limit.
+    pub removed: Vec<i64>,
+    /// The regroup job recorded for it.
+    pub regroup_job: i64,
 }
 
 /// A stored bundle, without its bytes.
@@ -141,6 +174,8 @@ pub trait ReleaseStore: Send + Sync + 'static {
     fn list_releases(&self, project_id: i64, limit: u32) -> Result<Vec<Release>>;
     /// A release's commits, in the order they were given (newest first, as git lists them).
     fn release_commits(&self, release_id: i64) -> Result<Vec<Commit>>;
+    /// A release's commit ranges, by repository name.
+    fn release_refs(&self, release_id: i64) -> Result<Vec<ReleaseRef>>;
 
     /// Stores upload chunks by checksum (a chunk already stored is kept as it is).
     fn put_chunks(&self, chunks: &[(String, Vec<u8>)], now_ms: i64) -> Result<()>;
@@ -164,6 +199,22 @@ pub trait ReleaseStore: Send + Sync + 'static {
         chunks: &[String],
         max_bundles: u32,
     ) -> Result<(BundleInfo, Vec<i64>)>;
+    /// Stores one upload's bundle for each of its projects, all or none, in one
+    /// transaction: each bundle with its file index (the project's oldest bundles beyond
+    /// `max_bundles` removed), its release created when it names one, and a regroup job
+    /// over `regroup`; then the chunks it was assembled from are removed. A bundle for a
+    /// project that does not exist (deleted meanwhile) fails the whole upload with
+    /// [`crate::StoreError::Invalid`].
+    fn save_bundles(
+        &self,
+        bundles: &[NewBundle],
+        chunks: &[String],
+        max_bundles: u32,
+        regroup: RegroupWindow,
+    ) -> Result<Vec<SavedBundle>>;
+    /// The ids of every stored bundle, ascending: cheap enough to poll, so an instance
+    /// sees bundles stored or removed through another.
+    fn bundle_ids(&self) -> Result<Vec<i64>>;
     /// Every file of every stored bundle (to build the in-memory index at start).
     fn artifact_files(&self) -> Result<Vec<ArtifactFile>>;
     /// A bundle's zip.
@@ -255,6 +306,82 @@ fn delete_bundles(c: &mut dyn Conn, ids: &[i64]) -> Result<()> {
     Ok(())
 }
 
+fn delete_chunks_in(c: &mut dyn Conn, chunks: &[String]) -> Result<()> {
+    if !chunks.is_empty() {
+        c.exec(
+            sql!("DELETE FROM upload_chunks WHERE checksum = ANY(?1)"),
+            &[Param::Texts(chunks)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Stores one bundle and its file index, then removes the project's oldest bundles beyond
+/// `max_bundles`; returns it and the ids removed.
+fn insert_bundle(
+    c: &mut dyn Conn,
+    bundle: &NewBundle,
+    max_bundles: u32,
+) -> Result<(BundleInfo, Vec<i64>)> {
+    let info = c
+        .row(
+            sql!(concat!(
+                "INSERT INTO artifact_bundles (project_id, checksum, release, dist, size,
+                 file_count, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (project_id, checksum) DO UPDATE SET created_ms = ?7
+                 RETURNING ",
+                bundle_cols!()
+            )),
+            &[
+                Param::Int(bundle.project_id),
+                Param::Text(&bundle.checksum),
+                bundle.release.as_deref().map_or(Param::Null, Param::Text),
+                bundle.dist.as_deref().map_or(Param::Null, Param::Text),
+                Param::Int(bundle.data.len() as i64),
+                Param::Int(bundle.files.len() as i64),
+                Param::Int(bundle.now_ms),
+                Param::Bytes(&bundle.data),
+            ],
+            bundle_from_row,
+        )?
+        .ok_or_else(|| crate::StoreError::Corrupt("no bundle row returned".into()))?;
+    c.exec(
+        sql!("DELETE FROM artifact_files WHERE bundle_id = ?1"),
+        params![info.id],
+    )?;
+    for f in &bundle.files {
+        c.exec(
+            sql!(
+                "INSERT INTO artifact_files (bundle_id, project_id, path, url, kind,
+                 debug_id, release, sourcemap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (bundle_id, path) DO NOTHING"
+            ),
+            params![
+                info.id,
+                bundle.project_id,
+                f.path,
+                f.url,
+                f.kind,
+                f.debug_id,
+                bundle.release,
+                f.sourcemap
+            ],
+        )?;
+    }
+    let newest_first: Vec<i64> = c.rows(
+        sql!(
+            "SELECT id FROM artifact_bundles WHERE project_id = ?1
+             ORDER BY created_ms DESC, id DESC"
+        ),
+        params![bundle.project_id],
+        |r| r.get(0),
+    )?;
+    let keep = (max_bundles.max(1) as usize).min(newest_first.len());
+    let removed = newest_first[keep..].to_vec();
+    delete_bundles(c, &removed)?;
+    Ok((info, removed))
+}
+
 impl<D: Db> ReleaseStore for D {
     fn ensure_release(
         &self,
@@ -328,6 +455,24 @@ impl<D: Db> ReleaseStore for D {
                     )?;
                 }
             }
+            if let Some(refs) = &update.refs {
+                c.exec(
+                    sql!("DELETE FROM release_refs WHERE release_id = ?1"),
+                    params![release.id],
+                )?;
+                for r in refs {
+                    c.exec(
+                        sql!(
+                            "INSERT INTO release_refs (release_id, repository, head_commit,
+                             previous_commit) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (release_id, repository) DO UPDATE SET
+                                 head_commit = excluded.head_commit,
+                                 previous_commit = excluded.previous_commit"
+                        ),
+                        params![release.id, r.repository, r.commit, r.previous_commit],
+                    )?;
+                }
+            }
             release_by_version(c, project_id, version)
         })
     }
@@ -367,6 +512,25 @@ impl<D: Db> ReleaseStore for D {
                         author_email: r.get(3)?,
                         message: r.get(4)?,
                         timestamp_ms: r.get(5)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn release_refs(&self, release_id: i64) -> Result<Vec<ReleaseRef>> {
+        self.read(|c| {
+            c.rows(
+                sql!(
+                    "SELECT repository, head_commit, previous_commit FROM release_refs
+                     WHERE release_id = ?1 ORDER BY repository"
+                ),
+                params![release_id],
+                |r| {
+                    Ok(ReleaseRef {
+                        repository: r.get(0)?,
+                        commit: r.get(1)?,
+                        previous_commit: r.get(2)?,
                     })
                 },
             )
@@ -461,69 +625,76 @@ impl<D: Db> ReleaseStore for D {
         max_bundles: u32,
     ) -> Result<(BundleInfo, Vec<i64>)> {
         self.transaction(|c| {
-            let info = c
-                .row(
-                    sql!(concat!(
-                        "INSERT INTO artifact_bundles (project_id, checksum, release, dist, size,
-                         file_count, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT (project_id, checksum) DO UPDATE SET created_ms = ?7
-                         RETURNING ",
-                        bundle_cols!()
-                    )),
-                    &[
-                        Param::Int(bundle.project_id),
-                        Param::Text(&bundle.checksum),
-                        bundle.release.as_deref().map_or(Param::Null, Param::Text),
-                        bundle.dist.as_deref().map_or(Param::Null, Param::Text),
-                        Param::Int(bundle.data.len() as i64),
-                        Param::Int(bundle.files.len() as i64),
-                        Param::Int(bundle.now_ms),
-                        Param::Bytes(&bundle.data),
-                    ],
-                    bundle_from_row,
-                )?
-                .ok_or_else(|| crate::StoreError::Corrupt("no bundle row returned".into()))?;
-            c.exec(
-                sql!("DELETE FROM artifact_files WHERE bundle_id = ?1"),
-                params![info.id],
-            )?;
-            for f in &bundle.files {
-                c.exec(
+            let saved = insert_bundle(c, bundle, max_bundles)?;
+            delete_chunks_in(c, chunks)?;
+            Ok(saved)
+        })
+    }
+
+    fn save_bundles(
+        &self,
+        bundles: &[NewBundle],
+        chunks: &[String],
+        max_bundles: u32,
+        regroup: RegroupWindow,
+    ) -> Result<Vec<SavedBundle>> {
+        self.transaction(|c| {
+            let mut out = Vec::with_capacity(bundles.len());
+            for b in bundles {
+                let exists: Option<i64> = c.row(
+                    sql!("SELECT id FROM projects WHERE id = ?1"),
+                    params![b.project_id],
+                    |r| r.get(0),
+                )?;
+                if exists.is_none() {
+                    return Err(crate::StoreError::Invalid(format!(
+                        "no project with id {}: nothing of the upload was stored",
+                        b.project_id
+                    )));
+                }
+                let (info, removed) = insert_bundle(c, b, max_bundles)?;
+                if let Some(v) = &b.release {
+                    c.exec(
+                        sql!(
+                            "INSERT INTO releases (project_id, version, created_ms)
+                             VALUES (?1, ?2, ?3)
+                             ON CONFLICT (project_id, version) DO NOTHING"
+                        ),
+                        params![b.project_id, v, b.now_ms],
+                    )?;
+                }
+                let regroup_job = c.value(
                     sql!(
-                        "INSERT INTO artifact_files (bundle_id, project_id, path, url, kind,
-                         debug_id, release, sourcemap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT (bundle_id, path) DO NOTHING"
+                        "INSERT INTO regroup_jobs (project_id, bundle_id, release, since_ms,
+                         max_events, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"
                     ),
                     params![
+                        b.project_id,
                         info.id,
-                        bundle.project_id,
-                        f.path,
-                        f.url,
-                        f.kind,
-                        f.debug_id,
-                        bundle.release,
-                        f.sourcemap
+                        b.release,
+                        regroup.since_ms,
+                        crate::batch::to_i64(regroup.max_events),
+                        b.now_ms
                     ],
                 )?;
+                out.push(SavedBundle {
+                    info,
+                    removed,
+                    regroup_job,
+                });
             }
-            if !chunks.is_empty() {
-                c.exec(
-                    sql!("DELETE FROM upload_chunks WHERE checksum = ANY(?1)"),
-                    &[Param::Texts(chunks)],
-                )?;
-            }
-            let newest_first: Vec<i64> = c.rows(
-                sql!(
-                    "SELECT id FROM artifact_bundles WHERE project_id = ?1
-                     ORDER BY created_ms DESC, id DESC"
-                ),
-                params![bundle.project_id],
+            delete_chunks_in(c, chunks)?;
+            Ok(out)
+        })
+    }
+
+    fn bundle_ids(&self) -> Result<Vec<i64>> {
+        self.read(|c| {
+            c.rows(
+                sql!("SELECT id FROM artifact_bundles ORDER BY id"),
+                &[],
                 |r| r.get(0),
-            )?;
-            let keep = (max_bundles.max(1) as usize).min(newest_first.len());
-            let removed = newest_first[keep..].to_vec();
-            delete_bundles(c, &removed)?;
-            Ok((info, removed))
+            )
         })
     }
 

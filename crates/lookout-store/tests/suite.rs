@@ -4141,6 +4141,8 @@ suite!(
     releases_and_commits,
     upload_chunks,
     artifact_bundles,
+    bundles_for_several_projects,
+    release_refs,
     regroup,
     instance_registry,
     duty_leases,

@@ -63,6 +63,9 @@ pub struct Frame {
     pub source: Vec<SourceLine>,
     /// Local variables, as JSON text.
     pub vars: Vec<(String, String)>,
+    /// For a frame mapped through a source map: the minified frame it was mapped from
+    /// (`file:line:column in function`), as the SDK sent it.
+    pub minified: Option<String>,
 }
 
 /// An exception with its frames, in-app frames first, each group innermost first.
@@ -143,6 +146,23 @@ fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
     }
 }
 
+/// A minified frame in one line: `file:line:column in function`.
+fn minified(f: &Value) -> String {
+    let file = str_at(f, "abs_path")
+        .or_else(|| str_at(f, "filename"))
+        .unwrap_or("?");
+    let mut out = file.to_string();
+    for key in ["lineno", "colno"] {
+        if let Some(n) = f.get(key).and_then(Value::as_i64) {
+            out.push_str(&format!(":{n}"));
+        }
+    }
+    if let Some(func) = str_at(f, "function") {
+        out.push_str(&format!(" in {func}"));
+    }
+    out
+}
+
 fn frame(f: &Value) -> Frame {
     let lineno = f.get("lineno").and_then(Value::as_i64);
     let mut source = Vec::new();
@@ -191,15 +211,34 @@ fn frame(f: &Value) -> Frame {
             Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
             _ => Vec::new(),
         },
+        minified: None,
     }
 }
 
 /// In-app frames first, each group innermost first (Sentry sends outermost first).
 fn ordered_frames(st: Option<&Value>) -> Vec<Frame> {
+    let raw = st
+        .and_then(|s| s.get("raw_frames"))
+        .and_then(Value::as_array);
     let mut frames: Vec<Frame> = st
         .and_then(|s| s.get("frames"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().rev().map(frame).collect())
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .rev()
+                .map(|(i, f)| {
+                    let mut shown = frame(f);
+                    // The symbolicator maps frame by frame, so `raw_frames` lines up with
+                    // `frames`; only frames it mapped are marked as such.
+                    let mapped = f.pointer("/data/symbolicated").and_then(Value::as_bool);
+                    if mapped == Some(true) {
+                        shown.minified = raw.and_then(|r| r.get(i)).map(minified);
+                    }
+                    shown
+                })
+                .collect()
+        })
         .unwrap_or_default();
     frames.sort_by_key(|f| !f.in_app);
     frames

@@ -9,186 +9,21 @@
 #[path = "../../../tests/sdk/checks.rs"]
 mod checks;
 mod common;
+mod sentry_cli_support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use checks::*;
 use common::{Server, TOKEN};
+use sentry_cli_support::*;
 use serde_json::Value;
-
-struct Cli {
-    dir: PathBuf,
-    url: String,
-    token: String,
-    project: String,
-}
-
-impl Cli {
-    fn new(s: &Server) -> Option<Cli> {
-        common::suite_switch("LOOKOUT_TEST_SENTRY_CLI", "sentry-cli suite")?;
-        let dir = repo_root().join("tests/sdk/cli");
-        for tool in ["sentry-cli", "esbuild"] {
-            assert!(
-                dir.join("node_modules/.bin").join(tool).is_file(),
-                "LOOKOUT_TEST_SENTRY_CLI is set but tests/sdk/cli has no {tool}: run `npm ci --prefix tests/sdk/cli` first"
-            );
-        }
-        Some(Cli {
-            dir,
-            url: s.url.clone(),
-            token: TOKEN.to_string(),
-            project: "app".to_string(),
-        })
-    }
-
-    /// The same tools, with another token and `SENTRY_PROJECT`.
-    fn as_token(&self, token: &str, project: &str) -> Cli {
-        Cli {
-            dir: self.dir.clone(),
-            url: self.url.clone(),
-            token: token.to_string(),
-            project: project.to_string(),
-        }
-    }
-
-    fn command(&self, tool: &str) -> Command {
-        self.with_env(Command::new(self.dir.join("node_modules/.bin").join(tool)))
-    }
-
-    /// `c` pointed at the server, with nothing else to contact (no update checks, no
-    /// telemetry).
-    fn with_env(&self, mut c: Command) -> Command {
-        c.env("SENTRY_URL", &self.url)
-            .env("SENTRY_AUTH_TOKEN", &self.token)
-            .env("SENTRY_ORG", "acme")
-            .env("SENTRY_PROJECT", &self.project)
-            .env("SENTRY_DISABLE_UPDATE_CHECK", "true")
-            .env("SENTRY_NO_PROGRESS_BAR", "1")
-            .env("SENTRY_CLI_NO_TELEMETRY", "1")
-            .env("DO_NOT_TRACK", "1")
-            .env_remove("SENTRY_DSN")
-            .env_remove("SENTRY_RELEASE");
-        c
-    }
-
-    /// Runs sentry-cli; returns its output, whatever the exit code.
-    fn run(&self, args: &[&str], cwd: Option<&Path>) -> Output {
-        let mut c = self.command("sentry-cli");
-        c.args(args);
-        if let Some(d) = cwd {
-            c.current_dir(d);
-        }
-        c.output().expect("run sentry-cli")
-    }
-
-    /// Runs sentry-cli and requires success; returns stdout and stderr together.
-    fn ok(&self, args: &[&str], cwd: Option<&Path>) -> String {
-        let out = self.run(args, cwd);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "sentry-cli {args:?} failed:\n{text}");
-        text
-    }
-
-    /// Bundles `tests/sdk/cli/app/main.js` (copied to `src/` beside `out`, as a project
-    /// holds its sources beside its build) with esbuild into `out/NAME.js`, minified, with
-    /// a source map; `banner` shifts the code so two builds differ in columns too.
-    fn build(&self, out: &Path, name: &str, banner: &str) -> PathBuf {
-        std::fs::create_dir_all(out).unwrap();
-        let src = out.parent().unwrap().join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        for f in ["main.js", "checkout.js"] {
-            std::fs::copy(self.dir.join("app").join(f), src.join(f)).unwrap();
-        }
-        let file = out.join(format!("{name}.js"));
-        let status = self
-            .command("esbuild")
-            .arg(src.join("main.js"))
-            .args(["--bundle", "--minify", "--sourcemap", "--platform=node"])
-            .arg("--external:@sentry/node")
-            .arg(format!("--banner:js={banner}"))
-            .arg(format!("--outfile={}", file.display()))
-            .output()
-            .expect("run esbuild");
-        assert!(status.status.success(), "esbuild: {status:?}");
-        file
-    }
-
-    /// Bundles the app like [`Cli::build`], but with esbuild's JavaScript API and the Sentry
-    /// bundler plugin, which injects debug ids and uploads the maps itself.
-    fn build_with_plugin(&self, out: &Path) -> PathBuf {
-        std::fs::create_dir_all(out).unwrap();
-        let src = out.parent().unwrap().join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        for f in ["main.js", "checkout.js"] {
-            std::fs::copy(self.dir.join("app").join(f), src.join(f)).unwrap();
-        }
-        let file = out.join("chunk-plugin.js");
-        let node = std::env::var("LOOKOUT_NODE_BIN").unwrap_or_else(|_| "node".into());
-        let mut c = self.with_env(Command::new(node));
-        // Run outside any git repository: the plugin would take the commit as the release.
-        c.arg(self.dir.join("app/build-with-plugin.js"))
-            .arg(src.join("main.js"))
-            .arg(&file)
-            .current_dir(out.parent().unwrap());
-        run_client(
-            &mut c,
-            "esbuild with the Sentry plugin",
-            Duration::from_secs(60),
-        );
-        file
-    }
-
-    /// Runs a bundle with node: it reports one error to `dsn` and prints its event id.
-    fn run_bundle(&self, bundle: &Path, dsn: &str, release: &str) -> String {
-        let out = run_client(
-            Command::new(std::env::var("LOOKOUT_NODE_BIN").unwrap_or_else(|_| "node".into()))
-                .arg(bundle)
-                .arg(dsn)
-                .arg(release)
-                .env("NODE_PATH", self.dir.join("node_modules")),
-            "the minified bundle",
-            Duration::from_secs(45),
-        );
-        out["event_id"].as_str().expect("event id").to_string()
-    }
-}
-
-/// The stored document of an event.
-fn event_of(s: &Server, event_id: &str) -> Value {
-    let (status, e) = s.get(&format!("/api/v1/projects/app/events/{event_id}"));
-    assert_eq!(status, 200, "{e}");
-    e["data"].clone()
-}
-
-/// The stack trace of the event's (last) exception.
-fn stacktrace(event: &Value) -> Value {
-    let values = event["exception"]["values"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    values.last().expect("an exception")["stacktrace"].clone()
-}
-
-/// The frame that threw: the last of the exception's frames.
-fn top_frame(event: &Value) -> Value {
-    let st = stacktrace(event);
-    st["frames"]
-        .as_array()
-        .and_then(|f| f.last())
-        .cloned()
-        .expect("a frame")
-}
 
 #[test]
 fn sentry_cli_releases_and_source_maps() {
-    let s = Server::start();
+    // sentry-cli sends a `--commit` range only for a repository the organisation has.
+    let s = Server::start_with("[releases]\nrepositories = [\"acme/app\"]\n");
     let Some(cli) = Cli::new(&s) else { return };
     let work = tempfile::tempdir().unwrap();
 
@@ -238,6 +73,21 @@ fn sentry_cli_releases_and_source_maps() {
     );
     let deploys = cli.ok(&["releases", "deploys", "1.0.0", "list"], None);
     assert!(deploys.contains("production"), "{deploys}");
+    // The release as Sentry describes it counts its deploys and names the last.
+    let (status, r) = s.get("/api/0/organizations/acme/releases/1.0.0/");
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["deployCount"], 1, "{r}");
+    assert_eq!(
+        (&r["lastDeploy"]["environment"], &r["lastDeploy"]["name"]),
+        (&"production".into(), &"ci-42".into()),
+        "{r}"
+    );
+    let (_, r) = s.get("/api/0/organizations/acme/releases/2.0.0/");
+    assert_eq!(
+        r["detail"].as_str().map(|d| d.contains("no release")),
+        Some(true),
+        "{r}"
+    );
     let (status, d) = s.get("/api/v1/deploys?project=app");
     assert_eq!(status, 200, "{d}");
     let d = d
@@ -268,6 +118,30 @@ fn sentry_cli_releases_and_source_maps() {
         ],
         Some(&repo),
     );
+    let (_, r) = s.get("/api/v1/projects/app/releases/1.0.0");
+    assert_eq!(
+        r["refs"],
+        serde_json::json!([{"repository": "acme/app", "commit": head, "previous_commit": first}]),
+        "the range is kept: {r}"
+    );
+    // A single commit is a ref without a previous one, replacing the range.
+    cli.ok(
+        &[
+            "releases",
+            "set-commits",
+            "1.0.0",
+            "--commit",
+            &format!("acme/app@{head}"),
+        ],
+        Some(&repo),
+    );
+    let (_, r) = s.get("/api/v1/projects/app/releases/1.0.0");
+    assert_eq!(
+        r["refs"],
+        serde_json::json!([{"repository": "acme/app", "commit": head, "previous_commit": null}]),
+        "{r}"
+    );
+    assert_eq!(r["commit_count"], 2, "the --local commits stay: {r}");
 
     // Build A with debug ids, uploaded; an error from it comes back mapped.
     let build_a = work.path().join("a");
@@ -423,9 +297,21 @@ fn bad_uploads_are_refused_and_leave_nothing() {
         ],
         None,
     );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         !out.status.success(),
-        "an upload over the limit fails: {out:?}"
+        "an upload over the limit fails: {text}"
+    );
+    // The bundle is small once zipped, so sentry-cli sends it; the server refuses it for
+    // what a file unpacks to, and sentry-cli prints that.
+    assert!(
+        text.contains("Failed to process uploaded files")
+            && text.contains("over the limit of 200000 bytes"),
+        "sentry-cli prints the server's refusal: {text}"
     );
     let (_, bundles) = s.get("/api/v1/projects/app/artifact-bundles");
     assert_eq!(bundles, serde_json::json!([]));

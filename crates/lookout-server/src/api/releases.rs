@@ -71,6 +71,18 @@ pub struct Bundle {
     uploaded: String,
 }
 
+/// A commit range of one repository (`sentry-cli releases set-commits --commit
+/// repo@from..to`).
+#[derive(Serialize, ToSchema)]
+pub struct Ref {
+    /// Repository name.
+    repository: String,
+    /// The release's head commit.
+    commit: String,
+    /// The commit before the range, if a range was given.
+    previous_commit: Option<String>,
+}
+
 /// One release with its commits.
 #[derive(Serialize, ToSchema)]
 pub struct ReleaseDetail {
@@ -79,6 +91,8 @@ pub struct ReleaseDetail {
     release: Release,
     /// Its commits, newest first.
     commits: Vec<Commit>,
+    /// Its commit ranges, by repository.
+    refs: Vec<Ref>,
 }
 
 /// A project's releases, newest first.
@@ -118,10 +132,11 @@ pub async fn get(
             return Ok(None);
         };
         let commits = s.release_commits(r.id)?;
-        Ok(Some((r, commits)))
+        let refs = s.release_refs(r.id)?;
+        Ok(Some((r, commits, refs)))
     })
     .await?;
-    let (r, commits) =
+    let (r, commits, refs) =
         found.ok_or_else(|| ApiError::not_found(format!("no release `{version}`")))?;
     Ok(Json(ReleaseDetail {
         release: Release::of(&r),
@@ -133,6 +148,14 @@ pub async fn get(
                 author_name: c.author_name,
                 author_email: c.author_email,
                 message: c.message,
+            })
+            .collect(),
+        refs: refs
+            .into_iter()
+            .map(|r| Ref {
+                repository: r.repository,
+                commit: r.commit,
+                previous_commit: r.previous_commit,
             })
             .collect(),
     }))

@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lookout_store::{Commit, Project, Release, ReleaseUpdate};
+use std::collections::HashMap;
+
+use lookout_store::{Commit, Deploy, DeployFilter, Project, Release, ReleaseRef, ReleaseUpdate};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -87,6 +89,74 @@ pub struct UpdateRelease {
     date_released: Option<String>,
     #[serde(default)]
     commits: Option<Vec<CommitIn>>,
+    #[serde(default)]
+    refs: Option<Vec<RefIn>>,
+}
+
+/// A commit range as `set-commits --commit repo@from..to` sends it (`previousCommit` only
+/// for a range).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefIn {
+    repository: String,
+    commit: String,
+    #[serde(default)]
+    previous_commit: Option<String>,
+}
+
+/// A release's deploys, as Sentry counts them: how many, and the newest.
+#[derive(Default, Clone)]
+struct Deploys {
+    count: i64,
+    last: Option<Deploy>,
+}
+
+impl Deploys {
+    fn add(&mut self, d: &Deploy) {
+        self.count += 1;
+        let newer = self.last.as_ref().is_none_or(|l| {
+            (d.finished_ms.unwrap_or(d.started_ms), d.id)
+                > (l.finished_ms.unwrap_or(l.started_ms), l.id)
+        });
+        if newer {
+            self.last = Some(d.clone());
+        }
+    }
+}
+
+/// Deploys per release version of one project (its deploy records, whichever wrote them).
+fn project_deploys(
+    s: &dyn lookout_store::Store,
+    project_id: i64,
+) -> lookout_store::Result<HashMap<String, Deploys>> {
+    let mut out: HashMap<String, Deploys> = HashMap::new();
+    for d in s.list_deploys(&DeployFilter {
+        project_id: Some(project_id),
+        limit: u32::MAX,
+        ..DeployFilter::default()
+    })? {
+        out.entry(d.release.clone()).or_default().add(&d);
+    }
+    Ok(out)
+}
+
+/// The deploys of `version` in `projects`.
+fn release_deploys(
+    s: &dyn lookout_store::Store,
+    projects: &[i64],
+    version: &str,
+) -> lookout_store::Result<Deploys> {
+    let mut out = Deploys::default();
+    for d in s.list_deploys(&DeployFilter {
+        release: Some(version.to_string()),
+        limit: u32::MAX,
+        ..DeployFilter::default()
+    })? {
+        if projects.contains(&d.project_id) {
+            out.add(&d);
+        }
+    }
+    Ok(out)
 }
 
 fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -176,7 +246,12 @@ async fn find_release(
 }
 
 /// A release in Sentry's shape, with the projects that have it.
-fn release_json(release: &Release, projects: &[&Project], last_commit: Option<&Commit>) -> Value {
+fn release_json(
+    release: &Release,
+    projects: &[&Project],
+    last_commit: Option<&Commit>,
+    deploys: &Deploys,
+) -> Value {
     json!({
         "id": release.id,
         "version": release.version,
@@ -188,8 +263,8 @@ fn release_json(release: &Release, projects: &[&Project], last_commit: Option<&C
         "dateStarted": release.started_ms.map(iso_ms),
         "dateReleased": release.released_ms.map(iso_ms),
         "commitCount": release.commit_count,
-        "deployCount": 0,
-        "lastDeploy": null,
+        "deployCount": deploys.count,
+        "lastDeploy": deploys.last.as_ref().map(deploy_json),
         "newGroups": 0,
         "firstEvent": null,
         "lastEvent": null,
@@ -233,7 +308,7 @@ pub async fn create(
     let ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
     let release = blocking(&app, move |s| {
         let mut last = None;
-        for id in ids {
+        for &id in &ids {
             s.ensure_release(id, &version, started, now)?;
             let update = ReleaseUpdate {
                 git_ref: git_ref.clone(),
@@ -243,14 +318,15 @@ pub async fn create(
             };
             last = s.update_release(id, &version, &update)?;
         }
-        Ok(last)
+        let deploys = release_deploys(s, &ids, &version)?;
+        Ok(last.map(|r| (r, deploys)))
     })
     .await?
     .ok_or_else(|| ApiError::internal("a release vanished", "after insert"))?;
     let refs: Vec<&Project> = projects.iter().collect();
     Ok((
         StatusCode::CREATED,
-        Json(release_json(&release, &refs, None)),
+        Json(release_json(&release.0, &refs, None, &release.1)),
     )
         .into_response())
 }
@@ -293,19 +369,44 @@ pub async fn update(
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .transpose()?;
+    let refs = body
+        .refs
+        .map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let (repository, commit) = (r.repository.trim(), r.commit.trim());
+                    if repository.is_empty() || commit.is_empty() {
+                        return Err(ApiError::bad_request(format!(
+                            "refs[{i}]: give the repository and its commit (--commit REPO@SHA or REPO@FROM..TO)"
+                        )));
+                    }
+                    Ok(ReleaseRef {
+                        repository: repository.to_string(),
+                        commit: commit.to_string(),
+                        previous_commit: r
+                            .previous_commit
+                            .map(|c| c.trim().to_string())
+                            .filter(|c| !c.is_empty()),
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .transpose()?;
     let update = ReleaseUpdate {
         git_ref: body.git_ref,
         url: body.url,
         started_ms: parse_time("dateStarted", body.date_started.as_deref())?,
         released_ms: parse_time("dateReleased", body.date_released.as_deref())?,
         commits,
+        refs,
     };
     let now = app.clock.now_ms();
     let ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
     let v = version.clone();
-    let (release, last_commit) = blocking(&app, move |s| {
+    let (release, last_commit, deploys) = blocking(&app, move |s| {
         let mut last = None;
-        for id in ids {
+        for &id in &ids {
             // Sentry creates the release on update too; so does lookout.
             s.ensure_release(id, &v, None, now)?;
             last = s.update_release(id, &v, &update)?;
@@ -314,12 +415,17 @@ pub async fn update(
             Some(r) => s.release_commits(r.id)?.into_iter().next(),
             None => None,
         };
-        Ok((last, commit))
+        Ok((last, commit, release_deploys(s, &ids, &v)?))
     })
     .await?;
     let release = release.ok_or_else(|| ApiError::not_found(format!("no release `{version}`")))?;
     let refs: Vec<&Project> = projects.iter().collect();
-    Ok(Json(release_json(&release, &refs, last_commit.as_ref())))
+    Ok(Json(release_json(
+        &release,
+        &refs,
+        last_commit.as_ref(),
+        &deploys,
+    )))
 }
 
 /// `GET /api/0/organizations/{org}/releases/{version}/`
@@ -331,9 +437,18 @@ pub async fn info(
     let found = find_release(&app, &access, &version).await?;
     let release = found[0].1.clone();
     let id = release.id;
-    let last = blocking(&app, move |s| s.release_commits(id)).await?;
+    let ids: Vec<i64> = found.iter().map(|(p, _)| p.id).collect();
+    let (last, deploys) = blocking(&app, move |s| {
+        Ok((s.release_commits(id)?, release_deploys(s, &ids, &version)?))
+    })
+    .await?;
     let projects: Vec<&Project> = found.iter().map(|(p, _)| p).collect();
-    Ok(Json(release_json(&release, &projects, last.first())))
+    Ok(Json(release_json(
+        &release,
+        &projects,
+        last.first(),
+        &deploys,
+    )))
 }
 
 /// `GET /api/0/organizations/{org}/releases/{version}/commits/`
@@ -369,7 +484,8 @@ pub async fn previous_with_commits(
             for r in &releases[pos + 1..] {
                 if r.commit_count > 0 {
                     let last = s.release_commits(r.id)?.into_iter().next();
-                    return Ok(Some((p, r.clone(), last)));
+                    let deploys = release_deploys(s, &[p.id], &r.version)?;
+                    return Ok(Some((p, r.clone(), last, deploys)));
                 }
             }
         }
@@ -377,15 +493,33 @@ pub async fn previous_with_commits(
     })
     .await?;
     Ok(Json(match previous {
-        Some((p, r, last)) => release_json(&r, &[&p], last.as_ref()),
+        Some((p, r, last, deploys)) => release_json(&r, &[&p], last.as_ref(), &deploys),
         None => json!({}),
     }))
 }
 
-/// Repositories integrated with the organisation: lookout reads commits from what
-/// `set-commits` sends and has none.
-pub async fn repos() -> Json<Value> {
-    Json(json!([]))
+/// The organisation's repositories: those `[releases] repositories` lists, so that
+/// `set-commits --commit REPO@FROM..TO` sends its range (sentry-cli refuses a repository
+/// it is not told of, and with none told of falls back to local commits). lookout reads
+/// no repository; the provider says so.
+pub async fn repos(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(Value::Array(
+        app.releases
+            .repositories
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                json!({
+                    "id": (i + 1).to_string(),
+                    "name": name,
+                    "url": null,
+                    "provider": {"id": "lookout", "name": "lookout (refs only)"},
+                    "status": "active",
+                    "dateCreated": iso_ms(0),
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// `GET /api/0/projects/{org}/{project}/releases/`
@@ -396,9 +530,15 @@ pub async fn list_project(
 ) -> Result<Json<Value>, ApiError> {
     let p = projects_named(&app, &access, &[project]).await?.remove(0);
     let id = p.id;
-    let list = blocking(&app, move |s| s.list_releases(id, 1000)).await?;
+    let (list, deploys) = blocking(&app, move |s| {
+        Ok((s.list_releases(id, 1000)?, project_deploys(s, id)?))
+    })
+    .await?;
+    let none = Deploys::default();
     Ok(Json(Value::Array(
-        list.iter().map(|r| release_json(r, &[&p], None)).collect(),
+        list.iter()
+            .map(|r| release_json(r, &[&p], None, deploys.get(&r.version).unwrap_or(&none)))
+            .collect(),
     )))
 }
 
@@ -415,8 +555,10 @@ pub async fn list_org(
             .into_iter()
             .filter(|p| access.allows(p.id))
         {
+            let mut deploys = project_deploys(s, p.id)?;
             for r in s.list_releases(p.id, 1000)? {
-                out.push((p.clone(), r));
+                let d = deploys.remove(&r.version).unwrap_or_default();
+                out.push((p.clone(), r, d));
             }
         }
         Ok(out)
@@ -424,7 +566,7 @@ pub async fn list_org(
     .await?;
     Ok(Json(Value::Array(
         all.iter()
-            .map(|(p, r)| release_json(r, &[p], None))
+            .map(|(p, r, d)| release_json(r, &[p], None, d))
             .collect(),
     )))
 }

@@ -46,7 +46,10 @@ pub async fn options(State(app): State<Arc<AppState>>, Path(org): Path<String>) 
         "concurrency": 2,
         "hashAlgorithm": "sha1",
         "compression": ["gzip"],
-        "accept": ["artifact_bundles", "artifact_bundles_v2", "release_files"],
+        // Not `release_files`: sentry-cli 2.x and 3.x upload release-bound maps as artifact
+        // bundles (with `version`) whenever `artifact_bundles` is offered, and the legacy
+        // release-files assemble endpoint that `release_files` promises is not served.
+        "accept": ["artifact_bundles", "artifact_bundles_v2"],
     }))
 }
 
@@ -210,8 +213,9 @@ pub async fn assemble(
             Ok(f) => f,
             Err(e) => return refuse(e.to_string()),
         };
-        for p in &projects {
-            let new = NewBundle {
+        let bundles: Vec<NewBundle> = projects
+            .iter()
+            .map(|p| NewBundle {
                 project_id: p.id,
                 checksum: checksum.clone(),
                 release: version.clone(),
@@ -231,28 +235,36 @@ pub async fn assemble(
                     })
                     .collect(),
                 now_ms: now,
-            };
-            let (saved, removed) = store
-                .save_bundle(&new, &chunks, limits.max_bundles_per_project)
-                .map_err(internal)?;
-            if let Some(v) = &version {
-                store.ensure_release(p.id, v, None, now).map_err(internal)?;
-            }
-            symbolicator.remove_bundles(&removed);
+            })
+            .collect();
+        // Every project's bundle, its release and its regroup job in one transaction: an
+        // upload for several projects is stored for all of them or, failing, for none
+        // (and sentry-cli, polling again, finds its chunks still there to retry with).
+        let saved = match store.save_bundles(
+            &bundles,
+            &chunks,
+            limits.max_bundles_per_project,
+            regrouper.window_now(),
+        ) {
+            Ok(saved) => saved,
+            // A project removed since the request named it.
+            Err(lookout_store::StoreError::Invalid(why)) => return refuse(why),
+            Err(e) => return Err(internal(e)),
+        };
+        for (new, saved) in bundles.into_iter().zip(&saved) {
+            symbolicator.remove_bundles(&saved.removed);
             let indexed: Vec<ArtifactFile> = new
                 .files
                 .into_iter()
                 .map(|mut f| {
-                    f.bundle_id = saved.id;
+                    f.bundle_id = saved.info.id;
                     f
                 })
                 .collect();
             symbolicator.add_bundle(&indexed);
-            // Events that arrived before these maps are regrouped in the background.
-            regrouper
-                .enqueue(p.id, saved.id, version.as_deref())
-                .map_err(internal)?;
         }
+        // Events that arrived before these maps are regrouped in the background.
+        regrouper.wake_up();
         Ok(state("ok", &[], None))
     })
     .await

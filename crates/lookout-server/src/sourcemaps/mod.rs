@@ -3,12 +3,15 @@
 //!
 //! The index of what was uploaded (debug ids, and release + URL) lives in memory, so an
 //! event with nothing to map costs one hash lookup; bundles are read from the store on
-//! first use and their parsed maps cached.
+//! first use and their parsed maps cached. Instances sharing a database keep their
+//! indexes in step by polling the stored bundle ids ([`Symbolicator::refresh`]): a bundle
+//! uploaded or removed through one instance is used or forgotten by every other within
+//! one poll.
 
 pub mod bundle;
 pub mod regroup;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -44,11 +47,33 @@ struct Index {
     by_debug_id: HashMap<(i64, String), MapRef>,
     by_release: HashMap<(i64, String), Vec<UrlRef>>,
     projects: HashSet<i64>,
+    /// Every bundle the index was built from (also those with nothing to index), to be
+    /// compared with the store's.
+    bundles: BTreeSet<i64>,
 }
 
 impl Index {
+    /// The index of every file of `files` (the store's, in bundle order: a later bundle's
+    /// file wins a URL over an earlier one's).
+    fn build(files: Vec<ArtifactFile>) -> Index {
+        let mut index = Index::default();
+        let mut by_bundle: Vec<(i64, Vec<ArtifactFile>)> = Vec::new();
+        for f in files {
+            match by_bundle.last_mut() {
+                Some((id, list)) if *id == f.bundle_id => list.push(f),
+                _ => by_bundle.push((f.bundle_id, vec![f])),
+            }
+        }
+        by_bundle.sort_by_key(|(id, _)| *id);
+        for (_, files) in &by_bundle {
+            index.add_bundle(files);
+        }
+        index
+    }
+
     /// Adds one bundle's files.
     fn add_bundle(&mut self, files: &[ArtifactFile]) {
+        self.bundles.extend(files.iter().map(|f| f.bundle_id));
         let maps = files.iter().filter(|f| f.kind == "source_map");
         let maps_by_url: HashMap<&str, &ArtifactFile> =
             maps.clone().map(|f| (f.url.as_str(), f)).collect();
@@ -135,6 +160,12 @@ pub struct Symbolicator {
     store: Arc<dyn Store>,
     index: RwLock<Index>,
     cache: Mutex<HashMap<MapRef, Arc<Loaded>>>,
+    /// Bumped by every change made here ([`Symbolicator::add_bundle`],
+    /// [`Symbolicator::remove_bundles`]): a refresh that read the store before such a
+    /// change must not replace the index with what it read.
+    changes: std::sync::atomic::AtomicU64,
+    /// One refresh at a time.
+    refreshing: Mutex<()>,
 }
 
 /// How a frame found its map (kept on the frame for the issue page).
@@ -147,25 +178,68 @@ enum Found {
 impl Symbolicator {
     /// Builds the index from every stored bundle. Blocking.
     pub fn load(store: Arc<dyn Store>) -> lookout_store::Result<Self> {
-        let files = store.artifact_files()?;
-        let mut index = Index::default();
-        let mut by_bundle: HashMap<i64, Vec<ArtifactFile>> = HashMap::new();
-        for f in files {
-            by_bundle.entry(f.bundle_id).or_default().push(f);
-        }
-        for files in by_bundle.values() {
-            index.add_bundle(files);
-        }
+        let ids = store.bundle_ids()?;
+        let mut index = Index::build(store.artifact_files()?);
+        index.bundles.extend(ids);
         Ok(Self {
             store,
             index: RwLock::new(index),
             cache: Mutex::new(HashMap::new()),
+            changes: std::sync::atomic::AtomicU64::new(0),
+            refreshing: Mutex::new(()),
         })
+    }
+
+    /// Takes in the bundles stored or removed since the index was built or last refreshed
+    /// (through another instance, or by its jobs), rebuilding the index when the stored
+    /// bundle ids differ from its own. Blocking; one query when nothing changed. Returns
+    /// whether the index changed.
+    pub fn refresh(&self) -> lookout_store::Result<bool> {
+        use std::sync::atomic::Ordering;
+        let _one = self.refreshing.lock();
+        // A change made here while the store was read makes the read stale: read again.
+        for _ in 0..3 {
+            let before = self.changes.load(Ordering::SeqCst);
+            let ids = self.store.bundle_ids()?;
+            if self
+                .index
+                .read()
+                .bundles
+                .iter()
+                .copied()
+                .eq(ids.iter().copied())
+            {
+                return Ok(false);
+            }
+            let mut fresh = Index::build(self.store.artifact_files()?);
+            fresh.bundles.extend(ids);
+            let mut index = self.index.write();
+            if self.changes.load(Ordering::SeqCst) != before {
+                continue;
+            }
+            let kept = &fresh.bundles;
+            self.cache.lock().retain(|k, _| kept.contains(&k.bundle_id));
+            tracing::debug!(
+                bundles = kept.len(),
+                "source map index refreshed from the store"
+            );
+            *index = fresh;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Whether the index holds this bundle.
+    pub fn has_bundle(&self, bundle_id: i64) -> bool {
+        self.index.read().bundles.contains(&bundle_id)
     }
 
     /// Adds a bundle just stored.
     pub fn add_bundle(&self, files: &[ArtifactFile]) {
-        self.index.write().add_bundle(files);
+        let mut index = self.index.write();
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        index.add_bundle(files);
     }
 
     /// Forgets removed bundles (retention, limits).
@@ -174,6 +248,11 @@ impl Symbolicator {
             return;
         }
         let mut index = self.index.write();
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for id in ids {
+            index.bundles.remove(id);
+        }
         index.by_debug_id.retain(|_, m| !ids.contains(&m.bundle_id));
         for list in index.by_release.values_mut() {
             list.retain(|u| !ids.contains(&u.map.bundle_id));
@@ -276,7 +355,7 @@ impl Symbolicator {
         if let Some(l) = self.cache.lock().get(map) {
             return Some(l.clone());
         }
-        let data = self.store.bundle_data(map.bundle_id).ok()??;
+        let data = self.read_bundle(map.bundle_id)?;
         let mut zip = zip::ZipArchive::new(Cursor::new(data.as_slice())).ok()?;
         let limit = u64::MAX;
         let map_bytes = bundle::read_entry(&mut zip, &map.map_path, limit).ok()??;
@@ -297,6 +376,26 @@ impl Symbolicator {
         }
         cache.insert(map.clone(), loaded.clone());
         Some(loaded)
+    }
+
+    /// A bundle's zip from the store. Ingest maps frames on an async worker thread (it
+    /// must not await before handing its batch to the writer), where PostgreSQL's blocking
+    /// client may not run: the read leaves the runtime first (`block_in_place` on a
+    /// multi-threaded runtime, a thread of its own on any other).
+    fn read_bundle(&self, bundle_id: i64) -> Option<Vec<u8>> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let read = || match self.store.bundle_data(bundle_id) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!(bundle_id, error = %e, "cannot read a source map bundle");
+                None
+            }
+        };
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => read(),
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
+            Ok(_) => std::thread::scope(|s| s.spawn(read).join().ok().flatten()),
+        }
     }
 
     fn map_frame(

@@ -4,6 +4,12 @@
 //! ingest and maps now gets its mapped frames, and moves to the issue its mapped grouping
 //! gives. The store applies each page with the job's cursor in one transaction, so a
 //! restart resumes where the last page ended and a page applied twice changes nothing.
+//!
+//! Every instance runs this task, and each round first refreshes its source map index
+//! from the store (so bundles uploaded through another instance are used at ingest within
+//! a round); only the instance holding the `jobs` duty runs the jobs, and only those whose
+//! bundle its index holds. A job whose bundle is gone (removed by the per-project limit or
+//! retention before it ran) is marked done without work.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +25,6 @@ use crate::sourcemaps::Symbolicator;
 
 /// Events read from the store per page.
 const PAGE: u32 = 200;
-/// How often pending jobs are looked for without a wake-up (jobs left by a restart, or by
-/// another instance sharing the database).
-const POLL: Duration = Duration::from_secs(60);
 
 /// Runs regroup jobs.
 pub struct Regrouper {
@@ -39,6 +42,11 @@ pub struct Regrouper {
     pub max_events: u64,
     /// Wakes the task when a job is recorded.
     pub wake: Notify,
+    /// The fleet: jobs run on the `jobs` duty's holder only.
+    pub cluster: Arc<crate::cluster::Cluster>,
+    /// How often the index is refreshed from the store and pending jobs are looked for
+    /// without a wake-up (`[cluster] sync_every`).
+    pub poll: Duration,
 }
 
 impl Regrouper {
@@ -62,10 +70,65 @@ impl Regrouper {
         Ok(id)
     }
 
-    /// Runs every pending job to its end. Blocking. Returns how many events were moved.
+    /// The window of events a job recorded now looks at.
+    pub fn window_now(&self) -> lookout_store::RegroupWindow {
+        lookout_store::RegroupWindow {
+            since_ms: self.clock.now_ms() - self.window.as_millis() as i64,
+            max_events: self.max_events,
+        }
+    }
+
+    /// Wakes the task (jobs were recorded with a bundle).
+    pub fn wake_up(&self) {
+        self.wake.notify_one();
+    }
+
+    /// One round: refreshes the index from the store, then, on the `jobs` duty's holder,
+    /// runs the pending jobs. Blocking. Returns how many events were moved.
+    pub fn round(&self) -> lookout_store::Result<u64> {
+        if let Err(e) = self.symbolicator.refresh() {
+            tracing::warn!(error = %e, "cannot read the stored source map bundles; will retry");
+        }
+        if !self.cluster.holds(crate::cluster::JOBS) {
+            return Ok(0);
+        }
+        self.run_pending()
+    }
+
+    /// Runs every pending job whose bundle the index holds to its end, and closes those
+    /// whose bundle is no longer stored. Blocking. Returns how many events were moved.
     pub fn run_pending(&self) -> lookout_store::Result<u64> {
         let mut moved = 0;
-        for job in self.store.pending_regroups()? {
+        let jobs = self.store.pending_regroups()?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut stored: Option<Vec<i64>> = None;
+        for job in jobs {
+            if !self.symbolicator.has_bundle(job.bundle_id) {
+                // Not in the index: either stored after its last refresh (the next round
+                // has it) or removed before the job ran (nothing to map with, ever).
+                let ids = match &stored {
+                    Some(ids) => ids,
+                    None => stored.insert(self.store.bundle_ids()?),
+                };
+                if ids.binary_search(&job.bundle_id).is_err() {
+                    self.store.apply_regroup(
+                        job.id,
+                        job.after_event,
+                        0,
+                        &[],
+                        true,
+                        self.clock.now_ms(),
+                    )?;
+                    tracing::info!(
+                        job = job.id,
+                        bundle = job.bundle_id,
+                        "the bundle of a regroup job is gone; the job is closed"
+                    );
+                }
+                continue;
+            }
             moved += self.run_job(job)?;
         }
         Ok(moved)
@@ -164,15 +227,16 @@ fn has_raw_frames(json: &[u8]) -> bool {
     json.windows(12).any(|w| w == b"\"raw_frames\"")
 }
 
-/// Runs jobs when woken, and every minute for jobs a restart left.
+/// Runs a round when woken and every `poll`: jobs recorded through other instances, or
+/// left by a restart or by a jobs holder that stopped, are taken up by the next round.
 pub async fn run(regrouper: Arc<Regrouper>) {
     loop {
         let r = regrouper.clone();
-        match tokio::task::spawn_blocking(move || r.run_pending()).await {
+        match tokio::task::spawn_blocking(move || r.round()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "regrouping failed; will retry"),
             Err(e) => tracing::warn!(error = %e, "the regroup task failed; will retry"),
         }
-        let _ = tokio::time::timeout(POLL, regrouper.wake.notified()).await;
+        let _ = tokio::time::timeout(regrouper.poll, regrouper.wake.notified()).await;
     }
 }

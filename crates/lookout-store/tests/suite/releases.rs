@@ -198,3 +198,109 @@ pub fn artifact_bundles(s: &dyn Store) {
         .collect();
     assert_eq!(ids, [b3.id]);
 }
+
+/// One upload for several projects is stored for all of them (bundle, release, regroup
+/// job) or, when one fails, for none; its chunks go only with a stored upload.
+pub fn bundles_for_several_projects(s: &dyn Store) {
+    let web = s.create_project(&new_project("web")).unwrap();
+    let api = s.create_project(&new_project("api")).unwrap();
+    let window = RegroupWindow {
+        since_ms: 500,
+        max_events: 1_000,
+    };
+    s.put_chunks(&[("k9".into(), b"zip".to_vec())], 1_000)
+        .unwrap();
+    let chunks = ["k9".to_string()];
+
+    // The second project does not exist (deleted since the request named it).
+    let err = s
+        .save_bundles(
+            &[
+                bundle(web.id, "multi", Some("3.0"), 1_000),
+                bundle(9_999, "multi", Some("3.0"), 1_000),
+            ],
+            &chunks,
+            10,
+            window,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(
+        s.list_bundles(web.id).unwrap().is_empty(),
+        "nothing half-stored"
+    );
+    assert!(s.get_release(web.id, "3.0").unwrap().is_none());
+    assert!(s.pending_regroups().unwrap().is_empty());
+    assert!(s.bundle_ids().unwrap().is_empty());
+    assert!(
+        s.missing_chunks(&chunks).unwrap().is_empty(),
+        "the chunks stay for a retry"
+    );
+
+    let saved = s
+        .save_bundles(
+            &[
+                bundle(web.id, "multi", Some("3.0"), 1_000),
+                bundle(api.id, "multi", Some("3.0"), 1_000),
+            ],
+            &chunks,
+            10,
+            window,
+        )
+        .unwrap();
+    assert_eq!(saved.len(), 2);
+    let ids: Vec<i64> = saved.iter().map(|b| b.info.id).collect();
+    assert_eq!(s.bundle_ids().unwrap(), ids);
+    for (p, b) in [(web.id, &saved[0]), (api.id, &saved[1])] {
+        assert_eq!(b.info.project_id, p);
+        assert!(s.get_release(p, "3.0").unwrap().is_some());
+        let job = s.get_regroup(b.regroup_job).unwrap().unwrap();
+        assert_eq!(
+            (job.project_id, job.bundle_id, job.release.as_deref()),
+            (p, b.info.id, Some("3.0"))
+        );
+        assert_eq!((job.since_ms, job.max_events), (500, 1_000));
+    }
+    assert_eq!(s.missing_chunks(&chunks).unwrap(), chunks);
+}
+
+pub fn release_refs(s: &dyn Store) {
+    let p = s.create_project(&new_project("web")).unwrap();
+    let r = s.ensure_release(p.id, "1.0.0", None, 1_000).unwrap();
+    let set = |refs: Vec<ReleaseRef>| {
+        s.update_release(
+            p.id,
+            "1.0.0",
+            &ReleaseUpdate {
+                refs: Some(refs),
+                ..ReleaseUpdate::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    };
+    let range = |repo: &str, head: &str, prev: Option<&str>| ReleaseRef {
+        repository: repo.to_string(),
+        commit: head.to_string(),
+        previous_commit: prev.map(str::to_string),
+    };
+    set(vec![
+        range("acme/web", "bbb", Some("aaa")),
+        range("acme/api", "ccc", None),
+    ]);
+    assert_eq!(
+        s.release_refs(r.id).unwrap(),
+        [
+            range("acme/api", "ccc", None),
+            range("acme/web", "bbb", Some("aaa"))
+        ]
+    );
+    // Given again, they replace the old ones; an update without refs keeps them.
+    set(vec![range("acme/web", "ddd", Some("bbb"))]);
+    s.update_release(p.id, "1.0.0", &ReleaseUpdate::default())
+        .unwrap();
+    assert_eq!(
+        s.release_refs(r.id).unwrap(),
+        [range("acme/web", "ddd", Some("bbb"))]
+    );
+}
