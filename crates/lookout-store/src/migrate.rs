@@ -63,7 +63,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_check_requests_and_health_readings.sql"),
     migration!(15, "0015_event_hours.sql"),
     migration!(16, "0016_latency_deltas.sql"),
-    migration!(19, "0019_release_refs.sql"),
+    migration!(17, "0017_release_refs.sql"),
 ];
 
 /// The newest schema version this build knows.
