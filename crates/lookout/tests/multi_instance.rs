@@ -1300,7 +1300,7 @@ timeout = "2s"
 alert_after = 2
 "#
     );
-    let mut fleet = vec![
+    let mut fleet = [
         Server::start_with_env(&config, &env),
         Server::start_with_env(&config, &env),
     ];
@@ -1771,7 +1771,7 @@ timeout = "2s"
 alert_after = 1
 "#
     );
-    let mut fleet = vec![
+    let mut fleet = [
         Server::start_with_env(&config, &env),
         Server::start_with_env(&config, &env),
     ];
