@@ -273,9 +273,9 @@ impl MonitorState {
         }
     }
 
-    /// A monitor as it was before a restart: its confirmed health, the start of an
-    /// ongoing outage and its last check. Streaks start over, so a failure seen just before
-    /// the restart needs confirming again rather than being forgotten or double-counted.
+    /// A monitor as it was before a restart or a handover to another instance: its
+    /// confirmed health, the start of an ongoing outage and its last check. Streaks start
+    /// over unless [`MonitorState::continue_streaks`] is given the results that built them.
     pub fn restore(
         settings: MonitorSettings,
         confirmed: State,
@@ -291,6 +291,29 @@ impl MonitorState {
             down_since_ms: down_since_ms.filter(|_| confirmed == State::Down),
             last_check_ms,
             ..MonitorState::new(settings)
+        }
+    }
+
+    /// Continues the streaks the last results built before a restart or a handover, so
+    /// the new run confirms an outage that began before it (dated from its first failure)
+    /// rather than starting the count again. `recent` are the monitor's latest results,
+    /// newest first, `(when the check ran, outcome)`: only those since its last
+    /// redefinition, resume or maintenance window, which each restart the streaks. The
+    /// confirmed health is kept as restored: those results already made it.
+    pub fn continue_streaks(&mut self, recent: &[(i64, Outcome)]) {
+        let run = |f: fn(&Outcome) -> bool| -> u32 {
+            recent.iter().take_while(|(_, o)| f(o)).count() as u32
+        };
+        self.down_streak = run(|o| matches!(o, Outcome::Down { .. }));
+        self.bad_streak = run(|o| !matches!(o, Outcome::Up));
+        self.answer_streak = run(|o| !matches!(o, Outcome::Down { .. }));
+        self.up_streak = run(|o| matches!(o, Outcome::Up));
+        self.streak_start_ms = match self.down_streak {
+            0 => None,
+            n => Some(recent[n as usize - 1].0),
+        };
+        if let Some((_, o)) = recent.first() {
+            self.last_outcome = Some(o.clone());
         }
     }
 
@@ -814,6 +837,63 @@ mod tests {
         let m = MonitorState::restore(MonitorSettings::default(), State::Paused, Some(1), None);
         assert_eq!(m.state(), State::Unknown);
         assert_eq!(m.down_since_ms(), None);
+    }
+
+    #[test]
+    fn a_partial_failure_streak_is_continued_after_a_handover() {
+        let settings = MonitorSettings {
+            alert_after: 3,
+            ..MonitorSettings::default()
+        };
+        // Up, then two failures of three: the last owner died before the third.
+        let recent = [
+            (2 * MIN + 20_000, down()),
+            (2 * MIN, down()),
+            (MIN, Outcome::Up),
+        ];
+        let mut m = MonitorState::restore(settings, State::Up, None, Some(2 * MIN + 20_000));
+        m.continue_streaks(&recent);
+        assert_eq!(m.state(), State::Up);
+        assert_eq!(m.last_outcome(), Some(&down()));
+        assert_eq!(
+            m.next_due_ms(),
+            2 * MIN + 40_000,
+            "a failure pending confirmation: retried, not a whole interval later"
+        );
+        let t = m.record(2 * MIN + 40_000, down());
+        assert_eq!(
+            t,
+            vec![Transition::WentDown {
+                reason: "connection refused".into(),
+                since_ms: 2 * MIN
+            }],
+            "the third failure confirms, dated from the first before the handover"
+        );
+
+        // Without the results, the count starts again (what a restore alone does).
+        let mut fresh = MonitorState::restore(settings, State::Up, None, Some(2 * MIN + 20_000));
+        assert!(fresh.record(2 * MIN + 40_000, down()).is_empty());
+
+        // A partial recovery continues too: down, one success of two.
+        let settings = MonitorSettings {
+            recover_after: 2,
+            ..MonitorSettings::default()
+        };
+        let mut m = MonitorState::restore(settings, State::Down, Some(0), Some(MIN));
+        m.continue_streaks(&[(MIN, Outcome::Up), (0, down())]);
+        assert_eq!(m.next_due_ms(), MIN + 20_000);
+        assert_eq!(
+            m.record(MIN + 20_000, Outcome::Up),
+            vec![Transition::Recovered {
+                down_for_ms: MIN + 20_000
+            }]
+        );
+
+        // No failing results: nothing pending, the interval's pace.
+        let mut m = MonitorState::restore(settings, State::Up, None, Some(MIN));
+        m.continue_streaks(&[(MIN, Outcome::Up), (0, down())]);
+        assert_eq!(m.next_due_ms(), 2 * MIN);
+        assert!(m.record(2 * MIN, down()).is_empty());
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! holder's duties move within about two TTLs. Monitors are spread over the live
 //! instances by rendezvous hashing (`monitors` asks [`owner`]); when the live set
 //! changes, an instance that gains monitors reloads their state from the store, so an
-//! outage that began before the failover is still confirmed once.
+//! outage that began before the failover is still confirmed once. An instance whose
+//! last successful heartbeat is older than the TTL is fenced: it holds no duty and
+//! checks nothing until it heartbeats again, then takes its monitors back like gained
+//! ones (the others ran them meanwhile).
 //!
 //! On SQLite (one instance) the same code runs: the one instance holds every lease and
 //! owns every monitor.
@@ -110,6 +113,10 @@ pub struct Change {
     pub lost: Vec<String>,
     /// The live instances changed (monitors move).
     pub members: bool,
+    /// The previous heartbeat's lease had run out before this one (the database was
+    /// unreachable, or the process stalled): meanwhile the others may have taken this
+    /// instance's monitors over, so it takes them back as if newly gained.
+    pub lapsed: bool,
 }
 
 /// The fleet as `/api/health` and the dashboard show it.
@@ -185,6 +192,13 @@ impl Cluster {
         v.held.contains(duty) && v.held_until.is_some_and(|t| Instant::now() < t)
     }
 
+    /// Until when this instance's last successful heartbeat keeps it a member, by this
+    /// process's monotonic clock (`None` before the first). Past it, the others may have
+    /// found it dead and taken its monitors and duties: it must not act on its old view.
+    pub fn lease_until(&self) -> Option<Instant> {
+        self.view.read().held_until
+    }
+
     /// The fence a write on behalf of `duty` carries.
     pub fn fence(&self, duty: &str) -> Fence {
         Fence {
@@ -231,15 +245,14 @@ impl Cluster {
             .store
             .prune_instances(now - FORGET_AFTER_TTLS * self.ttl_ms);
         let mut v = self.view.write();
-        let none = BTreeSet::new();
-        let before = match v.held_until {
-            Some(t) if started < t => &v.held,
-            _ => &none,
-        };
+        // After a lapse, duties held before count as held: one taken over meanwhile by
+        // another instance is reported lost, one this instance got back is not news.
+        let before = &v.held;
         let change = Change {
             gained: held.difference(before).cloned().collect(),
             lost: before.difference(&held).cloned().collect(),
             members: v.live.iter().map(|i| &i.id).ne(live.iter().map(|i| &i.id)),
+            lapsed: v.held_until.is_some_and(|t| started >= t),
         };
         *v = View {
             held,
@@ -343,4 +356,139 @@ fn host_name() -> String {
 /// The default instance name: the host name.
 pub fn default_name() -> String {
     host_name()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        let mut v: Vec<String> = (0..n).map(|i| format!("{:012x}", mix(i as u64))).collect();
+        v.sort();
+        v
+    }
+
+    fn owners(members: &[String], monitors: i64) -> Vec<String> {
+        (0..monitors)
+            .map(|id| owner(id, members).unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn monitors_spread_evenly_over_the_members() {
+        assert_eq!(owner(1, &[]), None);
+        let one = ids(1);
+        assert!(owners(&one, 100).iter().all(|o| *o == one[0]));
+        for n in [2, 3, 5] {
+            let members = ids(n);
+            let all = owners(&members, 10_000);
+            for m in &members {
+                let share = all.iter().filter(|o| *o == m).count();
+                let fair = 10_000 / n;
+                assert!(
+                    share > fair * 8 / 10 && share < fair * 12 / 10,
+                    "{n} members: {m} owns {share} of 10,000"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_leavers_monitors_move_and_a_joiner_takes_only_its_own() {
+        let four = ids(4);
+        let before = owners(&four, 5_000);
+        // One leaves: only its monitors move, spread over all the others.
+        let gone = &four[2];
+        let three: Vec<String> = four.iter().filter(|m| *m != gone).cloned().collect();
+        let after = owners(&three, 5_000);
+        let mut moved_to: BTreeSet<&String> = BTreeSet::new();
+        for (b, a) in before.iter().zip(&after) {
+            if b == gone {
+                assert_ne!(a, gone);
+                moved_to.insert(a);
+            } else {
+                assert_eq!(a, b, "a monitor of a member that stayed moved");
+            }
+        }
+        assert_eq!(moved_to.len(), 3, "spread over every remaining member");
+        // It joins again: exactly its old monitors come back to it, none other moves.
+        assert_eq!(owners(&four, 5_000), before);
+        // The order members are listed in does not matter.
+        let mut shuffled = four.clone();
+        shuffled.reverse();
+        assert_eq!(owners(&shuffled, 5_000), before);
+    }
+
+    fn row(id: &str, name: &str, hash: &str, summary: &str) -> InstanceRow {
+        InstanceRow {
+            id: id.into(),
+            name: name.into(),
+            host: "h".into(),
+            version: "1".into(),
+            addr: "127.0.0.1:1".into(),
+            config_hash: hash.into(),
+            config_summary: summary.into(),
+            started_ms: 0,
+            heartbeat_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_mismatch_names_every_instance_and_what_its_config_holds() {
+        assert_eq!(mismatch(&[]), None);
+        let a = row("1", "alpha", "aaaa", "1 monitor, 0 rules, 0 channels");
+        let b = row("2", "beta", "aaaa", "1 monitor, 0 rules, 0 channels");
+        assert_eq!(mismatch(&[a.clone(), b.clone()]), None, "same hash");
+        let c = row("3", "gamma", "cccc", "2 monitors, 1 rule, 0 channels");
+        let m = mismatch(&[a, b, c]).expect("a mismatch");
+        for part in [
+            "alpha (aaaa: 1 monitor, 0 rules, 0 channels)",
+            "beta (aaaa: ",
+            "gamma (cccc: 2 monitors, 1 rule, 0 channels)",
+            "give every instance the same config file",
+        ] {
+            assert!(m.contains(part), "{part:?} not in {m:?}");
+        }
+    }
+
+    fn digest(toml: &str) -> ConfigDigest {
+        let config = crate::Config::parse(toml, "lookout.toml", &|_| None).unwrap();
+        ConfigDigest::of(&config)
+    }
+
+    #[test]
+    fn the_config_digest_covers_rules_monitors_and_channels_only() {
+        let monitor =
+            "[[monitors]]\nname = \"api\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n";
+        let channel = "[channels.ops]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n";
+        let rule = "[[rules]]\nname = \"Down\"\nwhen = \"monitor down\"\nseverity = \"low\"\nnotify = [\"ops\"]\n";
+        let base = digest(&format!("{channel}{rule}{monitor}"));
+        assert_eq!(base.hash.len(), 16);
+        assert!(base.hash.chars().all(|c| c.is_ascii_hexdigit()), "{base:?}");
+        assert_eq!(base.summary, "1 monitor, 1 rule, 1 channel");
+        // The order of the file's sections and keys is not a difference.
+        let reordered = format!(
+            "{}{rule}[channels.ops]\nurl = \"http://127.0.0.1:9/hook\"\nkind = \"webhook\"\n",
+            "[[monitors]]\nport = 9\nhost = \"127.0.0.1\"\nkind = \"tcp\"\nname = \"api\"\n"
+        );
+        assert_eq!(digest(&reordered), base);
+        // Settings each instance may have its own of are not either.
+        assert_eq!(
+            digest(&format!(
+                "[cluster]\ninstance_name = \"other\"\n[ingest]\nbatch_size = 10\n{channel}{rule}{monitor}"
+            )),
+            base
+        );
+        // A monitor, a rule or a channel that differs is.
+        let other_port = monitor.replace("port = 9", "port = 10");
+        for changed in [
+            format!("{channel}{rule}{other_port}"),
+            format!("{channel}{}{monitor}", rule.replace("Down", "Gone")),
+            format!("{}{rule}{monitor}", channel.replace("/hook", "/other")),
+            format!("{channel}{monitor}"),
+        ] {
+            assert_ne!(digest(&changed).hash, base.hash, "{changed}");
+        }
+        assert_eq!(digest("").summary, "0 monitors, 0 rules, 0 channels");
+    }
 }

@@ -16,6 +16,8 @@ pub struct Members {
     pub alerts: Arc<crate::alerts::Alerts>,
     /// Projects: those created through other instances are taken in.
     pub projects: Arc<crate::projects::Projects>,
+    /// Payload dictionaries: those trained by the `jobs` holder are read by the others.
+    pub payloads: Arc<crate::payload::Payloads>,
     /// How often definitions made through other instances are read.
     pub sync_every: Duration,
 }
@@ -44,6 +46,9 @@ pub async fn run(m: Arc<Members>) {
                 crate::monitors::sync::from_store(&mm.monitors, store);
                 if let Err(e) = mm.alerts.sync_rules() {
                     tracing::warn!(error = %e, "cannot read rules made through other instances");
+                }
+                if let Err(e) = mm.payloads.refresh() {
+                    tracing::warn!(error = %e, "cannot read payload dictionaries trained elsewhere");
                 }
             })
             .await;
@@ -83,13 +88,29 @@ async fn apply(m: &Arc<Members>, change: Change) {
     if let Some(msg) = change.members.then(|| m.cluster.mismatch()).flatten() {
         tracing::warn!(mismatch = %msg, "configuration mismatch between instances");
     }
-    if change.members {
-        let members = m.cluster.members();
-        tracing::info!(
-            instances = members.len(),
-            "the live instances changed; monitors are spread again"
+    if change.lapsed {
+        tracing::warn!(
+            instance = %id,
+            "the last heartbeat is older than the lease: monitors were not checked meanwhile and are taken back from the store"
         );
-        let gained = m.monitors.set_members(&id, members);
-        take_over(&m.monitors, &m.cluster, gained);
+    }
+    if change.members || change.lapsed {
+        let members = m.cluster.members();
+        if change.members {
+            tracing::info!(
+                instances = members.len(),
+                "the live instances changed; monitors are spread again"
+            );
+        }
+        let shared = members.len() > 1;
+        let gained = m.monitors.set_members(&id, members, change.lapsed);
+        // Alone, nobody else ran them during a lapse: their queue is intact.
+        if shared || !change.lapsed {
+            take_over(&m.monitors, &m.cluster, gained);
+        }
+    }
+    // Only now: the monitors taken back are held before the scheduler may run again.
+    if let Some(until) = m.cluster.lease_until() {
+        m.monitors.renew_lease(until);
     }
 }

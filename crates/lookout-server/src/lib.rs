@@ -245,6 +245,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         }
         c
     };
+    payloads.train_in(cluster.clone());
 
     // The one-way channels between the parts.
     let signals = bus::signals();
@@ -272,14 +273,19 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     );
     let n_monitors = loaded.monitors.len();
     for (m, def) in loaded.monitors {
-        monitors.upsert(m, def);
+        // A failure streak begun before a restart goes on (an outage dated from its start).
+        let recent = monitors::sync::recent_outcomes(store.as_ref(), &m, &def);
+        monitors.upsert_restored(m, def, &recent);
     }
     // Just loaded from the store: nothing gained needs loading again. But joining a live
     // fleet, this instance's share was run by the others until now, and they see it only
     // at their next heartbeat: its monitors wait for the handover like any taken over.
-    let _ = monitors.set_members(&cluster.id(), cluster.members());
+    let _ = monitors.set_members(&cluster.id(), cluster.members(), false);
     if cluster.members().len() > 1 {
         fleet::take_over(&monitors, &cluster, monitors.owned_ids());
+    }
+    if let Some(until) = cluster.lease_until() {
+        monitors.renew_lease(until);
     }
     let channels = Arc::new(Channels::from_config(&config.channels)?);
     let links = Arc::new(AckLinks::new(
@@ -373,6 +379,7 @@ pub async fn start_with(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
             monitors: monitors.clone(),
             alerts: alerts.clone(),
             projects: projects.clone(),
+            payloads: payloads.clone(),
             sync_every: config.cluster.sync_every,
         }))),
     ];

@@ -10,13 +10,22 @@
 //! Each frame carries its dictionary's id, so a payload names what it needs; dictionaries
 //! are stored before any payload uses them and are never deleted. Payloads written
 //! without one (before the first dictionary, or by older versions) stay readable.
+//!
+//! In a fleet, training is singleton work: only the holder of the `jobs` duty samples
+//! and trains; the others write with the dictionaries the store holds, read again when
+//! their number changes ([`Payloads::refresh`], from the heartbeat loop's sync).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
 use lookout_store::{PayloadDict, Store};
+
+use crate::cluster::{self, Cluster};
 use parking_lot::{Mutex, RwLock};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 use zstd::zstd_safe;
@@ -93,6 +102,11 @@ pub struct Payloads {
     /// The dictionary each project writes with: its newest.
     current: RwLock<HashMap<i64, Arc<Dict>>>,
     training: Mutex<HashMap<i64, Training>>,
+    /// The fleet: training only while holding its `jobs` duty. Unset (unit tests), this
+    /// instance trains.
+    fleet: OnceLock<Arc<Cluster>>,
+    /// How many dictionaries the store held at the last read.
+    stored: AtomicU64,
 }
 
 impl Payloads {
@@ -104,13 +118,35 @@ impl Payloads {
             dicts: RwLock::default(),
             current: RwLock::default(),
             training: Mutex::default(),
+            fleet: OnceLock::new(),
+            stored: AtomicU64::new(0),
         };
         p.reload()?;
         Ok(p)
     }
 
+    /// Trains only while `fleet` says this instance holds the `jobs` duty.
+    pub fn train_in(&self, fleet: Arc<Cluster>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// Whether this instance trains dictionaries now.
+    fn trains(&self) -> bool {
+        self.fleet.get().is_none_or(|c| c.holds(cluster::JOBS))
+    }
+
+    /// Reads the dictionaries trained by another instance, when the store holds more
+    /// than were read last (one count query otherwise). Blocking.
+    pub fn refresh(&self) -> lookout_store::Result<()> {
+        if self.store.payload_dict_count()? != self.stored.load(Ordering::Relaxed) {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
     fn reload(&self) -> lookout_store::Result<()> {
         let stored = self.store.payload_dicts()?;
+        self.stored.store(stored.len() as u64, Ordering::Relaxed);
         let mut dicts = self.dicts.write();
         let mut current = self.current.write();
         // Oldest first: the last one of a project is its newest.
@@ -140,6 +176,7 @@ impl Payloads {
     ) -> Vec<u8> {
         let dict = self.current.read().get(&project_id).cloned();
         if self.settings.samples > 0
+            && self.trains()
             && dict
                 .as_ref()
                 .is_none_or(|d| now_ms - d.created_ms >= self.settings.refresh.as_millis() as i64)
@@ -275,6 +312,10 @@ impl Payloads {
         }
         if self.dicts.read().contains_key(&id) {
             return Err(format!("dictionary id {id} is already in use"));
+        }
+        if !self.trains() {
+            // The duty moved while training: the new holder trains its own.
+            return Err("another instance trains dictionaries now".into());
         }
         // Stored before any payload uses it: a payload must never name a lost dictionary.
         self.store

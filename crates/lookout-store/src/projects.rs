@@ -25,6 +25,9 @@ pub trait ProjectStore: Send + Sync + 'static {
     fn save_payload_dict(&self, dict: &PayloadDict) -> Result<()>;
     /// Every stored dictionary, oldest first.
     fn payload_dicts(&self) -> Result<Vec<PayloadDict>>;
+    /// How many dictionaries are stored: instances that do not train read them again
+    /// only when this changes.
+    fn payload_dict_count(&self) -> Result<u64>;
 }
 
 macro_rules! project_cols {
@@ -216,5 +219,10 @@ impl<D: Db> ProjectStore for D {
                 },
             )
         })
+    }
+
+    fn payload_dict_count(&self) -> Result<u64> {
+        let n: i64 = self.read(|c| c.value(sql!("SELECT COUNT(*) FROM payload_dicts"), &[]))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

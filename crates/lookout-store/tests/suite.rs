@@ -740,6 +740,7 @@ mod cases {
             dict: vec![0x37, 0xa4, 0x30, 0xec, 0, 0xff, id as u8],
         };
         assert!(s.payload_dicts().unwrap().is_empty());
+        assert_eq!(s.payload_dict_count().unwrap(), 0);
         // zstd ids use all 32 bits.
         s.save_payload_dict(&dict(u32::MAX, 20)).unwrap();
         s.save_payload_dict(&dict(7, 10)).unwrap();
@@ -747,6 +748,8 @@ mod cases {
             s.save_payload_dict(&dict(7, 30)),
             Err(StoreError::Conflict(_))
         ));
+        // What instances that do not train compare before reading them all again.
+        assert_eq!(s.payload_dict_count().unwrap(), 2);
         assert_eq!(
             s.payload_dicts().unwrap(),
             vec![dict(7, 10), dict(u32::MAX, 20)]

@@ -116,12 +116,21 @@ struct Inner {
     /// (`crate::cluster::owner`); with fewer than two, this instance runs them all.
     me: String,
     members: Vec<String>,
+    /// Until when this instance's fleet lease lets it run anything (see
+    /// `Monitors::renew_lease`); `None`: not fenced (no fleet wired, as in unit tests).
+    lease_until: Option<std::time::Instant>,
 }
 
 impl Inner {
     /// Whether this instance runs monitor `id`'s checks and deadlines.
     pub(crate) fn owns(&self, id: i64) -> bool {
         self.members.len() < 2 || crate::cluster::owner(id, &self.members) == Some(&self.me)
+    }
+
+    /// Whether the fleet lease has run out: nothing may run until it is renewed.
+    pub(crate) fn fenced(&self) -> bool {
+        self.lease_until
+            .is_some_and(|t| std::time::Instant::now() >= t)
     }
 }
 
@@ -161,6 +170,7 @@ impl Monitors {
                 warm_up_next: 0,
                 me: String::new(),
                 members: Vec::new(),
+                lease_until: None,
             }),
             wake: Notify::new(),
             checked: Notify::new(),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lookout_core::heartbeat::HeartbeatState;
-use lookout_core::monitor::MonitorState;
+use lookout_core::monitor::{MonitorState, Outcome};
 use lookout_store::{Maintenance, Monitor, MonitorStatus};
 
 use super::maintenance::ConfigWindow;
@@ -30,13 +30,21 @@ impl Monitors {
     /// [`WARM_UP_SPACING_MS`] across all such monitors so thousands loaded at start do not
     /// fire together, and never later than its own phase slot; then it joins its phase.
     pub fn upsert(&self, monitor: Monitor, def: MonitorDef) {
-        self.insert(monitor, def, false);
+        self.insert(monitor, def, false, &[]);
+    }
+
+    /// [`Monitors::upsert`] for a monitor another run checked until now (this process
+    /// before a restart, or another instance before a handover): `recent` are its latest
+    /// stored results (see [`super::sync::recent_outcomes`]), so a failure streak it had
+    /// begun goes on here and an outage is dated from its first failure.
+    pub fn upsert_restored(&self, monitor: Monitor, def: MonitorDef, recent: &[(i64, Outcome)]) {
+        self.insert(monitor, def, false, recent);
     }
 
     /// Adds a monitor created at run time: it is checked at once, then on its phase
     /// within the interval like every other.
     pub fn add_new(&self, monitor: Monitor, def: MonitorDef) {
-        self.insert(monitor, def, true);
+        self.insert(monitor, def, true, &[]);
     }
 
     /// Waits until monitor `id` has the result of a check, for at most its interval (and
@@ -70,7 +78,7 @@ impl Monitors {
         let _ = tokio::time::timeout(std::time::Duration::from_millis(bound as u64), wait).await;
     }
 
-    fn insert(&self, monitor: Monitor, def: MonitorDef, at_once: bool) {
+    fn insert(&self, monitor: Monitor, def: MonitorDef, at_once: bool, recent: &[(i64, Outcome)]) {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
         let generation = inner
@@ -87,6 +95,7 @@ impl Monitors {
                 status.down_since_ms,
                 status.last_check_ms,
             );
+            m.continue_streaks(recent);
             if monitor.paused {
                 m.pause();
             }
@@ -285,14 +294,20 @@ impl Monitors {
     /// Sets the live instances sharing the monitors (sorted ids; this one is `me`);
     /// returns the monitors this instance runs from now on that it did not before, whose
     /// state the caller reloads from the store (another instance ran them meanwhile).
-    pub fn set_members(&self, me: &str, members: Vec<String>) -> Vec<i64> {
+    /// After a `lapsed` lease every monitor it runs counts as gained: the others may
+    /// have run any of them while it was taken for dead.
+    pub fn set_members(&self, me: &str, members: Vec<String>, lapsed: bool) -> Vec<i64> {
         let mut inner = self.lock();
-        let before: Vec<i64> = inner
-            .entries
-            .keys()
-            .copied()
-            .filter(|id| inner.owns(*id))
-            .collect();
+        let before: Vec<i64> = if lapsed {
+            Vec::new()
+        } else {
+            inner
+                .entries
+                .keys()
+                .copied()
+                .filter(|id| inner.owns(*id))
+                .collect()
+        };
         inner.me = me.to_string();
         inner.members = members;
         let mut gained: Vec<i64> = inner
@@ -303,6 +318,16 @@ impl Monitors {
             .collect();
         gained.sort_unstable();
         gained
+    }
+
+    /// Extends the time this instance may run checks and heartbeat deadlines: until its
+    /// fleet lease (from its last successful heartbeat) runs out. Past it, nothing is run
+    /// and the queue waits: an instance that could not heartbeat (database unreachable,
+    /// process stopped) has been taken for dead and its monitors run elsewhere, so its
+    /// stale view must not check them beside their new owner.
+    pub fn renew_lease(&self, until: std::time::Instant) {
+        self.lock().lease_until = Some(until);
+        self.wake.notify_one();
     }
 
     /// Holds monitors just taken over while their last owner may still be running them

@@ -76,7 +76,11 @@ impl Monitors {
             running: inner.entries.values().filter(|e| e.running).count(),
             checks_started: inner.checks_started,
             overdue: inner.overdue,
-            owned: inner.entries.keys().filter(|id| inner.owns(**id)).count(),
+            owned: if inner.fenced() {
+                0
+            } else {
+                inner.entries.keys().filter(|id| inner.owns(**id)).count()
+            },
             late_p50_ms: pct(50.0),
             late_p99_ms: pct(99.0),
             late_max_ms: late.last().copied().unwrap_or(0),
@@ -89,6 +93,11 @@ impl Monitors {
         let mut inner = self.lock();
         let mut out = Vec::new();
         let mut records = Vec::new();
+        if inner.fenced() {
+            // Left queued: alone, they run once the lease is renewed; in a fleet, the
+            // renewal takes them back first (`set_members` after a lapse).
+            return out;
+        }
         while let Some(&Reverse((due, id, gen))) = inner.queue.peek() {
             if due > now {
                 break;
@@ -140,7 +149,11 @@ impl Monitors {
 
     /// When the next item is due, if any.
     fn next_due(&self) -> Option<i64> {
-        self.lock().queue.peek().map(|Reverse((due, _, _))| *due)
+        let inner = self.lock();
+        if inner.fenced() {
+            return None;
+        }
+        inner.queue.peek().map(|Reverse((due, _, _))| *due)
     }
 
     /// Applies a finished check: state machine, TLS warnings, outage and signals; then

@@ -2,9 +2,10 @@
 //! runtime definitions.
 
 use anyhow::Context;
-use lookout_store::{Monitor, MonitorSource, NewMonitor, Store};
+use lookout_core::monitor::{Outcome, State};
+use lookout_store::{CheckOutcome, Monitor, MonitorSource, NewMonitor, Store};
 
-use super::spec::{MonitorConfig, MonitorDef, MonitorKind};
+use super::spec::{MonitorConfig, MonitorDef, MonitorKind, Probe};
 
 /// Builds the runtime definition of a stored monitor, whose spec was validated when it
 /// was written; a spec that no longer validates (a CA file gone) is reported.
@@ -124,7 +125,7 @@ pub fn from_store(monitors: &super::Monitors, store: &dyn Store) {
     for id in gone {
         monitors.remove(id);
     }
-    upsert_all(monitors, load);
+    upsert_all(monitors, store, load);
     // After the upsert: a request for a monitor created elsewhere just now finds it known.
     match store.check_requests() {
         Ok(ids) if !ids.is_empty() => {
@@ -155,7 +156,7 @@ pub fn reload(monitors: &super::Monitors, store: &dyn Store, ids: &[i64]) {
                 monitors = load.len(),
                 "took over monitors from another instance"
             );
-            upsert_all(monitors, load);
+            upsert_all(monitors, store, load);
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot reload the monitors taken over; they wait for the next change")
@@ -163,10 +164,53 @@ pub fn reload(monitors: &super::Monitors, store: &dyn Store, ids: &[i64]) {
     }
 }
 
-fn upsert_all(monitors: &super::Monitors, load: Vec<Monitor>) {
+/// The latest results of monitor `m` that a failure (or recovery) streak still pending
+/// confirmation is made of, newest first; empty when none can be: its last check passed
+/// while it was up, or one result confirms a change. Only results since its last
+/// redefinition or resume (`updated_ms`) and after its last maintenance window count,
+/// as in the state machine. A store error restarts the streak (logged).
+pub fn recent_outcomes(store: &dyn Store, m: &Monitor, def: &MonitorDef) -> Vec<(i64, Outcome)> {
+    let s = def.settings;
+    let need = s.alert_after.max(s.recover_after);
+    let pending =
+        m.status.last_error.is_some() || matches!(m.status.state, State::Down | State::Degraded);
+    if m.paused || need <= 1 || !pending || matches!(def.probe, Probe::Heartbeat(_)) {
+        return Vec::new();
+    }
+    match store.check_results(m.id, m.updated_ms, i64::MAX, need) {
+        Ok(results) => results
+            .into_iter()
+            .take_while(|r| !r.maintenance)
+            .map(|r| {
+                let reason = |or: &str| r.error.clone().unwrap_or_else(|| or.into());
+                let o = match r.outcome {
+                    CheckOutcome::Up => Outcome::Up,
+                    CheckOutcome::Degraded => Outcome::Degraded {
+                        reason: reason("degraded"),
+                    },
+                    CheckOutcome::Down => Outcome::Down {
+                        reason: reason("down"),
+                    },
+                };
+                (r.at_ms, o)
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(monitor = %m.name, error = %e, "cannot read the last results; a failure streak starts again");
+            Vec::new()
+        }
+    }
+}
+
+/// Loads stored monitors into `monitors`, each continuing the streak its last results
+/// built. Blocking.
+pub fn upsert_all(monitors: &super::Monitors, store: &dyn Store, load: Vec<Monitor>) {
     for m in load {
         match def_of(&m) {
-            Ok(def) => monitors.upsert(m, def),
+            Ok(def) => {
+                let recent = recent_outcomes(store, &m, &def);
+                monitors.upsert_restored(m, def, &recent)
+            }
             Err(e) => {
                 tracing::error!(monitor = %m.name, error = %e, "monitor not loaded; fix or delete it")
             }

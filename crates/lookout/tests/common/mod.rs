@@ -217,6 +217,17 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`…) to the server's process: `STOP` freezes it as a
+    /// starved or swapped-out machine would, without closing its connections.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server runs");
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed: {sent}");
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the server to exit; returns its exit
     /// status (`None` if it had to be killed).
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
