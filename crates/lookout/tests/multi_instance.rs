@@ -322,6 +322,39 @@ fn envelope(event_id: &str, kind: usize, seq: usize) -> String {
     )
 }
 
+/// The error kind of event `seq`. Not `seq % KINDS`: with as many instances as kinds, that
+/// sends each kind to one instance only, and no issue is ever written by two instances at
+/// once. This way every instance takes every kind (each still `EVENTS / KINDS` times), and
+/// the first events of a kind reach several instances together, so the exact counts and
+/// the one new-issue alert are judged under concurrent writes to one issue.
+fn kind_of(seq: usize, instances: usize) -> usize {
+    (seq + seq / instances) % KINDS
+}
+
+#[test]
+fn every_instance_takes_every_kind_in_equal_shares() {
+    for instances in [1, 3] {
+        let mut seen = vec![vec![0; KINDS]; instances];
+        for seq in 0..EVENTS {
+            seen[seq % instances][kind_of(seq, instances)] += 1;
+        }
+        for (i, kinds) in seen.iter().enumerate() {
+            assert!(
+                kinds.iter().all(|&n| n > 0),
+                "instance {i} of {instances}: {kinds:?}"
+            );
+        }
+        let per_kind: Vec<usize> = (0..KINDS)
+            .map(|k| seen.iter().map(|v| v[k]).sum())
+            .collect();
+        assert_eq!(
+            per_kind,
+            vec![EVENTS / KINDS; KINDS],
+            "{instances} instances"
+        );
+    }
+}
+
 /// Sends `EVENTS` events, each to the next instance in turn, from four threads.
 fn send_round_robin(urls: &[String]) {
     let threads: Vec<_> = (0..4)
@@ -343,7 +376,7 @@ fn send_round_robin(urls: &[String]) {
                         .post(&url)
                         .header("content-type", "application/x-sentry-envelope")
                         .header("x-sentry-auth", &auth)
-                        .send(envelope(&id, seq % KINDS, seq).as_bytes())
+                        .send(envelope(&id, kind_of(seq, urls.len()), seq).as_bytes())
                         .expect("send an event");
                     let body = resp.body_mut().read_to_string().unwrap_or_default();
                     assert_eq!(resp.status().as_u16(), 200, "{body}");
