@@ -1,8 +1,9 @@
 //! Source maps through the Sentry upload endpoints, by hand (no sentry-cli): what the
 //! dashboard's issue page shows of a mapped event and of a merged issue, uploads that are
 //! refused whole (a bad part, a bundle over the limit sent by a client that ignores
-//! `maxFileSize`), release refs and deploy counts, and bundles past retention removed by
-//! the jobs loop and forgotten by the index.
+//! `maxFileSize`), release refs and deploy counts, bundles past retention removed by
+//! the jobs loop and forgotten by the index, and regroup jobs left to the `jobs` duty's
+//! holder by a fleet member without it.
 
 mod common;
 
@@ -396,4 +397,130 @@ fn bundles_past_retention_are_pruned_by_the_jobs_loop() {
         top_frame(&e)["data"]["symbolicated"].is_null(),
         "the pruned bundle is not used: {e}"
     );
+}
+
+const ID_3: &str = "11111111-2222-4333-8444-555555555503";
+
+/// Regroup jobs run on the `jobs` duty's holder only, and that is decided by the duty, not
+/// by timing: two fleet members on one database, both with the job's bundle in their
+/// index; a round on the member without the duty leaves the job exactly as it was (pending,
+/// cursor and counts untouched, no event moved), a round on the holder runs it.
+#[test]
+fn regroup_jobs_run_only_on_the_jobs_holder() {
+    use lookout_server::cluster::{Cluster, ConfigDigest, Identity, JOBS};
+    use lookout_server::sourcemaps::{bundle, regroup::Regrouper, Symbolicator};
+    use lookout_store::{ArtifactFile, NewBundle, RegroupWindow};
+
+    // An error that arrives before its maps, stored minified; then the server stops, so
+    // its own regroup task (which holds every duty) cannot take the job.
+    let mut app = spawn_app("");
+    let late = build("chunk-5e1a7e", "/*maps come later*/", ID_3);
+    let early = send_error(&app, &late, "1.0.3");
+    let (e, _) = stored(&app, &early);
+    assert!(top_frame(&e)["data"]["symbolicated"].is_null(), "{e}");
+    let running = app.running.take().expect("running");
+    app.rt.block_on(running.shutdown()).expect("shutdown");
+
+    let store: Arc<dyn lookout_store::Store> =
+        Arc::new(lookout_store::sqlite::SqliteStore::open(app.dir.path()).expect("open"));
+    let zip = bundle_zip(&late);
+    let files = bundle::parse(&zip, u64::MAX).expect("the bundle parses");
+    let saved = store
+        .save_bundles(
+            &[NewBundle {
+                project_id: common::PROJECT_ID,
+                checksum: sha1_hex(&zip),
+                release: None,
+                dist: None,
+                data: zip.clone(),
+                files: files
+                    .into_iter()
+                    .map(|f| ArtifactFile {
+                        bundle_id: 0,
+                        project_id: common::PROJECT_ID,
+                        path: f.path,
+                        url: f.url,
+                        kind: f.kind,
+                        debug_id: f.debug_id,
+                        release: None,
+                        sourcemap: f.sourcemap,
+                    })
+                    .collect(),
+                now_ms: lookout_core::clock::SystemClock.now_ms(),
+            }],
+            &[],
+            500,
+            RegroupWindow {
+                since_ms: 0,
+                max_events: 1000,
+            },
+        )
+        .expect("save the bundle and its job");
+    let job_id = saved[0].regroup_job;
+    let before = store.get_regroup(job_id).unwrap().expect("the job");
+    assert!(before.done_ms.is_none(), "{before:?}");
+
+    let member = |name: &str| {
+        Arc::new(Cluster::new(
+            Identity {
+                name: name.to_string(),
+                config: ConfigDigest {
+                    hash: "0000000000000000".into(),
+                    summary: String::new(),
+                },
+                lease_ttl: std::time::Duration::from_secs(600),
+            },
+            "127.0.0.1:0".into(),
+            store.clone(),
+        ))
+    };
+    let holder = member("holder");
+    holder.beat().expect("holder joins");
+    let other = member("other");
+    other.beat().expect("other joins");
+    assert!(holder.holds(JOBS), "the first member takes the jobs duty");
+    assert!(!other.holds(JOBS), "the duty is held by one member only");
+    let regrouper = |cluster: Arc<Cluster>| Regrouper {
+        store: store.clone(),
+        symbolicator: Arc::new(Symbolicator::load(store.clone()).expect("index")),
+        payloads: Arc::new(
+            lookout_server::payload::Payloads::load(
+                store.clone(),
+                lookout_server::payload::DictSettings {
+                    samples: 0,
+                    refresh: std::time::Duration::from_secs(3600),
+                },
+            )
+            .expect("payloads"),
+        ),
+        clock: Arc::new(lookout_core::clock::SystemClock),
+        window: std::time::Duration::from_secs(3600),
+        max_events: 1000,
+        wake: tokio::sync::Notify::new(),
+        cluster,
+        poll: std::time::Duration::from_secs(3600),
+    };
+
+    let on_other = regrouper(other);
+    assert_eq!(on_other.round().expect("a round"), 0, "no event moved");
+    assert!(
+        on_other.symbolicator.has_bundle(saved[0].info.id),
+        "the member without the duty has the bundle: only the duty keeps it from the job"
+    );
+    let after = store.get_regroup(job_id).unwrap().expect("the job");
+    assert_eq!(
+        (after.done_ms, after.after_event, after.scanned, after.moved),
+        (None, before.after_event, 0, 0),
+        "the member without the jobs duty touched the job: {after:?}"
+    );
+
+    let on_holder = regrouper(holder);
+    assert_eq!(
+        on_holder.round().expect("a round"),
+        1,
+        "the early error moved"
+    );
+    let done = store.get_regroup(job_id).unwrap().expect("the job");
+    assert!(done.done_ms.is_some(), "{done:?}");
+    assert_eq!((done.scanned, done.moved), (1, 1), "{done:?}");
 }
