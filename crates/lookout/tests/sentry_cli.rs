@@ -2,7 +2,8 @@
 //! commits, source map uploads with debug ids and bound to a release; then a real
 //! `@sentry/node` error thrown from a bundle that esbuild minified arrives with the
 //! original file, line, function and source context, and two builds of the same code with
-//! different chunk names make one issue. Bad uploads get clear errors and leave nothing.
+//! different chunk names make one issue. Bad uploads get clear errors and leave nothing;
+//! an upload for two projects is stored for both or, when the database fails, for neither.
 //!
 //! Switched on by `LOOKOUT_TEST_SENTRY_CLI=1`, after `npm ci --prefix tests/sdk/cli`.
 
@@ -659,4 +660,75 @@ fn the_esbuild_plugin_uploads_and_errors_arrive_mapped() {
     assert_eq!(top["filename"], "src/checkout.js", "{top}");
     assert_eq!(top["function"], "checkout", "{top}");
     assert_eq!(top["data"]["resolved_with"], "debug-id", "{top}");
+}
+
+/// One upload for two projects (`-p app -p other`) is stored for both or for neither.
+/// The database refuses the second bundle row of the upload (a trigger that allows one
+/// bundle per checksum, standing in for a full disk or a broken constraint), whichever
+/// project sentry-cli names first: the first project's bundle, release and regroup job go
+/// too. Once the database takes it, the same upload lands in both.
+#[test]
+fn an_upload_for_two_projects_is_stored_for_both_or_neither() {
+    let s = Server::start_with(
+        "\n[[projects]]\nslug = \"other\"\nid = 8\npublic_key = \"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"\n",
+    );
+    let Some(cli) = Cli::new(&s) else { return };
+    let work = tempfile::tempdir().unwrap();
+    let build = work.path().join("both");
+    cli.build(&build, "chunk-b0th01", "/* one build, two projects */");
+    cli.ok(&["sourcemaps", "inject", build.to_str().unwrap()], None);
+    let upload = [
+        "sourcemaps",
+        "upload",
+        "--release",
+        "4.0.0",
+        "-p",
+        "app",
+        "-p",
+        "other",
+        build.to_str().unwrap(),
+    ];
+    let bundles = |project: &str| -> Vec<Value> {
+        let (status, list) = s.get(&format!("/api/v1/projects/{project}/artifact-bundles"));
+        assert_eq!(status, 200, "{list}");
+        list.as_array().cloned().unwrap_or_default()
+    };
+
+    let db = rusqlite::Connection::open(s.dir.join("data").join("lookout.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(30)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER one_bundle_per_checksum BEFORE INSERT ON artifact_bundles
+         WHEN EXISTS (SELECT 1 FROM artifact_bundles WHERE checksum = NEW.checksum)
+         BEGIN SELECT RAISE(ABORT, 'one bundle per checksum'); END;",
+    )
+    .unwrap();
+    let out = cli.run(&upload, None);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the upload must fail: {text}");
+    assert_eq!(
+        (bundles("app"), bundles("other")),
+        (vec![], vec![]),
+        "a failed upload for two projects left a bundle behind: {text}"
+    );
+    for project in ["app", "other"] {
+        let (status, body) = s.get(&format!("/api/v1/projects/{project}/releases/4.0.0"));
+        assert_eq!(status, 404, "{project}'s release was kept: {body}");
+    }
+    // A database failure is no refusal of the bundle: its chunks stay for the next run.
+    let chunks: i64 = db
+        .query_row("SELECT COUNT(*) FROM upload_chunks", [], |r| r.get(0))
+        .unwrap();
+    assert!(chunks > 0, "the chunks of the failed upload are gone");
+
+    db.execute_batch("DROP TRIGGER one_bundle_per_checksum")
+        .unwrap();
+    cli.ok(&upload, None);
+    let (app, other) = (bundles("app"), bundles("other"));
+    assert_eq!((app.len(), other.len()), (1, 1), "{app:?} {other:?}");
+    assert_eq!(app[0]["checksum"], other[0]["checksum"]);
+    assert_eq!(app[0]["release"], "4.0.0", "{app:?}");
 }
