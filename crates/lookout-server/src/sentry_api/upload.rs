@@ -4,7 +4,8 @@
 //! Assembling runs at once, inside the request: a bundle is checked whole (checksum, zip,
 //! manifest, every source map) before anything is stored, and is stored with its index and
 //! the removal of its chunks in one transaction, so a refused or interrupted upload leaves
-//! nothing half-stored.
+//! nothing half-stored. A refused upload (a bundle that is not valid, or over a limit)
+//! also loses its chunks; one that failed in the database keeps them for the next try.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -237,9 +238,9 @@ pub async fn assemble(
                 now_ms: now,
             })
             .collect();
-        // Every project's bundle, its release and its regroup job in one transaction: an
-        // upload for several projects is stored for all of them or, failing, for none
-        // (and sentry-cli, polling again, finds its chunks still there to retry with).
+        // Every project's bundle, its release and its regroup job, and the removal of the
+        // chunks, in one transaction: an upload for several projects is stored for all of
+        // them or, failing, for none.
         let saved = match store.save_bundles(
             &bundles,
             &chunks,
@@ -247,8 +248,12 @@ pub async fn assemble(
             regrouper.window_now(),
         ) {
             Ok(saved) => saved,
-            // A project removed since the request named it.
+            // A project removed since the request named it: the same request can never
+            // succeed, so this is a refusal like a bad bundle, and its chunks go.
             Err(lookout_store::StoreError::Invalid(why)) => return refuse(why),
+            // The database failed (and rolled back): the chunks stay, so running sentry-cli
+            // again (it stops at a 500 and does not poll on) finds them and uploads none of
+            // them twice; chunks never assembled are pruned after a day.
             Err(e) => return Err(internal(e)),
         };
         for (new, saved) in bundles.into_iter().zip(&saved) {
