@@ -100,7 +100,9 @@ fn maps_uploaded_through_one_instance_map_errors_sent_to_another() {
     assert_eq!(bundles.as_array().map(Vec::len), Some(2), "{bundles}");
 
     // Each job ran once: a job run by both instances would have looked at every event
-    // twice (its `scanned` is summed by each page applied).
+    // twice (its `scanned` is summed by each page applied). Whether the other instance
+    // sees a job pending depends on timing here; `regroup_jobs_run_only_on_the_jobs_holder`
+    // (lookout-server's `tests/sourcemaps.rs`) checks the duty without depending on it.
     use lookout_store::RegroupStore;
     let store = lookout_store::postgres::PostgresStore::connect_in_schema(&pg.url, &pg.schema)
         .expect("open the fleet's database");
