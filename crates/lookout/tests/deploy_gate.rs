@@ -80,11 +80,40 @@ fn the_gate_fails_the_noisier_release_passes_equal_ones_and_needs_enough_data() 
     );
     assert!(equal.stdout.contains("PASS (exit 0)"), "{}", equal.all());
 
-    let noisy = gate(&s, tmp.path(), "web@1.2", "web@1.0", &["--json"]);
+    // As a GitHub Actions step with --json: stdout is the one JSON document (Run::json
+    // refuses anything after it), the annotation goes to stderr, which the runner reads
+    // too, and the step files are written.
+    let gh = tmp.path().join("github-noisy");
+    std::fs::create_dir_all(&gh).unwrap();
+    let noisy = run(lookout(tmp.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", gh.join("output"))
+        .env("GITHUB_STEP_SUMMARY", gh.join("summary.md"))
+        .args(["--url", &s.url, "--token", TOKEN, "deploy", "gate"])
+        .args([
+            "--release",
+            "web@1.2",
+            "--baseline",
+            "web@1.0",
+            "--window",
+            "10m",
+            "--json",
+        ]));
     assert_eq!(noisy.code, 1, "{}", noisy.all());
     let j = noisy.json();
     assert_eq!(j["verdict"], "fail");
-    assert_eq!(j["exit_code"], 1);
+    assert_eq!(j["exit_code"], noisy.code, "{j}");
+    assert!(
+        noisy.stderr.contains("::error title=Release gate::FAIL: "),
+        "{}",
+        noisy.all()
+    );
+    assert!(!noisy.stdout.contains("::"), "{}", noisy.all());
+    let outputs = std::fs::read_to_string(gh.join("output")).unwrap();
+    assert!(outputs.starts_with("gate_verdict=fail\ngate="), "{outputs}");
+    assert!(std::fs::read_to_string(gh.join("summary.md"))
+        .unwrap()
+        .contains("**Release gate** (web@1.2 against web@1.0"));
     assert_eq!(j["rate_unit"], "per minute");
     assert_eq!(j["release"]["counts"]["errors"], 90);
     assert_eq!(j["baseline"]["counts"]["errors"], 30);

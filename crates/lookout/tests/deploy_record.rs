@@ -1,7 +1,8 @@
 //! `lookout deploy verify` recording the deploy on a running lookout server: release,
 //! commit, times, each check and the verdict, as `GET /api/v1/deploys` then lists them;
-//! a rollback with its steps and the checks after it; and no secret of a PM2 app's
-//! environment anywhere the server keeps.
+//! a rollback with its steps and the checks after it; no secret of a PM2 app's
+//! environment anywhere the server keeps; and `--watch --json` in GitHub Actions, whose
+//! one JSON document carries the watch's verdict and the process's exit code.
 
 mod common;
 mod deploy_support;
@@ -10,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use deploy_support::{
-    fake_pm2, git, lookout, repo_with_two_releases, run, with_path, App, PM2_SECRET,
-    PM2_SESSION_SECRET,
+    fake_pm2, git, lookout, repo_with_two_releases, run, spawn_until, with_path, App, Run,
+    PM2_SECRET, PM2_SESSION_SECRET,
 };
 
 #[test]
@@ -232,4 +233,138 @@ fn a_pm2_verify_stores_no_secret_of_the_apps_environment() {
             );
         }
     }
+}
+
+/// Sends one error of `release`, as an SDK's envelope: a new issue of the release.
+fn send_error(s: &common::Server, release: &str) {
+    let url = format!(
+        "{}/api/{}/envelope/?sentry_key={}",
+        s.url,
+        common::PROJECT_ID,
+        common::KEY
+    );
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let event = serde_json::json!({
+        "event_id": id, "level": "error", "platform": "python",
+        "release": release, "environment": "production",
+        "exception": {"values": [{"type": "KeyError", "value": "price",
+            "stacktrace": {"frames": [{"module": "shop.cart", "function": "total", "in_app": true}]}}]}
+    });
+    let body = format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{event}\n");
+    let status = ureq::post(&url)
+        .header("content-type", "application/x-sentry-envelope")
+        .send(body)
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+/// stdout as exactly one JSON document: serde_json refuses anything after it.
+fn one_document(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", r.all()))
+}
+
+/// `deploy verify --watch --json` as a GitHub Actions step: stdout is one JSON document
+/// that waits for the watch, with the checks' verdict, the watch's (verdict, reasons,
+/// figures) and the process's exit code, which `exit-code` in `$GITHUB_OUTPUT` repeats;
+/// the annotation goes to stderr. A release with a new issue in the window is bad (exit
+/// 1), a quiet one good (exit 0), and a record the server refuses ends the run with its
+/// exit code (3) and the reason in the document.
+#[test]
+fn watch_with_json_is_one_document_with_the_watch_verdict_and_the_real_exit_code() {
+    let s = common::Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = App::start(&tmp.path().join("app"), "ok", Duration::ZERO);
+    // Each run has its own step files, under `step`.
+    let verify = |release: &str, step: &str| {
+        let gh = tmp.path().join(step);
+        std::fs::create_dir_all(&gh).unwrap();
+        let mut cmd = lookout(tmp.path());
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", gh.join("output"))
+            .env("GITHUB_STEP_SUMMARY", gh.join("summary.md"))
+            .args(["--url", &s.url, "--token", common::TOKEN])
+            .args(["deploy", "verify", "--page", &app.at("/"), "--json"])
+            .args(["--release", release, "--watch", "4s"]);
+        (cmd, gh)
+    };
+    let read = |gh: &Path, name: &str| std::fs::read_to_string(gh.join(name)).unwrap_or_default();
+
+    // Bad: an error of a new issue comes in during the window.
+    let (mut cmd, gh) = verify("web@3.0.0", "bad");
+    let running = spawn_until(&mut cmd, "Recorded deploy #", true);
+    send_error(&s, "web@3.0.0");
+    let r = running.wait();
+    assert_eq!(r.code, 1, "{}", r.all());
+    let j = one_document(&r);
+    assert_eq!(j["exit_code"], r.code, "{j}");
+    assert_eq!(j["verdict"], "passed", "the checks' verdict: {j}");
+    assert_eq!(j["watch"]["verdict"], "bad", "{j}");
+    assert!(
+        j["watch"]["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("new issue")),
+        "{j}"
+    );
+    assert_eq!(j["watch"]["figures"]["new_issues"], 1, "{j}");
+    let (_, list) = s.get("/api/v1/deploys?release=web@3.0.0");
+    assert_eq!(j["deploy_id"], list[0]["id"], "{list}");
+    assert!(
+        r.stderr
+            .contains("::error title=Release watch::The release looks BAD after the deploy: "),
+        "{}",
+        r.all()
+    );
+    let output = read(&gh, "output");
+    assert!(
+        output.starts_with("verdict=passed\nexit-code=1\n")
+            && output.ends_with("watch_verdict=bad\n"),
+        "{output}"
+    );
+    assert!(
+        read(&gh, "summary.md").trim_end().ends_with("Exit code 1."),
+        "{}",
+        read(&gh, "summary.md")
+    );
+
+    // Good: nothing comes in.
+    let (mut cmd, gh) = verify("web@3.0.1", "good");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let j = one_document(&r);
+    assert_eq!(j["exit_code"], 0, "{j}");
+    assert_eq!(j["watch"]["verdict"], "good", "{j}");
+    assert_eq!(j["watch"]["reasons"], serde_json::json!([]), "{j}");
+    assert!(!r.stderr.contains("::error"), "{}", r.all());
+    let output = read(&gh, "output");
+    assert!(
+        output.starts_with("verdict=passed\nexit-code=0\n")
+            && output.ends_with("watch_verdict=good\n"),
+        "{output}"
+    );
+
+    // The server refuses the record (a release over 200 characters) after the checks
+    // passed: no watch, the run's exit code 3 in the document and the outputs.
+    let long = "w".repeat(201);
+    let (mut cmd, gh) = verify(&long, "refused");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 3, "{}", r.all());
+    let j = one_document(&r);
+    assert_eq!(j["exit_code"], 3, "{j}");
+    assert_eq!(j["verdict"], "passed", "{j}");
+    assert!(j.get("watch").is_none(), "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("release: longer than 200 characters")),
+        "{j}"
+    );
+    assert!(r.stderr.contains("longer than 200"), "{}", r.all());
+    let output = read(&gh, "output");
+    assert!(
+        output.starts_with("verdict=passed\nexit-code=3\n"),
+        "{output}"
+    );
+    assert!(!output.contains("watch_verdict"), "{output}");
 }

@@ -4,7 +4,9 @@
 //! opens an incident through the `errors after deploy` rule and one through the `bad
 //! deploy` rule (each one message on the alert webhook), runs the rollback command and
 //! calls the rollback webhook, and verify exits 1 with `watch_verdict=bad` in the GitHub
-//! Actions outputs; a quiet release is judged good, alerts nobody and exits 0.
+//! Actions outputs; a quiet release is judged good, alerts nobody and exits 0. With
+//! `--json` (in GitHub Actions) stdout is one JSON document carrying the checks' verdict,
+//! the watch's and the process's exit code.
 //!
 //! Switched on by `LOOKOUT_TEST_PYTHON=/path/to/python` (an interpreter with `sentry-sdk`).
 
@@ -16,8 +18,8 @@ mod deploy_support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{spawn_until, Server, TOKEN};
-use deploy_support::{lookout, App};
+use common::{Server, TOKEN};
+use deploy_support::{lookout, spawn_until, App, Run};
 
 /// The paths and bodies an in-process receiver got.
 type Got = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
@@ -70,6 +72,13 @@ fn messages(got: &Got, rule: &str, ty: &str) -> usize {
         .count()
 }
 
+/// One deploy's run, and the GitHub Actions step outputs and summary it wrote.
+struct Deployed {
+    run: Run,
+    output: String,
+    summary: String,
+}
+
 #[test]
 fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_one_is_good() {
     let Some(python) = common::suite_switch("LOOKOUT_TEST_PYTHON", "Python sentry-sdk suite")
@@ -91,7 +100,7 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
         hook_log.display()
     ));
     let dsn = s.local_dsn();
-    let deploy = |release: &str, errors: u32| {
+    let deploy = |release: &str, errors: u32, json: bool| {
         let mut verify = lookout(tmp.path());
         // As a GitHub Actions step: the watch's verdict goes to the step's outputs.
         let gh = tmp.path().join(format!("github-{release}"));
@@ -109,7 +118,10 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
                 "--watch",
                 "8s",
             ]);
-        let (mut child, printed) = spawn_until(&mut verify, "Recorded deploy #");
+        if json {
+            verify.arg("--json");
+        }
+        let running = spawn_until(&mut verify, "Recorded deploy #", json);
         // The new release serves: its errors come in during the window.
         checks::run_client(
             std::process::Command::new(&python)
@@ -119,23 +131,72 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
             "tests/sdk/python/deploy_release.py",
             Duration::from_secs(45),
         );
-        let status = child.wait().unwrap();
+        let run = running.wait();
         let read = |name: &str| std::fs::read_to_string(gh.join(name)).unwrap_or_default();
-        (status.code(), printed, read("output"), read("summary.md"))
+        Deployed {
+            run,
+            output: read("output"),
+            summary: read("summary.md"),
+        }
     };
 
-    let (code, printed, output, summary) = deploy("web@2.0.0", 8);
-    assert_eq!(code, Some(1), "a bad release exits 1:\n{printed}");
+    // With --json: the report waits for the watch, so the one document on stdout says
+    // the checks passed, the watch judged the release bad, and the process exits 1.
+    let bad = deploy("web@2.0.0", 8, true);
+    assert_eq!(bad.run.code, 1, "a bad release exits 1:\n{}", bad.run.all());
+    // serde_json refuses anything after the document: stdout is exactly one.
+    let j: serde_json::Value = serde_json::from_str(&bad.run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", bad.run.all()));
+    assert_eq!(j["exit_code"], bad.run.code, "{j}");
+    assert_eq!(j["verdict"], "passed", "the checks' verdict: {j}");
+    assert_eq!(j["verify"]["checks"][0]["outcome"], "pass", "{j}");
+    assert_eq!(j["watch"]["verdict"], "bad", "{j}");
     assert!(
-        output.starts_with("verdict=passed\nexit-code=0\n"),
-        "the checks passed: {output}"
+        j["watch"]["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("errors rose"))),
+        "{j}"
     );
-    assert!(output.ends_with("watch_verdict=bad\n"), "{output}");
+    assert_eq!(j["watch"]["figures"]["new_issues"], 4, "{j}");
+    assert!(j["watch"]["until"].is_string(), "{j}");
+    assert!(j.get("error").is_none(), "{j}");
+    // The annotation goes to stderr, which the runner reads as well.
     assert!(
-        summary.contains("**Watch after the deploy:** "),
-        "{summary}"
+        bad.run
+            .stderr
+            .contains("::error title=Release watch::The release looks BAD after the deploy: "),
+        "{}",
+        bad.run.all()
+    );
+    assert!(
+        bad.output.starts_with("verdict=passed\nexit-code=1\n"),
+        "the checks passed; the process exits 1: {}",
+        bad.output
+    );
+    assert!(
+        bad.output.ends_with("watch_verdict=bad\n"),
+        "{}",
+        bad.output
+    );
+    let report_line = bad
+        .output
+        .lines()
+        .skip_while(|l| !l.starts_with("report<<"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(report_line).unwrap(),
+        j,
+        "the `report` output is the --json document"
+    );
+    assert!(
+        bad.summary.contains("**Watch after the deploy:** ")
+            && bad.summary.trim_end().ends_with("Exit code 1."),
+        "{}",
+        bad.summary
     );
     let (_, list) = s.get("/api/v1/deploys?release=web@2.0.0");
+    assert_eq!(j["deploy_id"], list[0]["id"], "{list}");
     let watch = &list[0]["watch"];
     assert_eq!(watch["verdict"], "bad", "{list}");
     assert!(
@@ -207,9 +268,36 @@ fn a_release_that_raises_errors_is_judged_bad_alerts_and_rolls_back_and_a_quiet_
     let verdict_before = counts("Bad verdict");
     assert_eq!(verdict_before.len(), 1, "{verdict_before:?}");
     assert_eq!(verdict_before[0].1, 1, "{verdict_before:?}");
-    let (code, printed, output, _) = deploy("web@2.0.1", 0);
-    assert_eq!(code, Some(0), "a quiet release exits 0:\n{printed}");
-    assert!(output.ends_with("watch_verdict=good\n"), "{output}");
+    // In text: the checks' verdict while waiting, then the watch's with the exit code.
+    let good = deploy("web@2.0.1", 0, false);
+    assert_eq!(
+        good.run.code,
+        0,
+        "a quiet release exits 0:\n{}",
+        good.run.all()
+    );
+    let last = good.run.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("The release looks good after the deploy: ") && last.ends_with("(exit 0)"),
+        "{}",
+        good.run.all()
+    );
+    assert!(
+        good.run.stdout.contains("\nPASSED: all 1 checks held in "),
+        "{}",
+        good.run.all()
+    );
+    assert!(!good.run.stdout.contains("::"), "{}", good.run.all());
+    assert!(
+        good.output.starts_with("verdict=passed\nexit-code=0\n"),
+        "{}",
+        good.output
+    );
+    assert!(
+        good.output.ends_with("watch_verdict=good\n"),
+        "{}",
+        good.output
+    );
     let (_, list) = s.get("/api/v1/deploys?release=web@2.0.1");
     assert_eq!(list[0]["watch"]["verdict"], "good", "{list}");
     // The alert loop evaluates every second: give it a few runs after the verdict.

@@ -13,7 +13,8 @@ use lookout_core::deploy_watch::{gate, Gate, GateThresholds, GateVerdict, Releas
 use lookout_core::exit;
 use serde_json::{json, Value};
 
-use super::github::GitHub;
+use super::github::{self, GitHub};
+use super::output::Out;
 use super::record;
 use crate::client::{self, Server, ServerArgs};
 use crate::Failure;
@@ -42,7 +43,8 @@ pub struct GateArgs {
     /// Fail when the new release's error rate is above this many times the baseline's.
     #[arg(long, value_name = "FACTOR", default_value_t = GateThresholds::default().error_rate_factor)]
     error_rate_factor: f64,
-    /// Print the answer as JSON on stdout.
+    /// Print the answer as one JSON document on stdout; GitHub Actions annotations go to
+    /// stderr.
     #[arg(long)]
     json: bool,
 }
@@ -134,6 +136,11 @@ pub fn run(
         println!("{}", verdict_line(&g));
     }
     if let Some(gh) = GitHub::detect(&env) {
+        if let Some(line) = github::gate_annotation(&g, &verdict_line(&g)) {
+            // On stderr with --json, so stdout stays one JSON document; the runner reads
+            // workflow commands from both streams.
+            Out::new(args.json).line(&line);
+        }
         if let Err(e) = gh.write_gate(&g, &what, &verdict_line(&g)) {
             eprintln!("warning: cannot write the GitHub Actions step files: {e}");
         }

@@ -1,6 +1,8 @@
 //! GitHub Actions, detected from its environment (`GITHUB_ACTIONS=true`): an `::error::`
-//! annotation per failed check or step, a Markdown summary appended to
-//! `$GITHUB_STEP_SUMMARY`, and the verdict in `$GITHUB_OUTPUT` for later steps.
+//! annotation per failed check or step (the caller prints them, on stderr with `--json`,
+//! as the runner reads workflow commands from stdout and stderr alike), a Markdown summary
+//! appended to `$GITHUB_STEP_SUMMARY`, and the verdicts and the exit code in
+//! `$GITHUB_OUTPUT` for later steps.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -32,54 +34,26 @@ impl GitHub {
         })
     }
 
-    /// Appends the summary and the outputs to the step's files.
-    pub fn write(&self, report: &DeployReport) -> std::io::Result<()> {
+    /// Appends the summary and the outputs to the step's files, once the run's end (the
+    /// watch, the exit code) is known, so `exit-code` is the process's.
+    pub fn write(&self, report: &DeployReport, end: &Ending) -> std::io::Result<()> {
         if let Some(path) = &self.summary {
-            append(path, &summary(report))?;
+            append(path, &summary(report, end))?;
         }
         if let Some(path) = &self.output {
-            append(path, &outputs(report))?;
+            append(path, &outputs(report, end))?;
         }
         Ok(())
     }
-}
 
-impl GitHub {
-    /// Adds the watch's verdict: `watch_verdict=good|bad` in the outputs, a line in the
-    /// summary, and an error annotation when bad.
-    pub fn write_watch(&self, good: bool, watch: &serde_json::Value) -> std::io::Result<()> {
-        let line = super::output::watch_line(good, watch);
-        if !good {
-            println!("{}", command("error", "Release watch", &line));
-        }
-        if let Some(path) = &self.summary {
-            append(path, &format!("\n**Watch after the deploy:** {line}\n"))?;
-        }
-        if let Some(path) = &self.output {
-            append(
-                path,
-                &format!("watch_verdict={}\n", if good { "good" } else { "bad" }),
-            )?;
-        }
-        Ok(())
-    }
-}
-
-impl GitHub {
-    /// Adds the gate's answer: `gate_verdict` and `gate` (JSON) in the outputs, a line in
-    /// the summary, and an annotation unless it passed.
+    /// Adds the gate's answer: `gate_verdict` and `gate` (JSON) in the outputs and a line
+    /// in the summary. Its annotation is [`gate_annotation`], printed by the caller.
     pub fn write_gate(
         &self,
         g: &lookout_core::deploy_watch::Gate,
         what: &str,
         line: &str,
     ) -> std::io::Result<()> {
-        use lookout_core::deploy_watch::GateVerdict;
-        match g.verdict {
-            GateVerdict::Fail => println!("{}", command("error", "Release gate", line)),
-            GateVerdict::NotEnoughData => println!("{}", command("warning", "Release gate", line)),
-            GateVerdict::Pass => {}
-        }
         if let Some(path) = &self.summary {
             append(path, &format!("\n**Release gate** ({what}): {line}\n"))?;
         }
@@ -94,6 +68,32 @@ impl GitHub {
             )?;
         }
         Ok(())
+    }
+}
+
+/// How a `deploy verify` ended beyond its checks, for the step's files.
+pub struct Ending<'a> {
+    /// The process's exit code.
+    pub exit_code: u8,
+    /// The watch's verdict (good or not) and its sentence, when it judged.
+    pub watch: Option<(bool, String)>,
+    /// The report as `--json` prints it.
+    pub document: &'a serde_json::Value,
+}
+
+/// The annotation of a bad watch verdict.
+pub fn watch_annotation(line: &str) -> String {
+    command("error", "Release watch", line)
+}
+
+/// The gate's annotation unless it passed: an error on a fail, a warning on not enough
+/// data.
+pub fn gate_annotation(g: &lookout_core::deploy_watch::Gate, line: &str) -> Option<String> {
+    use lookout_core::deploy_watch::GateVerdict;
+    match g.verdict {
+        GateVerdict::Fail => Some(command("error", "Release gate", line)),
+        GateVerdict::NotEnoughData => Some(command("warning", "Release gate", line)),
+        GateVerdict::Pass => None,
     }
 }
 
@@ -169,29 +169,33 @@ fn command(kind: &str, title: &str, message: &str) -> String {
     format!("::{kind} title={}::{}", property(title), data(message))
 }
 
-/// `verdict`, `exit-code`, `failed-checks` and the whole `report` as JSON.
-fn outputs(report: &DeployReport) -> String {
+/// `verdict` (the checks'), `exit-code` (the process's), `failed-checks`, the whole
+/// `report` as `--json` prints it, and `watch_verdict` when the watch judged.
+fn outputs(report: &DeployReport, end: &Ending) -> String {
     let failed: Vec<String> = report
         .verify
         .iter()
         .chain(&report.after_rollback)
         .flat_map(|v| v.failed().map(CheckReport::name))
         .collect();
-    let json = serde_json::to_string(report).unwrap_or_default();
+    let json = end.document.to_string();
     let mut out = format!(
         "verdict={}\nexit-code={}\n",
         report.verdict.as_str(),
-        report.exit_code()
+        end.exit_code
     );
     // Multi-line-safe form for values from the checks (URLs and commands may hold anything).
     let delimiter = format!("lookout_{}", uuid::Uuid::new_v4().simple());
     for (key, value) in [("failed-checks", failed.join("\n")), ("report", json)] {
         let _ = write!(out, "{key}<<{delimiter}\n{value}\n{delimiter}\n");
     }
+    if let Some((good, _)) = &end.watch {
+        let _ = writeln!(out, "watch_verdict={}", if *good { "good" } else { "bad" });
+    }
     out
 }
 
-fn summary(report: &DeployReport) -> String {
+fn summary(report: &DeployReport, end: &Ending) -> String {
     let (icon, title) = match report.verdict {
         Verdict::Passed => ("✅", "Deploy verified"),
         Verdict::Failed => ("❌", "Deploy failed its checks"),
@@ -238,7 +242,10 @@ fn summary(report: &DeployReport) -> String {
     if let Some(v) = &report.after_rollback {
         md.push_str(&checks_table(v, "Checks after the rollback"));
     }
-    let _ = writeln!(md, "Exit code {}.\n", report.exit_code());
+    if let Some((_, line)) = &end.watch {
+        let _ = writeln!(md, "**Watch after the deploy:** {line}\n");
+    }
+    let _ = writeln!(md, "Exit code {}.\n", end.exit_code);
     md
 }
 
@@ -302,9 +309,20 @@ mod tests {
         );
     }
 
+    /// The step's files as a run without a watch ends them: the report's own exit code.
+    fn plain_ending(report: &DeployReport, document: &serde_json::Value) -> String {
+        let end = Ending {
+            exit_code: report.exit_code(),
+            watch: None,
+            document,
+        };
+        outputs(report, &end)
+    }
+
     #[test]
     fn outputs_hold_the_verdict_and_the_report() {
-        let out = outputs(&failed_report());
+        let document = serde_json::json!({"exit_code": 1, "verdict": "failed"});
+        let out = plain_ending(&failed_report(), &document);
         assert!(
             out.starts_with("verdict=failed\nexit-code=1\nfailed-checks<<lookout_"),
             "{out}"
@@ -314,13 +332,48 @@ mod tests {
             .skip_while(|l| !l.starts_with("report<<"))
             .nth(1)
             .unwrap();
-        let back: DeployReport = serde_json::from_str(report_line).unwrap();
-        assert_eq!(back, failed_report());
+        let back: serde_json::Value = serde_json::from_str(report_line).unwrap();
+        assert_eq!(back, document);
+        assert!(!out.contains("watch_verdict"), "{out}");
+    }
+
+    /// Checks that passed and a watch that judged the release bad: `verdict` stays the
+    /// checks', `exit-code` is the process's 1, and the watch has its own output and line.
+    #[test]
+    fn after_a_bad_watch_the_exit_code_is_the_processes() {
+        let mut passed = failed_report();
+        passed.verify.as_mut().unwrap().checks[0].outcome = Outcome::Pass;
+        passed.verdict = Verdict::Passed;
+        assert_eq!(passed.exit_code(), 0);
+        let document = serde_json::json!({"exit_code": 1});
+        let end = Ending {
+            exit_code: 1,
+            watch: Some((false, "The release looks BAD after the deploy: …".into())),
+            document: &document,
+        };
+        let out = outputs(&passed, &end);
+        assert!(out.starts_with("verdict=passed\nexit-code=1\n"), "{out}");
+        assert!(out.ends_with("\nwatch_verdict=bad\n"), "{out}");
+        let md = summary(&passed, &end);
+        assert!(
+            md.ends_with(
+                "**Watch after the deploy:** The release looks BAD after the deploy: …\n\n\
+                 Exit code 1.\n\n"
+            ),
+            "{md}"
+        );
     }
 
     #[test]
     fn the_summary_is_a_markdown_table() {
-        let md = summary(&failed_report());
+        let report = failed_report();
+        let document = serde_json::Value::Null;
+        let end = Ending {
+            exit_code: report.exit_code(),
+            watch: None,
+            document: &document,
+        };
+        let md = summary(&report, &end);
         assert!(md.starts_with("### ❌ Deploy failed its checks"), "{md}");
         assert!(md.contains("| ❌ | page `http://127.0.0.1:3000/a\\|b` | unexpected HTTP status 500 (expected 200-299) second line | 2.0s [4 attempts] |"), "{md}");
         assert!(md.contains("Exit code 1."), "{md}");

@@ -71,7 +71,8 @@ struct VerifyArgs {
     rollback: RollbackFlags,
     #[command(flatten)]
     record: record::RecordFlags,
-    /// Print the report as JSON on stdout; progress goes to stderr.
+    /// Print the report as one JSON document on stdout (with --watch, once the watch has
+    /// judged); progress and GitHub Actions annotations go to stderr.
     #[arg(long)]
     json: bool,
 }
@@ -87,7 +88,8 @@ struct RollbackArgs {
     to: Option<String>,
     #[command(flatten)]
     rollback: RollbackFlags,
-    /// Print the report as JSON on stdout; progress goes to stderr.
+    /// Print the report as one JSON document on stdout; progress and GitHub Actions
+    /// annotations go to stderr.
     #[arg(long)]
     json: bool,
 }
@@ -175,37 +177,52 @@ fn verify(
         report.rolled_back(rb, after)
     });
     let Some(recorder) = recorder else {
-        return Ok(finish(&report, &out, args.json));
+        return Ok(finish(&report, &out, args.json, &After::default()));
     };
     let id = match recorder.record(&report, started_ms, clock.now_ms()) {
         Ok(id) => id,
         // The checks' verdict stands; only a wait for the watch needs the record.
         Err(e) if !args.record.watches() => {
             eprintln!("warning: {}", e.message());
-            return Ok(finish(&report, &out, args.json));
+            return Ok(finish(&report, &out, args.json, &After::default()));
         }
         Err(e) => {
-            finish(&report, &out, args.json);
+            let after = After {
+                failure: Some(&e),
+                ..After::default()
+            };
+            finish(&report, &out, args.json, &after);
             return Err(e);
         }
     };
     out.line(&recorder.describe(id));
-    let code = finish(&report, &out, args.json);
+    let recorded = After {
+        deploy_id: Some(id),
+        ..After::default()
+    };
     if report.verdict != Verdict::Passed || !args.record.watches() {
-        return Ok(code);
+        return Ok(finish(&report, &out, args.json, &recorded));
     }
-    let (good, watch) = recorder.wait_for_verdict(id, &|l| out.line(l))?;
-    out.line(&output::watch_line(good, &watch));
-    if let Some(gh) = github::GitHub::detect(&|k| std::env::var(k).ok()) {
-        if let Err(e) = gh.write_watch(good, &watch) {
-            eprintln!("warning: cannot write the GitHub Actions step files: {e}");
+    // The report, its exit code and the step outputs wait for the watch's verdict: a
+    // pipeline reads one answer, not the checks' answer followed by a contradiction.
+    out.line(&output::verdict_text(&report));
+    match recorder.wait_for_verdict(id, &|l| out.line(l)) {
+        Ok((good, watch)) => {
+            let after = After {
+                watch: Some((good, &watch)),
+                ..recorded
+            };
+            Ok(finish(&report, &out, args.json, &after))
+        }
+        Err(e) => {
+            let after = After {
+                failure: Some(&e),
+                ..recorded
+            };
+            finish(&report, &out, args.json, &after);
+            Err(e)
         }
     }
-    Ok(if good {
-        code
-    } else {
-        ExitCode::from(exit::FAILED)
-    })
 }
 
 fn rollback(config: Option<&Path>, args: RollbackArgs) -> Result<ExitCode, Failure> {
@@ -228,7 +245,7 @@ fn rollback(config: Option<&Path>, args: RollbackArgs) -> Result<ExitCode, Failu
         };
         DeployReport::manual_rollback(rb, after, has_checks)
     });
-    Ok(finish(&report, &out, args.json))
+    Ok(finish(&report, &out, args.json, &After::default()))
 }
 
 /// What `{commit}` stands for, once the steps are known to use it sensibly.
@@ -264,36 +281,101 @@ async fn run_checks(plan: &Plan, out: &Out, clock: &dyn Clock, what: &str) -> Ve
     report
 }
 
-/// The JSON printed by `--json`: the report with its exit code.
+/// What happened after the checks: the deploy record, the watch's verdict, or a failure
+/// that ends the run (the record refused, no verdict in time).
+#[derive(Default, Clone, Copy)]
+struct After<'a> {
+    deploy_id: Option<i64>,
+    /// Good or not, and the server's `watch` (verdict, until, figures).
+    watch: Option<(bool, &'a serde_json::Value)>,
+    failure: Option<&'a Failure>,
+}
+
+impl After<'_> {
+    /// The process's exit code: a failure's, else a bad watch's 1, else the checks'.
+    fn exit_code(&self, report: &DeployReport) -> u8 {
+        match (self.failure, self.watch) {
+            (Some(f), _) => f.code(),
+            (None, Some((false, _))) => exit::FAILED,
+            _ => report.exit_code(),
+        }
+    }
+}
+
+/// The JSON printed by `--json`: the report with the process's exit code, and what came
+/// after the checks.
 #[derive(Serialize)]
 struct JsonReport<'a> {
     exit_code: u8,
     #[serde(flatten)]
     report: &'a DeployReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deploy_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
-fn finish(report: &DeployReport, out: &Out, json: bool) -> ExitCode {
+/// The watch as the report carries it: the verdict, its reasons at the top, the figures.
+fn watch_json(good: bool, watch: &serde_json::Value) -> serde_json::Value {
+    let figures = &watch["figures"];
+    serde_json::json!({
+        "verdict": if good { "good" } else { "bad" },
+        "reasons": figures.get("reasons").cloned().unwrap_or_else(|| serde_json::json!([])),
+        "until": watch["until"],
+        "figures": figures,
+    })
+}
+
+/// Prints the verdict (or the one JSON document) and writes the GitHub Actions files;
+/// returns the process's exit code.
+fn finish(report: &DeployReport, out: &Out, json: bool, after: &After) -> ExitCode {
+    let code = after.exit_code(report);
+    let watch_line = after
+        .watch
+        .map(|(good, w)| (good, output::watch_line(good, w)));
+    let doc = JsonReport {
+        exit_code: code,
+        report,
+        deploy_id: after.deploy_id,
+        watch: after.watch.map(|(good, w)| watch_json(good, w)),
+        error: after.failure.map(Failure::message),
+    };
+    let doc = serde_json::to_value(&doc).unwrap_or_default();
     if json {
-        let doc = JsonReport {
-            exit_code: report.exit_code(),
-            report,
-        };
         match serde_json::to_string_pretty(&doc) {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("error: cannot write the report as JSON: {e}"),
         }
     } else {
-        out.line(&output::verdict_line(report));
+        match (&watch_line, after.failure) {
+            (Some((_, line)), _) => out.line(&format!("{line} (exit {code})")),
+            // The checks' verdict was printed before the watch; main prints the failure.
+            (None, Some(_)) if after.deploy_id.is_some() => {}
+            (None, Some(_)) => out.line(&output::verdict_text(report)),
+            (None, None) => out.line(&output::verdict_line(report)),
+        }
     }
     if let Some(gh) = github::GitHub::detect(&|k| std::env::var(k).ok()) {
+        // Through `out`: on stderr with --json, so stdout stays one JSON document. The
+        // runner reads workflow commands from both streams.
         for line in github::annotations(report) {
             out.line(&line);
         }
-        if let Err(e) = gh.write(report) {
+        if let Some((false, line)) = &watch_line {
+            out.line(&github::watch_annotation(line));
+        }
+        let end = github::Ending {
+            exit_code: code,
+            watch: watch_line,
+            document: &doc,
+        };
+        if let Err(e) = gh.write(report, &end) {
             eprintln!("warning: cannot write the GitHub Actions step files: {e}");
         }
     }
-    ExitCode::from(report.exit_code())
+    ExitCode::from(code)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -87,8 +87,13 @@ pub fn failures(report: &VerifyReport) -> String {
 
 /// The verdict in one sentence, with the exit code.
 pub fn verdict_line(report: &DeployReport) -> String {
-    let code = report.exit_code();
-    let text = match (report.verdict, &report.verify, &report.rollback) {
+    format!("{} (exit {})", verdict_text(report), report.exit_code())
+}
+
+/// The checks' verdict in one sentence, without an exit code: with `--watch` the exit
+/// code is only known once the watch has judged.
+pub fn verdict_text(report: &DeployReport) -> String {
+    match (report.verdict, &report.verify, &report.rollback) {
         (Verdict::Passed, Some(v), _) => {
             let warned = v
                 .checks
@@ -138,8 +143,7 @@ pub fn verdict_line(report: &DeployReport) -> String {
             }
         }
         (verdict, _, _) => verdict.as_str().to_uppercase(),
-    };
-    format!("{text} (exit {code})")
+    }
 }
 
 /// The watch's verdict on the release, with the figures it was judged by.

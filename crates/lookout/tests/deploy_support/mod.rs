@@ -1,13 +1,15 @@
 //! What the `lookout deploy` tests share: the app under test (a real HTTP server on
 //! loopback that boots slowly and whose health and broken pages are set through files, as
 //! a restart with other code would change them), fake `pm2` and `systemctl` on `PATH`, and
-//! a runner for the real binary.
+//! runners for the real binary (to its end, or in the background for `--watch`).
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// A secret in the PM2 apps' environment: it must never appear in any output.
@@ -167,6 +169,79 @@ pub fn lookout(cwd: &Path) -> Command {
         cmd.env_remove(var);
     }
     cmd
+}
+
+/// A running `lookout`: what it prints is collected until it ends.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    /// All it printed on stdout, once it ends.
+    pub stdout: JoinHandle<String>,
+    /// All it printed on stderr, once it ends.
+    pub stderr: JoinHandle<String>,
+}
+
+impl Running {
+    /// Waits for the end: how it exited and everything it printed.
+    pub fn wait(mut self) -> Run {
+        let status = self.child.wait().expect("wait for lookout");
+        Run {
+            code: status.code().expect("lookout ended by a signal"),
+            stdout: self.stdout.join().unwrap(),
+            stderr: self.stderr.join().unwrap(),
+        }
+    }
+}
+
+/// Starts `command` and returns once the progress stream (stdout, or stderr with
+/// `--json`) has printed `marker`; both streams are collected whole.
+pub fn spawn_until(command: &mut Command, marker: &str, progress_on_stderr: bool) -> Running {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lookout");
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let marker = marker.to_string();
+    let watch = move |stream: Box<dyn Read + Send>, tx: Option<mpsc::Sender<()>>| {
+        let marker = marker.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains(&marker) {
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(());
+                    }
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        })
+    };
+    let (out_tx, err_tx) = if progress_on_stderr {
+        (None, Some(seen_tx))
+    } else {
+        (Some(seen_tx), None)
+    };
+    let stdout = watch(Box::new(out), out_tx);
+    let stderr = watch(Box::new(err), err_tx);
+    if seen_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "lookout never printed the marker:\n--- stdout\n{}\n--- stderr\n{}",
+            stdout.join().unwrap(),
+            stderr.join().unwrap()
+        );
+    }
+    Running {
+        child,
+        stdout,
+        stderr,
+    }
 }
 
 /// Puts `dir` first on the command's `PATH`.
