@@ -155,8 +155,8 @@ fn every_route_but_the_public_ones_refuses_anonymous_requests() {
     );
 }
 
-/// Every page is an askama template: no Rust source of the server or the dashboard holds
-/// markup in a string (`format!("<p>…")`, `Html("<html>…")`), so values are escaped in one
+/// Every page (and the HTML part of alert emails) is an askama template: no Rust source of
+/// the server, the dashboard or the notifiers holds markup in a string (`format!("<p>…")`, `Html("<html>…")`), so values are escaped in one
 /// place. Unit tests at the end of a file (`#[cfg(test)]`) may compare against markup.
 #[test]
 fn no_html_is_built_outside_the_templates() {
@@ -174,7 +174,14 @@ fn no_html_is_built_outside_the_templates() {
     let mut files = Vec::new();
     sources(&root.join("src"), &mut files);
     sources(&root.join("../lookout-web/src"), &mut files);
+    // The HTML part of alert emails.
+    let notify_from = files.len();
+    sources(&root.join("../lookout-notify/src"), &mut files);
     assert!(files.len() > 50, "the sources were not found: {files:?}");
+    assert!(
+        files[notify_from..].iter().any(|f| f.ends_with("email.rs")),
+        "lookout-notify's sources were not found: {files:?}"
+    );
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
