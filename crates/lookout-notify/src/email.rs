@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use askama::Template;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -14,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::text::{event_label, facts, tag, truncate};
-use crate::{Channel, Delivery, Notification, NotifyEvent};
+use crate::{Channel, Delivery, Notification, NotifyEvent, Runbook};
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -236,7 +237,7 @@ impl Email {
             builder = builder.to(to.clone());
         }
         builder
-            .multipart(MultiPart::alternative_plain_html(plain_text(n), html(n)))
+            .multipart(MultiPart::alternative_plain_html(plain_text(n), html(n)?))
             .map_err(|e| e.to_string())
     }
 }
@@ -312,71 +313,36 @@ fn plain_text(n: &Notification) -> String {
     s
 }
 
-fn html(n: &Notification) -> String {
-    let e = escape_html;
-    let mut s =
-        String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif;color:#1f2328\">");
-    let _ = write!(
-        s,
-        "<div style=\"border-left:6px solid {};padding:4px 12px\">",
-        n.severity.colour()
-    );
-    let _ = write!(
-        s,
-        "<p style=\"margin:0;font-size:12px;font-weight:bold;color:{}\">{} · {}</p>",
-        n.severity.colour(),
-        e(&tag(n)),
-        e(&event_label(&n.event))
-    );
-    let _ = write!(s, "<h2 style=\"margin:4px 0 8px\">{}</h2>", e(&n.title));
-    let _ = write!(
-        s,
-        "<p style=\"white-space:pre-wrap\">{}</p><table style=\"border-collapse:collapse\">",
-        e(n.summary.trim_end())
-    );
-    for (k, v) in facts(n) {
-        let _ = write!(
-            s,
-            "<tr><th style=\"text-align:left;padding:2px 12px 2px 0\">{}</th><td>{}</td></tr>",
-            e(k),
-            e(&v)
-        );
-    }
-    s.push_str("</table>");
-    let links = links(n);
-    if !links.is_empty() {
-        s.push_str("<p>");
-        for (i, (label, url)) in links.iter().enumerate() {
-            if i > 0 {
-                s.push_str(" · ");
-            }
-            let _ = write!(s, "<a href=\"{}\">{}</a>", e(url), e(label));
-        }
-        s.push_str("</p>");
-    }
-    if let Some(rb) = &n.runbook {
-        let _ = write!(
-            s,
-            "<h3 style=\"margin:12px 0 4px\">Runbook: {}</h3>",
-            e(&rb.title)
-        );
-        if let Some(t) = &rb.text {
-            let _ = write!(s, "<pre style=\"white-space:pre-wrap\">{}</pre>", e(t));
-        }
-    }
-    let _ = write!(
-        s,
-        "</div><p style=\"font-size:12px;color:#6e7781\">Sent by lookout (notification {}).</p></body></html>",
-        e(&n.id)
-    );
-    s
+/// The HTML part, from `templates/email.html`: askama escapes every value, the one
+/// escaping path lookout has for markup.
+#[derive(Template)]
+#[template(path = "email.html")]
+struct EmailHtml<'a> {
+    colour: &'static str,
+    tag: String,
+    event: String,
+    title: &'a str,
+    summary: &'a str,
+    facts: Vec<(&'static str, String)>,
+    links: Vec<(&'static str, &'a str)>,
+    runbook: Option<&'a Runbook>,
+    id: &'a str,
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn html(n: &Notification) -> Result<String, String> {
+    EmailHtml {
+        colour: n.severity.colour(),
+        tag: tag(n),
+        event: event_label(&n.event),
+        title: &n.title,
+        summary: n.summary.trim_end(),
+        facts: facts(n),
+        links: links(n),
+        runbook: n.runbook.as_ref(),
+        id: &n.id,
+    }
+    .render()
+    .map_err(|e| format!("cannot render the HTML part: {e}"))
 }
 
 /// lettre's error with its causes: the top level alone often says only "network error".

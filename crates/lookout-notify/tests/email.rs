@@ -74,11 +74,43 @@ fn plain_smtp_delivers_text_and_html() {
     for needle in [
         format!("<a href=\"{ACK}\">Acknowledge</a>"),
         "Error spike: 51 errors in 5m (project web)</h2>".into(),
-        "TypeError: cannot read 'id'".into(),
+        // Quotes are escaped like the rest (askama writes numeric entities).
+        "TypeError: cannot read &#39;id&#39;".into(),
         format!("border-left:6px solid {}", Severity::Critical.colour()),
     ] {
         assert!(html.contains(&needle), "{needle} missing from:\n{html}");
     }
+}
+
+/// Titles, summaries, runbooks and links come from error messages and config: in the
+/// HTML part they are text, never markup, and a link cannot break out of its attribute.
+#[test]
+fn the_html_part_escapes_what_it_shows() {
+    let sink = SmtpSink::start(SmtpSecurity::Plain);
+    let ch = email(sink.port, "tls = \"none\"\n");
+    let mut n = triggered();
+    n.title = "<script>alert(1)</script> in checkout".into();
+    n.summary = "TypeError at <img src=x onerror=alert(2)> & more".into();
+    n.ack_url = Some("https://lookout.example.com/ack/42?sig=abc&x=\"><b>bold</b>".into());
+    n.runbook.as_mut().unwrap().text = Some("Run </pre><script>alert(3)</script>".into());
+    assert!(ch.send(&[n]).is_delivered());
+    let mails = sink.mails();
+    let parts = mails[0].parts();
+    let (html_type, html) = &parts[1];
+    assert!(html_type.starts_with("text/html"), "{html_type}");
+    for needle in [
+        "&#60;script&#62;alert(1)&#60;/script&#62; in checkout</h2>",
+        "TypeError at &#60;img src=x onerror=alert(2)&#62; &#38; more",
+        "href=\"https://lookout.example.com/ack/42?sig=abc&#38;x=&#34;&#62;&#60;b&#62;bold&#60;/b&#62;\"",
+        "Run &#60;/pre&#62;&#60;script&#62;alert(3)&#60;/script&#62;</pre>",
+    ] {
+        assert!(html.contains(needle), "{needle} missing from:\n{html}");
+    }
+    for raw in ["<script", "<img", "<b>", "</pre><script"] {
+        assert!(!html.contains(raw), "{raw} arrived unescaped in:\n{html}");
+    }
+    // The text part is plain text: nothing to escape, the title arrives as written.
+    assert!(parts[0].1.contains("<script>alert(1)</script> in checkout"));
 }
 
 #[test]

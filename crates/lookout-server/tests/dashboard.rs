@@ -155,8 +155,8 @@ fn every_route_but_the_public_ones_refuses_anonymous_requests() {
     );
 }
 
-/// Every page is an askama template: no Rust source of the server or the dashboard holds
-/// markup in a string (`format!("<p>…")`, `Html("<html>…")`), so values are escaped in one
+/// Every page (and the HTML part of alert emails) is an askama template: no Rust source of
+/// the server, the dashboard or the notifiers holds markup in a string (`format!("<p>…")`, `Html("<html>…")`), so values are escaped in one
 /// place. Unit tests at the end of a file (`#[cfg(test)]`) may compare against markup.
 #[test]
 fn no_html_is_built_outside_the_templates() {
@@ -174,7 +174,14 @@ fn no_html_is_built_outside_the_templates() {
     let mut files = Vec::new();
     sources(&root.join("src"), &mut files);
     sources(&root.join("../lookout-web/src"), &mut files);
+    // The HTML part of alert emails.
+    let notify_from = files.len();
+    sources(&root.join("../lookout-notify/src"), &mut files);
     assert!(files.len() > 50, "the sources were not found: {files:?}");
+    assert!(
+        files[notify_from..].iter().any(|f| f.ends_with("email.rs")),
+        "lookout-notify's sources were not found: {files:?}"
+    );
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
@@ -665,6 +672,116 @@ fn pages_show_issues_events_and_act_on_them() {
     for path in ["/overview", "/monitors", "/incidents", "/tokens"] {
         assert_eq!(web.get(path).status, 200, "{path}");
     }
+}
+
+/// Three issues whose event counts, first-seen and last-seen times each rank them
+/// differently, so every sort the page offers has an order of its own and a handler that
+/// ignored `sort` would show one order for all of them.
+#[test]
+fn the_issue_list_sorts_by_each_offered_order() {
+    let app = common::spawn_app_with_clock("", Arc::new(ManualClock::new(NOON)));
+    // (title, minutes before noon of each event): Alpha 3 events seen from -50 to -30,
+    // Beta 2 from -45 to -5, Gamma 1 at -20.
+    for (seed, (title, minutes)) in [
+        ("AlphaError", &[50, 40, 30][..]),
+        ("BetaError", &[45, 5][..]),
+        ("GammaError", &[20][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let events = minutes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| lookout_store::NewEvent {
+                project_id: common::PROJECT_ID,
+                event_id: format!("{:016x}{i:016x}", seed + 100),
+                timestamp_ms: NOON - m * MIN_MS,
+                received_ms: NOON - m * MIN_MS,
+                level: lookout_store::Level::Error,
+                platform: Some("python".into()),
+                release: None,
+                environment: None,
+                title: format!("{title}: sorted"),
+                culprit: "app.views in handle".into(),
+                fingerprint: format!("sort-{title}"),
+                grouping_version: "test".into(),
+                handled: Some(true),
+                user_key: None,
+                payload: b"{}".to_vec(),
+            })
+            .collect();
+        app.state()
+            .store
+            .write_batch(&lookout_store::WriteBatch {
+                events,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let mut counts: Vec<(String, u64)> = app
+        .issues("")
+        .iter()
+        .map(|i| {
+            (
+                i["title"].as_str().unwrap().to_string(),
+                i["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("AlphaError: sorted".to_string(), 3),
+            ("BetaError: sorted".to_string(), 2),
+            ("GammaError: sorted".to_string(), 1),
+        ]
+    );
+
+    let mut web = signed_in(&app);
+    let order = |body: &str| -> Vec<String> {
+        body.split("class=\"issue-title\"")
+            .skip(1)
+            .map(|rest| {
+                let text = &rest[rest.find('>').unwrap() + 1..];
+                text[..text.find("</a>").unwrap()]
+                    .trim_end_matches(": sorted")
+                    .to_string()
+            })
+            .collect()
+    };
+    let page = web.get("/issues");
+    assert_eq!(page.status, 200, "{}", page.body);
+    // Every order the page offers in its menu is checked below, and no other.
+    let offered: Vec<&str> = section(&page.body, "<select name=\"sort\">", "</select>")
+        .split("<option value=\"")
+        .skip(1)
+        .map(|o| &o[..o.find('"').unwrap()])
+        .collect();
+    assert_eq!(offered, ["last_seen", "first_seen", "count"]);
+    assert_eq!(
+        order(&page.body),
+        ["BetaError", "GammaError", "AlphaError"],
+        "last seen first by default"
+    );
+    for (sort, expected) in [
+        ("last_seen", ["BetaError", "GammaError", "AlphaError"]),
+        ("first_seen", ["GammaError", "BetaError", "AlphaError"]),
+        ("count", ["AlphaError", "BetaError", "GammaError"]),
+    ] {
+        let page = web.get(&format!("/issues?sort={sort}"));
+        assert_eq!(page.status, 200, "{sort}: {}", page.body);
+        assert_eq!(order(&page.body), expected, "sort={sort}");
+        assert!(
+            page.body
+                .contains(&format!("<option value=\"{sort}\" selected>")),
+            "the menu shows sort={sort} as chosen"
+        );
+    }
+    let bad = web.get("/issues?sort=title");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("sort `title` is unknown"), "{}", bad.body);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A public status page in a real browser with JavaScript switched off: the monitor states
 //! are readable from the server-rendered page alone. Then, with JavaScript on, axe-core finds
-//! no serious or critical accessibility violation on it. Screenshots go under
+//! no serious or critical accessibility violation on it, and in a phone-sized window
+//! (390 × 844) it does not scroll sideways. Screenshots go under
 //! `target/tmp/status-browser/`.
 //!
 //! Switched on by `LOOKOUT_TEST_BROWSER=1`, like the dashboard's browser suite.
@@ -107,6 +108,11 @@ fn a_status_page_reads_with_javascript_off() {
             "serious or critical accessibility violations: {}",
             serde_json::to_string_pretty(&violations).unwrap()
         );
+        // On a phone the uptime bars, groups and incident history fit the window.
+        b.resize(390, 844).await;
+        b.goto(&format!("{}/status/acme", s.url)).await;
+        b.find("span.local").await;
+        b.assert_fits("status-page-phone", 400).await;
         b.close().await;
     });
 }

@@ -223,6 +223,82 @@ impl Browser {
         )
     }
 
+    /// Fails when the page scrolls sideways in a window of at most `max_width` px (a
+    /// phone), or when a table squeezed to fit breaks short words (a header, a count, a
+    /// date) across lines: wide tables must scroll inside their own box, never widen the
+    /// page or crush their columns. Saves a screenshot of the whole page as `NAME`.
+    pub async fn assert_fits(&self, name: &str, max_width: i64) {
+        let (over, width, past) = self.horizontal_overflow().await;
+        let split = self.split_words().await;
+        let shot = self.full_page_screenshot(name).await;
+        let url = self.client.current_url().await.unwrap();
+        assert!(
+            width <= max_width,
+            "{name}: the window is not phone-sized ({width} px)"
+        );
+        assert!(
+            over <= 0,
+            "{name} ({}): {url} is {over} px wider than a {width} px phone window; past its edge: {past:?}",
+            shot.display()
+        );
+        assert!(
+            split.is_empty(),
+            "{name} ({}): {url} breaks these words in table cells across lines: {split:?}",
+            shot.display()
+        );
+    }
+
+    /// Words of table cells (up to 20 characters: long URLs and ids may wrap) that the
+    /// layout broke across lines.
+    pub async fn split_words(&self) -> Vec<String> {
+        let v = self
+            .eval(
+                r#"const split = [];
+                for (const cell of document.querySelectorAll("th, td")) {
+                  const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+                    // Spaces and hyphens are where a line may end without breaking a word.
+                    for (const m of node.data.matchAll(/[^\s-]+/g)) {
+                      if (m[0].length > 20) continue;
+                      const r = document.createRange();
+                      r.setStart(node, m.index);
+                      r.setEnd(node, m.index + m[0].length);
+                      const lines = new Set([...r.getClientRects()]
+                        .filter(x => x.width > 0).map(x => Math.round(x.top)));
+                      if (lines.size > 1) split.push(m[0]);
+                    }
+                  }
+                }
+                return split.slice(0, 12);"#,
+            )
+            .await;
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Saves a screenshot of the whole page, not just the window, as `NAME.png`: the
+    /// window is made as tall as the page for the shot, then given its height back.
+    pub async fn full_page_screenshot(&self, name: &str) -> PathBuf {
+        let (w, h) = self.client.get_window_size().await.unwrap();
+        let v = self
+            .eval("return [window.innerHeight, document.documentElement.scrollHeight];")
+            .await;
+        let (inner, page) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+        let tall = (h + page.saturating_sub(inner)).min(12_000);
+        let (w, h, tall) = (w as u32, h as u32, tall as u32);
+        if tall > h {
+            self.resize(w, tall).await;
+        }
+        let shot = self.screenshot(name).await;
+        if tall > h {
+            self.resize(w, h).await;
+        }
+        shot
+    }
+
     /// Saves a screenshot as `NAME.png` in the suite's folder; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.unwrap();
