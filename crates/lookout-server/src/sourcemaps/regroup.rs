@@ -113,14 +113,7 @@ impl Regrouper {
                     None => stored.insert(self.store.bundle_ids()?),
                 };
                 if ids.binary_search(&job.bundle_id).is_err() {
-                    self.store.apply_regroup(
-                        job.id,
-                        job.after_event,
-                        0,
-                        &[],
-                        true,
-                        self.clock.now_ms(),
-                    )?;
+                    self.close(&job)?;
                     tracing::info!(
                         job = job.id,
                         bundle = job.bundle_id,
@@ -134,6 +127,12 @@ impl Regrouper {
         Ok(moved)
     }
 
+    /// Marks `job` done where it stands, moving nothing more.
+    fn close(&self, job: &RegroupJob) -> lookout_store::Result<lookout_store::RegroupStep> {
+        self.store
+            .apply_regroup(job.id, job.after_event, 0, &[], true, self.clock.now_ms())
+    }
+
     fn run_job(&self, mut job: RegroupJob) -> lookout_store::Result<u64> {
         let mut moved = 0;
         loop {
@@ -145,14 +144,7 @@ impl Regrouper {
                     .regroup_candidates(&job, room.min(u64::from(PAGE)) as u32)?
             };
             let Some(last) = page.last().map(|c| c.row_id) else {
-                self.store.apply_regroup(
-                    job.id,
-                    job.after_event,
-                    0,
-                    &[],
-                    true,
-                    self.clock.now_ms(),
-                )?;
+                self.close(&job)?;
                 tracing::info!(
                     job = job.id,
                     project = job.project_id,
