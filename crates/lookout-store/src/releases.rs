@@ -190,15 +190,6 @@ pub trait ReleaseStore: Send + Sync + 'static {
 
     /// The bundle with this checksum in this project, if already stored.
     fn find_bundle(&self, project_id: i64, checksum: &str) -> Result<Option<BundleInfo>>;
-    /// Stores a bundle and its file index in one transaction, removes the chunks it was
-    /// assembled from, and then the project's oldest bundles beyond `max_bundles`.
-    /// Returns the bundle and the ids of the bundles removed.
-    fn save_bundle(
-        &self,
-        bundle: &NewBundle,
-        chunks: &[String],
-        max_bundles: u32,
-    ) -> Result<(BundleInfo, Vec<i64>)>;
     /// Stores one upload's bundle for each of its projects, all or none, in one
     /// transaction: each bundle with its file index (the project's oldest bundles beyond
     /// `max_bundles` removed), its release created when it names one, and a regroup job
@@ -615,19 +606,6 @@ impl<D: Db> ReleaseStore for D {
                 params![project_id, checksum],
                 bundle_from_row,
             )
-        })
-    }
-
-    fn save_bundle(
-        &self,
-        bundle: &NewBundle,
-        chunks: &[String],
-        max_bundles: u32,
-    ) -> Result<(BundleInfo, Vec<i64>)> {
-        self.transaction(|c| {
-            let saved = insert_bundle(c, bundle, max_bundles)?;
-            delete_chunks_in(c, chunks)?;
-            Ok(saved)
         })
     }
 

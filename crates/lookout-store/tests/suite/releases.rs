@@ -136,13 +136,35 @@ pub fn upload_chunks(s: &dyn Store) {
     assert_eq!(s.missing_chunks(&sums).unwrap(), sums);
 }
 
+/// One bundle through `save_bundles`, with a regroup job that looks at no event: the
+/// bundle and the ids of the bundles it pushed out.
+fn save_one(
+    s: &dyn Store,
+    b: &NewBundle,
+    chunks: &[String],
+    max_bundles: u32,
+) -> (BundleInfo, Vec<i64>) {
+    let window = RegroupWindow {
+        since_ms: 0,
+        max_events: 0,
+    };
+    let mut saved = s
+        .save_bundles(std::slice::from_ref(b), chunks, max_bundles, window)
+        .unwrap();
+    let one = saved.pop().expect("one bundle saved");
+    (one.info, one.removed)
+}
+
 pub fn artifact_bundles(s: &dyn Store) {
     let p = s.create_project(&new_project("web")).unwrap();
     s.put_chunks(&[("k1".into(), b"zip".to_vec())], 1_000)
         .unwrap();
-    let (b1, _) = s
-        .save_bundle(&bundle(p.id, "sum1", None, 1_000), &["k1".to_string()], 10)
-        .unwrap();
+    let (b1, _) = save_one(
+        s,
+        &bundle(p.id, "sum1", None, 1_000),
+        &["k1".to_string()],
+        10,
+    );
     assert_eq!((b1.file_count, b1.size), (2, 4));
     // The chunks it was made of are gone; the bundle and its index are there.
     assert_eq!(s.missing_chunks(&["k1".to_string()]).unwrap(), ["k1"]);
@@ -155,21 +177,15 @@ pub fn artifact_bundles(s: &dyn Store) {
         && f.debug_id.as_deref() == Some("d1")));
 
     // The same upload again is the same bundle, not a second one.
-    let (again, _) = s
-        .save_bundle(&bundle(p.id, "sum1", None, 1_500), &[], 10)
-        .unwrap();
+    let (again, _) = save_one(s, &bundle(p.id, "sum1", None, 1_500), &[], 10);
     assert_eq!(again.id, b1.id);
     assert_eq!(s.artifact_files().unwrap().len(), 2);
 
     // Over the per-project limit, the oldest go.
     s.ensure_release(p.id, "1.0", None, 1_000).unwrap();
     s.ensure_release(p.id, "2.0", None, 2_000).unwrap();
-    let (b2, _) = s
-        .save_bundle(&bundle(p.id, "sum2", Some("1.0"), 2_000), &[], 2)
-        .unwrap();
-    let (b3, removed) = s
-        .save_bundle(&bundle(p.id, "sum3", Some("2.0"), 3_000), &[], 2)
-        .unwrap();
+    let (b2, _) = save_one(s, &bundle(p.id, "sum2", Some("1.0"), 2_000), &[], 2);
+    let (b3, removed) = save_one(s, &bundle(p.id, "sum3", Some("2.0"), 3_000), &[], 2);
     assert_eq!(removed, [b1.id]);
     let ids: Vec<i64> = s
         .list_bundles(p.id)
