@@ -605,21 +605,22 @@ fn config_monitors_are_checked_at_once_on_start_with_the_warm_up_spread() {
         })
         .collect();
     let (app, clock) = app_at(&cfg);
-    let all = app.get("/api/v1/monitors").body;
-    let mut firsts: Vec<i64> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let s = &m["status"];
-            s["last_check"]
-                .as_str()
-                .or(s["running_since"].as_str())
-                .or(s["next_check"].as_str())
-                .map(parse_iso)
-                .unwrap_or_else(|| panic!("{m}"))
-        })
-        .collect();
+    // The server answers before the scheduler has taken every monitor in: wait until each
+    // has a check planned, running or done (the clock stands still, so no time passes).
+    let mut firsts: Vec<i64> = wait_for("every monitor scheduled", || {
+        let all = app.get("/api/v1/monitors").body;
+        all.as_array()?
+            .iter()
+            .map(|m| {
+                let s = &m["status"];
+                s["last_check"]
+                    .as_str()
+                    .or(s["running_since"].as_str())
+                    .or(s["next_check"].as_str())
+                    .map(parse_iso)
+            })
+            .collect::<Option<Vec<i64>>>()
+    });
     firsts.sort_unstable();
     assert_eq!(firsts.len(), 80);
     assert_eq!(firsts[0], T0);
