@@ -94,6 +94,47 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(700));
 }
 
+/// Moves the clock on 10 s at a time until `f` holds. For a state the alert loop reaches
+/// only by evaluating at some time and again at a later one (a clear time): a loop that
+/// missed a stopped clock's moment, on a busy machine, gets more of them rather than
+/// none.
+fn advance_until<T>(clock: &ManualClock, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    wait_for(what, || {
+        f().or_else(|| {
+            clock.advance(10_000);
+            None
+        })
+    })
+}
+
+fn ms(iso: &Value) -> Option<i64> {
+    Some(
+        iso.as_str()?
+            .parse::<jiff::Timestamp>()
+            .ok()?
+            .as_millisecond(),
+    )
+}
+
+/// The monitor's warm-up check, taken at once after start while the clock stands still:
+/// its id and the phase slot of its first check on schedule. Until the warm-up check is
+/// done, `next_check` is none (the check runs) or the start time itself.
+fn warmed_up(app: &TestApp) -> (i64, i64) {
+    wait_for("the warm-up check", || {
+        let m = app.get("/api/v1/monitors").body[0].clone();
+        ms(&m["status"]["last_check"])?;
+        Some((m["id"].as_i64()?, ms(&m["status"]["next_check"])?))
+    })
+}
+
+/// Waits until monitor `id` has the result of its check due at `at` (or a later one).
+fn wait_checked(app: &TestApp, id: i64, at: i64) {
+    wait_for("the check", || {
+        let s = app.get(&format!("/api/v1/monitors/{id}")).body["status"].clone();
+        (ms(&s["last_check"])? >= at).then_some(())
+    });
+}
+
 fn incidents(app: &TestApp) -> Vec<Value> {
     let r = app.get("/api/v1/incidents");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -183,16 +224,27 @@ fn an_error_spike_is_one_incident_and_a_storm_does_not_flood() {
     let first = ops.requests()[0].1.to_string();
     assert!(first.contains("project app"), "names the project: {first}");
     let id = list[0]["id"].as_i64().unwrap();
+    let opened_count = list[0]["count"].as_i64().unwrap();
 
-    // A storm: 5,000 more errors over the next hour, one batch every 5 minutes.
+    // A storm: 5,000 more errors over the next hour, one batch every 5 minutes. Each
+    // step's evaluation is awaited (the clock stands still until the next step, so a
+    // loop that had not run at this time yet would skip it).
+    let mut count = opened_count;
     for step in 1..=12 {
         errors(&app, 417, clock.now_ms(), 100 + step);
         clock.advance(5 * MIN);
-        settle();
+        count = wait_for("the storm's evaluation", || {
+            let c = incident(&app, id)["count"].as_i64()?;
+            (c > count).then_some(c)
+        });
     }
     let list = incidents(&app);
     assert_eq!(list.len(), 1, "still one incident: {list:?}");
-    assert!(list[0]["count"].as_i64().unwrap() >= 12, "{list:?}");
+    assert_eq!(
+        list[0]["count"].as_i64().unwrap(),
+        opened_count + 12,
+        "one count per evaluation: {list:?}"
+    );
     // Trigger, then at most three escalations (every 15 min unacknowledged, max 3) and a
     // reminder per 30 min: never one message per error.
     let sent = ops.delivered_texts();
@@ -202,14 +254,23 @@ fn an_error_spike_is_one_incident_and_a_storm_does_not_flood() {
         "{sent:?}"
     );
 
-    // The spike ends: under the threshold for the clear time, it resolves.
+    // The spike ends: under the threshold for the clear time, it resolves. The last
+    // batch leaves the window right after `storm_end`, but the first evaluation to see it
+    // gone is 10 minutes later (the clock jumps there): the 5-minute clear time runs from
+    // then.
+    let storm_end = clock.now_ms();
     clock.advance(10 * MIN);
-    settle();
-    clock.advance(5 * MIN + 10_000);
-    wait_for("the resolution", || {
-        (incident(&app, id)["status"] == "resolved").then_some(())
+    let inc = advance_until(&clock, "the resolution", || {
+        let inc = incident(&app, id);
+        (inc["status"] == "resolved").then_some(inc)
     });
-    let timeline = incident(&app, id)["timeline"].clone();
+    let resolved = ms(&inc["resolved"]).expect("resolved time");
+    assert!(
+        resolved >= storm_end + 15 * MIN,
+        "not before the clear time: resolved {} min after the storm",
+        (resolved - storm_end) / MIN
+    );
+    let timeline = inc["timeline"].clone();
     let kinds: Vec<&str> = timeline
         .as_array()
         .unwrap()
@@ -314,7 +375,11 @@ fn a_restart_in_a_retry_sequence_neither_loses_nor_duplicates() {
         (ops.requests().len() == 1).then_some(())
     });
     let id = incidents(&app)[0]["id"].as_i64().unwrap();
-    let n = incident(&app, id)["notifications"][0].clone();
+    // The receiver counts the request before it answers; the attempt is stored after.
+    let n = wait_for("the first attempt stored", || {
+        let n = incident(&app, id)["notifications"][0].clone();
+        (n["attempts"] != 0).then_some(n)
+    });
     assert_eq!(n["attempts"], 1, "{n}");
     assert_eq!(n["status"], "pending", "{n}");
 
@@ -340,7 +405,10 @@ fn a_restart_in_a_retry_sequence_neither_loses_nor_duplicates() {
     clock.advance(MIN);
     settle();
     assert_eq!(ops.delivered_texts().len(), 1, "delivered exactly once");
-    let n = incident(&app, id)["notifications"][0].clone();
+    let n = wait_for("the delivery stored", || {
+        let n = incident(&app, id)["notifications"][0].clone();
+        (n["status"] != "pending").then_some(n)
+    });
     assert_eq!(n["status"], "sent", "{n}");
     assert_eq!(n["attempts"], 3, "{n}");
     assert_eq!(
@@ -402,17 +470,17 @@ fn a_monitor_down_then_up_gives_one_down_and_one_up_message() {
     .unwrap();
     config.base_dir = Some(dir.path().to_path_buf());
     let app = spawn_config(config, Arc::new(clock.clone()));
-    let m = app.get("/api/v1/monitors").body[0].clone();
-    let mid = m["id"].as_i64().unwrap();
-    let first = m["status"]["next_check"].as_str().unwrap().to_string();
-    let f = first.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let (mid, f) = warmed_up(&app);
     clock.set(f);
-    settle();
+    // Answered 200 before the failures are queued.
+    wait_checked(&app, mid, f);
     for _ in 0..2 {
         target.answer((500, vec![]));
     }
     clock.set(f + MIN);
-    settle();
+    // The retry is due 20 s after this check: taken later than that, it would be put
+    // off past the clock, which then stands still.
+    wait_checked(&app, mid, f + MIN);
     clock.set(f + MIN + 20_000);
     wait_for("the down message", || {
         (ops.delivered_texts().len() == 1).then_some(())
@@ -699,21 +767,11 @@ fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
         target.url
     );
     let app = spawn_app_with_clock(&cfg, Arc::new(clock.clone()));
-    let m = app.get("/api/v1/monitors").body[0].clone();
-    let mid = m["id"].as_i64().unwrap();
-    let first = m["status"]["next_check"].as_str().unwrap();
-    let f = first.parse::<jiff::Timestamp>().unwrap().as_millisecond();
-    let checked = |at: i64| {
-        let s = app.get(&format!("/api/v1/monitors/{mid}")).body["status"].clone();
-        let last = s["last_check"]
-            .as_str()
-            .map(|t| t.parse::<jiff::Timestamp>().unwrap().as_millisecond());
-        (last >= Some(at)).then_some(())
-    };
+    let (mid, f) = warmed_up(&app);
 
     // The check reads 95 %; the next evaluation measures it.
     clock.set(f);
-    wait_for("the first check", || checked(f));
+    wait_checked(&app, mid, f);
     clock.advance(10_000);
     let inc = wait_for("the incident", || incidents(&app).first().cloned());
     assert_eq!(inc["rule"], "Memory high");
@@ -739,7 +797,7 @@ fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
     // Memory back to 40 %: under the threshold for the clear time, it resolves.
     target.set_memory(40);
     clock.set(f + MIN);
-    wait_for("the second check", || checked(f + MIN));
+    wait_checked(&app, mid, f + MIN);
     clock.advance(10_000);
     settle();
     let id = inc["id"].as_i64().unwrap();
@@ -748,11 +806,20 @@ fn a_health_field_rule_fires_from_the_document_a_health_monitor_reads() {
         "triggered",
         "not before the clear time"
     );
+    // No evaluation read 40 % before the check at f + 1 min: the clear time runs from
+    // then at the earliest.
     clock.advance(2 * MIN);
-    wait_for("the resolution", || {
-        (incident(&app, id)["status"] == "resolved").then_some(())
+    let resolved = advance_until(&clock, "the resolution", || {
+        let inc = incident(&app, id);
+        (inc["status"] == "resolved").then_some(inc)
     });
-    let tl = incident(&app, id)["timeline"].to_string();
+    let at = ms(&resolved["resolved"]).expect("resolved time");
+    assert!(
+        at >= f + 3 * MIN,
+        "not before the clear time: resolved {} s after the 40 % check",
+        (at - f - MIN) / 1000
+    );
+    let tl = resolved["timeline"].to_string();
     assert!(tl.contains("back within the threshold for 2m"), "{tl}");
 }
 

@@ -232,16 +232,18 @@ pub fn exception_event(ty: &str, value: &str, module: &str, function: &str, line
 }
 
 /// Polls `f` until it returns `Some`, for at most 15 s of real time.
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_up_to(Duration::from_secs(15), what, f)
+}
+
+/// [`wait_for`] with its own time limit.
+pub fn wait_up_to<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = std::time::Instant::now();
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
