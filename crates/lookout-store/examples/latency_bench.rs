@@ -82,6 +82,14 @@ fn run(what: &str, store: &dyn Store, requests: u64) {
         "{what}: filled {requests} requests in {secs:.1} s ({:.0} requests/s)",
         requests as f64 / secs
     );
+    // Ingest appends deltas and the jobs duty merges them into the roll-ups every few
+    // seconds, so a live store holds only a few seconds of them: merge as the job does.
+    let started = Instant::now();
+    let merged = store.compact_latency().expect("compact");
+    println!(
+        "{what}: merged {merged} deltas into the roll-ups in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // A range as the API gets it: not on hour boundaries, so minute rows are read at
     // both edges.
     let q = LatencyQuery {
