@@ -690,34 +690,13 @@ fn the_issue_list_sorts_by_each_offered_order() {
     .into_iter()
     .enumerate()
     {
-        let events = minutes
-            .iter()
-            .enumerate()
-            .map(|(i, m)| lookout_store::NewEvent {
-                project_id: common::PROJECT_ID,
-                event_id: format!("{:016x}{i:016x}", seed + 100),
-                timestamp_ms: NOON - m * MIN_MS,
-                received_ms: NOON - m * MIN_MS,
-                level: lookout_store::Level::Error,
-                platform: Some("python".into()),
-                release: None,
-                environment: None,
-                title: format!("{title}: sorted"),
-                culprit: "app.views in handle".into(),
-                fingerprint: format!("sort-{title}"),
-                grouping_version: "test".into(),
-                handled: Some(true),
-                user_key: None,
-                payload: b"{}".to_vec(),
-            })
-            .collect();
-        app.state()
-            .store
-            .write_batch(&lookout_store::WriteBatch {
-                events,
-                ..Default::default()
-            })
-            .unwrap();
+        error_events(
+            &app,
+            &format!("{title}: sorted"),
+            &format!("sort-{title}"),
+            seed as u64 + 100,
+            minutes.iter().map(|m| NOON - m * MIN_MS),
+        );
     }
     let mut counts: Vec<(String, u64)> = app
         .issues("")
@@ -1344,8 +1323,29 @@ impl Recorder {
 /// `n` error events of project `app` received at `at_ms`, written through the store as the
 /// writer would (the alert loop counts them like any others).
 fn errors(app: &common::TestApp, n: u64, at_ms: i64, seed: u64) {
-    let events = (0..n)
-        .map(|i| lookout_store::NewEvent {
+    let times = std::iter::repeat_n(at_ms, n as usize);
+    error_events(
+        app,
+        "ValueError: boom",
+        &format!("boom-{seed}"),
+        seed,
+        times,
+    );
+}
+
+/// Error events of one issue (`title`, `fingerprint`) of project `app`, one received at each
+/// of `times`, written through the store as the writer would.
+fn error_events(
+    app: &common::TestApp,
+    title: &str,
+    fingerprint: &str,
+    seed: u64,
+    times: impl IntoIterator<Item = i64>,
+) {
+    let events = times
+        .into_iter()
+        .enumerate()
+        .map(|(i, at_ms)| lookout_store::NewEvent {
             project_id: common::PROJECT_ID,
             event_id: format!("{seed:016x}{i:016x}"),
             timestamp_ms: at_ms,
@@ -1354,9 +1354,9 @@ fn errors(app: &common::TestApp, n: u64, at_ms: i64, seed: u64) {
             platform: Some("python".into()),
             release: None,
             environment: None,
-            title: "ValueError: boom".into(),
+            title: title.into(),
             culprit: "app.views in handle".into(),
-            fingerprint: format!("boom-{seed}"),
+            fingerprint: fingerprint.into(),
             grouping_version: "test".into(),
             handled: Some(true),
             user_key: None,

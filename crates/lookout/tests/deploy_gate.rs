@@ -8,12 +8,11 @@ mod deploy_support;
 
 use std::time::Duration;
 
-use common::{Server, KEY, PROJECT_ID, TOKEN};
+use common::{Server, TOKEN};
 use deploy_support::{lookout, run, Run};
 
 /// Sends `n` errors of `release` from two code sites, as an SDK's envelopes.
 fn send_errors(s: &Server, release: &str, n: usize) {
-    let url = format!("{}/api/{PROJECT_ID}/envelope/?sentry_key={KEY}", s.url);
     for i in 0..n {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (ty, function) = if i % 2 == 0 {
@@ -27,13 +26,7 @@ fn send_errors(s: &Server, release: &str, n: usize) {
             "exception": {"values": [{"type": ty, "value": format!("bad input {i}"),
                 "stacktrace": {"frames": [{"module": "shop.views", "function": function, "in_app": true}]}}]}
         });
-        let body = format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{event}\n");
-        let status = ureq::post(&url)
-            .header("content-type", "application/x-sentry-envelope")
-            .send(body)
-            .unwrap()
-            .status();
-        assert_eq!(status, 200);
+        s.envelope("event", &event);
     }
 }
 
@@ -196,7 +189,6 @@ fn the_gate_fails_the_noisier_release_passes_equal_ones_and_needs_enough_data() 
 /// started in the last few minutes. Whole-second starts and durations of a power-of-two
 /// fraction of a second keep the timestamps' difference exact.
 fn send_requests(s: &Server, release: &str, n: usize, ms: f64) {
-    let url = format!("{}/api/{PROJECT_ID}/envelope/?sentry_key={KEY}", s.url);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -213,13 +205,7 @@ fn send_requests(s: &Server, release: &str, n: usize, ms: f64) {
                                    "span_id": &id[..16], "op": "http.server", "status": "ok"}},
             "spans": [],
         });
-        let body = format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"transaction\"}}\n{tx}\n");
-        let status = ureq::post(&url)
-            .header("content-type", "application/x-sentry-envelope")
-            .send(body)
-            .unwrap()
-            .status();
-        assert_eq!(status, 200);
+        s.envelope("transaction", &tx);
     }
 }
 

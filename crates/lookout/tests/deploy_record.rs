@@ -237,26 +237,14 @@ fn a_pm2_verify_stores_no_secret_of_the_apps_environment() {
 
 /// Sends one error of `release`, as an SDK's envelope: a new issue of the release.
 fn send_error(s: &common::Server, release: &str) {
-    let url = format!(
-        "{}/api/{}/envelope/?sentry_key={}",
-        s.url,
-        common::PROJECT_ID,
-        common::KEY
-    );
-    let id = uuid::Uuid::new_v4().simple().to_string();
     let event = serde_json::json!({
-        "event_id": id, "level": "error", "platform": "python",
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "level": "error", "platform": "python",
         "release": release, "environment": "production",
         "exception": {"values": [{"type": "KeyError", "value": "price",
             "stacktrace": {"frames": [{"module": "shop.cart", "function": "total", "in_app": true}]}}]}
     });
-    let body = format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{event}\n");
-    let status = ureq::post(&url)
-        .header("content-type", "application/x-sentry-envelope")
-        .send(body)
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    s.envelope("event", &event);
 }
 
 /// stdout as exactly one JSON document: serde_json refuses anything after it.

@@ -270,6 +270,20 @@ impl Server {
         request(method, &format!("{}{path}", self.url), Some(body))
     }
 
+    /// Sends `item` (its `event_id` in the header too) as an SDK does: a one-item envelope
+    /// with the project's DSN key; it must be accepted.
+    pub fn envelope(&self, item_type: &str, item: &serde_json::Value) {
+        let url = format!("{}/api/{PROJECT_ID}/envelope/?sentry_key={KEY}", self.url);
+        let header = serde_json::json!({"event_id": item["event_id"]});
+        let body = format!("{header}\n{{\"type\":\"{item_type}\"}}\n{item}\n");
+        let status = ureq::post(&url)
+            .header("content-type", "application/x-sentry-envelope")
+            .send(body)
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{item_type} item not accepted");
+    }
+
     /// The project's issues (first 1000).
     pub fn issues(&self, query: &str) -> Vec<serde_json::Value> {
         let (status, v) = self.get(&format!("/api/v1/projects/app/issues?limit=1000&{query}"));
